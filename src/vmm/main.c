@@ -1,0 +1,268 @@
+/* cvirt-vmm: one process per virtual machine on /dev/kvm. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "hw/platform.h"
+#include "util/evloop.h"
+#include "util/log.h"
+#include "util/size.h"
+#include "vcpu.h"
+#include "vm.h"
+
+/* Exit statuses: 0 guest powered off (or a clean stop on a signal),
+ * 1 an error, 2 bad usage, 3 guest reset under --no-reboot. */
+#define EXIT_VMM_ERROR  1
+#define EXIT_VMM_USAGE  2
+#define EXIT_VMM_REBOOT 3
+
+struct opts {
+    struct vm_config vm;
+    enum console_mode console;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: cvirt-vmm --kernel FILE [options]\n"
+        "  --kernel FILE      Linux bzImage or ELF kernel with a PVH entry point\n"
+        "  --initrd FILE      initial ramdisk\n"
+        "  --append TEXT      kernel command line\n"
+        "  --memory SIZE      guest RAM, e.g. 512M or 2G (default 256M; no suffix means MiB)\n"
+        "  --cpus N           number of vCPUs (default 1, at most %d)\n"
+        "  --console MODE     stdio (default), pty or none\n"
+        "  --no-reboot        exit with status 3 when the guest resets instead of rebooting\n"
+        "  --help, --version\n"
+        "On a terminal, Ctrl-A x quits.\n", VM_MAX_CPUS);
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+    static const struct option longopts[] = {
+        { "kernel", required_argument, NULL, 'k' },
+        { "initrd", required_argument, NULL, 'i' },
+        { "append", required_argument, NULL, 'a' },
+        { "memory", required_argument, NULL, 'm' },
+        { "cpus", required_argument, NULL, 'c' },
+        { "console", required_argument, NULL, 'C' },
+        { "no-reboot", no_argument, NULL, 'R' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    memset(o, 0, sizeof(*o));
+    o->vm.mem_size = 256ULL << 20;
+    o->vm.ncpus = 1;
+    o->console = CONSOLE_STDIO;
+    int c;
+    char sz[32], sz2[32];
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'k': o->vm.kernel = optarg; break;
+        case 'i': o->vm.initrd = optarg; break;
+        case 'a': o->vm.cmdline = optarg; break;
+        case 'm':
+            if (size_parse(optarg, 1ULL << 20, &o->vm.mem_size) < 0) {
+                log_error("--memory '%s': not a size (examples: 512M, 2G)", optarg);
+                return -1;
+            }
+            if (o->vm.mem_size < VM_MIN_MEM) {
+                log_error("--memory %s is too small: at least %s is needed", optarg,
+                          size_format(VM_MIN_MEM, sz, sizeof(sz)));
+                return -1;
+            }
+            if (o->vm.mem_size > VM_MAX_MEM) {
+                log_error("--memory %s is too large: at most %s", optarg,
+                          size_format(VM_MAX_MEM, sz2, sizeof(sz2)));
+                return -1;
+            }
+            /* KVM maps memory in pages. */
+            o->vm.mem_size &= ~0xfffULL;
+            break;
+        case 'c': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || n < 1 || n > VM_MAX_CPUS) {
+                log_error("--cpus '%s': must be a number from 1 to %d", optarg, VM_MAX_CPUS);
+                return -1;
+            }
+            o->vm.ncpus = (unsigned)n;
+            break;
+        }
+        case 'C':
+            if (!strcmp(optarg, "stdio"))
+                o->console = CONSOLE_STDIO;
+            else if (!strcmp(optarg, "pty"))
+                o->console = CONSOLE_PTY;
+            else if (!strcmp(optarg, "none"))
+                o->console = CONSOLE_NONE;
+            else {
+                log_error("--console '%s': must be stdio, pty or none", optarg);
+                return -1;
+            }
+            break;
+        case 'R': o->vm.no_reboot = true; break;
+        case 'h': usage(stdout); exit(0);
+        case 'V': printf("cvirt-vmm 0.1.0\n"); exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        log_error("unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    if (!o->vm.kernel) {
+        log_error("no kernel given (--kernel FILE)");
+        return -1;
+    }
+    return 0;
+}
+
+/* The main thread runs the event loop: console input, signals, and the
+ * wake-up when a vCPU or device asks the VM to stop. */
+struct runner {
+    struct vm *vm;
+    struct evloop *loop;
+    int sigfd;
+    int wakefd;
+};
+
+static void on_signal(void *opaque, uint32_t events)
+{
+    struct runner *rn = opaque;
+    struct signalfd_siginfo si;
+    while (read(rn->sigfd, &si, sizeof(si)) == sizeof(si))
+        vm_request_exit(rn->vm, VM_EXIT_SIGNAL, "terminating on signal %u", si.ssi_signo);
+}
+
+static void on_vm_exit(void *opaque)
+{
+    struct runner *rn = opaque;
+    evloop_stop(rn->loop);
+}
+
+static void on_console_quit(void *opaque)
+{
+    struct runner *rn = opaque;
+    vm_request_exit(rn->vm, VM_EXIT_SIGNAL, NULL);
+}
+
+static int setup_signals(struct runner *rn, struct err *e)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGQUIT);
+    /* Blocked before any thread starts, so only the signalfd sees them. */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    rn->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (rn->sigfd < 0)
+        return err_set_errno(e, errno, "signalfd");
+    vcpu_signals_init();
+    return evloop_add(rn->loop, rn->sigfd, EPOLLIN, on_signal, rn);
+}
+
+/* Runs the guest until it stops; returns the reason. */
+static enum vm_exit_reason run_once(struct runner *rn, struct err *e)
+{
+    struct vm *vm = rn->vm;
+    int r = vm_setup(vm, e);
+    if (r < 0)
+        return VM_EXIT_ERROR;
+    for (unsigned i = 0; i < vm->ncpus; i++) {
+        if (vcpu_start(vm->vcpus[i], e) < 0) {
+            vm_request_exit(vm, VM_EXIT_ERROR, "%s", e->msg);
+            break;
+        }
+    }
+    evloop_clear_stop(rn->loop);
+    /* A vCPU may have stopped the VM before the loop was ready. */
+    while (vm_exit_reason(vm) == VM_EXIT_NONE && !evloop_stopped(rn->loop))
+        evloop_run_once(rn->loop, -1);
+    for (unsigned i = 0; i < vm->ncpus; i++)
+        vcpu_kick(vm->vcpus[i]);
+    for (unsigned i = 0; i < vm->ncpus; i++)
+        vcpu_join(vm->vcpus[i]);
+    return vm_exit_reason(vm);
+}
+
+int main(int argc, char **argv)
+{
+    log_init(argv[0]);
+    struct opts o;
+    if (parse_opts(argc, argv, &o) < 0)
+        return EXIT_VMM_USAGE;
+
+    struct err e = { 0 };
+    struct runner rn = { .sigfd = -1, .wakefd = -1 };
+    struct vm *vm = NULL;
+    int status = EXIT_VMM_ERROR;
+
+    rn.loop = evloop_new();
+    if (!rn.loop) {
+        log_error("cannot create the event loop: %s", strerror(errno));
+        return EXIT_VMM_ERROR;
+    }
+    if (setup_signals(&rn, &e) < 0 || vm_create(&vm, &o.vm, &e) < 0)
+        goto out;
+    rn.vm = vm;
+    vm->loop = rn.loop;
+    vm->on_exit = on_vm_exit;
+    vm->on_exit_opaque = &rn;
+    if (console_open(&vm->console, o.console, rn.loop, on_console_quit, &rn, &e) < 0)
+        goto out;
+    if (platform_create_all(vm, &e) < 0)
+        goto out;
+
+    for (;;) {
+        enum vm_exit_reason why = run_once(&rn, &e);
+        if (why == VM_EXIT_RESET || why == VM_EXIT_TRIPLE_FAULT) {
+            if (why == VM_EXIT_TRIPLE_FAULT)
+                log_warn("%s: resetting the guest", vm->exit_msg);
+            if (o.vm.no_reboot) {
+                status = EXIT_VMM_REBOOT;
+                break;
+            }
+            vm_teardown(vm);
+            platform_reset_all(vm);
+            continue;
+        }
+        if (why == VM_EXIT_POWEROFF) {
+            status = 0;
+        } else if (why == VM_EXIT_SIGNAL) {
+            if (vm->exit_msg[0])
+                log_warn("%s", vm->exit_msg);
+            status = 0;
+        } else {
+            if (!err_is_set(&e))
+                err_set(&e, EIO, "%s", vm->exit_msg[0] ? vm->exit_msg : "guest stopped");
+        }
+        break;
+    }
+out:
+    if (err_is_set(&e))
+        log_error("%s", e.msg);
+    if (vm) {
+        if (vm->console)
+            console_close(vm->console);
+        vm->console = NULL;
+        platform_destroy_all(vm);
+        vm_destroy(vm);
+    }
+    if (rn.sigfd >= 0)
+        close(rn.sigfd);
+    evloop_free(rn.loop);
+    return err_is_set(&e) ? EXIT_VMM_ERROR : status;
+}

@@ -1,0 +1,211 @@
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "hw/platform.h"
+#include "util/log.h"
+#include "vcpu.h"
+#include "x86/boot.h"
+#include "x86/layout.h"
+
+static int vm_map_ram(struct vm *vm, struct err *e)
+{
+    vm->ram_size = vm->cfg.mem_size;
+    /* NORESERVE: the guest's untouched memory costs the host nothing. */
+    vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (vm->ram == MAP_FAILED) {
+        vm->ram = NULL;
+        return err_set_errno(e, errno, "cannot map %llu MiB of guest memory",
+                             (unsigned long long)(vm->ram_size >> 20));
+    }
+    madvise(vm->ram, vm->ram_size, MADV_MERGEABLE);
+    uint64_t low = vm->ram_size < LAYOUT_MMIO_HOLE_START ? vm->ram_size : LAYOUT_MMIO_HOLE_START;
+    vm->slots[0] = (struct mem_slot){ 0, low, vm->ram };
+    vm->nslots = 1;
+    if (vm->ram_size > low) {
+        vm->slots[1] = (struct mem_slot){ LAYOUT_4G, vm->ram_size - low, vm->ram + low };
+        vm->nslots = 2;
+    }
+    return 0;
+}
+
+void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+    for (unsigned i = 0; i < vm->nslots; i++) {
+        const struct mem_slot *s = &vm->slots[i];
+        if (gpa >= s->gpa && gpa - s->gpa <= s->size && len <= s->size - (gpa - s->gpa))
+            return s->hva + (gpa - s->gpa);
+    }
+    return NULL;
+}
+
+int vm_create(struct vm **out, const struct vm_config *cfg, struct err *e)
+{
+    struct vm *vm = calloc(1, sizeof(*vm));
+    if (!vm)
+        return err_set(e, ENOMEM, "out of memory");
+    vm->cfg = *cfg;
+    vm->kvm_fd = -1;
+    vm->vm_fd = -1;
+    pthread_mutex_init(&vm->lock, NULL);
+    iobus_init(&vm->pio);
+    iobus_init(&vm->mmio);
+    int r;
+
+    vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (vm->kvm_fd < 0) {
+        r = err_set_errno(e, errno, "cannot open /dev/kvm");
+        goto fail;
+    }
+    int api = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+    if (api != KVM_API_VERSION) {
+        r = err_set(e, ENOTSUP, "/dev/kvm speaks API version %d, not %d", api, KVM_API_VERSION);
+        goto fail;
+    }
+    vm->vcpu_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (vm->vcpu_mmap_size < (int)sizeof(struct kvm_run)) {
+        r = err_set_errno(e, errno, "KVM_GET_VCPU_MMAP_SIZE");
+        goto fail;
+    }
+    r = vm_map_ram(vm, e);
+    if (r < 0)
+        goto fail;
+    *out = vm;
+    return 0;
+fail:
+    vm_destroy(vm);
+    return r;
+}
+
+static int vm_set_memory(struct vm *vm, struct err *e)
+{
+    for (unsigned i = 0; i < vm->nslots; i++) {
+        struct kvm_userspace_memory_region reg = {
+            .slot = i,
+            .guest_phys_addr = vm->slots[i].gpa,
+            .memory_size = vm->slots[i].size,
+            .userspace_addr = (uintptr_t)vm->slots[i].hva,
+        };
+        if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0)
+            return err_set_errno(e, errno, "KVM_SET_USER_MEMORY_REGION slot %u", i);
+    }
+    return 0;
+}
+
+static int vm_create_kvm(struct vm *vm, struct err *e)
+{
+    vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+    if (vm->vm_fd < 0)
+        return err_set_errno(e, errno, "KVM_CREATE_VM");
+    fcntl(vm->vm_fd, F_SETFD, FD_CLOEXEC);
+    /* Both are only needed by VMX; other KVM flavours may refuse them. */
+    if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_TSS_ADDR) < 0)
+        log_debug("KVM_SET_TSS_ADDR: %s", strerror(errno));
+    uint64_t idmap = LAYOUT_IDENTITY_MAP_ADDR;
+    if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+        log_debug("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+    if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+        return err_set_errno(e, errno, "KVM_CREATE_IRQCHIP");
+    struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+    if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+        return err_set_errno(e, errno, "KVM_CREATE_PIT2");
+    return vm_set_memory(vm, e);
+}
+
+int vm_setup(struct vm *vm, struct err *e)
+{
+    atomic_store(&vm->exit_reason, VM_EXIT_NONE);
+    vm->exit_msg[0] = '\0';
+    int r = vm_create_kvm(vm, e);
+    if (r < 0)
+        return r;
+    for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
+        r = vcpu_create(vm, i, &vm->vcpus[i], e);
+        if (r < 0)
+            return r;
+        vm->ncpus = i + 1;
+    }
+    r = boot_load(vm, e);
+    if (r < 0)
+        return r;
+    return boot_setup_bsp(vm, vm->vcpus[0], e);
+}
+
+void vm_teardown(struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->ncpus; i++) {
+        vcpu_destroy(vm->vcpus[i]);
+        vm->vcpus[i] = NULL;
+    }
+    vm->ncpus = 0;
+    if (vm->vm_fd >= 0)
+        close(vm->vm_fd);
+    vm->vm_fd = -1;
+    /* A reset starts from zeroed memory, as a power cycle would. */
+    if (vm->ram)
+        madvise(vm->ram, vm->ram_size, MADV_DONTNEED);
+}
+
+void vm_destroy(struct vm *vm)
+{
+    if (!vm)
+        return;
+    vm_teardown(vm);
+    if (vm->ram)
+        munmap(vm->ram, vm->ram_size);
+    if (vm->kvm_fd >= 0)
+        close(vm->kvm_fd);
+    iobus_destroy(&vm->pio);
+    iobus_destroy(&vm->mmio);
+    pthread_mutex_destroy(&vm->lock);
+    free(vm);
+}
+
+int vm_irq_line(struct vm *vm, unsigned gsi, int level)
+{
+    struct kvm_irq_level irq = { .irq = gsi, .level = level ? 1 : 0 };
+    if (vm->vm_fd < 0)
+        return -ENODEV;
+    if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+        return -errno;
+    return 0;
+}
+
+void vm_irq_pulse(struct vm *vm, unsigned gsi)
+{
+    vm_irq_line(vm, gsi, 1);
+    vm_irq_line(vm, gsi, 0);
+}
+
+void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *fmt, ...)
+{
+    int none = VM_EXIT_NONE;
+    if (!atomic_compare_exchange_strong(&vm->exit_reason, &none, (int)reason))
+        return;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(vm->exit_msg, sizeof(vm->exit_msg), fmt, ap);
+        va_end(ap);
+    }
+    for (unsigned i = 0; i < vm->ncpus; i++)
+        if (vm->vcpus[i])
+            vcpu_kick(vm->vcpus[i]);
+    if (vm->on_exit)
+        vm->on_exit(vm->on_exit_opaque);
+}
+
+enum vm_exit_reason vm_exit_reason(struct vm *vm)
+{
+    return (enum vm_exit_reason)atomic_load(&vm->exit_reason);
+}

@@ -1,0 +1,103 @@
+/* A KVM virtual machine: guest memory, vCPUs, the in-kernel irqchip and PIT,
+ * the I/O buses and the platform devices. */
+#ifndef CVIRT_VMM_VM_H
+#define CVIRT_VMM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iobus.h"
+#include "util/err.h"
+
+struct evloop;
+struct console;
+struct vcpu;
+
+#define VM_MAX_CPUS 64
+#define VM_MIN_MEM  (16ULL << 20)
+#define VM_MAX_MEM  (1ULL << 40)
+
+/* Why the VM stopped running; the first reason requested wins. */
+enum vm_exit_reason {
+    VM_EXIT_NONE = 0,
+    VM_EXIT_POWEROFF,   /* ACPI S5 or equivalent: process exits 0 */
+    VM_EXIT_RESET,      /* guest asked for a reset (i8042, 0xcf9, ACPI) */
+    VM_EXIT_TRIPLE_FAULT,
+    VM_EXIT_SIGNAL,     /* SIGTERM/SIGINT or console escape */
+    VM_EXIT_ERROR,      /* emulation failure, internal error, bad state */
+};
+
+struct vm_config {
+    uint64_t mem_size;
+    unsigned ncpus;
+    const char *kernel;
+    const char *initrd;
+    const char *cmdline;
+    bool no_reboot;
+};
+
+struct mem_slot {
+    uint64_t gpa, size;
+    uint8_t *hva;
+};
+
+struct vm {
+    struct vm_config cfg;
+    int kvm_fd;
+    int vm_fd;
+    int vcpu_mmap_size;
+
+    uint8_t *ram;            /* one mapping of all guest RAM */
+    uint64_t ram_size;
+    struct mem_slot slots[2];/* below the 32-bit hole, above 4 GiB */
+    unsigned nslots;
+
+    struct iobus pio;
+    struct iobus mmio;
+
+    struct vcpu *vcpus[VM_MAX_CPUS];
+    unsigned ncpus;
+
+    void *platform_state[16]; /* indexed like the table in hw/platform.c */
+
+    struct evloop *loop;     /* the device/event thread's loop */
+    struct console *console; /* serial backend (stdio, pty or file) */
+
+    uint64_t rsdp_gpa;       /* where acpi_build put the RSDP */
+    uint64_t entry;          /* kernel entry point */
+    bool entry_pvh;          /* 32-bit PVH entry vs 64-bit Linux entry */
+
+    atomic_int exit_reason;  /* enum vm_exit_reason */
+    /* Called once by vm_request_exit (any thread) to wake the main loop. */
+    void (*on_exit)(void *opaque);
+    void *on_exit_opaque;
+    char exit_msg[256];      /* the one line printed for an error exit */
+    pthread_mutex_t lock;
+};
+
+/* Creates the memory and the devices; no KVM VM yet. */
+int vm_create(struct vm **out, const struct vm_config *cfg, struct err *e);
+/* Creates the KVM VM, irqchip, PIT and vCPUs and loads the kernel. Called at
+ * start and again after each guest reset. */
+int vm_setup(struct vm *vm, struct err *e);
+/* Destroys vCPUs and the KVM VM, keeps memory (zeroed) and device objects. */
+void vm_teardown(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* Host pointer to [gpa, gpa+len) or NULL when it is not all guest RAM. */
+void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len);
+
+/* Raises or lowers an interrupt line on the in-kernel irqchip. */
+int vm_irq_line(struct vm *vm, unsigned gsi, int level);
+/* Pulses an edge-triggered ISA line. */
+void vm_irq_pulse(struct vm *vm, unsigned gsi);
+
+/* Asks every vCPU to stop and the main loop to act; safe from any thread. */
+void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+enum vm_exit_reason vm_exit_reason(struct vm *vm);
+
+#endif
