@@ -1,0 +1,61 @@
+# The two README commands (`make run`, `make check`) and the rest.
+# meson + ninja do the building; this file only strings the steps together.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+CACHE ?= $(HOME)/.cache/cvirt
+MEMORY ?= 256M
+CPUS ?= 2
+ABS_BUILD := $(abspath $(BUILD))
+
+.PHONY: all deps build kit guest run check check-asan bench fuzz clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/build.ninja: | deps
+	@meson setup $(BUILD) >/dev/null
+
+build: deps $(BUILD)/build.ninja
+	@ninja -C $(BUILD) | grep -v '^ninja: no work to do' || true
+	@test -x $(BUILD)/src/vmm/cvirt-vmm
+	@$(MAKE) --no-print-directory -s kit
+
+kit:
+	@$(MAKE) --no-print-directory -s -C tests/guest/kit OUT=$(ABS_BUILD)/kit
+
+# The real Linux guest: kernel and initramfs built once into $(CACHE).
+guest: deps
+	@tests/guest/linux/prepare.sh > $(BUILD)/guest.env
+	@cat $(BUILD)/guest.env
+
+# Boots the Linux guest to a shell on this terminal (Ctrl-A x quits).
+run: build guest
+	@. $(ABS_BUILD)/guest.env && \
+	  $(BUILD)/src/vmm/cvirt-vmm --kernel "$$KERNEL" --initrd "$$INITRD" \
+	    --append "$$(cat $$CMDLINE_FILE) cvirt.shell" --memory $(MEMORY) --cpus $(CPUS)
+
+check: build guest
+	@tests/run-tests
+
+# The same tests on a build with AddressSanitizer and UBSan.
+check-asan: deps guest
+	@test -f $(ASAN_BUILD)/build.ninja || \
+	  meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+	@ninja -C $(ASAN_BUILD) >/dev/null
+	@$(MAKE) --no-print-directory -s -C tests/guest/kit OUT=$(abspath $(ASAN_BUILD))/kit
+	@cp $(BUILD)/guest.env $(ASAN_BUILD)/guest.env 2>/dev/null || true
+	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 BUILD=$(ASAN_BUILD) tests/run-tests
+
+bench: build guest
+	@bench/run
+
+fuzz: deps
+	@test -f build-fuzz/build.ninja || \
+	  CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false \
+	    -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+	@ninja -C build-fuzz
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
