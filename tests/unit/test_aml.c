@@ -451,8 +451,11 @@ static void test_matches_iasl(void **state)
     (void)state;
     if (!have_iasl()) {
         const char *allow = getenv("CVIRT_ALLOW_NO_IASL");
-        fprintf(stderr, "# iasl NOT FOUND on PATH: AML not compared with "
-                        "the reference compiler (install acpica-tools)\n");
+        static const char msg[] = "# iasl NOT FOUND on PATH: AML not "
+            "compared with the reference compiler (install acpica-tools)\n";
+        fputs(msg, stdout);
+        fflush(stdout);
+        fputs(msg, stderr);
         if (allow && strcmp(allow, "1") == 0)
             skip();
         fail_msg("iasl missing; set CVIRT_ALLOW_NO_IASL=1 to skip");

@@ -1,7 +1,91 @@
+/* ACPI tables for a cvirt-vmm x86 machine (ACPI 6.0 layouts).
+ *
+ * Everything is written field by field in little-endian through the put*
+ * helpers, so the layout is visible here and does not depend on the host's
+ * struct packing. The DSDT (the namespace: sleep states, legacy devices,
+ * PCI root bridge, processors) is generated with the AML builder. */
 #include "x86/acpi.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "x86/aml.h"
+#include "x86/layout.h"
+
+#define OEM_ID          "CVIRT "
+#define CREATOR_ID      "CVRT"
+#define OEM_REVISION    1
+#define CREATOR_REV     1
+
+#define HDR_LEN         36
+#define RSDP_LEN        36
+#define FADT_LEN        276
+#define FACS_LEN        64
+#define MCFG_LEN        60
+
+/* MADT entry types and sizes. */
+#define MADT_LAPIC      0
+#define MADT_IOAPIC     1
+#define MADT_ISO        2
+#define MADT_LAPIC_NMI  4
+#define MADT_LAPIC_LEN  8
+#define MADT_IOAPIC_LEN 12
+#define MADT_ISO_LEN    10
+#define MADT_NMI_LEN    6
+#define MADT_PCAT_COMPAT 1u
+#define MADT_LAPIC_ENABLED 1u
+/* MPS INTI flags: polarity in bits 1:0, trigger mode in bits 3:2. */
+#define MPS_ACTIVE_HIGH 0x1u
+#define MPS_LEVEL       0xcu
+
+/* FADT feature flags (ACPI 6.0, table 5-35). */
+#define FADT_WBINVD         (1u << 0)
+#define FADT_PROC_C1        (1u << 2)
+#define FADT_SLP_BUTTON     (1u << 5)
+#define FADT_TMR_VAL_EXT    (1u << 8)
+#define FADT_RESET_REG_SUP  (1u << 10)
+/* IA-PC boot architecture flags (table 5-36). */
+#define BOOT_LEGACY_DEVICES (1u << 0)
+#define BOOT_8042           (1u << 1)
+#define BOOT_VGA_NOT_PRESENT (1u << 2)
+
+/* CMOS index of the RTC's century byte (the RTC model keeps it there). */
+#define RTC_CENTURY_INDEX 0x32
+
+/* Generic Address Structure: address space and access size codes. */
+#define GAS_IO          1
+#define GAS_ACC_BYTE    1
+#define GAS_ACC_WORD    2
+#define GAS_ACC_DWORD   3
+
+/* One IOAPIC; its id must not collide with a LAPIC id, so it takes the
+ * first id after the vCPUs. LAPIC ids are 8 bits in the MADT and 0xff is
+ * the broadcast id, which bounds the vCPU count. */
+#define ACPI_MAX_CPUS   254
+
+/* Where the SCI arrives: identity-mapped ISA IRQ, level, active high. */
+#define IRQ0_GSI        2
+
+static void put8(uint8_t *p, uint8_t v) { p[0] = v; }
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    put16(p, (uint16_t)v);
+    put16(p + 2, (uint16_t)(v >> 16));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)v);
+    put32(p + 4, (uint32_t)(v >> 32));
+}
 
 uint8_t acpi_checksum(const uint8_t *buf, size_t len)
 {
@@ -11,10 +95,401 @@ uint8_t acpi_checksum(const uint8_t *buf, size_t len)
     return (uint8_t)-sum;
 }
 
+/* The output area: tables are carved out of buf in order. */
+struct area {
+    uint8_t *buf;
+    size_t len;
+    size_t pos;
+    uint64_t gpa;
+    struct err *e;
+};
+
+/* Reserves size zeroed bytes at a gpa aligned to align. */
+static int area_alloc(struct area *a, size_t size, size_t align,
+                      uint8_t **p, uint64_t *gpa)
+{
+    uint64_t g = (a->gpa + a->pos + align - 1) & ~(uint64_t)(align - 1);
+    size_t off = (size_t)(g - a->gpa);
+    if (off > a->len || size > a->len - off)
+        return err_set(a->e, ENOSPC,
+                       "ACPI tables do not fit in %zu bytes", a->len);
+    memset(a->buf + a->pos, 0, off + size - a->pos);
+    a->pos = off + size;
+    *p = a->buf + off;
+    *gpa = g;
+    return 0;
+}
+
+/* Standard description header; the checksum is filled by seal(). */
+static void put_header(uint8_t *p, const char *sig, uint32_t len,
+                       uint8_t rev, const char *table_id)
+{
+    memcpy(p, sig, 4);
+    put32(p + 4, len);
+    put8(p + 8, rev);
+    memcpy(p + 10, OEM_ID, 6);
+    memcpy(p + 16, table_id, 8);
+    put32(p + 24, OEM_REVISION);
+    memcpy(p + 28, CREATOR_ID, 4);
+    put32(p + 32, CREATOR_REV);
+}
+
+static void seal(uint8_t *p, size_t len)
+{
+    p[9] = 0;
+    p[9] = acpi_checksum(p, len);
+}
+
+/* Generic Address Structure for a system I/O register block. */
+static void put_gas_io(uint8_t *p, uint8_t bits, uint8_t access,
+                       uint64_t port)
+{
+    put8(p, GAS_IO);
+    put8(p + 1, bits);
+    put8(p + 2, 0);
+    put8(p + 3, access);
+    put64(p + 4, port);
+}
+
+/* ---- DSDT ---- */
+
+static void dsdt_sleep_states(struct aml_buf *b)
+{
+    /* \_S5: PM1a and PM1b SLP_TYP values, then two reserved entries. */
+    aml_name(b, "\\_S5");
+    aml_package_begin(b, 4);
+    aml_int(b, LAYOUT_S5_SLP_TYP);
+    aml_int(b, LAYOUT_S5_SLP_TYP);
+    aml_int(b, 0);
+    aml_int(b, 0);
+    aml_end(b);
+}
+
+/* A legacy ISA device with one fixed I/O range and one IRQ. */
+static void dsdt_isa_device(struct aml_buf *b, const char *name,
+                            const char *hid, unsigned uid, uint16_t port,
+                            uint8_t nports, unsigned irq)
+{
+    aml_device_begin(b, name);
+    aml_name_eisaid(b, "_HID", hid);
+    aml_name_int(b, "_UID", uid);
+    aml_name(b, "_CRS");
+    aml_restemplate_begin(b);
+    aml_res_io(b, port, nports);
+    aml_res_irq_noflags(b, irq);
+    aml_restemplate_end(b);
+    aml_end(b);
+}
+
+/* Motherboard resources: ranges no PCI BAR may be placed on. The ECAM
+ * window listed here is also how Linux accepts the MCFG region. */
+static void dsdt_motherboard(struct aml_buf *b, const struct acpi_config *cfg)
+{
+    aml_device_begin(b, "MBRS");
+    aml_name_eisaid(b, "_HID", "PNP0C02");
+    aml_name_int(b, "_UID", 0);
+    aml_name(b, "_CRS");
+    aml_restemplate_begin(b);
+    aml_res_io(b, LAYOUT_PORT_ACPI_PM_BASE, LAYOUT_PORT_ACPI_PM_LEN);
+    if (cfg->pci) {
+        uint64_t size = (uint64_t)(cfg->ecam_end_bus + 1) << 20;
+        if (cfg->ecam_base + size <= LAYOUT_4G)
+            aml_res_memory32_fixed(b, (uint32_t)cfg->ecam_base,
+                                   (uint32_t)size, true);
+        else
+            aml_res_qword_memory(b, cfg->ecam_base,
+                                 cfg->ecam_base + size - 1, true, false);
+    }
+    aml_restemplate_end(b);
+    aml_end(b);
+}
+
+/* Interrupt routing (_PRT) for INTx and the hotplug methods belong in the
+ * PCI0 scope; they are added once the PCI host decides its INTx wiring.
+ * Until then devices are expected to use MSI/MSI-X. */
+static void dsdt_pci_routing(struct aml_buf *b, const struct acpi_config *cfg)
+{
+    (void)b;
+    (void)cfg;
+}
+
+static void dsdt_pci_root(struct aml_buf *b, const struct acpi_config *cfg)
+{
+    aml_device_begin(b, "PCI0");
+    aml_name_eisaid(b, "_HID", "PNP0A08");
+    aml_name_eisaid(b, "_CID", "PNP0A03");
+    aml_name_int(b, "_SEG", 0);
+    aml_name_int(b, "_BBN", 0);
+    aml_name_int(b, "_UID", 0);
+    aml_name(b, "_CRS");
+    aml_restemplate_begin(b);
+    aml_res_word_bus(b, 0, (uint16_t)cfg->ecam_end_bus);
+    /* The config ports are consumed by the bridge itself; the windows
+     * around them are what it forwards to the bus. */
+    aml_res_io(b, LAYOUT_PORT_PCI_CONFIG, 8);
+    aml_res_word_io(b, 0x0000, 0x0cf7);
+    aml_res_word_io(b, 0x0d00, 0xffff);
+    aml_res_dword_memory(b, (uint32_t)LAYOUT_PCI_MMIO_START,
+                         (uint32_t)(LAYOUT_PCI_MMIO_START +
+                                    LAYOUT_PCI_MMIO_SIZE - 1),
+                         false, false);
+    aml_restemplate_end(b);
+    dsdt_pci_routing(b, cfg);
+    aml_end(b);
+}
+
+/* Processor devices whose _UID matches the MADT's processor uid. */
+static void dsdt_cpus(struct aml_buf *b, unsigned ncpus)
+{
+    for (unsigned i = 0; i < ncpus; i++) {
+        char name[12];
+        snprintf(name, sizeof(name), "C%03X", i & 0xfff);
+        aml_device_begin(b, name);
+        aml_name_string(b, "_HID", "ACPI0007");
+        aml_name_int(b, "_UID", i);
+        aml_end(b);
+    }
+}
+
+static int build_dsdt_body(const struct acpi_config *cfg, struct aml_buf *b)
+{
+    dsdt_sleep_states(b);
+    aml_scope_begin(b, "\\_SB");
+    dsdt_cpus(b, cfg->ncpus);
+    dsdt_isa_device(b, "COM1", "PNP0501", 1, LAYOUT_PORT_COM1, 8,
+                    LAYOUT_IRQ_COM1);
+    dsdt_isa_device(b, "RTC", "PNP0B00", 0, LAYOUT_PORT_RTC, 2,
+                    LAYOUT_IRQ_RTC);
+    dsdt_motherboard(b, cfg);
+    if (cfg->pci)
+        dsdt_pci_root(b, cfg);
+    aml_end(b);
+    if (!aml_error(b) && b->depth != 0)
+        return -EINVAL;
+    return aml_error(b);
+}
+
+/* ---- fixed tables ---- */
+
+static void fill_fadt(uint8_t *p, uint64_t facs, uint64_t dsdt)
+{
+    put_header(p, "FACP", FADT_LEN, 6, "CVIRTFAC");
+    /* The FACS sits below 4 GiB, so only the 32-bit pointer is set: the
+     * spec allows at most one of FIRMWARE_CTRL and X_FIRMWARE_CTRL. */
+    put32(p + 36, (uint32_t)facs);
+    put32(p + 40, (uint32_t)dsdt);
+    put16(p + 46, LAYOUT_IRQ_SCI);
+    put32(p + 48, 0);   /* SMI_CMD 0: always in ACPI mode, no handoff */
+    put32(p + 56, LAYOUT_PORT_PM1A_EVT);
+    put32(p + 64, LAYOUT_PORT_PM1A_CNT);
+    put32(p + 76, LAYOUT_PORT_PM_TMR);
+    put32(p + 80, LAYOUT_PORT_GPE0_BLK);
+    put8(p + 88, 4);    /* PM1_EVT_LEN */
+    put8(p + 89, 2);    /* PM1_CNT_LEN */
+    put8(p + 91, 4);    /* PM_TMR_LEN */
+    put8(p + 92, 8);    /* GPE0_BLK_LEN */
+    /* Latencies above 100 and 1000 us say C2 and C3 do not exist. */
+    put16(p + 96, 0x0fff);
+    put16(p + 98, 0x0fff);
+    put8(p + 108, RTC_CENTURY_INDEX);
+    put16(p + 109, BOOT_LEGACY_DEVICES | BOOT_8042 | BOOT_VGA_NOT_PRESENT);
+    /* PWR_BUTTON stays clear: the power button is the fixed-feature one
+     * in PM1, which is how a graceful shutdown request reaches the guest. */
+    put32(p + 112, FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON |
+                   FADT_TMR_VAL_EXT | FADT_RESET_REG_SUP);
+    put_gas_io(p + 116, 8, GAS_ACC_BYTE, LAYOUT_PORT_RESET_CF9);
+    put8(p + 128, LAYOUT_ACPI_RESET_VALUE);
+    put8(p + 131, 0);   /* FADT minor version: 6.0 */
+    put64(p + 140, dsdt);
+    put_gas_io(p + 148, 32, GAS_ACC_WORD, LAYOUT_PORT_PM1A_EVT);
+    put_gas_io(p + 172, 16, GAS_ACC_WORD, LAYOUT_PORT_PM1A_CNT);
+    put_gas_io(p + 208, 32, GAS_ACC_DWORD, LAYOUT_PORT_PM_TMR);
+    put_gas_io(p + 220, 64, GAS_ACC_BYTE, LAYOUT_PORT_GPE0_BLK);
+    memcpy(p + 268, "CVIRTVMM", 8); /* hypervisor vendor identity */
+    seal(p, FADT_LEN);
+}
+
+static void fill_facs(uint8_t *p)
+{
+    memcpy(p, "FACS", 4);
+    put32(p + 4, FACS_LEN);
+    put8(p + 32, 2);    /* version */
+}
+
+static size_t madt_len(unsigned ncpus)
+{
+    return HDR_LEN + 8 + (size_t)ncpus * MADT_LAPIC_LEN + MADT_IOAPIC_LEN +
+           2 * MADT_ISO_LEN + MADT_NMI_LEN;
+}
+
+static uint8_t *put_iso(uint8_t *p, uint8_t irq, uint32_t gsi,
+                        uint16_t flags)
+{
+    put8(p, MADT_ISO);
+    put8(p + 1, MADT_ISO_LEN);
+    put8(p + 2, 0);     /* bus: ISA */
+    put8(p + 3, irq);
+    put32(p + 4, gsi);
+    put16(p + 8, flags);
+    return p + MADT_ISO_LEN;
+}
+
+static void fill_madt(uint8_t *t, unsigned ncpus)
+{
+    size_t len = madt_len(ncpus);
+    put_header(t, "APIC", (uint32_t)len, 4, "CVIRTAPI");
+    put32(t + 36, (uint32_t)LAYOUT_LAPIC_ADDR);
+    put32(t + 40, MADT_PCAT_COMPAT);
+    uint8_t *p = t + 44;
+    for (unsigned i = 0; i < ncpus; i++, p += MADT_LAPIC_LEN) {
+        put8(p, MADT_LAPIC);
+        put8(p + 1, MADT_LAPIC_LEN);
+        put8(p + 2, (uint8_t)i);    /* processor uid */
+        put8(p + 3, (uint8_t)i);    /* APIC id */
+        put32(p + 4, MADT_LAPIC_ENABLED);
+    }
+    put8(p, MADT_IOAPIC);
+    put8(p + 1, MADT_IOAPIC_LEN);
+    put8(p + 2, (uint8_t)ncpus);
+    put32(p + 4, (uint32_t)LAYOUT_IOAPIC_ADDR);
+    put32(p + 8, 0);    /* GSI base */
+    p += MADT_IOAPIC_LEN;
+    /* The PIT's IRQ0 is wired to IOAPIC pin 2, as on PC chipsets. */
+    p = put_iso(p, 0, IRQ0_GSI, 0);
+    p = put_iso(p, LAYOUT_IRQ_SCI, LAYOUT_IRQ_SCI,
+                MPS_ACTIVE_HIGH | MPS_LEVEL);
+    put8(p, MADT_LAPIC_NMI);
+    put8(p + 1, MADT_NMI_LEN);
+    put8(p + 2, 0xff);  /* all processors */
+    put16(p + 3, 0);    /* flags: conforms to the bus */
+    put8(p + 5, 1);     /* LINT1 */
+    seal(t, len);
+}
+
+static void fill_mcfg(uint8_t *p, const struct acpi_config *cfg)
+{
+    put_header(p, "MCFG", MCFG_LEN, 1, "CVIRTMCF");
+    put64(p + 44, cfg->ecam_base);
+    put16(p + 52, 0);   /* segment */
+    put8(p + 54, 0);    /* start bus */
+    put8(p + 55, (uint8_t)cfg->ecam_end_bus);
+    seal(p, MCFG_LEN);
+}
+
+static int check_config(const struct acpi_config *cfg, size_t len,
+                        uint64_t gpa_base, struct err *e)
+{
+    if (cfg->ncpus == 0 || cfg->ncpus > ACPI_MAX_CPUS)
+        return err_set(e, EINVAL, "ACPI: %u vCPUs, supported 1..%u",
+                       cfg->ncpus, ACPI_MAX_CPUS);
+    if (gpa_base & 15)
+        return err_set(e, EINVAL, "ACPI: table base 0x%llx is not "
+                       "16-byte aligned", (unsigned long long)gpa_base);
+    /* RSDT and the FADT's 32-bit pointers need every table below 4 GiB. */
+    if (gpa_base >= LAYOUT_4G || len > LAYOUT_4G - gpa_base)
+        return err_set(e, EINVAL, "ACPI: table area 0x%llx+0x%zx is not "
+                       "below 4 GiB", (unsigned long long)gpa_base, len);
+    if (cfg->pci) {
+        if (cfg->ecam_end_bus > 255)
+            return err_set(e, EINVAL, "ACPI: ECAM end bus %u is over 255",
+                           cfg->ecam_end_bus);
+        uint64_t size = (uint64_t)(cfg->ecam_end_bus + 1) << 20;
+        if ((cfg->ecam_base & 0xfffff) || cfg->ecam_base + size <
+            cfg->ecam_base)
+            return err_set(e, EINVAL, "ACPI: bad ECAM base 0x%llx",
+                           (unsigned long long)cfg->ecam_base);
+    }
+    return 0;
+}
+
+/* Gpa and pointer of each table, so the roots can refer to them. */
+struct tables {
+    uint8_t *rsdp, *xsdt, *rsdt, *fadt, *facs, *dsdt, *madt, *mcfg;
+    uint64_t xsdt_gpa, rsdt_gpa, fadt_gpa, facs_gpa, dsdt_gpa, madt_gpa,
+             mcfg_gpa;
+};
+
+static int place_tables(struct area *a, const struct acpi_config *cfg,
+                        size_t dsdt_len, struct tables *t)
+{
+    unsigned n = cfg->pci ? 3 : 2;
+    uint64_t rsdp_gpa;
+    if (area_alloc(a, RSDP_LEN, 16, &t->rsdp, &rsdp_gpa) < 0 ||
+        area_alloc(a, HDR_LEN + 8 * n, 16, &t->xsdt, &t->xsdt_gpa) < 0 ||
+        area_alloc(a, HDR_LEN + 4 * n, 16, &t->rsdt, &t->rsdt_gpa) < 0 ||
+        area_alloc(a, FADT_LEN, 16, &t->fadt, &t->fadt_gpa) < 0 ||
+        area_alloc(a, FACS_LEN, 64, &t->facs, &t->facs_gpa) < 0 ||
+        area_alloc(a, dsdt_len, 16, &t->dsdt, &t->dsdt_gpa) < 0 ||
+        area_alloc(a, madt_len(cfg->ncpus), 16, &t->madt, &t->madt_gpa) < 0)
+        return -ENOSPC;
+    if (cfg->pci &&
+        area_alloc(a, MCFG_LEN, 16, &t->mcfg, &t->mcfg_gpa) < 0)
+        return -ENOSPC;
+    return 0;
+}
+
+static void fill_roots(const struct acpi_config *cfg, struct tables *t)
+{
+    unsigned n = cfg->pci ? 3 : 2;
+    uint64_t entries[3] = { t->fadt_gpa, t->madt_gpa, t->mcfg_gpa };
+
+    put_header(t->xsdt, "XSDT", HDR_LEN + 8 * n, 1, "CVIRTXSD");
+    put_header(t->rsdt, "RSDT", HDR_LEN + 4 * n, 1, "CVIRTRSD");
+    for (unsigned i = 0; i < n; i++) {
+        put64(t->xsdt + HDR_LEN + 8 * i, entries[i]);
+        put32(t->rsdt + HDR_LEN + 4 * i, (uint32_t)entries[i]);
+    }
+    seal(t->xsdt, HDR_LEN + 8 * n);
+    seal(t->rsdt, HDR_LEN + 4 * n);
+
+    uint8_t *r = t->rsdp;
+    memcpy(r, "RSD PTR ", 8);
+    memcpy(r + 9, OEM_ID, 6);
+    put8(r + 15, 2);
+    put32(r + 16, (uint32_t)t->rsdt_gpa);
+    put32(r + 20, RSDP_LEN);
+    put64(r + 24, t->xsdt_gpa);
+    /* The first checksum covers the ACPI 1.0 part (20 bytes), the
+     * extended one the whole structure. */
+    put8(r + 8, acpi_checksum(r, 20));
+    put8(r + 32, acpi_checksum(r, RSDP_LEN));
+}
+
 int acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t len,
                uint64_t gpa_base, uint64_t *rsdp_gpa, struct err *e)
 {
-    (void)cfg; (void)buf; (void)len; (void)gpa_base;
+    struct aml_buf aml;
+    struct tables t = { 0 };
+    struct area a = { .buf = buf, .len = len, .gpa = gpa_base, .e = e };
+    int r;
+
     *rsdp_gpa = 0;
-    return err_set(e, ENOSYS, "ACPI tables not implemented");
+    r = check_config(cfg, len, gpa_base, e);
+    if (r < 0)
+        return r;
+
+    aml_init(&aml);
+    r = build_dsdt_body(cfg, &aml);
+    if (r < 0) {
+        aml_free(&aml);
+        return err_set(e, -r, "ACPI: building the DSDT failed");
+    }
+    r = place_tables(&a, cfg, HDR_LEN + aml.len, &t);
+    if (r < 0) {
+        aml_free(&aml);
+        return r;
+    }
+    put_header(t.dsdt, "DSDT", (uint32_t)(HDR_LEN + aml.len), 2, "CVIRTDSD");
+    memcpy(t.dsdt + HDR_LEN, aml.data, aml.len);
+    seal(t.dsdt, HDR_LEN + aml.len);
+    aml_free(&aml);
+
+    fill_fadt(t.fadt, t.facs_gpa, t.dsdt_gpa);
+    fill_facs(t.facs);
+    fill_madt(t.madt, cfg->ncpus);
+    if (cfg->pci)
+        fill_mcfg(t.mcfg, cfg);
+    fill_roots(cfg, &t);
+    *rsdp_gpa = gpa_base;
+    return 0;
 }
