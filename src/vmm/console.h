@@ -35,6 +35,8 @@ void console_set_sink(struct console *c, const struct console_sink *sink);
 /* Guest output; any thread. Never blocks the guest on a slow pty reader. */
 void console_write(struct console *c, const uint8_t *buf, size_t len);
 void console_rx_ready(struct console *c);
+/* The /dev/pts/N path of a CONSOLE_PTY console, NULL for other modes. */
+const char *console_pty_path(const struct console *c);
 /* Restores the terminal. */
 void console_close(struct console *c);
 
