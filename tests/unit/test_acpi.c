@@ -474,7 +474,8 @@ static void test_bad_config(void **state)
     assert_int_equal(acpi_build(cfg_for(0, false, &c), buf, BUF_LEN,
                                 GPA_BASE, &rsdp, &e), -EINVAL);
     err_clear(&e);
-    assert_int_equal(acpi_build(cfg_for(255, false, &c), buf, BUF_LEN,
+    assert_int_equal(acpi_build(cfg_for(ACPI_MAX_CPUS + 1, false, &c), buf,
+                                BUF_LEN,
                                 GPA_BASE, &rsdp, &e), -EINVAL);
     err_clear(&e);
     assert_int_equal(acpi_build(cfg_for(1, false, &c), buf, BUF_LEN,
@@ -511,6 +512,23 @@ static void test_unaligned_base_small_ecam(void **state)
     free(im.buf);
 }
 
+/* The largest machine still fits the legacy area the boot code uses. */
+static void test_max_cpus_fit_legacy_area(void **state)
+{
+    (void)state;
+    struct acpi_config c;
+    struct err e = { 0 };
+    uint64_t rsdp;
+    struct image im = { .len = LAYOUT_ACPI_END - LAYOUT_ACPI_START,
+                        .gpa = LAYOUT_ACPI_START };
+    im.buf = calloc(1, im.len);
+    assert_non_null(im.buf);
+    cfg_for(ACPI_MAX_CPUS, true, &c);
+    assert_int_equal(acpi_build(&c, im.buf, im.len, im.gpa, &rsdp, &e), 0);
+    check_image(&im, &c);
+    free(im.buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -530,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_enospc),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_unaligned_base_small_ecam),
+        cmocka_unit_test(test_max_cpus_fit_legacy_area),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,12 +59,7 @@
 #define GAS_ACC_WORD    2
 #define GAS_ACC_DWORD   3
 
-/* One IOAPIC; its id must not collide with a LAPIC id, so it takes the
- * first id after the vCPUs. LAPIC ids are 8 bits in the MADT and 0xff is
- * the broadcast id, which bounds the vCPU count. */
-#define ACPI_MAX_CPUS   254
-
-/* Where the SCI arrives: identity-mapped ISA IRQ, level, active high. */
+/* The PIT's IRQ0 is wired to IOAPIC pin 2, as on PC chipsets. */
 #define IRQ0_GSI        2
 
 static void put8(uint8_t *p, uint8_t v) { p[0] = v; }
@@ -350,12 +345,15 @@ static void fill_madt(uint8_t *t, unsigned ncpus)
     }
     put8(p, MADT_IOAPIC);
     put8(p + 1, MADT_IOAPIC_LEN);
+    /* The IOAPIC id must not collide with a LAPIC id: it takes the first
+     * id after the vCPUs. */
     put8(p + 2, (uint8_t)ncpus);
     put32(p + 4, (uint32_t)LAYOUT_IOAPIC_ADDR);
     put32(p + 8, 0);    /* GSI base */
     p += MADT_IOAPIC_LEN;
-    /* The PIT's IRQ0 is wired to IOAPIC pin 2, as on PC chipsets. */
     p = put_iso(p, 0, IRQ0_GSI, 0);
+    /* The SCI is level-triggered; the PM device drives it active high,
+     * unlike the ISA default the OS would otherwise assume. */
     p = put_iso(p, LAYOUT_IRQ_SCI, LAYOUT_IRQ_SCI,
                 MPS_ACTIVE_HIGH | MPS_LEVEL);
     put8(p, MADT_LAPIC_NMI);
