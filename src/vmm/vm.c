@@ -102,6 +102,42 @@ static int vm_set_memory(struct vm *vm, struct err *e)
     return 0;
 }
 
+/* ISA IRQs go to both the PIC and the IOAPIC; IRQ0 (the PIT) lands on
+ * IOAPIC pin 2, as the MADT's interrupt source override tells the guest.
+ * KVM's default table would put it on pin 0. */
+static int vm_set_gsi_routing(struct vm *vm, struct err *e)
+{
+    enum { NPIC = 16, NIOAPIC = 24 };
+    struct {
+        struct kvm_irq_routing hdr;
+        struct kvm_irq_routing_entry entries[NPIC + NIOAPIC];
+    } rt;
+    memset(&rt, 0, sizeof(rt));
+    unsigned n = 0;
+    for (unsigned irq = 0; irq < NPIC; irq++) {
+        if (irq == 2)
+            continue; /* the cascade */
+        struct kvm_irq_routing_entry *en = &rt.entries[n++];
+        en->gsi = irq;
+        en->type = KVM_IRQ_ROUTING_IRQCHIP;
+        en->u.irqchip.irqchip = irq < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+        en->u.irqchip.pin = irq % 8;
+    }
+    for (unsigned gsi = 0; gsi < NIOAPIC; gsi++) {
+        if (gsi == 2)
+            continue; /* nothing raises GSI 2; its pin carries IRQ0 */
+        struct kvm_irq_routing_entry *en = &rt.entries[n++];
+        en->gsi = gsi;
+        en->type = KVM_IRQ_ROUTING_IRQCHIP;
+        en->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+        en->u.irqchip.pin = gsi == 0 ? 2 : gsi;
+    }
+    rt.hdr.nr = n;
+    if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &rt) < 0)
+        return err_set_errno(e, errno, "KVM_SET_GSI_ROUTING");
+    return 0;
+}
+
 static int vm_create_kvm(struct vm *vm, struct err *e)
 {
     vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
@@ -116,7 +152,12 @@ static int vm_create_kvm(struct vm *vm, struct err *e)
         log_debug("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
     if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
         return err_set_errno(e, errno, "KVM_CREATE_IRQCHIP");
-    struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+    int r = vm_set_gsi_routing(vm, e);
+    if (r < 0)
+        return r;
+    /* No SPEAKER_DUMMY: KVM then also runs port 0x61, the PIT channel 2
+     * gate and output that guests use to time short waits. */
+    struct kvm_pit_config pit = { .flags = 0 };
     if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
         return err_set_errno(e, errno, "KVM_CREATE_PIT2");
     return vm_set_memory(vm, e);
