@@ -24,6 +24,7 @@ build: deps $(BUILD)/build.ninja
 
 kit:
 	@$(MAKE) --no-print-directory -s -C tests/guest/kit OUT=$(ABS_BUILD)/kit
+	@$(MAKE) --no-print-directory -s -C bench/tiny OUT=$(ABS_BUILD)/tiny
 
 # The real Linux guest: kernel and initramfs built once into $(CACHE).
 guest: deps

@@ -28,7 +28,6 @@ static int vm_map_ram(struct vm *vm, struct err *e)
         return err_set_errno(e, errno, "cannot map %llu MiB of guest memory",
                              (unsigned long long)(vm->ram_size >> 20));
     }
-    madvise(vm->ram, vm->ram_size, MADV_MERGEABLE);
     uint64_t low = vm->ram_size < LAYOUT_MMIO_HOLE_START ? vm->ram_size : LAYOUT_MMIO_HOLE_START;
     vm->slots[0] = (struct mem_slot){ 0, low, vm->ram };
     vm->nslots = 1;
@@ -144,6 +143,11 @@ static int vm_create_kvm(struct vm *vm, struct err *e)
     if (vm->vm_fd < 0)
         return err_set_errno(e, errno, "KVM_CREATE_VM");
     fcntl(vm->vm_fd, F_SETFD, FD_CLOEXEC);
+    /* Memory first: once the irqchip or vCPUs exist, each memslot change
+     * waits for an SRCU grace period (milliseconds at start-up). */
+    int r = vm_set_memory(vm, e);
+    if (r < 0)
+        return r;
     /* Both are only needed by VMX; other KVM flavours may refuse them. */
     if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_TSS_ADDR) < 0)
         log_debug("KVM_SET_TSS_ADDR: %s", strerror(errno));
@@ -152,7 +156,7 @@ static int vm_create_kvm(struct vm *vm, struct err *e)
         log_debug("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
     if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
         return err_set_errno(e, errno, "KVM_CREATE_IRQCHIP");
-    int r = vm_set_gsi_routing(vm, e);
+    r = vm_set_gsi_routing(vm, e);
     if (r < 0)
         return r;
     /* No SPEAKER_DUMMY: KVM then also runs port 0x61, the PIT channel 2
@@ -160,7 +164,7 @@ static int vm_create_kvm(struct vm *vm, struct err *e)
     struct kvm_pit_config pit = { .flags = 0 };
     if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
         return err_set_errno(e, errno, "KVM_CREATE_PIT2");
-    return vm_set_memory(vm, e);
+    return 0;
 }
 
 int vm_setup(struct vm *vm, struct err *e)
