@@ -193,8 +193,11 @@ static enum vm_exit_reason run_once(struct runner *rn, struct err *e)
         evloop_run_once(rn->loop, -1);
     for (unsigned i = 0; i < vm->ncpus; i++)
         vcpu_kick(vm->vcpus[i]);
-    for (unsigned i = 0; i < vm->ncpus; i++)
+    for (unsigned i = 0; i < vm->ncpus; i++) {
         vcpu_join(vm->vcpus[i]);
+        if (log_get_level() >= LOG_DEBUG)
+            vcpu_log_state(vm->vcpus[i]);
+    }
     return vm_exit_reason(vm);
 }
 

@@ -53,8 +53,11 @@ static int vcpu_set_cpuid(struct vcpu *v, struct err *e)
     if (!t)
         return err_set(e, ENOMEM, "out of memory");
     memcpy(t, &supported, sizeof(*t));
-    bool deadline = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
-    cpuid_shape(t, v->id, vm->cfg.ncpus, deadline);
+    struct cpuid_policy pol = {
+        .tsc_deadline = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0,
+        .hypercalls = cpuid_host_has_hw_virt(),
+    };
+    cpuid_shape(t, v->id, vm->cfg.ncpus, &pol);
     int r = 0;
     if (ioctl(v->fd, KVM_SET_CPUID2, &t->hdr) < 0)
         r = err_set_errno(e, errno, "vCPU %u: KVM_SET_CPUID2", v->id);
@@ -301,4 +304,18 @@ void vcpu_destroy(struct vcpu *v)
     if (v->fd >= 0)
         close(v->fd);
     free(v);
+}
+
+void vcpu_log_state(struct vcpu *v)
+{
+    struct kvm_regs regs;
+    struct kvm_sregs sregs;
+    if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+        return;
+    struct kvm_mp_state mp = { 0 };
+    ioctl(v->fd, KVM_GET_MP_STATE, &mp);
+    log_msg(LOG_DEBUG, "vCPU %u: rip %#llx rsp %#llx rflags %#llx cr0 %#llx cr3 %#llx mp_state %u exits %lu",
+            v->id, (unsigned long long)regs.rip, (unsigned long long)regs.rsp,
+            (unsigned long long)regs.rflags, (unsigned long long)sregs.cr0,
+            (unsigned long long)sregs.cr3, mp.mp_state, v->nexits);
 }

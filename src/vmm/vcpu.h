@@ -28,6 +28,8 @@ int vcpu_start(struct vcpu *v, struct err *e);
 void vcpu_kick(struct vcpu *v);
 void vcpu_join(struct vcpu *v);
 void vcpu_destroy(struct vcpu *v);
+/* Logs registers and run state at debug level (why a guest hangs). */
+void vcpu_log_state(struct vcpu *v);
 /* Installs the (empty) signal handler used for kicks; once per process. */
 void vcpu_signals_init(void);
 

@@ -47,7 +47,7 @@ static void test_apic_ids_and_counts(void **state)
     for (unsigned n = 1; n <= 8; n++) {
         for (unsigned i = 0; i < n; i++) {
             synthetic(&t);
-            cpuid_shape(&t, i, n, true);
+            cpuid_shape(&t, i, n, &(struct cpuid_policy){ .tsc_deadline = true, .hypercalls = true });
             struct kvm_cpuid_entry2 *l1 = cpuid_find(&t, 1, 0);
             assert_int_equal(l1->ebx >> 24, i);
             assert_int_equal((l1->ebx >> 16) & 0xff, n);
@@ -76,7 +76,7 @@ static void test_cache_and_pmu(void **state)
 {
     static struct cpuid_table t;
     synthetic(&t);
-    cpuid_shape(&t, 0, 4, false);
+    cpuid_shape(&t, 0, 4, &(struct cpuid_policy){ .hypercalls = true });
     assert_int_equal(((cpuid_find(&t, 4, 0)->eax >> 14) & 0xfff) + 1, 1);
     assert_int_equal(((cpuid_find(&t, 4, 2)->eax >> 14) & 0xfff) + 1, 4);
     assert_int_equal(((cpuid_find(&t, 4, 1)->eax >> 26) & 0x3f) + 1, 4);
@@ -89,7 +89,7 @@ static void test_kvm_leaves(void **state)
 {
     static struct cpuid_table t;
     synthetic(&t);
-    cpuid_shape(&t, 0, 1, false);
+    cpuid_shape(&t, 0, 1, &(struct cpuid_policy){ .hypercalls = true });
     struct kvm_cpuid_entry2 *sig = cpuid_find(&t, 0x40000000, 0);
     char s[13] = { 0 };
     memcpy(s, &sig->ebx, 4);
@@ -100,6 +100,13 @@ static void test_kvm_leaves(void **state)
     /* kvm-clock feature bits are passed through. */
     assert_int_equal(cpuid_find(&t, 0x40000001, 0)->eax, 0x01007afb);
     assert_null(cpuid_find(&t, 0x12345678, 0));
+
+    /* Without working hypercalls, the PV features that use them go. */
+    synthetic(&t);
+    cpuid_shape(&t, 0, 2, &(struct cpuid_policy){ .hypercalls = false });
+    unsigned feat = cpuid_find(&t, 0x40000001, 0)->eax;
+    assert_int_equal(feat & ((1u << 7) | (1u << 11) | (1u << 13)), 0);
+    assert_int_equal(feat, 0x01007afb & ~((1u << 7) | (1u << 11) | (1u << 13)));
 }
 
 /* On this host's KVM: the real table has the leaves the guest needs. */
@@ -115,7 +122,7 @@ static void test_real_kvm(void **state)
     struct err e = { 0 };
     assert_int_equal(cpuid_get_supported(fd, &t, &e), 0);
     close(fd);
-    cpuid_shape(&t, 1, 2, true);
+    cpuid_shape(&t, 1, 2, &(struct cpuid_policy){ .tsc_deadline = true });
     assert_non_null(cpuid_find(&t, 0, 0));
     assert_int_equal(cpuid_find(&t, 1, 0)->ebx >> 24, 1);
     assert_non_null(cpuid_find(&t, 0x40000001, 0));

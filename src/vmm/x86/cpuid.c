@@ -1,5 +1,6 @@
 #include "x86/cpuid.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -10,6 +11,10 @@
 #define CPUID_1_EDX_HTT          (1u << 28)
 #define KVM_CPUID_SIGNATURE      0x40000000u
 #define KVM_CPUID_FEATURES       0x40000001u
+/* KVM PV features that are hypercalls (Documentation/virt/kvm/x86/cpuid.rst) */
+#define KVM_FEATURE_PV_UNHALT      (1u << 7)   /* KVM_HC_KICK_CPU */
+#define KVM_FEATURE_PV_SEND_IPI    (1u << 11)  /* KVM_HC_SEND_IPI */
+#define KVM_FEATURE_PV_SCHED_YIELD (1u << 13)  /* KVM_HC_SCHED_YIELD */
 
 int cpuid_get_supported(int kvm_fd, struct cpuid_table *t, struct err *e)
 {
@@ -66,8 +71,20 @@ static void shape_topology(struct kvm_cpuid_entry2 *en, unsigned apic_id, unsign
     }
 }
 
-void cpuid_shape(struct cpuid_table *t, unsigned index, unsigned ncpus, bool tsc_deadline)
+bool cpuid_host_has_hw_virt(void)
 {
+    unsigned a, b, c, d;
+    if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 5)))
+        return true; /* VMX */
+    if (__get_cpuid(0x80000001, &a, &b, &c, &d) && (c & (1u << 2)))
+        return true; /* SVM */
+    return false;
+}
+
+void cpuid_shape(struct cpuid_table *t, unsigned index, unsigned ncpus,
+                 const struct cpuid_policy *pol)
+{
+    bool tsc_deadline = pol->tsc_deadline;
     unsigned apic_id = index;
     for (unsigned i = 0; i < t->hdr.nent; i++) {
         struct kvm_cpuid_entry2 *en = &t->entries[i];
@@ -114,6 +131,11 @@ void cpuid_shape(struct cpuid_table *t, unsigned index, unsigned ncpus, bool tsc
             memcpy(&en->ebx, "KVMK", 4);
             memcpy(&en->ecx, "VMKV", 4);
             memcpy(&en->edx, "M\0\0\0", 4);
+            break;
+        case KVM_CPUID_FEATURES:
+            if (!pol->hypercalls)
+                en->eax &= ~(KVM_FEATURE_PV_UNHALT | KVM_FEATURE_PV_SEND_IPI |
+                             KVM_FEATURE_PV_SCHED_YIELD);
             break;
         default:
             break;

@@ -18,9 +18,20 @@ struct cpuid_table {
 
 /* Reads KVM_GET_SUPPORTED_CPUID from the /dev/kvm fd. */
 int cpuid_get_supported(int kvm_fd, struct cpuid_table *t, struct err *e);
-/* Rewrites t in place for vCPU `index` of `ncpus` (APIC id == index).
- * tsc_deadline: the in-kernel LAPIC offers the TSC-deadline timer. */
-void cpuid_shape(struct cpuid_table *t, unsigned index, unsigned ncpus, bool tsc_deadline);
+struct cpuid_policy {
+    bool tsc_deadline;   /* the in-kernel LAPIC offers the TSC-deadline timer */
+    /* Guest hypercalls (VMCALL/VMMCALL) work. Where KVM runs guest kernel
+     * code through its instruction emulator (no VMX/SVM on the host), they
+     * do not: the emulator keeps rewriting the instruction and the vCPU
+     * spins. The PV features built on them are then hidden. */
+    bool hypercalls;
+};
+
+/* Rewrites t in place for vCPU `index` of `ncpus` (APIC id == index). */
+void cpuid_shape(struct cpuid_table *t, unsigned index, unsigned ncpus,
+                 const struct cpuid_policy *pol);
+/* Whether this host CPU has VMX or SVM, i.e. KVM runs guests in hardware. */
+bool cpuid_host_has_hw_virt(void);
 /* The entry for (function, index), or NULL. */
 struct kvm_cpuid_entry2 *cpuid_find(struct cpuid_table *t, unsigned function, unsigned index);
 
