@@ -70,6 +70,10 @@ main() {
         done
     done
 
+    # The BIOS-area scan, the fallback for loaders without rsdp_paddr.
+    kit_run qemu "$KIT/acpi.elf" 1 kit.rsdp=scan
+    report_run "acpi 1cpu rsdp-scan"
+
     # The last cpus= and date= on the command line win.
     expect_failure "a wrong cpus= in acpi" $'^not ok\tMADT lists cpus=N' \
         "$KIT/acpi.elf" 2 cpus=3
@@ -81,7 +85,7 @@ main() {
         $'^not ok\tPIT interrupts arrive' "$KIT/timer.elf" 1
     CVIRT_KIT_QEMU_ARGS="-no-reboot" expect_failure "a reset that stops the machine" "" \
         "$KIT/reboot_kbd.elf" 1
-    CVIRT_KIT_NEG_TIMEOUT=15 CVIRT_KIT_QEMU_ARGS="-no-acpi" expect_failure "a machine without ACPI power-off" "" \
+    CVIRT_KIT_NEG_TIMEOUT=8 CVIRT_KIT_QEMU_ARGS="-no-acpi" expect_failure "a machine without ACPI power-off" "" \
         "$KIT/poweroff.elf" 1
 }
 

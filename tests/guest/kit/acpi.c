@@ -24,15 +24,18 @@ static void check_table(uint32_t addr, const char *name)
 static void check_rsdp(const struct acpi_info *ai)
 {
     const struct kit_boot_info *b = &kit_boot_info;
-    bool given = b->si.version >= 1 && b->si.rsdp_paddr;
+    char how[8];
+    bool scan = cmdline_get("kit.rsdp", how, sizeof(how)) && !strncmp(how, "scan", 5);
+    bool given = !scan && b->si.version >= 1 && b->si.rsdp_paddr;
     tap_check(ai->rsdp != 0, "RSDP found", "no RSDP (start info rsdp_paddr 0x%llx, version %u)",
               (unsigned long long)b->si.rsdp_paddr, b->si.version);
     /* A pointer the loader gave must be the one in use: acpi_parse only
      * falls back to the BIOS-area scan when that pointer is unusable. */
     tap_check(!given || ai->rsdp_from_start_info, "start info rsdp_paddr points at a valid RSDP",
               "rsdp_paddr 0x%llx is not a valid RSDP", (unsigned long long)b->si.rsdp_paddr);
-    tap_diag("RSDP at 0x%x (%s), revision %u", ai->rsdp,
-             ai->rsdp_from_start_info ? "start info" : "BIOS area scan", ai->rsdp_revision);
+    tap_diag("RSDP at 0x%x (%s), revision %u; the BIOS-area scan finds 0x%x", ai->rsdp,
+             ai->rsdp_from_start_info ? "start info" : "BIOS-area scan", ai->rsdp_revision,
+             acpi_find_rsdp_legacy());
     const uint8_t *r = (const uint8_t *)(uintptr_t)ai->rsdp;
     tap_check(ai->rsdp && acpi_checksum_ok(r, 20), "RSDP checksum (first 20 bytes)", "bad");
     uint32_t len = 0;

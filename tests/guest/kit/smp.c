@@ -19,7 +19,7 @@ static bool start_aps(void)
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     /* Destination shorthand "all excluding self" (bits 18-19). */
     bool ok = lapic_send_ipi(0, 0xc0000 | 0x4000 | 0x500);     /* INIT, assert */
-    pit_delay_us(10000);
+    kit_sleep_ms(10);
     ok &= lapic_send_ipi(0, 0xc0000 | 0x4000 | 0x600 | vec);   /* SIPI */
     pit_delay_us(200);
     ok &= lapic_send_ipi(0, 0xc0000 | 0x4000 | 0x600 | vec);   /* SIPI again */
@@ -28,11 +28,11 @@ static bool start_aps(void)
 
 static void wait_aps(uint32_t want)
 {
-    /* 50 ms steps, up to 2 s of guest time; then a grace period for any
+    /* 10 ms steps, up to 2 s of guest time; then a grace period for any
      * extra CPU that should not exist. */
-    for (int i = 0; i < 40 && ap_count < want; i++)
-        pit_delay_us(50000);
-    pit_delay_us(50000);
+    for (int i = 0; i < 200 && ap_count < want; i++)
+        kit_sleep_ms(10);
+    kit_sleep_ms(50);
 }
 
 static void check_ids(const struct acpi_info *ai, uint8_t bsp)
@@ -68,6 +68,9 @@ void kit_main(void)
     if (ai.lapic_addr)
         kit_lapic_base = ai.lapic_addr;
     lapic_enable(0xff);
+    /* Waits sleep on the PIT tick rather than spin (see kit_sleep_ms). */
+    if (!ticker_start(&ai, 100))
+        tap_diag("no IOAPIC route for the PIT: waits will spin");
     uint8_t bsp = lapic_id();
     bool bsp_listed = false;
     for (int i = 0; i < ai.ncpus && i < ACPI_MAX_CPUS; i++)
@@ -79,5 +82,6 @@ void kit_main(void)
     uint32_t n = ap_count;
     tap_check(n == want, "cpus=N-1 APs started", "%u started, expected %u", n, want);
     check_ids(&ai, bsp);
+    ticker_stop();
     tap_diag("BSP APIC id %u, %u APs started", bsp, n);
 }

@@ -5,17 +5,18 @@
 
 #define ACPI_MAX_TABLE (1u << 20)
 
+/* Tables need not be aligned; the builtin compiles to plain loads. */
 static uint32_t rd32(const void *p)
 {
     uint32_t v;
-    memcpy(&v, p, 4);
+    __builtin_memcpy(&v, p, 4);
     return v;
 }
 
 static uint64_t rd64(const void *p)
 {
     uint64_t v;
-    memcpy(&v, p, 8);
+    __builtin_memcpy(&v, p, 8);
     return v;
 }
 
@@ -30,7 +31,10 @@ bool acpi_checksum_ok(const void *p, uint32_t len)
 
 static bool rsdp_ok(const uint8_t *p)
 {
-    return !memcmp(p, "RSD PTR ", 8) && acpi_checksum_ok(p, 20);
+    /* The first word is compared inline: the BIOS-area scan calls this
+     * thousands of times, and guest instructions can be expensive. */
+    return rd32(p) == 0x20445352u /* "RSD " */ && !memcmp(p, "RSD PTR ", 8) &&
+           acpi_checksum_ok(p, 20);
 }
 
 uint32_t acpi_find_rsdp_legacy(void)
@@ -114,7 +118,7 @@ bool acpi_find_s5(const uint8_t *aml, uint32_t len, int *typa, int *typb)
     const uint8_t *end = aml + len;
     *typa = *typb = -1;
     for (const uint8_t *p = aml + 1; p + 4 <= end; p++) {
-        if (memcmp(p, "_S5_", 4))
+        if (rd32(p) != 0x5f35535fu)   /* "_S5_" */
             continue;
         /* NameOp, optionally followed by the root prefix '\'. */
         bool named = p[-1] == 0x08 || (p[-1] == '\\' && p - 2 >= aml && p[-2] == 0x08);
@@ -212,13 +216,35 @@ static void fadt_parse(struct acpi_info *ai)
         ai->pm_tmr = 0;
 }
 
+static bool acpi_walk(struct acpi_info *ai, char *why, size_t why_size);
+
+/* Tables and command line do not change while a program runs, so the walk
+ * (whose \_S5_ scan is the costly part) is done once. */
 bool acpi_parse(struct acpi_info *ai, char *why, size_t why_size)
+{
+    static struct acpi_info cache;
+    static char cache_why[64];
+    static bool done, cache_ok;
+    if (!done) {
+        cache_ok = acpi_walk(&cache, cache_why, sizeof(cache_why));
+        done = true;
+    }
+    *ai = cache;
+    kit_snprintf(why, why_size, "%s", cache_why);
+    return cache_ok;
+}
+
+static bool acpi_walk(struct acpi_info *ai, char *why, size_t why_size)
 {
     memset(ai, 0, sizeof(*ai));
     ai->slp_typa = ai->slp_typb = -1;
     const struct kit_boot_info *b = &kit_boot_info;
     uint64_t r = b->si.rsdp_paddr;
-    if (b->si.version >= 1 && r && r < 0xfffff000u && rsdp_ok((const uint8_t *)(uintptr_t)r)) {
+    /* kit.rsdp=scan exercises the fallback on loaders that give a pointer. */
+    char how[8];
+    bool scan = cmdline_get("kit.rsdp", how, sizeof(how)) && !strncmp(how, "scan", 5);
+    if (!scan && b->si.version >= 1 && r && r < 0xfffff000u &&
+        rsdp_ok((const uint8_t *)(uintptr_t)r)) {
         ai->rsdp = (uint32_t)r;
         ai->rsdp_from_start_info = true;
     } else {

@@ -186,6 +186,8 @@ bool ticker_start(const struct acpi_info *ai, uint32_t hz);
 void ticker_stop(void);
 /* Waits for n more ticks with HLT; interrupts are left disabled. */
 bool ticker_wait(uint32_t n);
+/* At least ms of guest time: HLT on the ticker if it runs, else PIT polling. */
+void kit_sleep_ms(uint32_t ms);
 
 /* ---- ACPI PM timer (3.579545 MHz) ---- */
 #define PMTMR_HZ 3579545u

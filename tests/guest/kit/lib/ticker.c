@@ -4,7 +4,7 @@
 #include "kit.h"
 
 volatile uint32_t kit_ticks;
-static uint32_t ticker_ioapic;
+static uint32_t ticker_ioapic, ticker_hz;
 static unsigned ticker_pin;
 
 static void ticker_irq(struct kit_frame *f)
@@ -32,6 +32,7 @@ bool ticker_start(const struct acpi_info *ai, uint32_t hz)
     ticker_pin = gsi - ai->ioapic_gsi_base;
     pit_periodic(hz);
     ioapic_route(ticker_ioapic, ticker_pin, KIT_VEC_PIT, lapic_id(), level, active_low);
+    ticker_hz = hz;
     return true;
 }
 
@@ -40,6 +41,7 @@ void ticker_stop(void)
     irq_disable();
     ioapic_mask(ticker_ioapic, ticker_pin);
     pit_stop();
+    ticker_hz = 0;
 }
 
 bool ticker_wait(uint32_t n)
@@ -50,4 +52,13 @@ bool ticker_wait(uint32_t n)
         __asm__ volatile("sti; hlt; cli" ::: "memory");
     }
     return true;
+}
+
+void kit_sleep_ms(uint32_t ms)
+{
+    /* One tick more than the quotient: the first tick may come at once. */
+    if (ticker_hz)
+        ticker_wait(ms * ticker_hz / 1000 + 1);
+    else
+        pit_delay_us(ms * 1000);
 }
