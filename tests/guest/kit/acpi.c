@@ -10,7 +10,7 @@ static bool table_sum_ok(uint32_t addr)
 
 static void check_table(uint32_t addr, const char *name)
 {
-    char desc[48];
+    char desc[64];
     kit_snprintf(desc, sizeof(desc), "%s found with a valid checksum", name);
     if (!addr) {
         tap_check(false, desc, "%s not found", name);
@@ -64,8 +64,11 @@ void kit_main(void)
     if (!acpi_parse(&ai, why, sizeof(why)))
         tap_diag("ACPI walk stopped: %s", why);
     check_rsdp(&ai);
+    /* Which root table a machine offers (QEMU's q35: RSDT; cvirt: XSDT)
+     * goes in a diagnostic, so the case reads the same on both. */
     uint32_t root = ai.xsdt ? ai.xsdt : ai.rsdt;
-    check_table(root, ai.xsdt ? "XSDT" : "RSDT");
+    tap_diag("root table: %s", ai.xsdt ? "XSDT" : "RSDT");
+    check_table(root, "root table (XSDT or RSDT)");
     check_table(ai.fadt, "FADT");
     check_table(ai.dsdt, "DSDT");
     check_table(ai.madt, "MADT");
