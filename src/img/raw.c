@@ -1,0 +1,172 @@
+/* raw: the image file is the disk. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "img/blk.h"
+
+static int raw_probe(const uint8_t *buf, size_t len)
+{
+    return 1;   /* anything is a raw image; every other format wins */
+}
+
+static int raw_open(struct blk *b, const struct blk_open_opts *o, struct err *e)
+{
+    off_t end = lseek(b->fd, 0, SEEK_END);
+    if (end < 0)
+        return err_set_errno(e, errno, "'%s': cannot get size", b->filename);
+    b->size = (uint64_t)end;
+    return 0;
+}
+
+static int raw_preadv(struct blk *b, const struct iovec *iov, int n, uint64_t off,
+                      struct err *e)
+{
+    for (int i = 0; i < n; i++) {
+        int r = blk_file_pread(b->fd, iov[i].iov_base, iov[i].iov_len, off);
+        if (r < 0)
+            return err_set_errno(e, -r, "'%s': read at %llu", b->filename,
+                                 (unsigned long long)off);
+        off += iov[i].iov_len;
+    }
+    return 0;
+}
+
+static int raw_pwritev(struct blk *b, const struct iovec *iov, int n, uint64_t off,
+                       struct err *e)
+{
+    for (int i = 0; i < n; i++) {
+        int r = blk_file_pwrite(b->fd, iov[i].iov_base, iov[i].iov_len, off);
+        if (r < 0)
+            return err_set_errno(e, -r, "'%s': write at %llu", b->filename,
+                                 (unsigned long long)off);
+        off += iov[i].iov_len;
+    }
+    return 0;
+}
+
+static int raw_flush(struct blk *b, struct err *e)
+{
+    if (fdatasync(b->fd) < 0)
+        return err_set_errno(e, errno, "'%s': flush", b->filename);
+    return 0;
+}
+
+static int raw_discard(struct blk *b, uint64_t off, uint64_t len, struct err *e)
+{
+    /* Discard is advisory: a file system without hole punching keeps data. */
+    if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  (off_t)off, (off_t)len) < 0 && errno != EOPNOTSUPP)
+        return err_set_errno(e, errno, "'%s': discard", b->filename);
+    return 0;
+}
+
+static int raw_write_zeroes(struct blk *b, uint64_t off, uint64_t len, struct err *e)
+{
+    if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  (off_t)off, (off_t)len) == 0)
+        return 0;
+    if (fallocate(b->fd, FALLOC_FL_ZERO_RANGE, (off_t)off, (off_t)len) == 0)
+        return 0;
+    static const uint8_t zeros[65536];
+    while (len) {
+        size_t n = len < sizeof zeros ? (size_t)len : sizeof zeros;
+        int r = blk_file_pwrite(b->fd, zeros, n, off);
+        if (r < 0)
+            return err_set_errno(e, -r, "'%s': write zeroes", b->filename);
+        off += n; len -= n;
+    }
+    return 0;
+}
+
+static int raw_truncate(struct blk *b, uint64_t size, bool shrink, struct err *e)
+{
+    if (ftruncate(b->fd, (off_t)size) < 0)
+        return err_set_errno(e, errno, "'%s': resize", b->filename);
+    b->size = size;
+    return 0;
+}
+
+static int raw_create(const char *path, const struct blk_create_opts *o,
+                      struct err *e)
+{
+    if (o->backing_file)
+        return err_set(e, EINVAL, "raw images have no backing file");
+    if (o->cluster_size || o->compat || o->lazy_refcounts || o->refcount_bits)
+        return err_set(e, EINVAL, "raw images take no qcow2 options");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return err_set_errno(e, errno, "Could not create '%s'", path);
+    int r = 0;
+    if (ftruncate(fd, (off_t)o->size) < 0) {
+        r = err_set_errno(e, errno, "Could not resize '%s'", path);
+    } else if (o->prealloc == BLK_PREALLOC_FALLOC && o->size) {
+        if (fallocate(fd, 0, 0, (off_t)o->size) < 0)
+            r = err_set_errno(e, errno, "Could not preallocate '%s'", path);
+    } else if (o->prealloc == BLK_PREALLOC_FULL) {
+        static const uint8_t zeros[1 << 16];
+        for (uint64_t off = 0; off < o->size && r == 0; off += sizeof zeros) {
+            size_t n = o->size - off < sizeof zeros ? (size_t)(o->size - off)
+                                                    : sizeof zeros;
+            if (blk_file_pwrite(fd, zeros, n, off) < 0)
+                r = err_set_errno(e, errno, "Could not preallocate '%s'", path);
+        }
+    }
+    close(fd);
+    return r;
+}
+
+static int raw_block_status(struct blk *b, uint64_t off, uint64_t len,
+                            struct blk_status *st, struct err *e)
+{
+    memset(st, 0, sizeof *st);
+    off_t data = lseek(b->fd, (off_t)off, SEEK_DATA);
+    if (data < 0 && errno == ENXIO) {
+        st->kind = BLK_ST_ZERO;     /* a hole up to the end */
+        st->len = len;
+        return 0;
+    }
+    if (data < 0) {                 /* no hole support: all data */
+        st->kind = BLK_ST_DATA;
+        st->len = len;
+        st->has_offset = true;
+        st->host_offset = off;
+        return 0;
+    }
+    if ((uint64_t)data > off) {
+        st->kind = BLK_ST_ZERO;
+        st->len = (uint64_t)data - off < len ? (uint64_t)data - off : len;
+        return 0;
+    }
+    off_t hole = lseek(b->fd, (off_t)off, SEEK_HOLE);
+    uint64_t n = hole < 0 ? len : (uint64_t)hole - off;
+    st->kind = BLK_ST_DATA;
+    st->len = n < len && n > 0 ? n : len;
+    st->has_offset = true;
+    st->host_offset = off;
+    return 0;
+}
+
+static void raw_close(struct blk *b) { }
+
+const struct blk_driver blk_raw_driver = {
+    .name = "raw",
+    .state_size = 0,
+    .probe = raw_probe,
+    .open = raw_open,
+    .preadv = raw_preadv,
+    .pwritev = raw_pwritev,
+    .flush = raw_flush,
+    .discard = raw_discard,
+    .write_zeroes = raw_write_zeroes,
+    .truncate = raw_truncate,
+    .create = raw_create,
+    .check = NULL,
+    .close = raw_close,
+    .get_info = NULL,
+    .block_status = raw_block_status,
+};
