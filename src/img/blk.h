@@ -64,6 +64,7 @@ struct blk_status {
     bool has_offset;
     uint64_t host_offset;
     bool compressed;
+    bool reads_zero;        /* data whose host range is a hole in the file */
 };
 
 struct blk_check_result {

@@ -347,6 +347,18 @@ static int qcow2_block_status(struct blk *b, uint64_t off, uint64_t len,
     if (st->has_offset)
         st->host_offset += in;
     st->len = n < len ? n : len;
+    if (r == 0 && st->kind == BLK_ST_DATA && st->has_offset) {
+        /* Preallocated metadata over a sparse file reads as zeros. */
+        off_t d = lseek(b->fd, (off_t)st->host_offset, SEEK_DATA);
+        if (d < 0 && errno == ENXIO)
+            st->reads_zero = true;
+        else if (d > (off_t)st->host_offset) {
+            st->reads_zero = true;
+            if ((uint64_t)d - st->host_offset < st->len)
+                st->len = ((uint64_t)d - st->host_offset + s->cluster_size - 1 - in) /
+                          s->cluster_size * s->cluster_size + in;
+        }
+    }
     pthread_mutex_unlock(&s->lock);
     return r;
 }

@@ -238,16 +238,62 @@ static int new_refblock(struct blk *b, uint64_t blk, uint64_t c, struct err *e)
     return 0;
 }
 
+/* n clusters past everything, followed by the refcount blocks their range
+ * lacks; each of those lies in a block that then has a refcount block. */
+static int alloc_at_end(struct blk *b, uint64_t n, uint64_t *out, struct err *e)
+{
+    struct qcow2_state *s = qcow2_s(b);
+    int r;
+    for (;;) {
+        uint64_t start = file_clusters(b), nrb = 0, end;
+        for (;;) {
+            end = start + n + nrb;
+            uint64_t cnt = 0;
+            for (uint64_t blk = start >> s->rb_bits; blk <= (end - 1) >> s->rb_bits; blk++)
+                if (blk >= s->reftable_entries || s->reftable[blk] == 0)
+                    cnt++;
+            if (cnt == nrb)
+                break;
+            nrb = cnt;
+        }
+        uint64_t last = (end - 1) >> s->rb_bits;
+        if (last >= s->reftable_entries) {
+            if ((r = grow_reftable(b, last, e)) < 0)
+                return r;
+            continue;
+        }
+        uint64_t next = start + n;
+        for (uint64_t blk = start >> s->rb_bits; blk <= last; blk++) {
+            if (s->reftable[blk])
+                continue;
+            uint8_t *buf;
+            uint64_t off = (next++) * s->cluster_size;
+            qcow2_cache_forget(&s->l2_cache, off);
+            if ((r = qcow2_cache_get(b, &s->rb_cache, off, false, &buf, e)) < 0)
+                return r;
+            qcow2_cache_mark_dirty(&s->rb_cache, off);
+            s->reftable[blk] = off;
+            s->reftable_dirty = true;
+        }
+        for (uint64_t c = start; c < end; c++)
+            if ((r = qcow2_update_refcount(b, c, 1, e)) < 0)
+                return r;
+        if (end * s->cluster_size > s->host_end)
+            s->host_end = end * s->cluster_size;
+        *out = start * s->cluster_size;
+        return 0;
+    }
+}
+
 int qcow2_alloc_clusters(struct blk *b, uint64_t n, uint64_t *out, struct err *e)
 {
     struct qcow2_state *s = qcow2_s(b);
     uint64_t start = s->free_hint;
     int r;
-    /* Refcount blocks describe themselves, so a run longer than a block's
-     * range could never find room between them. */
-    if (n == 0 || n > qcow2_max_alloc_run(s))
-        return err_set(e, EINVAL, "'%s': cannot allocate %llu contiguous clusters",
-                       b->filename, (unsigned long long)n);
+    /* Refcount blocks describe themselves, so a long run may never find
+     * room between them: put it past the end instead. */
+    if (n > qcow2_max_alloc_run(s))
+        return alloc_at_end(b, n, out, e);
 restart:
     for (uint64_t cnt = 0; cnt < n; ) {
         uint64_t rc;

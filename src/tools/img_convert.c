@@ -39,7 +39,7 @@ static int src_kind(struct conv *c, uint64_t off, uint64_t *len, struct err *e)
             return r;
         *len = st.len;
         if (st.kind == BLK_ST_DATA)
-            return 0;
+            return st.reads_zero ? 1 : 0;
         if (st.kind == BLK_ST_ZERO)
             return 1;
         if (c->target_backing && depth == 0)
@@ -102,17 +102,17 @@ static int copy_all(struct conv *c, struct err *e)
         uint64_t len = size - off;
         if (len > CHUNK)
             len = CHUNK;
-        int kind = src_kind(c, off, &len, e);
-        if (kind < 0)
+        int kind;
+        if (c->compress) {
+            /* Whole clusters: read everything, zero clusters are skipped. */
+            kind = 0;
+            if (len > c->cluster && len % c->cluster)
+                len -= len % c->cluster;
+        } else if ((kind = src_kind(c, off, &len, e)) < 0) {
             return kind;
-        /* Keep chunks aligned to the compression unit. */
-        if (c->compress && kind == 0 && len % c->cluster && off + len < size) {
-            uint64_t al = len - len % c->cluster;
-            len = al ? al : (c->cluster < size - off ? c->cluster : size - off);
         }
         int r = 0;
-        if (kind == 0 || (kind == 1 && c->compress && (off % c->cluster ||
-                                                     len % c->cluster))) {
+        if (kind == 0) {
             if ((r = blk_pread(c->src, c->buf, len, off, e)) == 0)
                 r = write_data(c, c->buf, off, len, e);
         } else if (kind == 1 && (c->existing || c->target_backing)) {

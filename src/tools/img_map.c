@@ -29,7 +29,7 @@ static int chain_status(struct blk *top, uint64_t off, uint64_t len, struct exte
         x->file = cur->filename;
         if (st.kind != BLK_ST_UNALLOC || !cur->backing || off >= cur->backing->size) {
             x->present = st.kind != BLK_ST_UNALLOC;
-            x->zero = st.kind != BLK_ST_DATA;
+            x->zero = st.kind != BLK_ST_DATA || st.reads_zero;
             x->data = st.kind == BLK_ST_DATA;
             x->has_offset = st.has_offset;
             x->offset = st.host_offset;
