@@ -265,7 +265,9 @@ static int write_alloc(struct blk *b, const uint8_t *buf, uint64_t voff, size_t 
         memcpy(s->zbuf + in, buf, n);
         src = s->zbuf;
     }
-    if ((r = qcow2_alloc_clusters(b, 1, &host, e)) < 0)
+    uint8_t *l2;
+    if ((r = get_l2(b, cvoff, true, &l2, e)) < 0 ||
+        (r = qcow2_alloc_clusters(b, 1, &host, e)) < 0)
         return r;
     if ((r = blk_file_pwrite(b->fd, src, s->cluster_size, host)) < 0)
         return err_set_errno(e, -r, "'%s': write", b->filename);
@@ -281,7 +283,11 @@ static int write_run(struct blk *b, const uint8_t *buf, uint64_t voff, size_t nc
 {
     struct qcow2_state *s = qcow2_s(b);
     uint64_t host;
-    int r = qcow2_alloc_clusters(b, nclus, &host, e);
+    uint8_t *l2;
+    /* The L2 table first, so the data that follows stays contiguous. */
+    int r = get_l2(b, voff, true, &l2, e);
+    if (r == 0)
+        r = qcow2_alloc_clusters(b, nclus, &host, e);
     if (r < 0)
         return r;
     if ((r = blk_file_pwrite(b->fd, buf, nclus * s->cluster_size, host)) < 0)
