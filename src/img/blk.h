@@ -21,6 +21,7 @@ struct blk;
 #define BLK_O_NO_BACKING  0x2u  /* do not open the backing chain */
 #define BLK_O_CHECK       0x4u  /* opened for check: skip automatic repair */
 #define BLK_O_NO_REPAIR   BLK_O_CHECK
+#define BLK_O_UNSAFE      0x8u  /* cache=unsafe: flushes never reach the disk */
 
 #define BLK_MAX_CHAIN     64    /* deepest backing chain we follow */
 #define BLK_PATH_MAX      4096

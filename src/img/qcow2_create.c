@@ -95,7 +95,8 @@ static int write_skeleton(int fd, struct qcow2_header *h, struct err *e)
         r = blk_file_pwrite(fd, buf, cs, (1 + rtc + i) * cs);
     }
     free(buf);
-    if (r >= 0 && ftruncate(fd, (off_t)(total * cs)) < 0)
+    /* The file ends with the L1 table's last entry, as qemu-img's do. */
+    if (r >= 0 && ftruncate(fd, (off_t)(h->l1_table_offset + (l1_size ? l1_size * 8 : cs))) < 0)
         r = -errno;
     if (r < 0 && !err_is_set(e))
         err_set_errno(e, -r, "Could not write image");

@@ -18,7 +18,7 @@
 int qcow2_barrier(struct blk *b, struct err *e)
 {
     struct qcow2_state *s = qcow2_s(b);
-    if (s->no_barriers)
+    if (s->no_barriers || (b->flags & BLK_O_UNSAFE))
         return 0;
     if (fdatasync(b->fd) < 0)
         return err_set_errno(e, errno, "'%s': flush", b->filename);
@@ -436,7 +436,7 @@ int qcow2_flush_meta(struct blk *b, bool sync, struct err *e)
             (r = qcow2_flush_refcounts(b, e)) < 0)
             return r;
     }
-    if (sync && fdatasync(b->fd) < 0)
+    if (sync && !(b->flags & BLK_O_UNSAFE) && fdatasync(b->fd) < 0)
         return err_set_errno(e, errno, "'%s': flush", b->filename);
     return 0;
 }

@@ -51,7 +51,7 @@ static int raw_pwritev(struct blk *b, const struct iovec *iov, int n, uint64_t o
 
 static int raw_flush(struct blk *b, struct err *e)
 {
-    if (fdatasync(b->fd) < 0)
+    if (!(b->flags & BLK_O_UNSAFE) && fdatasync(b->fd) < 0)
         return err_set_errno(e, errno, "'%s': flush", b->filename);
     return 0;
 }

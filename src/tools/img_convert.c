@@ -133,9 +133,10 @@ int img_cmd_convert(int argc, char **argv)
     struct blk_create_opts o = {0};
     struct conv c = { .min_sparse = 4096 };
     struct err e = {0};
+    bool unsafe = true;
     int ch;
     optind = 1;
-    while ((ch = getopt(argc, argv, "f:O:cpS:B:F:no:qWm:tT:U")) != -1) {
+    while ((ch = getopt(argc, argv, "f:O:cpS:B:F:no:qWm:t:T:U")) != -1) {
         switch (ch) {
         case 'f': fmt = optarg; break;
         case 'O': ofmt = optarg; break;
@@ -154,7 +155,11 @@ int img_cmd_convert(int argc, char **argv)
                 return img_fail_err(1, &e);
             break;
         case 'q': c.progress = false; break;
-        case 'W': case 'm': case 't': case 'T': case 'U': break;
+        case 't':
+            /* like qemu-img, the target's cache defaults to unsafe */
+            unsafe = !strcmp(optarg, "unsafe");
+            break;
+        case 'W': case 'm': case 'T': case 'U': break;
         default: return img_fail(1, "usage: convert [-f fmt] [-O fmt] src dst");
         }
     }
@@ -189,7 +194,8 @@ int img_cmd_convert(int argc, char **argv)
             goto out;
     }
     struct blk_open_opts oo = { .no_barriers = true };
-    unsigned fl = BLK_O_RDWR | (c.target_backing ? 0 : BLK_O_NO_BACKING);
+    unsigned fl = BLK_O_RDWR | (c.target_backing ? 0 : BLK_O_NO_BACKING) |
+                  (unsafe ? BLK_O_UNSAFE : 0);
     if (blk_open(&c.dst, dst, ofmt, fl, &oo, &e) < 0)
         goto out;
     if (c.dst->size < c.src->size) {
