@@ -32,10 +32,17 @@ guest: deps
 	@cat $(BUILD)/guest.env
 
 # Boots the Linux guest to a shell on this terminal (Ctrl-A x quits).
+# STOCK=1 boots Debian's stock kernel instead (hosts with VMX or SVM only).
 run: build guest
+ifeq ($(STOCK),1)
+	@k=$$(tests/guest/linux/stock-kernel.sh | tail -n 1) && . $(ABS_BUILD)/guest.env && \
+	  $(BUILD)/src/vmm/cvirt-vmm --kernel "$$k" --initrd "$$INITRD" \
+	    --append "console=ttyS0 panic=-1 quiet cvirt.shell" --memory $(MEMORY) --cpus $(CPUS)
+else
 	@. $(ABS_BUILD)/guest.env && \
 	  $(BUILD)/src/vmm/cvirt-vmm --kernel "$$KERNEL" --initrd "$$INITRD" \
 	    --append "$$(cat $$CMDLINE_FILE) cvirt.shell" --memory $(MEMORY) --cpus $(CPUS)
+endif
 
 check: build guest
 	@tests/run-tests
