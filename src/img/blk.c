@@ -351,7 +351,11 @@ int blk_block_status(struct blk *b, uint64_t off, uint64_t len,
 
 int blk_check(struct blk *b, int fix, struct blk_check_result *r, struct err *e)
 {
+    void (*report)(void *, const char *) = r->report;
+    void *opaque = r->report_opaque;
     memset(r, 0, sizeof *r);
+    r->report = report;
+    r->report_opaque = opaque;
     if (!b->drv->check)
         return err_set(e, ENOTSUP, "This image format does not support checks");
     if (fix && !(b->flags & BLK_O_RDWR))

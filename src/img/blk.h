@@ -75,6 +75,10 @@ struct blk_check_result {
     uint64_t total_clusters, allocated_clusters;
     uint64_t fragmented_clusters, compressed_clusters;
     bool rebuilt;
+    /* Set by the caller, kept by blk_check: one call per finding (a line
+     * without newline); NULL keeps the check silent. */
+    void (*report)(void *opaque, const char *line);
+    void *report_opaque;
 };
 
 #define BLK_CHECK_FIX_LEAKS   0x1

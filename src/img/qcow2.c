@@ -75,7 +75,7 @@ static int open_writable(struct blk *b, struct err *e)
             return r;
     }
     if ((inc & QCOW2_INCOMPAT_DIRTY) && !(b->flags & BLK_O_CHECK)) {
-        struct blk_check_result res;
+        struct blk_check_result res = {0};
         r = qcow2_check(b, BLK_CHECK_FIX_LEAKS | BLK_CHECK_FIX_ERRORS, &res, e);
         if (r < 0)
             return r;

@@ -232,6 +232,13 @@ static inline uint64_t qcow2_max_alloc_run(const struct qcow2_state *s)
     return n > 1024 ? 1024 : n ? n : 1;
 }
 
+/* A whole cluster at off lies inside the image (never the header). */
+static inline bool qcow2_in_image(const struct qcow2_state *s, uint64_t off)
+{
+    return off >= s->cluster_size && off <= s->host_end &&
+           s->host_end - off >= s->cluster_size;
+}
+
 static inline struct qcow2_state *qcow2_s(struct blk *b) { return b->state; }
 
 #endif

@@ -24,14 +24,19 @@ struct ctx {
     uint8_t *tbl;
 };
 
-static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void report(const char *fmt, ...)
+static void report(struct ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void report(struct ctx *c, const char *fmt, ...)
 {
+    struct blk_check_result *reporting = c->r;
+    if (!reporting->report)
+        return;
+    char line[512];
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    reporting->report(reporting->report_opaque, line);
 }
 
 /* Counts one reference to each cluster of [off, off+len). */
@@ -43,7 +48,7 @@ static void inc_refs(struct ctx *c, uint64_t off, uint64_t len, const char *what
     uint64_t first = off / cs, last = (off + len - 1) / cs;
     for (uint64_t i = first; i <= last; i++) {
         if (i >= c->nclusters) {
-            report("ERROR %s at 0x%llx lies beyond the end of the image file",
+            report(c, "ERROR %s at 0x%llx lies beyond the end of the image file",
                    what, (unsigned long long)(i * cs));
             c->r->corruptions++;
             return;
@@ -67,7 +72,7 @@ static void walk_l2(struct ctx *c, uint64_t l2off, bool active, uint64_t vbase)
     struct qcow2_state *s = c->s;
     uint64_t cs = s->cluster_size;
     if (read_table(c, l2off, cs, c->tbl) < 0) {
-        report("ERROR L2 table at 0x%llx cannot be read", (unsigned long long)l2off);
+        report(c, "ERROR L2 table at 0x%llx cannot be read", (unsigned long long)l2off);
         c->r->corruptions++;
         return;
     }
@@ -75,7 +80,7 @@ static void walk_l2(struct ctx *c, uint64_t l2off, bool active, uint64_t vbase)
         uint64_t ent = qcow2_be64(c->tbl + 8 * i);
         struct qcow2_l2_decoded d;
         if (qcow2_decode_l2(s, ent, &d) < 0) {
-            report("ERROR invalid L2 entry 0x%llx (guest offset 0x%llx)",
+            report(c, "ERROR invalid L2 entry 0x%llx (guest offset 0x%llx)",
                    (unsigned long long)ent, (unsigned long long)(vbase + i * cs));
             c->r->corruptions++;
             continue;
@@ -110,7 +115,7 @@ static void walk_l1(struct ctx *c, const uint64_t *l1, uint32_t n, uint64_t l1of
     for (uint32_t i = 0; i < n; i++) {
         uint64_t off = l1[i] & QCOW2_OFFSET_MASK;
         if ((l1[i] & QCOW2_L1_RESERVED) || (off & (cs - 1))) {
-            report("ERROR invalid L1 entry %u: 0x%llx", i, (unsigned long long)l1[i]);
+            report(c, "ERROR invalid L1 entry %u: 0x%llx", i, (unsigned long long)l1[i]);
             c->r->corruptions++;
             continue;
         }
@@ -132,7 +137,7 @@ static void walk_snapshots(struct ctx *c)
     uint64_t tbl_len;
     n = qcow2_read_snapshots(c->b, &sn, &tbl_len, &e);
     if (n < 0) {
-        report("ERROR %s", e.msg);
+        report(c, "ERROR %s", e.msg);
         c->r->corruptions++;
         return;
     }
@@ -140,7 +145,7 @@ static void walk_snapshots(struct ctx *c)
     for (int i = 0; i < n; i++) {
         uint64_t *l1 = NULL;
         if (qcow2_read_snap_l1(c->b, &sn[i], &l1, &e) < 0) {
-            report("ERROR snapshot %s: %s", sn[i].id, e.msg);
+            report(c, "ERROR snapshot %s: %s", sn[i].id, e.msg);
             err_clear(&e);
             c->r->corruptions++;
             continue;
@@ -168,8 +173,9 @@ static void count_refcount_structure(struct ctx *c)
         uint64_t off = s->reftable[i];
         if (!off)
             continue;
-        if ((off & QCOW2_REFT_RESERVED) || (off & (s->cluster_size - 1))) {
-            report("ERROR refcount block %u has an invalid offset 0x%llx", i,
+        if ((off & QCOW2_REFT_RESERVED) || (off & (s->cluster_size - 1)) ||
+            off >= c->file_size) {
+            report(c, "ERROR refcount block %u has an invalid offset 0x%llx", i,
                    (unsigned long long)off);
             c->r->corruptions++;
             continue;
@@ -197,7 +203,7 @@ static int rebuild(struct ctx *c, const uint32_t *data_refs, struct err *e)
     }
     if (rtc * cs > QCOW2_MAX_REFTABLE_BYTES)
         return err_set(e, EFBIG, "'%s': refcount table too large to rebuild", b->filename);
-    report("Rebuilding refcount structure");
+    report(c, "Rebuilding refcount structure");
     uint64_t total = start + rtc + nrb;
     uint8_t *buf = calloc(1, rtc * cs > cs ? rtc * cs : cs);
     if (!buf)
@@ -252,7 +258,7 @@ static int compare_and_fix(struct ctx *c, const uint32_t *data_refs, struct err 
         uint64_t disk;
         struct err le = {0};
         if (qcow2_get_refcount(b, i, &disk, &le) < 0) {
-            report("ERROR cannot get refcount of cluster %llu: %s",
+            report(c, "ERROR cannot get refcount of cluster %llu: %s",
                    (unsigned long long)i, le.msg);
             res->corruptions++;
             need_rebuild = true;
@@ -264,7 +270,7 @@ static int compare_and_fix(struct ctx *c, const uint32_t *data_refs, struct err 
         if (disk == want)
             continue;
         bool leak = disk > want;
-        report("%s cluster %llu refcount=%llu reference=%llu",
+        report(c, "%s cluster %llu refcount=%llu reference=%llu",
                leak ? "Leaked" : "ERROR", (unsigned long long)i,
                (unsigned long long)disk, (unsigned long long)want);
         if (leak)
@@ -284,7 +290,7 @@ static int compare_and_fix(struct ctx *c, const uint32_t *data_refs, struct err 
             need_rebuild = true;
             continue;
         }
-        report("Repairing cluster %llu refcount=%llu reference=%llu",
+        report(c, "Repairing cluster %llu refcount=%llu reference=%llu",
                (unsigned long long)i, (unsigned long long)disk, (unsigned long long)want);
         if (leak)
             res->leaks_fixed++;
@@ -324,7 +330,7 @@ static int check_copied(struct ctx *c, struct err *e)
             return r;
         bool want = rc == 1;
         if (want != ((s->l1[i] & QCOW2_OFLAG_COPIED) != 0)) {
-            report("ERROR OFLAG_COPIED L2 cluster: l1_index=%u l1_entry=%llx refcount=%llu",
+            report(c, "ERROR OFLAG_COPIED L2 cluster: l1_index=%u l1_entry=%llx refcount=%llu",
                    i, (unsigned long long)s->l1[i], (unsigned long long)rc);
             c->r->corruptions++;
             if (fix) {
@@ -347,7 +353,7 @@ static int check_copied(struct ctx *c, struct err *e)
             want = rc == 1;
             if (want == d.copied)
                 continue;
-            report("ERROR OFLAG_COPIED data cluster: l2_entry=%llx refcount=%llu",
+            report(c, "ERROR OFLAG_COPIED data cluster: l2_entry=%llx refcount=%llu",
                    (unsigned long long)ent, (unsigned long long)rc);
             c->r->corruptions++;
             if (fix) {
@@ -375,7 +381,6 @@ int qcow2_check(struct blk *b, int fix, struct blk_check_result *res, struct err
     if (s->writable && (r = qcow2_flush_meta(b, true, e)) < 0)
         return r;
     struct ctx c = { .b = b, .s = s, .r = res, .fix = fix };
-    memset(res, 0, sizeof *res);
     c.file_size = (uint64_t)st.st_size;
     c.nclusters = (c.file_size + s->cluster_size - 1) / s->cluster_size;
     c.refs = calloc(c.nclusters ? c.nclusters : 1, sizeof *c.refs);

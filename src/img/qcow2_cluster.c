@@ -83,7 +83,8 @@ static int get_l2(struct blk *b, uint64_t voff, bool alloc, uint8_t **l2, struct
         s->l1_dirty = true;
         return 0;
     }
-    if (off < s->cluster_size)
+    /* Tables live inside the image; never extend the file to reach one. */
+    if (!qcow2_in_image(s, off))
         return bad_l1(b, (uint32_t)l1i, ent, e);
     if (alloc && !(ent & QCOW2_OFLAG_COPIED))
         return cow_l2(b, (uint32_t)l1i, off, l2, e);
@@ -356,7 +357,11 @@ int qcow2_write_range(struct blk *b, const uint8_t *buf, uint64_t voff, size_t l
             r = decode(b, voff, ent, &d, e);
         if (r < 0)
             return r;
-        if (d.type == QCOW2_CL_NORMAL && d.copied) {
+        if (d.type == QCOW2_CL_NORMAL && d.copied && !qcow2_in_image(s, d.host)) {
+            s->corrupt_seen = true;
+            return err_set(e, EIO, "'%s': data cluster 0x%llx lies outside the image",
+                           b->filename, (unsigned long long)d.host);
+        } else if (d.type == QCOW2_CL_NORMAL && d.copied) {
             r = blk_file_pwrite(b->fd, buf, n, d.host + in);
             if (r < 0)
                 return err_set_errno(e, -r, "'%s': write", b->filename);

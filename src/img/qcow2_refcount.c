@@ -55,7 +55,8 @@ static int rb_offset(struct blk *b, uint64_t block, uint64_t *off, struct err *e
     if (block >= s->reftable_entries)
         return 0;
     uint64_t ent = s->reftable[block];
-    if (ent & QCOW2_REFT_RESERVED || (ent & (s->cluster_size - 1)))
+    if ((ent & QCOW2_REFT_RESERVED) || (ent & (s->cluster_size - 1)) ||
+        (ent && !qcow2_in_image(s, ent)))
         return err_set(e, EINVAL, "'%s': refcount table entry %llu (0x%llx) is "
                        "invalid", b->filename, (unsigned long long)block,
                        (unsigned long long)ent);
@@ -275,11 +276,11 @@ static int alloc_at_end(struct blk *b, uint64_t n, uint64_t *out, struct err *e)
             s->reftable[blk] = off;
             s->reftable_dirty = true;
         }
+        if (end * s->cluster_size > s->host_end)
+            s->host_end = end * s->cluster_size;
         for (uint64_t c = start; c < end; c++)
             if ((r = qcow2_update_refcount(b, c, 1, e)) < 0)
                 return r;
-        if (end * s->cluster_size > s->host_end)
-            s->host_end = end * s->cluster_size;
         *out = start * s->cluster_size;
         return 0;
     }

@@ -61,6 +61,11 @@ static void json(const struct blk_check_result *r, const char *file, const char 
     printf("\n}\n");
 }
 
+static void print_finding(void *opaque, const char *line)
+{
+    fprintf(stderr, "%s\n", line);
+}
+
 int img_cmd_check(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -103,7 +108,7 @@ int img_cmd_check(int argc, char **argv)
     unsigned fl = BLK_O_CHECK | BLK_O_NO_BACKING | (fix ? BLK_O_RDWR : 0);
     if (img_open(&b, path, fmt, fl, &e) < 0)
         return img_fail_err(1, &e);
-    struct blk_check_result r;
+    struct blk_check_result r = { .report = print_finding };
     if (blk_check(b, fix, &r, &e) < 0) {
         blk_close(b);
         if (e.code == ENOTSUP)
@@ -116,7 +121,7 @@ int img_cmd_check(int argc, char **argv)
                "Double checking the fixed image now...\n",
                (unsigned long long)r.leaks_fixed, (unsigned long long)r.corruptions_fixed);
     if (r.leaks_fixed || r.corruptions_fixed) {
-        struct blk_check_result r2;
+        struct blk_check_result r2 = { .report = print_finding };
         if (blk_check(b, 0, &r2, &e) < 0) {
             blk_close(b);
             return img_fail(1, "Check failed: %s", e.msg);

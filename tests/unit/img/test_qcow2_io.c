@@ -55,7 +55,7 @@ static struct blk *open_img(const char *p, unsigned flags)
 static void expect_clean(const char *p)
 {
     struct blk *b = open_img(p, BLK_O_CHECK | BLK_O_NO_BACKING);
-    struct blk_check_result r;
+    struct blk_check_result r = {0};
     struct err e = {0};
     assert_int_equal(blk_check(b, 0, &r, &e), 0);
     assert_int_equal(r.corruptions, 0);
@@ -248,7 +248,7 @@ static void test_repair_leak(void **st)
     assert_int_equal(pwrite(fd, one, 2, 2 * 4096 + 2 * 4), 2);
     close(fd);
     struct blk *b = open_img(p, BLK_O_CHECK | BLK_O_NO_BACKING);
-    struct blk_check_result r;
+    struct blk_check_result r = {0};
     assert_int_equal(blk_check(b, 0, &r, &e), 0);
     assert_int_equal(r.leaks, 1);
     assert_int_equal(r.corruptions, 0);
