@@ -427,4 +427,7 @@ const struct blk_driver blk_qcow2_driver = {
     .write_compressed = qcow2_write_compressed_op,
     .set_backing = qcow2_set_backing,
     .snapshot_list = qcow2_snapshot_list,
+    .snapshot_create = qcow2_snapshot_create,
+    .snapshot_apply = qcow2_snapshot_apply,
+    .snapshot_delete = qcow2_snapshot_delete,
 };

@@ -104,8 +104,12 @@ int qcow2_update_refcount(struct blk *b, uint64_t cluster, int64_t delta,
     v += (uint64_t)delta;
     qcow2_rb_set(blk, s->h.refcount_order, idx, v);
     qcow2_cache_mark_dirty(&s->rb_cache, off);
-    if (v == 0 && cluster < s->free_hint)
-        s->free_hint = cluster;
+    if (v == 0) {
+        /* a freed L2 table must not come back from the cache */
+        qcow2_cache_forget(&s->l2_cache, cluster * s->cluster_size);
+        if (cluster < s->free_hint)
+            s->free_hint = cluster;
+    }
     return 0;
 }
 

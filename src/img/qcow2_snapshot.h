@@ -24,6 +24,9 @@ int qcow2_read_snapshots(struct blk *b, struct qcow2_snap **out, uint64_t *table
 int qcow2_read_snap_l1(struct blk *b, const struct qcow2_snap *sn, uint64_t **l1,
                        struct err *e);
 void qcow2_free_snapshots(struct qcow2_snap *sn, int n);
+int qcow2_snapshot_create(struct blk *b, const char *name, struct err *e);
+int qcow2_snapshot_apply(struct blk *b, const char *name, struct err *e);
+int qcow2_snapshot_delete(struct blk *b, const char *name, struct err *e);
 int qcow2_snapshot_list(struct blk *b, struct blk_snapshot_info **out, int *n,
                         struct err *e);
 

@@ -34,6 +34,8 @@ const char *img_prealloc_name(enum blk_prealloc p);
 int img_open(struct blk **b, const char *path, const char *fmt, unsigned flags,
              struct err *e);
 
+void img_print_snapshots(const struct blk_snapshot_info *sn, int n);
+
 /* JSON output in qemu-img's layout: 4-space indentation. */
 void img_json_str(const char *s);
 

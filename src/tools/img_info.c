@@ -85,30 +85,6 @@ static void json_one(struct blk *b, const struct blk_info *i,
     ind(in - 4); printf("}");
 }
 
-static void human_snapshots(const struct blk_snapshot_info *sn, int n)
-{
-    printf("Snapshot list:\n");
-    printf("%-9s %-17s %8s %20s %13s %10s\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK",
-           "ICOUNT");
-    for (int i = 0; i < n; i++) {
-        char vs[32], date[32];
-        blk_format_size(sn[i].vm_state_size, vs, sizeof vs);
-        time_t t = sn[i].date_sec;
-        struct tm tm;
-        localtime_r(&t, &tm);
-        strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm);
-        uint64_t ms = sn[i].vm_clock_nsec / 1000000;
-        printf("%-9s %-17s %8s %19s %02llu:%02llu:%02llu.%03llu", sn[i].id, sn[i].name, vs,
-               date, (unsigned long long)(ms / 3600000), (unsigned long long)(ms / 60000 % 60),
-               (unsigned long long)(ms / 1000 % 60), (unsigned long long)(ms % 1000));
-        if (sn[i].icount != UINT64_MAX)
-            printf(" %10llu", (unsigned long long)sn[i].icount);
-        else
-            printf(" %10s", "--");
-        printf("\n");
-    }
-}
-
 static void human_one(struct blk *b, const struct blk_info *i,
                       const struct blk_snapshot_info *sn, int nsn)
 {
@@ -133,7 +109,7 @@ static void human_one(struct blk *b, const struct blk_info *i,
     if (i->dirty)
         printf("cleanly shut down: no\n");
     if (nsn)
-        human_snapshots(sn, nsn);
+        img_print_snapshots(sn, nsn);
     if (i->is_qcow2) {
         printf("Format specific information:\n");
         printf("    compat: %s\n", i->version >= 3 ? "1.1" : "0.10");

@@ -4,7 +4,6 @@
 #define STUB(fn, name) \
     int fn(int argc, char **argv) { return img_fail(1, "'%s' is not implemented yet", name); }
 
-STUB(img_cmd_snapshot, "snapshot")
 STUB(img_cmd_commit, "commit")
 STUB(img_cmd_rebase, "rebase")
 STUB(img_cmd_amend, "amend")
