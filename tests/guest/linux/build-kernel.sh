@@ -137,4 +137,7 @@ cp "$obj/.config" "$tmp/config"
 cp "$obj/System.map" "$tmp/System.map"
 mv "$tmp" "$out"
 rm -f "$log"
+# Keep the three newest kernels (other checkouts may still use one).
+ls -dt "$CACHE"/[0-9a-f]*[0-9a-f] 2>/dev/null | grep -E '/[0-9a-f]{16}$' |
+    tail -n +4 | xargs -r rm -rf
 echo "$out"
