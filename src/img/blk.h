@@ -45,6 +45,7 @@ struct blk_create_opts {
     int compat;                     /* 2 (0.10) or 3 (1.1); 0: 3 */
     int refcount_bits;              /* 0: 16 */
     bool lazy_refcounts;
+    bool lazy_refcounts_set;        /* given explicitly (amend keeps it otherwise) */
     enum blk_prealloc prealloc;
     enum blk_compress compression;
     const char *backing_file;

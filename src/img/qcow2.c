@@ -430,4 +430,5 @@ const struct blk_driver blk_qcow2_driver = {
     .snapshot_create = qcow2_snapshot_create,
     .snapshot_apply = qcow2_snapshot_apply,
     .snapshot_delete = qcow2_snapshot_delete,
+    .amend = qcow2_amend,
 };

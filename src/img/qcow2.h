@@ -223,6 +223,9 @@ int qcow2_grow_l1(struct blk *b, uint32_t min_size, struct err *e);
 /* qcow2_check.c */
 int qcow2_check(struct blk *b, int fix, struct blk_check_result *r, struct err *e);
 
+/* qcow2_amend.c */
+int qcow2_amend(struct blk *b, const struct blk_create_opts *o, struct err *e);
+
 /* qcow2_create.c */
 int qcow2_create(const char *path, const struct blk_create_opts *o, struct err *e);
 

@@ -362,6 +362,20 @@ int qcow2_write_range(struct blk *b, const uint8_t *buf, uint64_t voff, size_t l
             return err_set(e, EIO, "'%s': data cluster 0x%llx lies outside the image",
                            b->filename, (unsigned long long)d.host);
         } else if (d.type == QCOW2_CL_NORMAL && d.copied) {
+            /* Extend over following in-place clusters contiguous on the host. */
+            uint64_t next = d.host + s->cluster_size;
+            while (n < len && n < (8u << 20)) {
+                uint64_t ent2;
+                struct qcow2_l2_decoded d2;
+                if (qcow2_l2_lookup(b, voff + n, &ent2, e) < 0 ||
+                    qcow2_decode_l2(s, ent2, &d2) < 0 || d2.type != QCOW2_CL_NORMAL ||
+                    !d2.copied || d2.host != next || !qcow2_in_image(s, d2.host)) {
+                    err_clear(e);
+                    break;
+                }
+                n += len - n < s->cluster_size ? len - n : s->cluster_size;
+                next += s->cluster_size;
+            }
             r = blk_file_pwrite(b->fd, buf, n, d.host + in);
             if (r < 0)
                 return err_set_errno(e, -r, "'%s': write", b->filename);

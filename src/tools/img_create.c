@@ -47,6 +47,7 @@ static int set_opt(struct blk_create_opts *o, const char *k, const char *v, stru
         else
             return err_set(e, EINVAL, "Invalid compat version '%s'", v);
     } else if (!strcmp(k, "lazy_refcounts")) {
+        o->lazy_refcounts_set = true;
         return parse_bool(k, v, &o->lazy_refcounts, e);
     } else if (!strcmp(k, "preallocation")) {
         if (!strcmp(v, "off")) o->prealloc = BLK_PREALLOC_OFF;
