@@ -1,5 +1,6 @@
 /* The tiny benchmark guest, PVH flavour: entered in 32-bit protected mode,
- * prints one line on COM1 and resets through a triple fault. */
+ * prints one line on COM1 and resets through a triple fault. Built with
+ * -DHANG it halts forever instead (for tests that stop a running VM). */
     .code32
     .section .text
     .globl _start
@@ -11,7 +12,13 @@ _start:
     mov $0x3f8, %dx
     out %al, %dx
     jmp 1b
-2:  lidt idt_zero
+2:
+#ifdef HANG
+    cli
+4:  hlt
+    jmp 4b
+#endif
+    lidt idt_zero
     xor %ecx, %ecx
     div %ecx                   /* #DE with no IDT: the CPU shuts down */
 3:  hlt

@@ -134,14 +134,22 @@ struct runner {
     struct evloop *loop;
     int sigfd;
     int wakefd;
+    /* Sticky: a stop asked for while the guest was resetting must not be
+     * lost to the reset, whose exit reason came first. */
+    bool stop_requested;
+    char stop_msg[64];
 };
 
 static void on_signal(void *opaque, uint32_t events)
 {
     struct runner *rn = opaque;
     struct signalfd_siginfo si;
-    while (read(rn->sigfd, &si, sizeof(si)) == sizeof(si))
-        vm_request_exit(rn->vm, VM_EXIT_SIGNAL, "terminating on signal %u", si.ssi_signo);
+    while (read(rn->sigfd, &si, sizeof(si)) == sizeof(si)) {
+        if (!rn->stop_requested)
+            snprintf(rn->stop_msg, sizeof(rn->stop_msg), "terminating on signal %u", si.ssi_signo);
+        rn->stop_requested = true;
+        vm_request_exit(rn->vm, VM_EXIT_SIGNAL, "%s", rn->stop_msg);
+    }
 }
 
 static void on_vm_exit(void *opaque)
@@ -153,6 +161,7 @@ static void on_vm_exit(void *opaque)
 static void on_console_quit(void *opaque)
 {
     struct runner *rn = opaque;
+    rn->stop_requested = true;
     vm_request_exit(rn->vm, VM_EXIT_SIGNAL, NULL);
 }
 
@@ -231,6 +240,13 @@ int main(int argc, char **argv)
 
     for (;;) {
         enum vm_exit_reason why = run_once(&rn, &e);
+        /* Signals are read on this thread only, so this sees every one. */
+        if (rn.stop_requested && why != VM_EXIT_ERROR && why != VM_EXIT_POWEROFF) {
+            if (rn.stop_msg[0])
+                log_warn("%s", rn.stop_msg);
+            status = 0;
+            break;
+        }
         if (why == VM_EXIT_RESET || why == VM_EXIT_TRIPLE_FAULT) {
             if (why == VM_EXIT_TRIPLE_FAULT)
                 log_warn("%s: resetting the guest", vm->exit_msg);
