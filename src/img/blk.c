@@ -451,3 +451,27 @@ int blk_amend(struct blk *b, const struct blk_create_opts *o, struct err *e)
         return err_set(e, ENOTSUP, "format %s does not support amend", b->drv->name);
     return b->drv->amend(b, o, e);
 }
+
+size_t blk_compress_bound(struct blk *b)
+{
+    struct blk_info info;
+    struct err e = {0};
+    blk_get_info(b, &info, &e);
+    return info.cluster_size ? info.cluster_size : 65536;
+}
+
+size_t blk_compress(struct blk *b, const void *in, size_t len, void *out)
+{
+    return b->drv->compress ? b->drv->compress(b, in, len, out) : 0;
+}
+
+int blk_write_precompressed(struct blk *b, uint64_t off, const void *cdata, size_t clen,
+                            const void *raw, size_t len, struct err *e)
+{
+    int r = need_rw(b, e);
+    if (r < 0)
+        return r;
+    if (!b->drv->write_precompressed)
+        return err_set(e, ENOTSUP, "format %s does not support compression", b->drv->name);
+    return b->drv->write_precompressed(b, off, cdata, clen, raw, len, e);
+}

@@ -135,6 +135,12 @@ struct blk_driver {
     /* Writes one full cluster compressed (optional). */
     int (*write_compressed)(struct blk *b, uint64_t off, const void *buf,
                             size_t len, struct err *e);
+    /* Compresses one cluster without touching the image (any thread);
+     * returns the compressed length, or 0 when it does not shrink. */
+    size_t (*compress)(struct blk *b, const void *in, size_t len, void *out);
+    /* Stores a cluster compressed by ->compress (raw when clen is 0). */
+    int (*write_precompressed)(struct blk *b, uint64_t off, const void *cdata,
+                               size_t clen, const void *raw, size_t len, struct err *e);
     /* Changes the recorded backing file (optional; NULL name removes it). */
     int (*set_backing)(struct blk *b, const char *name, const char *fmt,
                        struct err *e);
@@ -187,6 +193,12 @@ int blk_write_zeroes(struct blk *b, uint64_t off, uint64_t len, struct err *e);
 int blk_truncate(struct blk *b, uint64_t size, bool shrink, struct err *e);
 int blk_write_compressed(struct blk *b, uint64_t off, const void *buf, size_t len,
                          struct err *e);
+/* Parallel compression: blk_compress may run in worker threads (out holds
+ * blk_compress_bound bytes); blk_write_precompressed stores the result. */
+size_t blk_compress_bound(struct blk *b);
+size_t blk_compress(struct blk *b, const void *in, size_t len, void *out);
+int blk_write_precompressed(struct blk *b, uint64_t off, const void *cdata, size_t clen,
+                            const void *raw, size_t len, struct err *e);
 int blk_block_status(struct blk *b, uint64_t off, uint64_t len,
                      struct blk_status *st, struct err *e);
 int blk_check(struct blk *b, int fix, struct blk_check_result *r, struct err *e);

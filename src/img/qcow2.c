@@ -373,6 +373,21 @@ static int qcow2_write_compressed_op(struct blk *b, uint64_t off, const void *bu
     return r;
 }
 
+static size_t qcow2_compress_op(struct blk *b, const void *in, size_t len, void *out)
+{
+    return qcow2_compress_cluster(qcow2_s(b), in, len, out);
+}
+
+static int qcow2_write_precompressed(struct blk *b, uint64_t off, const void *cdata,
+                                     size_t clen, const void *raw, size_t len, struct err *e)
+{
+    struct qcow2_state *s = qcow2_s(b);
+    pthread_mutex_lock(&s->lock);
+    int r = qcow2_store_compressed(b, off, cdata, clen, raw, len, e);
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
 static int qcow2_set_backing(struct blk *b, const char *name, const char *fmt,
                              struct err *e)
 {
@@ -425,6 +440,8 @@ const struct blk_driver blk_qcow2_driver = {
     .get_info = qcow2_get_info,
     .block_status = qcow2_block_status,
     .write_compressed = qcow2_write_compressed_op,
+    .compress = qcow2_compress_op,
+    .write_precompressed = qcow2_write_precompressed,
     .set_backing = qcow2_set_backing,
     .snapshot_list = qcow2_snapshot_list,
     .snapshot_create = qcow2_snapshot_create,

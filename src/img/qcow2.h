@@ -218,6 +218,10 @@ int qcow2_read_compressed(struct blk *b, const struct qcow2_l2_decoded *d,
                           uint8_t *out, struct err *e);
 int qcow2_write_compressed(struct blk *b, uint64_t voff, const void *buf,
                            size_t len, struct err *e);
+size_t qcow2_compress_cluster(const struct qcow2_state *s, const uint8_t *in, size_t len,
+                              uint8_t *out);
+int qcow2_store_compressed(struct blk *b, uint64_t voff, const uint8_t *cdata, size_t clen,
+                           const void *raw, size_t len, struct err *e);
 int qcow2_grow_l1(struct blk *b, uint32_t min_size, struct err *e);
 
 /* qcow2_check.c */

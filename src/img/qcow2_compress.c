@@ -70,28 +70,40 @@ int qcow2_read_compressed(struct blk *b, const struct qcow2_l2_decoded *d,
     return 0;
 }
 
-/* Compresses one cluster; returns the length, or 0 when it does not shrink
- * enough to be worth a compressed descriptor. */
-static size_t compress_cluster(struct qcow2_state *s, const uint8_t *in, uint8_t *out)
+/* Compresses one cluster (zero padded when short); returns the length, or
+ * 0 when it does not shrink enough to be worth a compressed descriptor.
+ * Touches no image state, so workers may call it concurrently. */
+size_t qcow2_compress_cluster(const struct qcow2_state *s, const uint8_t *in, size_t len,
+                              uint8_t *out)
 {
     size_t cap = s->cluster_size - 512;
-    if (s->h.compression_type == 1) {
-        size_t n = ZSTD_compress(out, cap, in, s->cluster_size, 3);
-        return ZSTD_isError(n) ? 0 : n;
+    uint8_t *pad = NULL;
+    if (len < s->cluster_size) {
+        if (!(pad = calloc(1, s->cluster_size)))
+            return 0;
+        memcpy(pad, in, len);
+        in = pad;
     }
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
-                     Z_DEFAULT_STRATEGY) != Z_OK)
-        return 0;
-    z.next_in = (uint8_t *)in;
-    z.avail_in = s->cluster_size;
-    z.next_out = out;
-    z.avail_out = (uInt)cap;
-    int zr = deflate(&z, Z_FINISH);
-    size_t n = cap - z.avail_out;
-    deflateEnd(&z);
-    return zr == Z_STREAM_END ? n : 0;
+    size_t n = 0;
+    if (s->h.compression_type == 1) {
+        n = ZSTD_compress(out, cap, in, s->cluster_size, 3);
+        n = ZSTD_isError(n) ? 0 : n;
+    } else {
+        z_stream z;
+        memset(&z, 0, sizeof z);
+        if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
+                         Z_DEFAULT_STRATEGY) == Z_OK) {
+            z.next_in = (uint8_t *)in;
+            z.avail_in = s->cluster_size;
+            z.next_out = out;
+            z.avail_out = (uInt)cap;
+            int zr = deflate(&z, Z_FINISH);
+            n = zr == Z_STREAM_END ? cap - z.avail_out : 0;
+            deflateEnd(&z);
+        }
+    }
+    free(pad);
+    return n;
 }
 
 /* Finds room for len compressed bytes, packing behind the previous one. */
@@ -128,26 +140,19 @@ static int alloc_bytes(struct blk *b, size_t len, uint64_t *off, struct err *e)
     return 0;
 }
 
-int qcow2_write_compressed(struct blk *b, uint64_t voff, const void *buf, size_t len,
-                           struct err *e)
+int qcow2_store_compressed(struct blk *b, uint64_t voff, const uint8_t *cdata, size_t clen,
+                           const void *raw, size_t len, struct err *e)
 {
     struct qcow2_state *s = qcow2_s(b);
     if (voff % s->cluster_size || (len != s->cluster_size && voff + len != b->size))
         return err_set(e, EINVAL, "compressed writes must cover whole clusters");
-    const uint8_t *in = buf;
-    if (len != s->cluster_size) {       /* short last cluster: pad with zeros */
-        memset(s->zbuf, 0, s->cluster_size);
-        memcpy(s->zbuf, buf, len);
-        in = s->zbuf;
-    }
-    size_t clen = compress_cluster(s, in, s->cbuf);
-    if (clen == 0)
-        return qcow2_write_range(b, buf, voff, len, e);
+    if (clen == 0 || clen > s->cluster_size - 512)
+        return qcow2_write_range(b, raw, voff, len, e);
     uint64_t off;
     int r = alloc_bytes(b, clen, &off, e);
     if (r < 0)
         return r;
-    if ((r = blk_file_pwrite(b->fd, s->cbuf, clen, off)) < 0)
+    if ((r = blk_file_pwrite(b->fd, cdata, clen, off)) < 0)
         return err_set_errno(e, -r, "'%s': write", b->filename);
     uint64_t old;
     r = qcow2_set_l2_entry(b, voff, qcow2_encode_compressed(s, off, clen), true, &old, e);
@@ -164,4 +169,14 @@ int qcow2_write_compressed(struct blk *b, uint64_t voff, const void *buf, size_t
         }
     }
     return r;
+}
+
+int qcow2_write_compressed(struct blk *b, uint64_t voff, const void *buf, size_t len,
+                           struct err *e)
+{
+    struct qcow2_state *s = qcow2_s(b);
+    if (len > s->cluster_size)
+        return err_set(e, EINVAL, "compressed writes must cover whole clusters");
+    size_t clen = qcow2_compress_cluster(s, buf, len, s->cbuf);
+    return qcow2_store_compressed(b, voff, s->cbuf, clen, buf, len, e);
 }

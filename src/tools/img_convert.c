@@ -2,6 +2,8 @@
  * or existing one, skipping zeros (-S), optionally compressing (-c). */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,67 @@ struct conv {
     uint64_t cluster;           /* compression unit */
     uint8_t *buf;
     uint64_t done;
+    uint8_t *cout;              /* compressed clusters of one chunk */
+    size_t *clen;
+    int nworkers;
 };
+
+#define SKIP_ZERO ((size_t)-1)
+
+struct cjob {
+    struct conv *c;
+    const uint8_t *buf;
+    uint64_t len;
+    int index;
+};
+
+/* Compresses every nworkers-th cluster of the chunk, starting at index. */
+static void *compress_worker(void *arg)
+{
+    struct cjob *j = arg;
+    struct conv *c = j->c;
+    uint64_t ncl = (j->len + c->cluster - 1) / c->cluster;
+    for (uint64_t i = (uint64_t)j->index; i < ncl; i += (uint64_t)c->nworkers) {
+        uint64_t p = i * c->cluster;
+        uint64_t n = j->len - p < c->cluster ? j->len - p : c->cluster;
+        if (c->min_sparse && blk_is_zero(j->buf + p, n))
+            c->clen[i] = SKIP_ZERO;
+        else
+            c->clen[i] = blk_compress(c->dst, j->buf + p, n, c->cout + p);
+    }
+    return NULL;
+}
+
+/* Deflate is the cost of -c: spread it over the cores, write in order. */
+static int write_compressed_chunk(struct conv *c, const uint8_t *buf, uint64_t off,
+                                  uint64_t len, struct err *e)
+{
+    pthread_t th[16];
+    struct cjob jobs[16];
+    int started = 0;
+    for (int t = 0; t < c->nworkers; t++)
+        jobs[t] = (struct cjob){ c, buf, len, t };
+    for (int t = 1; t < c->nworkers; t++)
+        if (pthread_create(&th[t], NULL, compress_worker, &jobs[t]) == 0)
+            started |= 1 << t;
+        else
+            compress_worker(&jobs[t]);
+    compress_worker(&jobs[0]);
+    for (int t = 1; t < c->nworkers; t++)
+        if (started & (1 << t))
+            pthread_join(th[t], NULL);
+    uint64_t ncl = (len + c->cluster - 1) / c->cluster;
+    for (uint64_t i = 0; i < ncl; i++) {
+        uint64_t p = i * c->cluster;
+        uint64_t n = len - p < c->cluster ? len - p : c->cluster;
+        if (c->clen[i] == SKIP_ZERO)
+            continue;
+        int r = blk_write_precompressed(c->dst, off + p, c->cout + p, c->clen[i], buf + p, n, e);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
 
 static void show_progress(struct conv *c)
 {
@@ -55,17 +117,8 @@ static int src_kind(struct conv *c, uint64_t off, uint64_t *len, struct err *e)
 static int write_data(struct conv *c, const uint8_t *buf, uint64_t off, uint64_t len,
                       struct err *e)
 {
-    if (c->compress) {
-        for (uint64_t p = 0; p < len; p += c->cluster) {
-            uint64_t n = len - p < c->cluster ? len - p : c->cluster;
-            if (c->min_sparse && blk_is_zero(buf + p, n))
-                continue;
-            int r = blk_write_compressed(c->dst, off + p, buf + p, n, e);
-            if (r < 0)
-                return r;
-        }
-        return 0;
-    }
+    if (c->compress)
+        return write_compressed_chunk(c, buf, off, len, e);
     if (!c->min_sparse)
         return blk_pwrite(c->dst, buf, len, off, e);
     /* Write runs of non-zero granules; zero ones stay holes (or get
@@ -210,6 +263,16 @@ int img_cmd_convert(int argc, char **argv)
     if (info.cluster_size && c.gran < info.cluster_size)
         c.gran = info.cluster_size;
     c.buf = malloc(CHUNK);
+    if (c.compress) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c.nworkers = n < 1 ? 1 : n > 16 ? 16 : (int)n;
+        c.cout = malloc(CHUNK + c.cluster);
+        c.clen = calloc(CHUNK / c.cluster + 1, sizeof *c.clen);
+        if (!c.cout || !c.clen) {
+            err_set(&e, ENOMEM, "out of memory");
+            goto out;
+        }
+    }
     if (!c.buf) {
         err_set(&e, ENOMEM, "out of memory");
         goto out;
@@ -224,6 +287,8 @@ out:
     if (ret)
         img_fail(1, "%s", e.msg);
     free(c.buf);
+    free(c.cout);
+    free(c.clen);
     blk_close(c.dst);
     blk_close(c.src);
     return ret;
