@@ -53,6 +53,7 @@ check-asan: deps guest
 	  meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 	@ninja -C $(ASAN_BUILD) >/dev/null
 	@$(MAKE) --no-print-directory -s -C tests/guest/kit OUT=$(abspath $(ASAN_BUILD))/kit
+	@$(MAKE) --no-print-directory -s -C bench/tiny OUT=$(abspath $(ASAN_BUILD))/tiny
 	@cp $(BUILD)/guest.env $(ASAN_BUILD)/guest.env 2>/dev/null || true
 	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 BUILD=$(ASAN_BUILD) tests/run-tests
 
