@@ -123,41 +123,58 @@ static uint64_t file_clusters(struct blk *b)
     return (end + s->cluster_size - 1) / s->cluster_size;
 }
 
-/* Places a bigger refcount table and the refcount blocks that describe it
- * past the end of everything, then switches the header to it. */
-static int grow_reftable(struct blk *b, uint64_t need_block, struct err *e)
+struct reftable_plan {
+    uint64_t start, tc, end;    /* clusters: table at start, blocks after it */
+};
+
+/* Sizes a table covering need_block and the region [start, end) that holds
+ * the table itself and the refcount blocks the region lacks. */
+static int plan_reftable(struct blk *b, uint64_t need_block, struct reftable_plan *p,
+                         struct err *e)
 {
     struct qcow2_state *s = qcow2_s(b);
-    uint64_t cs = s->cluster_size, start = file_clusters(b);
-    uint64_t old_n = s->reftable_entries;
+    uint64_t cs = s->cluster_size, old_n = s->reftable_entries;
     uint64_t want = old_n + old_n / 2 + 1;
     if (want <= need_block)
         want = need_block + 1;
-    uint64_t tc, nb, end;
+    p->start = file_clusters(b);
     for (;;) {
-        tc = (want * 8 + cs - 1) / cs;
-        nb = 0;
+        uint64_t nb = 0;
+        p->tc = (want * 8 + cs - 1) / cs;
         for (;;) {
-            end = start + tc + nb;
+            p->end = p->start + p->tc + nb;
             uint64_t cnt = 0;
-            for (uint64_t blk = start >> s->rb_bits; blk <= (end - 1) >> s->rb_bits; blk++)
+            for (uint64_t blk = p->start >> s->rb_bits; blk <= (p->end - 1) >> s->rb_bits; blk++)
                 if (blk >= old_n || s->reftable[blk] == 0)
                     cnt++;
             if (cnt == nb)
                 break;
             nb = cnt;
         }
-        if (((end - 1) >> s->rb_bits) < tc * cs / 8)
+        if (((p->end - 1) >> s->rb_bits) < p->tc * cs / 8)
             break;
-        want = ((end - 1) >> s->rb_bits) + 1;
+        want = ((p->end - 1) >> s->rb_bits) + 1;
     }
-    if (tc * cs > QCOW2_MAX_REFTABLE_BYTES)
+    if (p->tc * cs > QCOW2_MAX_REFTABLE_BYTES)
         return err_set(e, EFBIG, "'%s': refcount table would exceed %u bytes",
                        b->filename, QCOW2_MAX_REFTABLE_BYTES);
+    return 0;
+}
+
+/* Places a bigger refcount table and the refcount blocks that describe it
+ * past the end of everything, then switches the header to it. */
+static int grow_reftable(struct blk *b, uint64_t need_block, struct err *e)
+{
+    struct qcow2_state *s = qcow2_s(b);
+    uint64_t cs = s->cluster_size, old_n = s->reftable_entries;
+    struct reftable_plan pl;
+    int r = plan_reftable(b, need_block, &pl, e);
+    if (r < 0)
+        return r;
+    uint64_t start = pl.start, tc = pl.tc, end = pl.end;
     uint64_t new_n = tc * cs / 8;
     uint64_t *nt = calloc(new_n, 8);
     uint8_t *raw = calloc(1, tc * cs > cs ? tc * cs : cs);
-    int r = 0;
     if (!nt || !raw) {
         r = err_set(e, ENOMEM, "out of memory");
         goto out;
