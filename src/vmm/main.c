@@ -11,11 +11,13 @@
 
 #include "console.h"
 #include "hw/platform.h"
+#include "pci/pci.h"
 #include "util/evloop.h"
 #include "util/log.h"
 #include "util/size.h"
 #include "vcpu.h"
 #include "vm.h"
+#include "x86/layout.h"
 
 /* Exit statuses: 0 guest powered off (or a clean stop on a signal),
  * 1 an error, 2 bad usage, 3 guest reset under --no-reboot. */
@@ -220,6 +222,7 @@ int main(int argc, char **argv)
     struct err e = { 0 };
     struct runner rn = { .sigfd = -1, .wakefd = -1 };
     struct vm *vm = NULL;
+    struct pci_host *host = NULL;
     int status = EXIT_VMM_ERROR;
 
     rn.loop = evloop_new();
@@ -235,7 +238,14 @@ int main(int argc, char **argv)
     vm->on_exit_opaque = &rn;
     if (console_open(&vm->console, o.console, rn.loop, on_console_quit, &rn, &e) < 0)
         goto out;
+    /* The PCI host first: it owns 0xcf8-0xcff, reset register included. */
+    if (pci_bus_create(&vm->pci, vm, LAYOUT_PCI_MMIO_START, LAYOUT_PCI_MMIO_SIZE, &e) < 0 ||
+        pci_host_create(&host, vm, vm->pci, LAYOUT_PCIE_ECAM_START,
+                        (unsigned)(LAYOUT_PCIE_ECAM_SIZE >> 20) - 1, &e) < 0)
+        goto out;
     if (platform_create_all(vm, &e) < 0)
+        goto out;
+    if (pci_bus_assign(vm->pci, &e) < 0)
         goto out;
 
     for (;;) {
@@ -256,6 +266,7 @@ int main(int argc, char **argv)
             }
             vm_teardown(vm);
             platform_reset_all(vm);
+            pci_bus_reset(vm->pci);
             continue;
         }
         if (why == VM_EXIT_POWEROFF) {
@@ -278,6 +289,9 @@ out:
             console_close(vm->console);
         vm->console = NULL;
         platform_destroy_all(vm);
+        pci_host_destroy(host);
+        pci_bus_destroy(vm->pci);
+        vm->pci = NULL;
         vm_destroy(vm);
     }
     if (rn.sigfd >= 0)

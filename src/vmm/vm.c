@@ -57,6 +57,7 @@ int vm_create(struct vm **out, const struct vm_config *cfg, struct err *e)
     vm->kvm_fd = -1;
     vm->vm_fd = -1;
     pthread_mutex_init(&vm->lock, NULL);
+    pthread_mutex_init(&vm->route_lock, NULL);
     iobus_init(&vm->pio);
     iobus_init(&vm->mmio);
     int r;
@@ -103,20 +104,20 @@ static int vm_set_memory(struct vm *vm, struct err *e)
 
 /* ISA IRQs go to both the PIC and the IOAPIC; IRQ0 (the PIT) lands on
  * IOAPIC pin 2, as the MADT's interrupt source override tells the guest.
- * KVM's default table would put it on pin 0. */
+ * KVM's default table would put it on pin 0. MSI routes follow; KVM only
+ * takes the whole table at once, so every MSI change sends all of it.
+ * Caller holds route_lock. */
 static int vm_set_gsi_routing(struct vm *vm, struct err *e)
 {
-    enum { NPIC = 16, NIOAPIC = 24 };
-    struct {
-        struct kvm_irq_routing hdr;
-        struct kvm_irq_routing_entry entries[NPIC + NIOAPIC];
-    } rt;
-    memset(&rt, 0, sizeof(rt));
+    enum { NPIC = 16, NIOAPIC = 24, MAX = NPIC + NIOAPIC + VM_MAX_MSI_ROUTES };
+    struct kvm_irq_routing *rt = calloc(1, sizeof(*rt) + MAX * sizeof(rt->entries[0]));
+    if (!rt)
+        return err_set(e, ENOMEM, "out of memory for the GSI routing table");
     unsigned n = 0;
     for (unsigned irq = 0; irq < NPIC; irq++) {
         if (irq == 2)
             continue; /* the cascade */
-        struct kvm_irq_routing_entry *en = &rt.entries[n++];
+        struct kvm_irq_routing_entry *en = &rt->entries[n++];
         en->gsi = irq;
         en->type = KVM_IRQ_ROUTING_IRQCHIP;
         en->u.irqchip.irqchip = irq < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
@@ -125,15 +126,109 @@ static int vm_set_gsi_routing(struct vm *vm, struct err *e)
     for (unsigned gsi = 0; gsi < NIOAPIC; gsi++) {
         if (gsi == 2)
             continue; /* nothing raises GSI 2; its pin carries IRQ0 */
-        struct kvm_irq_routing_entry *en = &rt.entries[n++];
+        struct kvm_irq_routing_entry *en = &rt->entries[n++];
         en->gsi = gsi;
         en->type = KVM_IRQ_ROUTING_IRQCHIP;
         en->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
         en->u.irqchip.pin = gsi == 0 ? 2 : gsi;
     }
-    rt.hdr.nr = n;
-    if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &rt) < 0)
-        return err_set_errno(e, errno, "KVM_SET_GSI_ROUTING");
+    for (unsigned i = 0; i < VM_MAX_MSI_ROUTES; i++) {
+        const struct vm_msi_route *m = &vm->msi_routes[i];
+        if (!m->allocated || !m->valid)
+            continue;
+        struct kvm_irq_routing_entry *en = &rt->entries[n++];
+        en->gsi = VM_GSI_MSI_BASE + i;
+        en->type = KVM_IRQ_ROUTING_MSI;
+        en->u.msi.address_lo = (uint32_t)m->addr;
+        en->u.msi.address_hi = (uint32_t)(m->addr >> 32);
+        en->u.msi.data = m->data;
+    }
+    rt->nr = n;
+    int r = 0;
+    if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, rt) < 0)
+        r = err_set_errno(e, errno, "KVM_SET_GSI_ROUTING");
+    free(rt);
+    return r;
+}
+
+int vm_gsi_alloc(struct vm *vm)
+{
+    int gsi = -ENOSPC;
+    pthread_mutex_lock(&vm->route_lock);
+    for (unsigned i = 0; i < VM_MAX_MSI_ROUTES; i++) {
+        if (!vm->msi_routes[i].allocated) {
+            vm->msi_routes[i] = (struct vm_msi_route){ .allocated = true };
+            gsi = (int)(VM_GSI_MSI_BASE + i);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&vm->route_lock);
+    return gsi;
+}
+
+void vm_gsi_free(struct vm *vm, unsigned gsi)
+{
+    if (gsi < VM_GSI_MSI_BASE || gsi - VM_GSI_MSI_BASE >= VM_MAX_MSI_ROUTES)
+        return;
+    pthread_mutex_lock(&vm->route_lock);
+    struct vm_msi_route *m = &vm->msi_routes[gsi - VM_GSI_MSI_BASE];
+    bool was_valid = m->valid;
+    *m = (struct vm_msi_route){ 0 };
+    if (was_valid && vm->vm_fd >= 0)
+        vm_set_gsi_routing(vm, NULL);
+    pthread_mutex_unlock(&vm->route_lock);
+}
+
+int vm_msi_route(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data, bool valid)
+{
+    if (gsi < VM_GSI_MSI_BASE || gsi - VM_GSI_MSI_BASE >= VM_MAX_MSI_ROUTES)
+        return -EINVAL;
+    int r = 0;
+    pthread_mutex_lock(&vm->route_lock);
+    struct vm_msi_route *m = &vm->msi_routes[gsi - VM_GSI_MSI_BASE];
+    if (!m->allocated) {
+        r = -EINVAL;
+    } else if (m->valid != valid || (valid && (m->addr != addr || m->data != data))) {
+        m->valid = valid;
+        m->addr = valid ? addr : 0;
+        m->data = valid ? data : 0;
+        if (vm->vm_fd >= 0) {
+            struct err e = { 0 };
+            r = vm_set_gsi_routing(vm, &e);
+            if (r < 0)
+                log_warn("%s", e.msg);
+        }
+    }
+    pthread_mutex_unlock(&vm->route_lock);
+    return r;
+}
+
+int vm_irqfd(struct vm *vm, int fd, unsigned gsi, bool assign)
+{
+    if (vm->vm_fd < 0)
+        return -ENODEV;
+    struct kvm_irqfd req = {
+        .fd = (uint32_t)fd, .gsi = gsi, .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+    };
+    return ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0 ? -errno : 0;
+}
+
+int vm_ioeventfd(struct vm *vm, int fd, uint64_t gpa, unsigned len, bool assign)
+{
+    if (vm->vm_fd < 0)
+        return -ENODEV;
+    struct kvm_ioeventfd req = {
+        .addr = gpa, .len = len, .fd = fd,
+        .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+    };
+    return ioctl(vm->vm_fd, KVM_IOEVENTFD, &req) < 0 ? -errno : 0;
+}
+
+int vm_add_setup_hook(struct vm *vm, int (*fn)(void *opaque, struct err *e), void *opaque)
+{
+    if (vm->nsetup_hooks == VM_MAX_SETUP_HOOKS)
+        return -ENOSPC;
+    vm->setup_hooks[vm->nsetup_hooks++] = (struct vm_setup_hook){ fn, opaque };
     return 0;
 }
 
@@ -156,7 +251,9 @@ static int vm_create_kvm(struct vm *vm, struct err *e)
         log_debug("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
     if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
         return err_set_errno(e, errno, "KVM_CREATE_IRQCHIP");
+    pthread_mutex_lock(&vm->route_lock);
     r = vm_set_gsi_routing(vm, e);
+    pthread_mutex_unlock(&vm->route_lock);
     if (r < 0)
         return r;
     /* No SPEAKER_DUMMY: KVM then also runs port 0x61, the PIT channel 2
@@ -183,6 +280,11 @@ int vm_setup(struct vm *vm, struct err *e)
     r = boot_load(vm, e);
     if (r < 0)
         return r;
+    for (unsigned i = 0; i < vm->nsetup_hooks; i++) {
+        r = vm->setup_hooks[i].fn(vm->setup_hooks[i].opaque, e);
+        if (r < 0)
+            return r;
+    }
     return boot_setup_bsp(vm, vm->vcpus[0], e);
 }
 
@@ -213,6 +315,7 @@ void vm_destroy(struct vm *vm)
     iobus_destroy(&vm->pio);
     iobus_destroy(&vm->mmio);
     pthread_mutex_destroy(&vm->lock);
+    pthread_mutex_destroy(&vm->route_lock);
     free(vm);
 }
 

@@ -14,6 +14,7 @@
 
 struct evloop;
 struct console;
+struct pci_bus;
 struct vcpu;
 
 #define VM_MAX_CPUS 64
@@ -44,6 +45,25 @@ struct mem_slot {
     uint8_t *hva;
 };
 
+/* GSIs above the IOAPIC's pins carry MSI routes (one per MSI-X vector). */
+#define VM_GSI_MSI_BASE 24
+#define VM_MAX_MSI_ROUTES 512
+
+struct vm_msi_route {
+    uint64_t addr;
+    uint32_t data;
+    bool allocated;
+    bool valid;              /* in the routing table */
+};
+
+/* Run at the end of every vm_setup: a guest reset recreates the KVM VM fd,
+ * dropping every ioeventfd and irqfd, so devices attach them again here. */
+struct vm_setup_hook {
+    int (*fn)(void *opaque, struct err *e);
+    void *opaque;
+};
+#define VM_MAX_SETUP_HOOKS 32
+
 struct vm {
     struct vm_config cfg;
     int kvm_fd;
@@ -62,6 +82,13 @@ struct vm {
     unsigned ncpus;
 
     void *platform_state[16]; /* indexed like the table in hw/platform.c */
+
+    struct pci_bus *pci;     /* the PCI host bridge and its bus 0 */
+    struct vm_setup_hook setup_hooks[VM_MAX_SETUP_HOOKS];
+    unsigned nsetup_hooks;
+    /* MSI routes, GSI VM_GSI_MSI_BASE + index; under route_lock. */
+    struct vm_msi_route msi_routes[VM_MAX_MSI_ROUTES];
+    pthread_mutex_t route_lock;
 
     struct evloop *loop;     /* the device/event thread's loop */
     struct console *console; /* serial backend (stdio, pty or file) */
@@ -94,6 +121,21 @@ void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len);
 int vm_irq_line(struct vm *vm, unsigned gsi, int level);
 /* Pulses an edge-triggered ISA line. */
 void vm_irq_pulse(struct vm *vm, unsigned gsi);
+
+/* Allocates a GSI for an MSI route; returns it or -ENOSPC. */
+int vm_gsi_alloc(struct vm *vm);
+void vm_gsi_free(struct vm *vm, unsigned gsi);
+/* Points an allocated GSI at an MSI message (valid) or takes it out of the
+ * routing table, and pushes the table to KVM when a KVM VM exists and
+ * something changed. Any thread. */
+int vm_msi_route(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data, bool valid);
+/* KVM_IRQFD: writes to fd raise gsi. -ENODEV without a KVM VM. */
+int vm_irqfd(struct vm *vm, int fd, unsigned gsi, bool assign);
+/* KVM_IOEVENTFD on an MMIO address: guest writes of len bytes (0: any
+ * length) signal fd without an exit to user space. */
+int vm_ioeventfd(struct vm *vm, int fd, uint64_t gpa, unsigned len, bool assign);
+/* Adds a hook run at the end of each vm_setup; -ENOSPC when full. */
+int vm_add_setup_hook(struct vm *vm, int (*fn)(void *opaque, struct err *e), void *opaque);
 
 /* Asks every vCPU to stop and the main loop to act; safe from any thread. */
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *fmt, ...)

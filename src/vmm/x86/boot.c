@@ -37,6 +37,8 @@ unsigned boot_e820(uint64_t mem_size, struct e820_entry *out, unsigned max)
     ADD(LAYOUT_ACPI_START, LAYOUT_ACPI_END - LAYOUT_ACPI_START, E820_RESERVED);
     if (low > LAYOUT_HIMEM_START)
         ADD(LAYOUT_HIMEM_START, low - LAYOUT_HIMEM_START, E820_RAM);
+    /* Linux only trusts an MCFG region the e820 map or ACPI reserve. */
+    ADD(LAYOUT_PCIE_ECAM_START, LAYOUT_PCIE_ECAM_SIZE, E820_RESERVED);
     if (mem_size > low)
         ADD(LAYOUT_4G, mem_size - low, E820_RAM);
 #undef ADD
@@ -324,7 +326,12 @@ static int load_acpi(struct vm *vm, struct err *e)
     uint8_t *buf = vm_gpa(vm, LAYOUT_ACPI_START, len);
     if (!buf)
         return err_set(e, ENOSPC, "no guest memory for the ACPI tables");
-    struct acpi_config cfg = { .ncpus = vm->cfg.ncpus };
+    struct acpi_config cfg = {
+        .ncpus = vm->cfg.ncpus,
+        .pci = vm->pci != NULL,
+        .ecam_base = LAYOUT_PCIE_ECAM_START,
+        .ecam_end_bus = (unsigned)(LAYOUT_PCIE_ECAM_SIZE >> 20) - 1,
+    };
     return acpi_build(&cfg, buf, len, LAYOUT_ACPI_START, &vm->rsdp_gpa, e);
 }
 

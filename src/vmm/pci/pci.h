@@ -1,0 +1,173 @@
+/* PCI bus 0 behind the host bridge: device registry, type 0 config space,
+ * memory BARs placed in the PCI MMIO window, capability lists and MSI-X.
+ *
+ * Threads: config-space and BAR accesses arrive on vCPU threads. The bus
+ * read-write lock guards the device table and the BAR map (config writes
+ * that move a BAR take it for writing, BAR accesses for reading); device
+ * code called from a BAR access takes its own lock. */
+#ifndef CVIRT_VMM_PCI_PCI_H
+#define CVIRT_VMM_PCI_PCI_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+struct vm;
+struct msix;
+struct pci_bus;
+
+#define PCI_MAX_SLOTS   32     /* devices 0..31 on bus 0, function 0 each */
+#define PCI_CFG_SIZE    256    /* conventional config space; ECAM reads 0 above */
+#define PCI_NUM_BARS    6
+
+/* Config space offsets */
+#define PCI_VENDOR_ID        0x00
+#define PCI_DEVICE_ID        0x02
+#define PCI_COMMAND          0x04
+#define PCI_STATUS           0x06
+#define PCI_REVISION_ID      0x08
+#define PCI_CLASS_PROG       0x09
+#define PCI_HEADER_TYPE      0x0e
+#define PCI_BAR0             0x10
+#define PCI_SUBSYSTEM_VENDOR 0x2c
+#define PCI_SUBSYSTEM_ID     0x2e
+#define PCI_CAP_PTR          0x34
+#define PCI_INTERRUPT_LINE   0x3c
+#define PCI_INTERRUPT_PIN    0x3d
+
+#define PCI_COMMAND_MEMORY   0x0002
+#define PCI_COMMAND_MASTER   0x0004
+#define PCI_COMMAND_INTX_OFF 0x0400
+#define PCI_STATUS_CAP_LIST  0x0010
+#define PCI_STATUS_INTX      0x0008
+
+#define PCI_BAR_MEM64        0x04
+#define PCI_BAR_PREFETCH     0x08
+
+#define PCI_CAP_ID_MSIX      0x11
+#define PCI_CAP_ID_VNDR      0x09
+
+/* What a device model supplies. All callbacks run on vCPU threads with the
+ * bus lock held (for reading for BAR accesses, for writing otherwise). */
+struct pci_dev_ops {
+    /* A guest access to a memory BAR the device owns; offset is into the
+     * BAR, len 1, 2, 4 or 8. Reads must fill data. */
+    void (*bar_read)(void *opaque, unsigned bar, uint64_t offset, uint8_t *data, unsigned len);
+    void (*bar_write)(void *opaque, unsigned bar, uint64_t offset, const uint8_t *data,
+                      unsigned len);
+    /* Where the guest sees a BAR changed: gpa is 0 while the BAR is not
+     * decoded (memory decoding off or outside the window). May be NULL. */
+    void (*bar_moved)(void *opaque, unsigned bar, uint64_t old_gpa, uint64_t gpa);
+    /* Reads or writes of config bytes the device claimed with
+     * pci_claim_config (e.g. a capability with side effects). The write
+     * hook sees the config space after the write; the read hook may
+     * refresh cfg[] before the bytes are returned. May be NULL. */
+    void (*config_read)(void *opaque, unsigned offset, unsigned len);
+    void (*config_write)(void *opaque, unsigned offset, unsigned len);
+    /* Machine reset: the device model's own power-on state (its PCI
+     * config space is reset by the bus). vCPUs are stopped. May be NULL. */
+    void (*reset)(void *opaque);
+};
+
+struct pci_bar {
+    uint64_t size;     /* power of two, 0 when unused */
+    uint64_t addr;     /* programmed address (bits above the size mask) */
+    uint64_t mapped;   /* gpa the guest sees now, 0 when not decoded */
+    bool mem64;        /* takes two BAR slots */
+    bool prefetch;
+};
+
+struct pci_dev {
+    struct pci_bus *bus;
+    unsigned slot;
+    const char *name;
+    uint8_t cfg[PCI_CFG_SIZE];
+    uint8_t wmask[PCI_CFG_SIZE];   /* bits the guest may write */
+    uint8_t w1c[PCI_CFG_SIZE];     /* bits a guest write of 1 clears */
+    uint8_t claimed[PCI_CFG_SIZE]; /* bytes routed to config_read/write */
+    struct pci_bar bars[PCI_NUM_BARS];
+    unsigned cap_end;              /* next free config offset for a capability */
+    uint8_t last_cap;              /* offset of the last capability, 0 if none */
+    struct msix *msix;
+    int msix_bar;                  /* -1 when no MSI-X */
+    uint8_t msix_cap;              /* config offset of its capability */
+    uint32_t msix_pba_off;
+    const struct pci_dev_ops *ops;
+    void *opaque;
+};
+
+/* The identity of a function: what lspci shows. */
+struct pci_id {
+    uint16_t vendor, device;
+    uint16_t subsys_vendor, subsys;
+    uint8_t revision;
+    uint32_t class_code;   /* base << 16 | sub << 8 | prog-if */
+};
+
+/* Creates the empty bus with the host bridge at 00:00.0. Window is the
+ * guest-physical range BARs are placed in. Does not touch vm->pio/mmio;
+ * pci_host_create does. */
+int pci_bus_create(struct pci_bus **out, struct vm *vm, uint64_t win_base, uint64_t win_size,
+                   struct err *e);
+void pci_bus_destroy(struct pci_bus *bus);
+
+/* Adds a device in the first free slot with its identity; BARs and
+ * capabilities follow, then pci_dev_realize places the BARs. */
+int pci_dev_add(struct pci_bus *bus, struct pci_dev **out, const char *name,
+                const struct pci_id *id, const struct pci_dev_ops *ops, void *opaque,
+                struct err *e);
+/* Declares memory BAR n (size a power of two, at least 4 KiB is advised). */
+int pci_dev_set_bar(struct pci_dev *d, unsigned n, uint64_t size, bool mem64, bool prefetch,
+                    struct err *e);
+/* Appends a capability of len bytes (including id and next) and returns its
+ * config offset, or -ENOSPC. The caller fills cfg[] and wmask[]. */
+int pci_dev_add_cap(struct pci_dev *d, uint8_t id, unsigned len);
+/* Routes config bytes [off, off+len) to the device's config hooks. */
+void pci_dev_claim_config(struct pci_dev *d, unsigned off, unsigned len);
+/* Adds an MSI-X capability with nvec vectors whose table and PBA live in
+ * BAR n (which this declares, 32-bit, 4 KiB or more). */
+int pci_dev_add_msix(struct pci_dev *d, unsigned nvec, unsigned bar, struct err *e);
+/* Places every BAR in the window as firmware would and turns memory
+ * decoding on; called once all devices are added and on every reset. */
+int pci_bus_assign(struct pci_bus *bus, struct err *e);
+/* Power-on state for every device's PCI part (BARs re-placed, MSI-X off);
+ * the device models reset their own state. vCPUs are stopped. */
+void pci_bus_reset(struct pci_bus *bus);
+
+/* Type 0 config access for bus 0 (other buses read all-ones). The host
+ * bridge front ends (0xcf8/0xcfc, ECAM) call these. */
+void pci_config_read(struct pci_bus *bus, unsigned busno, unsigned devfn, unsigned off,
+                     uint8_t *data, unsigned len);
+void pci_config_write(struct pci_bus *bus, unsigned busno, unsigned devfn, unsigned off,
+                      const uint8_t *data, unsigned len);
+/* A guest access to the PCI MMIO window; false when no BAR decodes it. */
+bool pci_mmio_read(struct pci_bus *bus, uint64_t gpa, uint8_t *data, unsigned len);
+bool pci_mmio_write(struct pci_bus *bus, uint64_t gpa, const uint8_t *data, unsigned len);
+
+struct vm *pci_bus_vm(struct pci_bus *bus);
+struct pci_dev *pci_bus_dev(struct pci_bus *bus, unsigned slot);
+
+/* Little-endian config helpers. */
+static inline void pci_set16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void pci_set32(uint8_t *p, uint32_t v)
+{
+    pci_set16(p, (uint16_t)v);
+    pci_set16(p + 2, (uint16_t)(v >> 16));
+}
+static inline uint16_t pci_get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t pci_get32(const uint8_t *p)
+{
+    return (uint32_t)pci_get16(p) | (uint32_t)pci_get16(p + 2) << 16;
+}
+
+/* The host bridge front ends on vm->pio (0xcf8-0xcff, with byte accesses
+ * at 0xcf9 forwarded to the reset control register) and vm->mmio (ECAM for
+ * buses 0..end_bus, and the PCI MMIO window). */
+struct pci_host;
+int pci_host_create(struct pci_host **out, struct vm *vm, struct pci_bus *bus,
+                    uint64_t ecam_base, unsigned ecam_end_bus, struct err *e);
+void pci_host_destroy(struct pci_host *h);
+
+#endif

@@ -1,0 +1,416 @@
+/* PCI bus 0 through both host bridge front ends (ports 0xcf8/0xcfc and
+ * ECAM): identity, read-only and writable bits, BAR sizing and placement,
+ * the capability list, BAR dispatch in the MMIO window and the 0xcf9
+ * forwarding. No KVM VM exists: routes are only recorded. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "hw/acpi_pm.h"
+#include "pci/msix.h"
+#include "pci/pci.h"
+#include "vm.h"
+#include "x86/layout.h"
+
+static int reset_writes;
+static uint8_t reset_value;
+
+/* The reset control register's owner, recorded. */
+void acpi_pm_reset_control(struct vm *vm, uint8_t value)
+{
+    reset_writes++;
+    reset_value = value;
+}
+
+struct access {
+    unsigned bar;
+    uint64_t off;
+    unsigned len;
+    uint64_t val;
+    bool write;
+};
+
+struct fixture {
+    struct vm *vm;
+    struct pci_bus *bus;
+    struct pci_host *host;
+    struct pci_dev *dev;
+    struct access last;
+    int accesses;
+    int moves;
+    uint64_t moved_to[PCI_NUM_BARS];
+};
+
+static void dev_bar_read(void *opaque, unsigned bar, uint64_t off, uint8_t *data, unsigned len)
+{
+    struct fixture *f = opaque;
+    f->last = (struct access){ bar, off, len, 0, false };
+    f->accesses++;
+    io_data_put(data, len, 0xa5a5a5a5a5a5a5a5ULL ^ off);
+}
+
+static void dev_bar_write(void *opaque, unsigned bar, uint64_t off, const uint8_t *data,
+                          unsigned len)
+{
+    struct fixture *f = opaque;
+    f->last = (struct access){ bar, off, len, io_data_get(data, len), true };
+    f->accesses++;
+}
+
+static void dev_bar_moved(void *opaque, unsigned bar, uint64_t old, uint64_t gpa)
+{
+    struct fixture *f = opaque;
+    f->moves++;
+    f->moved_to[bar] = gpa;
+}
+
+static const struct pci_dev_ops dev_ops = {
+    .bar_read = dev_bar_read, .bar_write = dev_bar_write, .bar_moved = dev_bar_moved,
+};
+
+static const struct pci_id dev_id = {
+    .vendor = 0x1af4, .device = 0x1044, .subsys_vendor = 0x1af4, .subsys = 0x0040,
+    .revision = 1, .class_code = 0x00ff00,
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    f->vm = calloc(1, sizeof(*f->vm));
+    f->vm->vm_fd = -1;
+    pthread_mutex_init(&f->vm->route_lock, NULL);
+    iobus_init(&f->vm->pio);
+    iobus_init(&f->vm->mmio);
+    struct err e = { 0 };
+    assert_int_equal(pci_bus_create(&f->bus, f->vm, LAYOUT_PCI_MMIO_START,
+                                    LAYOUT_PCI_MMIO_SIZE, &e), 0);
+    assert_int_equal(pci_host_create(&f->host, f->vm, f->bus, LAYOUT_PCIE_ECAM_START, 255, &e), 0);
+    assert_int_equal(pci_dev_add(f->bus, &f->dev, "test", &dev_id, &dev_ops, f, &e), 0);
+    assert_int_equal(f->dev->slot, 1);
+    assert_int_equal(pci_dev_set_bar(f->dev, 0, 0x4000, false, false, &e), 0);
+    assert_int_equal(pci_dev_add_msix(f->dev, 3, 2, &e), 0);
+    assert_int_equal(pci_dev_set_bar(f->dev, 4, 0x100000, true, true, &e), 0);
+    assert_int_equal(pci_bus_assign(f->bus, &e), 0);
+    reset_writes = 0;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    pci_host_destroy(f->host);
+    assert_int_equal(f->vm->pio.n, 0);
+    assert_int_equal(f->vm->mmio.n, 0);
+    pci_bus_destroy(f->bus);
+    /* Every GSI the MSI-X vectors took is free again. */
+    for (unsigned i = 0; i < VM_MAX_MSI_ROUTES; i++)
+        assert_false(f->vm->msi_routes[i].allocated);
+    iobus_destroy(&f->vm->pio);
+    iobus_destroy(&f->vm->mmio);
+    pthread_mutex_destroy(&f->vm->route_lock);
+    free(f->vm);
+    free(f);
+    return 0;
+}
+
+static uint32_t cf8_addr(unsigned bus, unsigned dev, unsigned fn, unsigned reg)
+{
+    return 0x80000000u | bus << 16 | dev << 11 | fn << 8 | (reg & 0xfc);
+}
+
+static uint32_t pio_in(struct fixture *f, uint16_t port, unsigned len)
+{
+    uint8_t d[4];
+    assert_true(iobus_read(&f->vm->pio, port, d, len));
+    return (uint32_t)io_data_get(d, len);
+}
+
+static void pio_out(struct fixture *f, uint16_t port, unsigned len, uint32_t v)
+{
+    uint8_t d[4];
+    io_data_put(d, len, v);
+    assert_true(iobus_write(&f->vm->pio, port, d, len));
+}
+
+/* Mechanism #1: address in 0xcf8, data at 0xcfc + (reg & 3). */
+static uint32_t cfg_in(struct fixture *f, unsigned dev, unsigned reg, unsigned len)
+{
+    pio_out(f, 0xcf8, 4, cf8_addr(0, dev, 0, reg));
+    return pio_in(f, (uint16_t)(0xcfc + (reg & 3)), len);
+}
+
+static void cfg_out(struct fixture *f, unsigned dev, unsigned reg, unsigned len, uint32_t v)
+{
+    pio_out(f, 0xcf8, 4, cf8_addr(0, dev, 0, reg));
+    pio_out(f, (uint16_t)(0xcfc + (reg & 3)), len, v);
+}
+
+static uint64_t ecam_in(struct fixture *f, unsigned bus, unsigned dev, unsigned fn, unsigned reg,
+                        unsigned len)
+{
+    uint8_t d[8];
+    uint64_t a = LAYOUT_PCIE_ECAM_START + ((uint64_t)bus << 20) + (dev << 15) + (fn << 12) + reg;
+    assert_true(iobus_read(&f->vm->mmio, a, d, len));
+    return io_data_get(d, len);
+}
+
+static void ecam_out(struct fixture *f, unsigned dev, unsigned reg, unsigned len, uint32_t v)
+{
+    uint8_t d[4];
+    io_data_put(d, len, v);
+    assert_true(iobus_write(&f->vm->mmio, LAYOUT_PCIE_ECAM_START + (dev << 15) + reg, d, len));
+}
+
+static void test_enumeration(void **state)
+{
+    struct fixture *f = *state;
+    /* The host bridge at 00:00.0 and the device at 00:01.0, both ways. */
+    assert_int_equal(cfg_in(f, 0, 0, 4), 0x00081b36);
+    assert_int_equal(cfg_in(f, 0, 0x08, 4) >> 8, 0x060000);
+    assert_int_equal(cfg_in(f, 1, 0, 4), 0x10441af4);
+    assert_int_equal(ecam_in(f, 0, 1, 0, 0, 4), 0x10441af4);
+    assert_int_equal(cfg_in(f, 1, 0x08, 4), 0x00ff0001);
+    assert_int_equal(cfg_in(f, 1, 0x2c, 4), 0x00401af4);
+    assert_int_equal(cfg_in(f, 1, 0x02, 2), 0x1044);
+    assert_int_equal(cfg_in(f, 1, 0x03, 1), 0x10);
+    /* Empty slots, other functions and other buses read all-ones. */
+    assert_int_equal(cfg_in(f, 2, 0, 4), 0xffffffff);
+    assert_int_equal(cfg_in(f, 31, 0, 4), 0xffffffff);
+    pio_out(f, 0xcf8, 4, cf8_addr(0, 1, 1, 0));
+    assert_int_equal(pio_in(f, 0xcfc, 4), 0xffffffff);
+    assert_int_equal(ecam_in(f, 0, 1, 3, 0, 4), 0xffffffff);
+    assert_int_equal(ecam_in(f, 7, 1, 0, 0, 4), 0xffffffff);
+    /* The enable bit off: nothing is addressed. */
+    pio_out(f, 0xcf8, 4, 0x00000800);
+    assert_int_equal(pio_in(f, 0xcfc, 4), 0xffffffff);
+    /* The address register keeps what was written, minus bits 0-1 and 24-30. */
+    pio_out(f, 0xcf8, 4, 0xff0008ff);
+    assert_int_equal(pio_in(f, 0xcf8, 4), 0x800008fc);
+    /* A dword access straddling ECAM registers goes nowhere. */
+    assert_int_equal(ecam_in(f, 0, 1, 0, 2, 4), 0xffffffff);
+    /* Above the conventional 256 bytes: no extended capabilities. */
+    assert_int_equal(ecam_in(f, 0, 1, 0, 0x100, 4), 0);
+    /* 64-bit ECAM reads are not single config cycles. */
+    assert_int_equal(ecam_in(f, 0, 1, 0, 0, 8), 0xffffffffffffffffULL);
+}
+
+static void test_readonly_bits(void **state)
+{
+    struct fixture *f = *state;
+    cfg_out(f, 1, 0x00, 4, 0x12345678);
+    assert_int_equal(cfg_in(f, 1, 0, 4), 0x10441af4);
+    ecam_out(f, 1, 0x08, 4, 0);
+    assert_int_equal(cfg_in(f, 1, 0x08, 4), 0x00ff0001);
+    /* Command: only memory, bus master and INTx disable are writable. */
+    cfg_out(f, 1, 0x04, 2, 0xffff);
+    assert_int_equal(cfg_in(f, 1, 0x04, 2), 0x0406);
+    cfg_out(f, 1, 0x04, 2, 0x0002);
+    assert_int_equal(cfg_in(f, 1, 0x04, 2), 0x0002);
+    /* Interrupt line is scratch, interrupt pin is not. */
+    cfg_out(f, 1, 0x3c, 2, 0xffff);
+    assert_int_equal(cfg_in(f, 1, 0x3c, 1), 0xff);
+    assert_int_equal(cfg_in(f, 1, 0x3d, 1), 0);
+    /* Status: capability list bit set and read-only. */
+    assert_true(cfg_in(f, 1, 0x06, 2) & PCI_STATUS_CAP_LIST);
+    cfg_out(f, 1, 0x06, 2, 0xffff);
+    assert_int_equal(cfg_in(f, 1, 0x06, 2), PCI_STATUS_CAP_LIST);
+}
+
+static void test_bar_sizing(void **state)
+{
+    struct fixture *f = *state;
+    /* Placed by size, largest first, inside the window, decoding on. */
+    uint32_t bar0 = cfg_in(f, 1, 0x10, 4), bar2 = cfg_in(f, 1, 0x18, 4);
+    uint32_t bar4 = cfg_in(f, 1, 0x20, 4), bar5 = cfg_in(f, 1, 0x24, 4);
+    assert_int_equal(bar4 & 0xf, PCI_BAR_MEM64 | PCI_BAR_PREFETCH);
+    assert_int_equal(bar5, 0);
+    assert_int_equal(bar4 & ~0xfu, LAYOUT_PCI_MMIO_START);
+    assert_int_equal(bar0, LAYOUT_PCI_MMIO_START + 0x100000);
+    assert_int_equal(bar2, LAYOUT_PCI_MMIO_START + 0x104000);
+    assert_int_equal(cfg_in(f, 1, 0x04, 2) & PCI_COMMAND_MEMORY, PCI_COMMAND_MEMORY);
+    /* Unused BARs stay zero even when written. */
+    cfg_out(f, 1, 0x14, 4, 0xffffffff);
+    assert_int_equal(cfg_in(f, 1, 0x14, 4), 0);
+    /* Sizing the 32-bit BAR the way Linux does. */
+    cfg_out(f, 1, 0x04, 2, 0);
+    cfg_out(f, 1, 0x10, 4, 0xffffffff);
+    assert_int_equal(cfg_in(f, 1, 0x10, 4), 0xffffc000);
+    cfg_out(f, 1, 0x10, 4, bar0);
+    assert_int_equal(cfg_in(f, 1, 0x10, 4), bar0);
+    /* The 64-bit BAR: both halves. */
+    ecam_out(f, 1, 0x20, 4, 0xffffffff);
+    ecam_out(f, 1, 0x24, 4, 0xffffffff);
+    assert_int_equal(cfg_in(f, 1, 0x20, 4), 0xfff00000 | PCI_BAR_MEM64 | PCI_BAR_PREFETCH);
+    assert_int_equal(cfg_in(f, 1, 0x24, 4), 0xffffffff);
+    ecam_out(f, 1, 0x20, 4, bar4);
+    ecam_out(f, 1, 0x24, 4, 0);
+    assert_int_equal(cfg_in(f, 1, 0x20, 4), bar4);
+    /* Bad declarations are refused. */
+    struct err e = { 0 };
+    assert_int_equal(pci_dev_set_bar(f->dev, 0, 0x1000, false, false, &e), -EBUSY);
+    assert_int_equal(pci_dev_set_bar(f->dev, 5, 0x1000, false, false, NULL), -EBUSY);
+    assert_int_equal(pci_dev_set_bar(f->dev, 1, 0x3000, false, false, NULL), -EINVAL);
+    assert_int_equal(pci_dev_set_bar(f->dev, 5, 0x1000, true, false, NULL), -EINVAL);
+    assert_int_equal(pci_dev_set_bar(f->dev, 6, 0x1000, false, false, NULL), -EINVAL);
+}
+
+static void test_capabilities(void **state)
+{
+    struct fixture *f = *state;
+    unsigned ptr = cfg_in(f, 1, PCI_CAP_PTR, 1);
+    assert_int_equal(ptr, 0x40);
+    assert_int_equal(cfg_in(f, 1, ptr, 1), PCI_CAP_ID_MSIX);
+    assert_int_equal(cfg_in(f, 1, ptr + 1, 1), 0);   /* the last one */
+    /* Table size N-1 = 2, table and PBA in BAR 2. */
+    assert_int_equal(cfg_in(f, 1, ptr + 2, 2), 2);
+    assert_int_equal(cfg_in(f, 1, ptr + 4, 4), 2);
+    assert_int_equal(cfg_in(f, 1, ptr + 8, 4), 48 | 2);
+    /* A second capability links behind it. */
+    int off = pci_dev_add_cap(f->dev, PCI_CAP_ID_VNDR, 16);
+    assert_int_equal(off, 0x4c);
+    assert_int_equal(cfg_in(f, 1, ptr + 1, 1), 0x4c);
+    assert_int_equal(cfg_in(f, 1, 0x4c, 2), PCI_CAP_ID_VNDR);
+    /* Config space runs out eventually. */
+    int n = 0;
+    while (pci_dev_add_cap(f->dev, PCI_CAP_ID_VNDR, 16) > 0)
+        n++;
+    assert_int_equal(n, (256 - 0x5c) / 16);
+    assert_int_equal(pci_dev_add_cap(f->dev, PCI_CAP_ID_VNDR, 16), -ENOSPC);
+    /* MSI-X enable through the control word reaches the table's owner. */
+    assert_false(msix_enabled(f->dev->msix));
+    cfg_out(f, 1, ptr + 2, 2, MSIX_CTRL_ENABLE | 0x3ff);
+    assert_true(msix_enabled(f->dev->msix));
+    assert_int_equal(cfg_in(f, 1, ptr + 2, 2), MSIX_CTRL_ENABLE | 2);
+}
+
+static void mmio_out(struct fixture *f, uint64_t a, unsigned len, uint64_t v)
+{
+    uint8_t d[8];
+    io_data_put(d, len, v);
+    iobus_write(&f->vm->mmio, a, d, len);
+}
+
+static uint64_t mmio_in(struct fixture *f, uint64_t a, unsigned len)
+{
+    uint8_t d[8];
+    iobus_read(&f->vm->mmio, a, d, len);
+    return io_data_get(d, len);
+}
+
+static void test_bar_dispatch(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t bar0 = cfg_in(f, 1, 0x10, 4);
+    assert_int_equal(f->moved_to[0], bar0);
+    mmio_out(f, bar0 + 0x1234, 2, 0xbeef);
+    assert_int_equal(f->accesses, 1);
+    assert_true(f->last.write);
+    assert_int_equal(f->last.bar, 0);
+    assert_int_equal(f->last.off, 0x1234);
+    assert_int_equal(f->last.len, 2);
+    assert_int_equal(f->last.val, 0xbeef);
+    assert_int_equal(mmio_in(f, bar0 + 8, 4), 0xa5a5a5ad);
+    /* An access running past the BAR's end goes nowhere. */
+    f->accesses = 0;
+    mmio_out(f, bar0 + 0x3ffe, 4, 1);
+    assert_int_equal(f->accesses, 0);
+    /* The MSI-X BAR is the bus's own business: entry 0's message data. */
+    uint64_t bar2 = cfg_in(f, 1, 0x18, 4);
+    mmio_out(f, bar2 + 8, 4, 0x4041);
+    assert_int_equal(mmio_in(f, bar2 + 8, 4), 0x4041);
+    assert_int_equal(mmio_in(f, bar2 + 12, 4), MSIX_VECTOR_MASKED);
+    assert_int_equal(f->accesses, 0);
+    /* Memory decoding off: the BAR is gone, reads float high. */
+    f->moves = 0;
+    cfg_out(f, 1, 0x04, 2, 0);
+    assert_int_equal(f->moves, 3);
+    assert_int_equal(f->moved_to[0], 0);
+    assert_int_equal(mmio_in(f, bar0 + 8, 4), 0xffffffff);
+    assert_int_equal(f->accesses, 0);
+    /* Moved while off, then on again at the new place. */
+    cfg_out(f, 1, 0x10, 4, (uint32_t)(bar0 + 0x10000));
+    assert_int_equal(f->moves, 3);
+    cfg_out(f, 1, 0x04, 2, PCI_COMMAND_MEMORY);
+    assert_int_equal(f->moved_to[0], bar0 + 0x10000);
+    mmio_out(f, bar0 + 0x10010, 4, 7);
+    assert_int_equal(f->last.off, 0x10);
+    f->accesses = 0;
+    mmio_out(f, bar0 + 0x10, 4, 7);
+    assert_int_equal(f->accesses, 0);
+    /* Outside the window (as while sizing with decoding on): not decoded. */
+    cfg_out(f, 1, 0x10, 4, 0xffffffff);
+    assert_int_equal(f->moved_to[0], 0);
+}
+
+static void test_reset_cf9(void **state)
+{
+    struct fixture *f = *state;
+    pio_out(f, 0xcf9, 1, 0x06);
+    assert_int_equal(reset_writes, 1);
+    assert_int_equal(reset_value, 0x06);
+    assert_int_equal(pio_in(f, 0xcf9, 1), 0);
+    /* A dword write at 0xcf8 is the address register, not a reset. */
+    pio_out(f, 0xcf8, 4, 0x80000600);
+    assert_int_equal(reset_writes, 1);
+    /* Other byte ports of the address register are not decoded. */
+    pio_out(f, 0xcfa, 1, 0x06);
+    assert_int_equal(reset_writes, 1);
+    assert_int_equal(pio_in(f, 0xcfb, 1), 0xff);
+}
+
+static void test_bus_reset(void **state)
+{
+    struct fixture *f = *state;
+    uint32_t bar0 = cfg_in(f, 1, 0x10, 4);
+    cfg_out(f, 1, 0x10, 4, bar0 + 0x20000);
+    cfg_out(f, 1, 0x04, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    cfg_out(f, 1, 0x3c, 1, 11);
+    cfg_out(f, 1, 0x42, 2, MSIX_CTRL_ENABLE);
+    assert_true(msix_enabled(f->dev->msix));
+    pci_bus_reset(f->bus);
+    /* Back where firmware put it, decoding on, master off, MSI-X off. */
+    assert_int_equal(cfg_in(f, 1, 0x10, 4), bar0);
+    assert_int_equal(cfg_in(f, 1, 0x04, 2), PCI_COMMAND_MEMORY);
+    assert_int_equal(cfg_in(f, 1, 0x3c, 1), 0);
+    assert_int_equal(cfg_in(f, 1, 0x42, 2), 2);
+    assert_false(msix_enabled(f->dev->msix));
+    assert_int_equal(f->moved_to[0], bar0);
+}
+
+static void test_full_bus(void **state)
+{
+    struct fixture *f = *state;
+    struct err e = { 0 };
+    struct pci_dev *d;
+    for (unsigned i = 2; i < PCI_MAX_SLOTS; i++)
+        assert_int_equal(pci_dev_add(f->bus, &d, "filler", &dev_id, NULL, NULL, &e), 0);
+    assert_int_equal(pci_dev_add(f->bus, &d, "one too many", &dev_id, NULL, NULL, &e), -ENOSPC);
+    assert_non_null(strstr(e.msg, "no free PCI slot"));
+    /* A BAR larger than what is left of the window cannot be placed. */
+    struct pci_dev *big = pci_bus_dev(f->bus, 31);
+    assert_int_equal(pci_dev_set_bar(big, 0, 1ULL << 31, false, false, &e), 0);
+    assert_int_equal(pci_dev_set_bar(big, 2, 1ULL << 32, true, false, &e), 0);
+    err_clear(&e);
+    assert_int_equal(pci_bus_assign(f->bus, &e), -ENOSPC);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_enumeration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_bits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bar_sizing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capabilities, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bar_dispatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_cf9, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bus_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_bus, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
