@@ -13,7 +13,10 @@
 #   CVIRT_BUILD        build directory holding src/vmm/cvirt-vmm (vmm mode)
 #   CVIRT_KIT_QEMU     qemu-system-x86_64 binary to use
 #   CVIRT_KIT_QEMU_ARGS extra QEMU arguments, split on spaces (tests use it to
-#                      break the machine on purpose)
+#                      break the machine on purpose, or to add devices)
+#   CVIRT_KIT_VMM_ARGS  extra cvirt-vmm arguments, split on spaces (devices)
+#   CVIRT_KIT_WRAP     a command prefix for QEMU or cvirt-vmm, split on spaces
+#                      (e.g. "ip netns exec NS" to reach a tap in a namespace)
 set -u
 
 usage() {
@@ -35,7 +38,7 @@ qemu)
     # TCG by default: with this kind of guest KVM gains nothing, and on hosts
     # whose KVM interprets guest kernel code, SeaBIOS alone costs seconds.
     accel=${CVIRT_KIT_ACCEL:-tcg}
-    exec timeout --kill-after=5 "$timeout" "${CVIRT_KIT_QEMU:-qemu-system-x86_64}" \
+    exec timeout --kill-after=5 "$timeout" ${CVIRT_KIT_WRAP:-} "${CVIRT_KIT_QEMU:-qemu-system-x86_64}" \
         -M q35 -accel "$accel" -no-user-config -nodefaults -display none \
         -serial stdio -m 64 -smp "$cpus" \
         -kernel "$prog" -append "$append" ${CVIRT_KIT_QEMU_ARGS:-} </dev/null
@@ -47,8 +50,8 @@ vmm)
     # and --no-reboot turns it into exit status 3 instead of a boot loop.
     noreboot=--no-reboot
     case $(basename "$prog") in reboot_*) noreboot= ;; esac
-    exec timeout --kill-after=5 "$timeout" "$vmm" --kernel "$prog" \
-        --append "$append" --memory 64M --cpus "$cpus" $noreboot </dev/null
+    exec timeout --kill-after=5 "$timeout" ${CVIRT_KIT_WRAP:-} "$vmm" --kernel "$prog" \
+        --append "$append" --memory 64M --cpus "$cpus" $noreboot ${CVIRT_KIT_VMM_ARGS:-} </dev/null
     ;;
 *)
     usage
