@@ -122,14 +122,17 @@ static void console_watch(struct console *c, bool on)
 static bool console_deliver(struct console *c)
 {
     pthread_mutex_lock(&c->sink_lock);
-    if (c->have_sink && c->pending_len > 0) {
+    /* Until the sink says "no room" (0): only that answer promises a
+     * console_rx_ready() later. Stopping after a partial delivery would
+     * leave input stuck forever. */
+    while (c->have_sink && c->pending_len > 0) {
         size_t room = c->sink.can_receive(c->sink.opaque);
+        if (room == 0)
+            break;
         size_t n = room < c->pending_len ? room : c->pending_len;
-        if (n > 0) {
-            c->sink.receive(c->sink.opaque, c->pending + c->pending_off, n);
-            c->pending_off += n;
-            c->pending_len -= n;
-        }
+        c->sink.receive(c->sink.opaque, c->pending + c->pending_off, n);
+        c->pending_off += n;
+        c->pending_len -= n;
     }
     pthread_mutex_unlock(&c->sink_lock);
     if (c->pending_len == 0)

@@ -40,12 +40,44 @@ boot() {
     rm -f "$out" "$out.err"
 }
 
+# The interactive shell (as make run boots it): a command line longer than
+# the UART's 16-byte FIFO typed at the prompt must arrive whole.
+boot_shell() {
+    local out=$(mktemp) fifo=$(mktemp -u) i
+    mkfifo "$fifo"
+    timeout "$TIMEOUT" "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --memory ${MEM_MIB}M \
+        --no-reboot --append "$(cat "$CMDLINE_FILE") cvirt.shell" <"$fifo" >"$out" 2>&1 &
+    local pid=$!
+    exec 7>"$fifo"
+    for ((i = 0; i < TIMEOUT * 2; i++)); do
+        grep -q '^/ # ' "$out" && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.5
+    done
+    check "shell: prompt on the console" grep -q '^/ # ' "$out"
+    echo 'echo typed-$((6*7))-after-a-line-longer-than-the-fifo' >&7
+    for ((i = 0; i < 120; i++)); do
+        grep -q 'typed-42-after' "$out" && break
+        sleep 0.5
+    done
+    check "shell: a 60-byte command line arrives whole and runs" \
+        grep -q '^typed-42-after-a-line-longer-than-the-fifo' <(tr -d '\r' <"$out")
+    echo 'exit' >&7
+    exec 7>&-
+    wait $pid
+    local rc=$?
+    check "shell: exit powers the guest off, cvirt-vmm exits 0 (status $rc)" [ "$rc" = 0 ]
+    tr -d '\r' <"$out" | tail -n 8 | sed 's/^/# /'
+    rm -f "$out" "$fifo"
+}
+
 if have_kvm; then
     if env=$("$GUEST/prepare.sh"); then
         eval "$env"
         boot "pvh 1 vCPU" "$KERNEL" 1
         boot "pvh 2 vCPUs" "$KERNEL" 2
         boot "bzImage 1 vCPU" "$BZIMAGE" 1
+        boot_shell
     else
         tap_fail "building the guest kernel and initramfs (see stderr)"
     fi
