@@ -63,7 +63,8 @@ bench: build guest
 fuzz: deps
 	@test -f build-fuzz/build.ninja || \
 	  CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false \
-	    -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+	    -Db_sanitize=address,undefined -Db_lundef=false \
+	    -Dc_args=-fsanitize=fuzzer-no-link >/dev/null
 	@ninja -C build-fuzz
 
 clean:
