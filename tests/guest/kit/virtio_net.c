@@ -46,7 +46,7 @@ static bool setup(char *why, size_t sz)
         kit_snprintf(why, sz, "no device 1af4:%04x on bus 0", VIRTIO_PCI_MODERN_BASE + VIRTIO_ID_NET);
         return false;
     }
-    if (!virtio_open(&dev, bdf, why, sz) || !virtio_negotiate(&dev, VIRTIO_BIT(NET_F_MAC), why, sz))
+    if (!virtio_open(&dev, bdf, why, sz) || !virtio_negotiate(&dev, VIRTIO_BIT(NET_F_MAC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX), why, sz))
         return false;
     tap_diag("virtio-net at 00:%02x.%u, features 0x%llx", PCI_DEV(bdf), PCI_FN(bdf),
              (unsigned long long)dev.features);
@@ -229,5 +229,7 @@ void kit_main(void)
     uint32_t ihl = (h[0] & 15) * 4u, tot = be16(h + 2);
     tap_check(got && inet_csum(h, ihl) == 0 && inet_csum(h + ihl, tot - ihl) == 0,
               "echo reply's IPv4 and ICMP checksums verify", "%s", got ? "bad checksum" : "no reply");
+    tap_diag("EVENT_IDX %s: rx %u notifications, %u left out; tx %u, %u left out",
+             rxq.event_idx ? "on" : "off", rxq.kicks, rxq.kicks_skipped, txq.kicks, txq.kicks_skipped);
     virtio_reset(&dev);
 }

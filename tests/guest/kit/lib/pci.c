@@ -53,8 +53,8 @@ bool pci_ecam_find(const struct acpi_info *ai, uint32_t *base, uint8_t *bus_end)
     for (uint32_t off = 44; off + 16 <= len; off += 16) {
         uint64_t b;
         uint16_t seg;
-        memcpy(&b, p + off, 8);
-        memcpy(&seg, p + off + 8, 2);
+        __builtin_memcpy(&b, p + off, 8);
+        __builtin_memcpy(&seg, p + off + 8, 2);
         uint8_t start = p[off + 10], end = p[off + 11];
         if (seg != 0 || start != 0 || b >= 0x100000000ull || b + ((uint64_t)end + 1) * 0x100000 > 0x100000000ull)
             continue;
@@ -186,16 +186,16 @@ static int crs_decode(const uint8_t *r, uint32_t len, uint64_t *base, uint64_t *
             bridge = true;
         if (tag == 0x87 && ilen >= 23 && d[0] == 0) {
             uint32_t mn, ln;
-            memcpy(&mn, d + 7, 4);
-            memcpy(&ln, d + 19, 4);
+            __builtin_memcpy(&mn, d + 7, 4);
+            __builtin_memcpy(&ln, d + 19, 4);
             if (ln) {
                 base[n] = mn;
                 wlen[n++] = ln;
             }
         } else if (tag == 0x8a && ilen >= 43 && d[0] == 0) {
             uint64_t mn, ln;
-            memcpy(&mn, d + 11, 8);
-            memcpy(&ln, d + 35, 8);
+            __builtin_memcpy(&mn, d + 11, 8);
+            __builtin_memcpy(&ln, d + 35, 8);
             if (ln) {
                 base[n] = mn;
                 wlen[n++] = ln;
@@ -214,9 +214,12 @@ int pci_crs_windows(const struct acpi_info *ai, uint64_t *base, uint64_t *len, i
     const uint8_t *aml = (const uint8_t *)h + sizeof(*h), *end = (const uint8_t *)h + h->length;
     int n = 0;
     for (const uint8_t *p = aml + 1; p + 5 <= end && n < max; p++) {
+        /* One compare per byte first: guest instructions can be costly. */
+        if (*p != '_' || p[-1] != 0x08)
+            continue;
         uint32_t w;
-        memcpy(&w, p, 4);
-        if (w != 0x5352435fu || p[-1] != 0x08)  /* NameOp "_CRS" */
+        __builtin_memcpy(&w, p, 4);
+        if (w != 0x5352435fu)                   /* NameOp "_CRS" */
             continue;
         uint32_t blen;
         const uint8_t *r = crs_buffer(p + 4, end, &blen);

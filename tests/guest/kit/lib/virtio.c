@@ -234,6 +234,9 @@ bool virtq_setup(struct virtio_dev *d, struct virtq *q, uint16_t index, uint16_t
         q->desc[i].next = (uint16_t)(i + 1);
     q->num_free = size;
     q->msix_vector = msix;
+    q->event_idx = d->accepted & VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
+    /* Without a vector nothing can take the interrupt; with EVENT_IDX the
+     * flag is ignored and used_event (0) stays where the ring starts. */
     if (msix == VIRTIO_MSI_NO_VECTOR)
         q->avail[0] = VRING_AVAIL_F_NO_INTERRUPT;
     wr16(d->common + VCC_Q_SIZE, size);
@@ -307,6 +310,20 @@ void virtq_kick(struct virtq *q)
 {
     /* x86 keeps stores in order; the compiler must too. */
     barrier();
+    if (q->event_idx) {
+        /* The avail idx store must be visible before avail_event is read
+         * (virtio 1.2, 2.7.10): a locked instruction orders store and load,
+         * and unlike MFENCE every x86 instruction emulator knows it. */
+        __asm__ volatile("lock; orl $0, (%%esp)" ::: "memory", "cc");
+        uint16_t event = ((volatile uint16_t *)q->used)[2 + 4 * q->size];
+        uint16_t old = q->kicked_idx, now = q->avail_idx;
+        q->kicked_idx = now;
+        if ((uint16_t)(now - event - 1) >= (uint16_t)(now - old)) {
+            q->kicks_skipped++;
+            return;
+        }
+    }
+    q->kicks++;
     wr16(q->notify_addr, q->index);
 }
 

@@ -165,6 +165,9 @@ struct virtq {
     uint16_t free_head, num_free;
     uint16_t chain_len[VIRTQ_MAX];  /* 0 for an indirect head */
     uint16_t msix_vector;
+    bool event_idx;             /* VIRTIO_F_EVENT_IDX negotiated */
+    uint16_t kicked_idx;        /* avail idx at the last notification */
+    uint32_t kicks, kicks_skipped;
 };
 #define VIRTQ_INDIRECT_MAX 8
 
@@ -183,7 +186,8 @@ bool virtq_setup(struct virtio_dev *d, struct virtq *q, uint16_t index, uint16_t
  * chain goes into an indirect table behind one descriptor. Returns the head
  * or -1 when the ring is full. */
 int virtq_submit(struct virtq *q, const struct virtq_buf *bufs, int n, bool indirect);
-/* Adds the chain without notifying (to batch); virtq_kick notifies. */
+/* Adds the chain without notifying (to batch); virtq_kick notifies, or with
+ * VIRTIO_F_EVENT_IDX only when the device's avail_event asks for it. */
 int virtq_add(struct virtq *q, const struct virtq_buf *bufs, int n, bool indirect);
 void virtq_kick(struct virtq *q);
 /* Takes the next used entry; false if none arrives within timeout_ms. */
