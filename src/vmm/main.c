@@ -16,6 +16,8 @@
 #include "util/log.h"
 #include "util/size.h"
 #include "vcpu.h"
+#include "virtio/pci.h"
+#include "virtio/virtio.h"
 #include "vm.h"
 #include "x86/layout.h"
 
@@ -25,9 +27,29 @@
 #define EXIT_VMM_USAGE  2
 #define EXIT_VMM_REBOOT 3
 
+#define MAX_VIRTIO_DEVS 16
+
+/* One virtio device asked for on the command line. */
+struct vdev_req {
+    const struct virtio_dev_ops *ops;
+    const char *arg;
+};
+
 struct opts {
     struct vm_config vm;
     enum console_mode console;
+    struct vdev_req vdevs[MAX_VIRTIO_DEVS];
+    unsigned nvdevs;
+};
+
+/* The virtio devices, by option: adding one is a line here and a line in
+ * the option table. Each becomes a PCI function in command-line order. */
+static const struct {
+    int opt;
+    const struct virtio_dev_ops *ops;
+} virtio_dev_table[] = {
+    { 'r', &virtio_rng_ops },
+    { 'v', &virtio_console_ops },
 };
 
 static void usage(FILE *f)
@@ -41,6 +63,10 @@ static void usage(FILE *f)
         "  --cpus N           number of vCPUs (default 1, at most %d)\n"
         "  --console MODE     stdio (default), pty or none\n"
         "  --no-reboot        exit with status 3 when the guest resets instead of rebooting\n"
+        "  --rng              virtio-rng device fed by the host's getrandom()\n"
+        "  --vconsole socket=PATH|pty\n"
+        "                     virtio console (the guest's hvc0) on a UNIX socket this\n"
+        "                     process listens on, or on a new pty\n"
         "  --help, --version\n"
         "On a terminal, Ctrl-A x quits.\n", VM_MAX_CPUS);
 }
@@ -55,6 +81,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         { "cpus", required_argument, NULL, 'c' },
         { "console", required_argument, NULL, 'C' },
         { "no-reboot", no_argument, NULL, 'R' },
+        { "rng", no_argument, NULL, 'r' },
+        { "vconsole", required_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -111,6 +139,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             }
             break;
         case 'R': o->vm.no_reboot = true; break;
+        case 'r':
+        case 'v':
+            if (o->nvdevs == MAX_VIRTIO_DEVS) {
+                log_error("too many virtio devices (at most %d)", MAX_VIRTIO_DEVS);
+                return -1;
+            }
+            for (unsigned i = 0; i < sizeof(virtio_dev_table) / sizeof(virtio_dev_table[0]); i++)
+                if (virtio_dev_table[i].opt == c)
+                    o->vdevs[o->nvdevs++] = (struct vdev_req){ virtio_dev_table[i].ops, optarg };
+            break;
         case 'h': usage(stdout); exit(0);
         case 'V': printf("cvirt-vmm 0.1.0\n"); exit(0);
         default:
@@ -223,6 +261,7 @@ int main(int argc, char **argv)
     struct runner rn = { .sigfd = -1, .wakefd = -1 };
     struct vm *vm = NULL;
     struct pci_host *host = NULL;
+    struct virtio_pci *vdevs[MAX_VIRTIO_DEVS] = { NULL };
     int status = EXIT_VMM_ERROR;
 
     rn.loop = evloop_new();
@@ -245,6 +284,11 @@ int main(int argc, char **argv)
         goto out;
     if (platform_create_all(vm, &e) < 0)
         goto out;
+    for (unsigned i = 0; i < o.nvdevs; i++) {
+        if (virtio_pci_create(&vdevs[i], vm->pci, rn.loop, o.vdevs[i].ops, o.vdevs[i].arg,
+                              &e) < 0)
+            goto out;
+    }
     if (pci_bus_assign(vm->pci, &e) < 0)
         goto out;
 
@@ -292,6 +336,8 @@ out:
         pci_host_destroy(host);
         pci_bus_destroy(vm->pci);
         vm->pci = NULL;
+        for (unsigned i = 0; i < MAX_VIRTIO_DEVS; i++)
+            virtio_pci_destroy(vdevs[i]);
         vm_destroy(vm);
     }
     if (rn.sigfd >= 0)

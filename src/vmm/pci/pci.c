@@ -106,6 +106,18 @@ int pci_dev_add(struct pci_bus *bus, struct pci_dev **out, const char *name,
     return 0;
 }
 
+void pci_dev_remove(struct pci_dev *d)
+{
+    if (!d)
+        return;
+    struct pci_bus *bus = d->bus;
+    pthread_rwlock_wrlock(&bus->lock);
+    bus->devs[d->slot] = NULL;
+    pthread_rwlock_unlock(&bus->lock);
+    msix_destroy(d->msix);
+    free(d);
+}
+
 int pci_dev_set_bar(struct pci_dev *d, unsigned n, uint64_t size, bool mem64, bool prefetch,
                     struct err *e)
 {

@@ -118,6 +118,9 @@ void pci_bus_destroy(struct pci_bus *bus);
 int pci_dev_add(struct pci_bus *bus, struct pci_dev **out, const char *name,
                 const struct pci_id *id, const struct pci_dev_ops *ops, void *opaque,
                 struct err *e);
+/* Takes a device off the bus again (for a device whose creation failed
+ * after pci_dev_add) and frees it. */
+void pci_dev_remove(struct pci_dev *d);
 /* Declares memory BAR n (size a power of two, at least 4 KiB is advised). */
 int pci_dev_set_bar(struct pci_dev *d, unsigned n, uint64_t size, bool mem64, bool prefetch,
                     struct err *e);

@@ -1,0 +1,514 @@
+/* The virtio PCI transport (modern). BAR 0 holds, 4 KiB apart, the common
+ * configuration, the ISR byte, the device configuration and the queue
+ * notification addresses (one dword per queue); BAR 1 holds the MSI-X
+ * table and PBA. Vendor capabilities in config space point at each
+ * region, plus the PCI configuration access capability.
+ *
+ * Notifications: each queue's notify address has a KVM ioeventfd, read on
+ * the event loop, which runs the device's queue_notify. A notify write
+ * KVM did not catch (a length the ioeventfd does not match, or no
+ * ioeventfd support) reaches bar_write and signals the same eventfd. */
+#include "virtio/pci.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "pci/msix.h"
+#include "pci/pci.h"
+#include "util/evloop.h"
+#include "util/log.h"
+#include "virtio/virtio.h"
+#include "vm.h"
+
+#define VP_COMMON_OFF   0x0000
+#define VP_COMMON_LEN   0x38
+#define VP_ISR_OFF      0x1000
+#define VP_DEVICE_OFF   0x2000
+#define VP_DEVICE_MAX   0x1000
+#define VP_NOTIFY_OFF   0x3000
+#define VP_NOTIFY_MULT  4
+#define VP_BAR_SIZE     0x4000
+#define VP_BAR          0
+#define VP_MSIX_BAR     1
+
+/* virtio_pci_cap cfg_type */
+#define VP_CAP_COMMON   1
+#define VP_CAP_NOTIFY   2
+#define VP_CAP_ISR      3
+#define VP_CAP_DEVICE   4
+#define VP_CAP_PCI_CFG  5
+
+#define ISR_QUEUE  0x1
+#define ISR_CONFIG 0x2
+
+struct virtio_pci;
+
+struct vp_queue {
+    struct virtio_pci *vp;
+    unsigned index;
+    uint16_t size, vector;
+    bool enabled;
+    uint64_t desc, driver, device;
+    int efd;
+    uint64_t ioeventfd_gpa;     /* where KVM watches for us, 0 if nowhere */
+    unsigned ioeventfd_len;
+};
+
+struct virtio_pci {
+    struct virtio_dev vd;
+    struct pci_dev *pdev;
+    struct vm *vm;
+    struct evloop *loop;
+    uint32_t dfselect, gfselect;
+    uint16_t msix_config, queue_select;
+    uint8_t isr;
+    uint8_t cfg_cap;            /* offset of the PCI configuration access capability */
+    uint64_t bar_gpa;           /* where BAR 0 is decoded, 0 when not */
+    struct vp_queue q[VIRTIO_MAX_QUEUES];
+};
+
+static uint32_t pci_class_of(uint16_t device_id)
+{
+    switch (device_id) {
+    case VIRTIO_ID_NET:     return 0x020000;
+    case VIRTIO_ID_BLOCK:   return 0x010000;
+    case VIRTIO_ID_CONSOLE: return 0x078000;
+    default:                return 0x00ff00;
+    }
+}
+
+/* ---- interrupts -------------------------------------------------------- */
+
+static void vp_interrupt(struct virtio_pci *vp, uint8_t isr_bit, uint16_t vector)
+{
+    vp->isr |= isr_bit;
+    if (vector == MSIX_NO_VECTOR)
+        return;
+    int r = msix_notify(vp->pdev->msix, vector);
+    if (r == -ENODEV)
+        log_debug("virtio-%s: interrupt with MSI-X off (no INTx)", vp->vd.ops->name);
+}
+
+static void vp_interrupt_queue(void *opaque, unsigned q)
+{
+    struct virtio_pci *vp = opaque;
+    vp_interrupt(vp, ISR_QUEUE, vp->q[q].vector);
+}
+
+static void vp_interrupt_config(void *opaque)
+{
+    struct virtio_pci *vp = opaque;
+    vp_interrupt(vp, ISR_CONFIG, vp->msix_config);
+}
+
+static const struct virtio_transport_ops vp_transport = {
+    .interrupt_queue = vp_interrupt_queue,
+    .interrupt_config = vp_interrupt_config,
+};
+
+/* ---- notifications ----------------------------------------------------- */
+
+static void vp_kick(void *opaque, uint32_t events)
+{
+    struct vp_queue *q = opaque;
+    uint64_t n;
+    if (read(q->efd, &n, sizeof(n)) < 0)
+        return;
+    virtio_lock(&q->vp->vd);
+    virtio_queue_kicked(&q->vp->vd, q->index);
+    virtio_unlock(&q->vp->vd);
+}
+
+static void ioeventfd_detach(struct virtio_pci *vp, struct vp_queue *q)
+{
+    if (q->ioeventfd_gpa)
+        vm_ioeventfd(vp->vm, q->efd, q->ioeventfd_gpa, q->ioeventfd_len, false);
+    q->ioeventfd_gpa = 0;
+}
+
+/* Binds queue q's notify address, trying "any length" first: drivers
+ * notify with 16-bit writes, but nothing stops one from using 32. */
+static void ioeventfd_attach(struct virtio_pci *vp, struct vp_queue *q)
+{
+    if (!vp->bar_gpa)
+        return;
+    uint64_t gpa = vp->bar_gpa + VP_NOTIFY_OFF + (uint64_t)q->index * VP_NOTIFY_MULT;
+    static const unsigned lens[] = { 0, 2 };
+    for (unsigned i = 0; i < 2; i++) {
+        if (vm_ioeventfd(vp->vm, q->efd, gpa, lens[i], true) == 0) {
+            q->ioeventfd_gpa = gpa;
+            q->ioeventfd_len = lens[i];
+            return;
+        }
+    }
+    log_debug("virtio-%s: no ioeventfd for queue %u; notifications exit to user space",
+              vp->vd.ops->name, q->index);
+}
+
+static void vp_bar_moved(void *opaque, unsigned bar, uint64_t old, uint64_t gpa)
+{
+    struct virtio_pci *vp = opaque;
+    if (bar != VP_BAR)
+        return;
+    virtio_lock(&vp->vd);
+    for (unsigned i = 0; i < vp->vd.ops->nqueues; i++)
+        ioeventfd_detach(vp, &vp->q[i]);
+    vp->bar_gpa = gpa;
+    if (vp->vm->vm_fd >= 0)
+        for (unsigned i = 0; i < vp->vd.ops->nqueues; i++)
+            ioeventfd_attach(vp, &vp->q[i]);
+    virtio_unlock(&vp->vd);
+}
+
+/* After each vm_setup: the new KVM VM has no eventfds bound yet. */
+static int vp_attach(void *opaque, struct err *e)
+{
+    struct virtio_pci *vp = opaque;
+    int r = msix_attach(vp->pdev->msix, e);
+    if (r < 0) {
+        err_prefix(e, "virtio-%s: ", vp->vd.ops->name);
+        return r;
+    }
+    virtio_lock(&vp->vd);
+    for (unsigned i = 0; i < vp->vd.ops->nqueues; i++) {
+        vp->q[i].ioeventfd_gpa = 0;   /* gone with the old VM */
+        ioeventfd_attach(vp, &vp->q[i]);
+    }
+    virtio_unlock(&vp->vd);
+    return 0;
+}
+
+/* ---- common configuration ---------------------------------------------- */
+
+static void put16(uint8_t *p, uint16_t v) { pci_set16(p, v); }
+static void put32(uint8_t *p, uint32_t v) { pci_set32(p, v); }
+static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
+static uint64_t get64(const uint8_t *p) { return pci_get32(p) | (uint64_t)pci_get32(p + 4) << 32; }
+
+static struct vp_queue *selected(struct virtio_pci *vp)
+{
+    return vp->queue_select < vp->vd.ops->nqueues ? &vp->q[vp->queue_select] : NULL;
+}
+
+/* The register block as the driver would read it now. */
+static void common_snapshot(struct virtio_pci *vp, uint8_t *b)
+{
+    struct virtio_dev *vd = &vp->vd;
+    memset(b, 0, VP_COMMON_LEN);
+    put32(b + 0x00, vp->dfselect);
+    put32(b + 0x04, vp->dfselect < 2 ? (uint32_t)(vd->host_features >> (32 * vp->dfselect)) : 0);
+    put32(b + 0x08, vp->gfselect);
+    put32(b + 0x0c, vp->gfselect < 2 ? (uint32_t)(vd->guest_features >> (32 * vp->gfselect)) : 0);
+    put16(b + 0x10, vp->msix_config);
+    put16(b + 0x12, (uint16_t)vd->ops->nqueues);
+    b[0x14] = vd->status;
+    b[0x15] = vd->config_generation;
+    put16(b + 0x16, vp->queue_select);
+    struct vp_queue *q = selected(vp);
+    if (q) {
+        put16(b + 0x18, q->size);
+        put16(b + 0x1a, q->vector);
+        put16(b + 0x1c, q->enabled);
+        put16(b + 0x1e, (uint16_t)q->index);
+        put64(b + 0x20, q->desc);
+        put64(b + 0x28, q->driver);
+        put64(b + 0x30, q->device);
+    }
+}
+
+static void transport_reset(struct virtio_pci *vp)
+{
+    vp->dfselect = vp->gfselect = 0;
+    vp->msix_config = MSIX_NO_VECTOR;
+    vp->queue_select = 0;
+    vp->isr = 0;
+    for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+        struct vp_queue *q = &vp->q[i];
+        q->size = vp->vd.ops->queue_size;
+        q->vector = MSIX_NO_VECTOR;
+        q->enabled = false;
+        q->desc = q->driver = q->device = 0;
+    }
+}
+
+static uint16_t valid_vector(struct virtio_pci *vp, uint16_t v)
+{
+    /* Reading back NO_VECTOR tells the driver the vector was refused. */
+    return v < vp->pdev->msix->nvec ? v : MSIX_NO_VECTOR;
+}
+
+static bool touched(unsigned off, unsigned len, unsigned field, unsigned flen)
+{
+    return off < field + flen && field < off + len;
+}
+
+static void queue_fields_write(struct virtio_pci *vp, const uint8_t *b, unsigned off, unsigned len)
+{
+    struct vp_queue *q = selected(vp);
+    if (!q)
+        return;
+    if (touched(off, len, 0x1a, 2))
+        q->vector = valid_vector(vp, pci_get16(b + 0x1a));
+    if (q->enabled)
+        return;   /* size and addresses are fixed once the queue is live */
+    if (touched(off, len, 0x18, 2))
+        q->size = pci_get16(b + 0x18);
+    if (touched(off, len, 0x20, 8))
+        q->desc = get64(b + 0x20);
+    if (touched(off, len, 0x28, 8))
+        q->driver = get64(b + 0x28);
+    if (touched(off, len, 0x30, 8))
+        q->device = get64(b + 0x30);
+    if (touched(off, len, 0x1c, 2) && pci_get16(b + 0x1c) == 1) {
+        if (q->size > vp->vd.ops->queue_size)
+            virtio_dev_broken(&vp->vd, "queue %u: size %u is over the %u offered", q->index,
+                              q->size, vp->vd.ops->queue_size);
+        else if (virtio_queue_enable(&vp->vd, q->index, q->size, q->desc, q->driver,
+                                     q->device) == 0)
+            q->enabled = true;
+    }
+}
+
+/* Writes of any width: applied to a snapshot, then each field the write
+ * touched takes effect. */
+static void common_write(struct virtio_pci *vp, unsigned off, const uint8_t *data, unsigned len)
+{
+    struct virtio_dev *vd = &vp->vd;
+    uint8_t b[VP_COMMON_LEN];
+    common_snapshot(vp, b);
+    memcpy(b + off, data, len);
+    if (touched(off, len, 0x00, 4))
+        vp->dfselect = pci_get32(b);
+    if (touched(off, len, 0x08, 4))
+        vp->gfselect = pci_get32(b + 0x08);
+    if (touched(off, len, 0x0c, 4) && vp->gfselect < 2 &&
+        !(vd->status & VIRTIO_STATUS_FEATURES_OK)) {
+        unsigned sh = 32 * vp->gfselect;
+        vd->guest_features = (vd->guest_features & ~(0xffffffffULL << sh)) |
+                             (uint64_t)pci_get32(b + 0x0c) << sh;
+    }
+    if (touched(off, len, 0x10, 2))
+        vp->msix_config = valid_vector(vp, pci_get16(b + 0x10));
+    if (touched(off, len, 0x16, 2))
+        vp->queue_select = pci_get16(b + 0x16);
+    queue_fields_write(vp, b, off, len);
+    /* Status last: a write of 0 resets everything above too. */
+    if (touched(off, len, 0x14, 1) && virtio_set_status(vd, b[0x14]) == 0)
+        transport_reset(vp);
+}
+
+/* ---- BAR 0 ------------------------------------------------------------- */
+
+static void vp_bar_read(void *opaque, unsigned bar, uint64_t off, uint8_t *data, unsigned len)
+{
+    struct virtio_pci *vp = opaque;
+    struct virtio_dev *vd = &vp->vd;
+    memset(data, 0, len);
+    if (bar != VP_BAR)
+        return;
+    virtio_lock(vd);
+    if (off < VP_COMMON_LEN && len <= VP_COMMON_LEN - off) {
+        uint8_t b[VP_COMMON_LEN];
+        common_snapshot(vp, b);
+        memcpy(data, b + off, len);
+    } else if (off == VP_ISR_OFF) {
+        /* Reading the ISR acknowledges it. */
+        data[0] = vp->isr;
+        vp->isr = 0;
+    } else if (off >= VP_DEVICE_OFF && off - VP_DEVICE_OFF < vd->ops->config_size &&
+               len <= vd->ops->config_size - (off - VP_DEVICE_OFF)) {
+        vd->ops->config_read(vd, (unsigned)(off - VP_DEVICE_OFF), data, len);
+    }
+    virtio_unlock(vd);
+}
+
+static void vp_bar_write(void *opaque, unsigned bar, uint64_t off, const uint8_t *data,
+                         unsigned len)
+{
+    struct virtio_pci *vp = opaque;
+    struct virtio_dev *vd = &vp->vd;
+    if (bar != VP_BAR)
+        return;
+    if (off >= VP_NOTIFY_OFF) {
+        uint64_t q = (off - VP_NOTIFY_OFF) / VP_NOTIFY_MULT;
+        uint64_t one = 1;
+        if (q < vd->ops->nqueues && write(vp->q[q].efd, &one, sizeof(one)) < 0)
+            log_debug("virtio-%s: notify eventfd write failed", vd->ops->name);
+        return;
+    }
+    virtio_lock(vd);
+    if (off < VP_COMMON_LEN && len <= VP_COMMON_LEN - off)
+        common_write(vp, (unsigned)off, data, len);
+    else if (off >= VP_DEVICE_OFF && off - VP_DEVICE_OFF < vd->ops->config_size &&
+             len <= vd->ops->config_size - (off - VP_DEVICE_OFF) && vd->ops->config_write)
+        vd->ops->config_write(vd, (unsigned)(off - VP_DEVICE_OFF), data, len);
+    virtio_unlock(vd);
+}
+
+/* ---- config space: the PCI configuration access capability ------------- */
+
+static bool cfg_cap_target(struct virtio_pci *vp, uint32_t *off, uint32_t *len)
+{
+    const uint8_t *c = &vp->pdev->cfg[vp->cfg_cap];
+    *off = pci_get32(c + 8);
+    *len = pci_get32(c + 12);
+    return c[4] == VP_BAR && (*len == 1 || *len == 2 || *len == 4) && *off < VP_BAR_SIZE &&
+           *len <= VP_BAR_SIZE - *off;
+}
+
+static void vp_config_read(void *opaque, unsigned offset, unsigned len)
+{
+    struct virtio_pci *vp = opaque;
+    uint32_t off, n;
+    uint8_t *d = &vp->pdev->cfg[vp->cfg_cap + 16];
+    memset(d, 0, 4);
+    if (cfg_cap_target(vp, &off, &n))
+        vp_bar_read(vp, VP_BAR, off, d, n);
+}
+
+static void vp_config_write(void *opaque, unsigned offset, unsigned len)
+{
+    struct virtio_pci *vp = opaque;
+    uint32_t off, n;
+    if (cfg_cap_target(vp, &off, &n))
+        vp_bar_write(vp, VP_BAR, off, &vp->pdev->cfg[vp->cfg_cap + 16], n);
+}
+
+static void vp_reset(void *opaque)
+{
+    struct virtio_pci *vp = opaque;
+    virtio_lock(&vp->vd);
+    virtio_reset(&vp->vd);
+    transport_reset(vp);
+    virtio_unlock(&vp->vd);
+}
+
+static const struct pci_dev_ops vp_pci_ops = {
+    .bar_read = vp_bar_read,
+    .bar_write = vp_bar_write,
+    .bar_moved = vp_bar_moved,
+    .config_read = vp_config_read,
+    .config_write = vp_config_write,
+    .reset = vp_reset,
+};
+
+/* A virtio_pci_cap: cfg_type, BAR, offset and length of a region. */
+static int add_vcap(struct pci_dev *d, uint8_t type, uint32_t off, uint32_t len,
+                    unsigned extra)
+{
+    int c = pci_dev_add_cap(d, PCI_CAP_ID_VNDR, 16 + extra);
+    if (c < 0)
+        return c;
+    d->cfg[c + 2] = (uint8_t)(16 + extra);
+    d->cfg[c + 3] = type;
+    d->cfg[c + 4] = VP_BAR;
+    pci_set32(&d->cfg[c + 8], off);
+    pci_set32(&d->cfg[c + 12], len);
+    return c;
+}
+
+static int add_caps(struct virtio_pci *vp, struct err *e)
+{
+    struct pci_dev *d = vp->pdev;
+    const struct virtio_dev_ops *ops = vp->vd.ops;
+    int r = pci_dev_add_msix(d, ops->nqueues + 1, VP_MSIX_BAR, e);
+    if (r < 0)
+        return r;
+    int c;
+    if (add_vcap(d, VP_CAP_COMMON, VP_COMMON_OFF, VP_COMMON_LEN, 0) < 0 ||
+        add_vcap(d, VP_CAP_ISR, VP_ISR_OFF, 1, 0) < 0 ||
+        (ops->config_size && add_vcap(d, VP_CAP_DEVICE, VP_DEVICE_OFF, ops->config_size, 0) < 0))
+        return err_set(e, ENOSPC, "virtio-%s: config space full", ops->name);
+    c = add_vcap(d, VP_CAP_NOTIFY, VP_NOTIFY_OFF, ops->nqueues * VP_NOTIFY_MULT, 4);
+    if (c < 0)
+        return err_set(e, ENOSPC, "virtio-%s: config space full", ops->name);
+    pci_set32(&d->cfg[c + 16], VP_NOTIFY_MULT);
+    c = add_vcap(d, VP_CAP_PCI_CFG, 0, 0, 4);
+    if (c < 0)
+        return err_set(e, ENOSPC, "virtio-%s: config space full", ops->name);
+    d->cfg[c + 4] = 0;
+    /* bar, offset, length and data are the driver's to write. */
+    d->wmask[c + 4] = 0xff;
+    memset(&d->wmask[c + 8], 0xff, 12);
+    pci_dev_claim_config(d, (unsigned)c + 16, 4);
+    vp->cfg_cap = (uint8_t)c;
+    return 0;
+}
+
+int virtio_pci_create(struct virtio_pci **out, struct pci_bus *bus, struct evloop *loop,
+                      const struct virtio_dev_ops *ops, const char *arg, struct err *e)
+{
+    if (ops->config_size > VP_DEVICE_MAX || ops->nqueues + 1 > MSIX_MAX_VECTORS)
+        return err_set(e, EINVAL, "virtio-%s: does not fit the PCI transport", ops->name);
+    struct virtio_pci *vp = calloc(1, sizeof(*vp));
+    if (!vp)
+        return err_set(e, ENOMEM, "out of memory");
+    vp->vm = pci_bus_vm(bus);
+    vp->loop = loop;
+    for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+        vp->q[i] = (struct vp_queue){ .vp = vp, .index = i, .efd = -1 };
+    int r = virtio_dev_init(&vp->vd, ops, vp->vm, loop, arg, e);
+    if (r < 0) {
+        free(vp);
+        return r;
+    }
+    vp->vd.transport = &vp_transport;
+    vp->vd.transport_opaque = vp;
+    transport_reset(vp);
+    for (unsigned i = 0; i < ops->nqueues; i++) {
+        vp->q[i].efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (vp->q[i].efd < 0) {
+            r = err_set_errno(e, errno, "virtio-%s: eventfd", ops->name);
+            goto fail;
+        }
+        r = evloop_add(loop, vp->q[i].efd, EPOLLIN, vp_kick, &vp->q[i]);
+        if (r < 0) {
+            err_set(e, -r, "virtio-%s: cannot watch its notifications", ops->name);
+            goto fail;
+        }
+    }
+    const struct pci_id id = {
+        .vendor = 0x1af4, .device = (uint16_t)(0x1040 + ops->device_id),
+        .subsys_vendor = 0x1af4, .subsys = 0x1100, .revision = 1,
+        .class_code = pci_class_of(ops->device_id),
+    };
+    r = pci_dev_add(bus, &vp->pdev, ops->name, &id, &vp_pci_ops, vp, e);
+    if (r < 0)
+        goto fail;
+    r = pci_dev_set_bar(vp->pdev, VP_BAR, VP_BAR_SIZE, false, false, e);
+    if (r < 0 || (r = add_caps(vp, e)) < 0)
+        goto fail;
+    r = vm_add_setup_hook(vp->vm, vp_attach, vp);
+    if (r < 0) {
+        err_set(e, -r, "virtio-%s: too many devices", ops->name);
+        goto fail;
+    }
+    *out = vp;
+    return 0;
+fail:
+    pci_dev_remove(vp->pdev);
+    vp->pdev = NULL;
+    virtio_pci_destroy(vp);
+    return r;
+}
+
+void virtio_pci_destroy(struct virtio_pci *vp)
+{
+    if (!vp)
+        return;
+    for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+        if (vp->q[i].efd < 0)
+            continue;
+        ioeventfd_detach(vp, &vp->q[i]);
+        evloop_del(vp->loop, vp->q[i].efd);
+        close(vp->q[i].efd);
+    }
+    virtio_dev_fini(&vp->vd);
+    /* The PCI function belongs to the bus and goes with it: destroy the
+     * bus (after the host) before its devices. */
+    free(vp);
+}
