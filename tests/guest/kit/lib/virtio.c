@@ -5,7 +5,7 @@
  * used ids, capability offsets) are checked before they are trusted. */
 #include "virtio.h"
 
-#define DMA_POOL_SIZE (96u * 1024)
+#define DMA_POOL_SIZE (32u * 1024)
 
 static uint8_t dma_pool[DMA_POOL_SIZE] __attribute__((aligned(4096)));
 static uint32_t dma_used;
