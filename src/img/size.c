@@ -1,5 +1,6 @@
 /* Size parsing and printing in qemu-img's conventions. */
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -7,45 +8,25 @@
 #include <string.h>
 
 #include "img/blk.h"
+#include "util/size.h"
 
+/* The parsing is util's; qemu-img is stricter in two ways: at most one
+ * unit letter ("1M", not "1MiB"), and no fraction of a byte ("1.5" with no
+ * unit, or "1.5B"). It also keeps sizes within int64. */
 int blk_parse_size(const char *s, uint64_t *out)
 {
-    static const char units[] = "BKMGTPE";
-    if (!s || !*s || *s == '-' || isspace((unsigned char)*s))
+    if (!s || !*s)
         return -EINVAL;
-    char *end;
-    errno = 0;
-    unsigned long long whole = strtoull(s, &end, 10);
-    if (errno || end == s)
+    size_t n = strlen(s);
+    bool unit = isalpha((unsigned char)s[n - 1]);
+    if (unit && n > 1 && isalpha((unsigned char)s[n - 2]))
         return -EINVAL;
-    double frac = 0;
-    if (*end == '.') {
-        char *fend;
-        frac = strtod(end, &fend);
-        if (fend == end + 1)
-            return -EINVAL;
-        end = fend;
-    }
-    int shift = 0;
-    if (*end) {
-        const char *u = strchr(units, toupper((unsigned char)*end));
-        if (!u || end[1])
-            return -EINVAL;
-        shift = (int)(u - units) * 10;
-        end++;
-    }
-    if (frac != 0 && shift == 0)
-        return -EINVAL;     /* fractional bytes make no sense */
-    if (shift && whole > (UINT64_MAX >> shift))
-        return -ERANGE;
-    uint64_t v = (uint64_t)whole << shift;
-    if (frac != 0) {
-        double f = frac * (double)(1ULL << shift);
-        if ((double)(UINT64_MAX - v) < f)
-            return -ERANGE;
-        v += (uint64_t)f;
-    }
-    /* qemu-img keeps sizes within int64 */
+    if (strchr(s, '.') && (!unit || toupper((unsigned char)s[n - 1]) == 'B'))
+        return -EINVAL;
+    uint64_t v;
+    int r = size_parse(s, 1, &v);
+    if (r < 0)
+        return r;
     if (v > (uint64_t)INT64_MAX)
         return -ERANGE;
     *out = v;
