@@ -14,6 +14,7 @@
 #include "vm.h"
 #include "x86/boot.h"
 #include "x86/layout.h"
+#include "x86/mptable.h"
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
@@ -315,6 +316,59 @@ static void test_load_bzimage(void **state)
     free(kpath);
 }
 
+static uint8_t sum8(const uint8_t *p, size_t n)
+{
+    uint8_t s = 0;
+    while (n--)
+        s += *p++;
+    return s;
+}
+
+static void test_mptable(void **state)
+{
+    static uint8_t buf[3072 + 16];
+    struct err e = { 0 };
+    for (unsigned n = 1; n <= 64; n *= 4) {
+        assert_int_equal(mptable_build(n, buf, sizeof(buf), 0x9f000, 3072, &e), 0);
+        const uint8_t *fp = buf + 3072;
+        assert_memory_equal(fp, "_MP_", 4);
+        assert_int_equal(get32(fp + 4), 0x9f000);
+        assert_int_equal(sum8(fp, 16), 0);
+        assert_memory_equal(buf, "PCMP", 4);
+        unsigned len = buf[4] | buf[5] << 8, count = buf[34] | buf[35] << 8;
+        assert_int_equal(sum8(buf, len), 0);
+        assert_int_equal(get32(buf + 36), LAYOUT_LAPIC_ADDR);
+        /* Walk the entries: n processors (the first is the BSP), one IOAPIC. */
+        unsigned cpus = 0, bsp = 0, ioapics = 0, irq0_pin = 0, off = 44;
+        for (unsigned i = 0; i < count; i++) {
+            assert_true(off < len);
+            const uint8_t *en = buf + off;
+            if (en[0] == 0) {
+                assert_int_equal(en[1], cpus);
+                cpus++;
+                bsp += (en[3] & 2) != 0;
+                off += 20;
+                continue;
+            }
+            if (en[0] == 2) {
+                ioapics++;
+                assert_int_equal(get32(en + 4), LAYOUT_IOAPIC_ADDR);
+            }
+            if (en[0] == 3 && en[1] == 0 && en[5] == 0)
+                irq0_pin = en[7];
+            off += 8;
+        }
+        assert_int_equal(off, len);
+        assert_int_equal(cpus, n);
+        assert_int_equal(bsp, 1);
+        assert_int_equal(ioapics, 1);
+        assert_int_equal(irq0_pin, 2); /* as the MADT's override */
+    }
+    err_clear(&e);
+    assert_int_equal(mptable_build(64, buf, 600, 0x9f000, 512, &e), -ENOSPC);
+    assert_non_null(strstr(e.msg, "do not fit"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_probe_pvh),
         cmocka_unit_test(test_load_pvh),
         cmocka_unit_test(test_load_bzimage),
+        cmocka_unit_test(test_mptable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include "vm.h"
 #include "x86/acpi.h"
 #include "x86/layout.h"
+#include "x86/mptable.h"
 
 #define BOOT_FILE_MAX (1ULL << 32)   /* no kernel or initrd is 4 GiB */
 #define PAGE_SIZE_4K  0x1000ULL
@@ -32,7 +33,7 @@ unsigned boot_e820(uint64_t mem_size, struct e820_entry *out, unsigned max)
     uint64_t low = mem_size < LAYOUT_MMIO_HOLE_START ? mem_size : LAYOUT_MMIO_HOLE_START;
 #define ADD(a, s, t) do { if (n < max) out[n++] = (struct e820_entry){ (a), (s), (t) }; } while (0)
     ADD(0, LAYOUT_EBDA_START, E820_RAM);
-    ADD(LAYOUT_EBDA_START, 0xa0000 - LAYOUT_EBDA_START, E820_RESERVED);
+    ADD(LAYOUT_EBDA_START, LAYOUT_EBDA_END - LAYOUT_EBDA_START, E820_RESERVED);
     /* The ACPI tables live in the old BIOS area, which stays reserved. */
     ADD(LAYOUT_ACPI_START, LAYOUT_ACPI_END - LAYOUT_ACPI_START, E820_RESERVED);
     if (low > LAYOUT_HIMEM_START)
@@ -322,6 +323,13 @@ static int load_cmdline(struct vm *vm, size_t max, struct err *e)
 
 static int load_acpi(struct vm *vm, struct err *e)
 {
+    uint8_t *mp = vm_gpa(vm, LAYOUT_MPTABLE_ADDR, LAYOUT_EBDA_END - LAYOUT_MPTABLE_ADDR);
+    int rm = mp ? mptable_build(vm->cfg.ncpus, mp, LAYOUT_EBDA_END - LAYOUT_MPTABLE_ADDR,
+                                LAYOUT_MPTABLE_ADDR,
+                                LAYOUT_MPTABLE_FP_ADDR - LAYOUT_MPTABLE_ADDR, e)
+                : err_set(e, ENOSPC, "no guest memory for the MP tables");
+    if (rm < 0)
+        return rm;
     size_t len = LAYOUT_ACPI_END - LAYOUT_ACPI_START;
     uint8_t *buf = vm_gpa(vm, LAYOUT_ACPI_START, len);
     if (!buf)

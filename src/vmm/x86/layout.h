@@ -14,7 +14,10 @@
 #define LAYOUT_BOOT_STACK        0x8ff0ULL
 #define LAYOUT_CMDLINE_ADDR      0x20000ULL
 #define LAYOUT_CMDLINE_MAX       0x10000ULL
-#define LAYOUT_EBDA_START        0x9fc00ULL  /* end of usable low RAM */
+#define LAYOUT_EBDA_START        0x9f000ULL  /* end of usable low RAM */
+#define LAYOUT_MPTABLE_ADDR      0x9f000ULL  /* MP configuration table */
+#define LAYOUT_MPTABLE_FP_ADDR   0x9fc00ULL  /* MP floating pointer: last KiB below 640K */
+#define LAYOUT_EBDA_END          0xa0000ULL
 #define LAYOUT_ACPI_START        0xe0000ULL  /* RSDP + tables, searched by the legacy scan */
 #define LAYOUT_ACPI_END          0x100000ULL
 #define LAYOUT_HIMEM_START       0x100000ULL /* 1 MiB: kernels load here */
