@@ -32,6 +32,7 @@ static void synthetic(struct cpuid_table *t)
     add(t, 4, 1, true, 0x143, 0, 0, 0);  /* L2 */
     add(t, 4, 2, true, 0x163, 0, 0, 0);  /* L3 */
     add(t, 4, 3, true, 0, 0, 0, 0);
+    add(t, 6, 0, false, 0x77 /* DTS, turbo, ARAT, PLN, ECMD, PTM */, 0, 9, 0);
     add(t, 0xa, 0, false, 0x07300805, 0, 0, 0x603);
     for (unsigned i = 0; i < 3; i++) {
         add(t, 0xb, i, true, 0, 0, 0, 0);
@@ -82,6 +83,8 @@ static void test_cache_and_pmu(void **state)
     assert_int_equal(((cpuid_find(&t, 4, 1)->eax >> 26) & 0x3f) + 1, 4);
     assert_int_equal(cpuid_find(&t, 4, 3)->eax, 0);
     assert_int_equal(cpuid_find(&t, 0xa, 0)->eax, 0);
+    assert_int_equal(cpuid_find(&t, 6, 0)->eax, 1u << 2); /* ARAT only */
+    assert_int_equal(cpuid_find(&t, 6, 0)->ecx, 0);
     assert_false(cpuid_find(&t, 1, 0)->ecx & (1u << 24));
 }
 

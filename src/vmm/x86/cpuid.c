@@ -9,6 +9,7 @@
 #define CPUID_1_ECX_OSXSAVE      (1u << 27)
 #define CPUID_1_ECX_HYPERVISOR   (1u << 31)
 #define CPUID_1_EDX_HTT          (1u << 28)
+#define CPUID_6_EAX_ARAT         (1u << 2)
 #define KVM_CPUID_SIGNATURE      0x40000000u
 #define KVM_CPUID_FEATURES       0x40000001u
 /* KVM PV features that are hypercalls (Documentation/virt/kvm/x86/cpuid.rst) */
@@ -115,8 +116,11 @@ void cpuid_shape(struct cpuid_table *t, unsigned index, unsigned ncpus,
             }
             break;
         case 6:
-            /* No thermal/power management MSRs behind these bits. */
-            en->eax = en->ebx = en->ecx = en->edx = 0;
+            /* No thermal/power management MSRs behind these bits; only
+             * ARAT stays: KVM's LAPIC timer never stops in idle, and a
+             * guest that is not told so keeps a broadcast timer ticking. */
+            en->eax &= CPUID_6_EAX_ARAT;
+            en->ebx = en->ecx = en->edx = 0;
             break;
         case 0xa:
             /* No virtual PMU: its MSRs are not provided. */
