@@ -273,6 +273,15 @@ static void queue_fields_write(struct virtio_pci *vp, const uint8_t *b, unsigned
     }
 }
 
+/* Buffers added before DRIVER_OK had no kick the device acted on. */
+static void kick_all(struct virtio_pci *vp)
+{
+    uint64_t one = 1;
+    for (unsigned i = 0; i < vp->vd.ops->nqueues; i++)
+        if (vp->q[i].enabled && write(vp->q[i].efd, &one, sizeof(one)) < 0)
+            log_debug("virtio-%s: notify eventfd write failed", vp->vd.ops->name);
+}
+
 /* Writes of any width: applied to a snapshot, then each field the write
  * touched takes effect. */
 static void common_write(struct virtio_pci *vp, unsigned off, const uint8_t *data, unsigned len)
@@ -297,8 +306,13 @@ static void common_write(struct virtio_pci *vp, unsigned off, const uint8_t *dat
         vp->queue_select = pci_get16(b + 0x16);
     queue_fields_write(vp, b, off, len);
     /* Status last: a write of 0 resets everything above too. */
-    if (touched(off, len, 0x14, 1) && virtio_set_status(vd, b[0x14]) == 0)
-        transport_reset(vp);
+    if (touched(off, len, 0x14, 1)) {
+        bool was_running = virtio_running(vd);
+        if (virtio_set_status(vd, b[0x14]) == 0)
+            transport_reset(vp);
+        if (!was_running && virtio_running(vd))
+            kick_all(vp);
+    }
 }
 
 /* ---- BAR 0 ------------------------------------------------------------- */
@@ -421,7 +435,10 @@ static int add_caps(struct virtio_pci *vp, struct err *e)
     int c;
     if (add_vcap(d, VP_CAP_COMMON, VP_COMMON_OFF, VP_COMMON_LEN, 0) < 0 ||
         add_vcap(d, VP_CAP_ISR, VP_ISR_OFF, 1, 0) < 0 ||
-        (ops->config_size && add_vcap(d, VP_CAP_DEVICE, VP_DEVICE_OFF, ops->config_size, 0) < 0))
+        /* Present even without device config (as QEMU does): some drivers
+         * look for all four structures. */
+        add_vcap(d, VP_CAP_DEVICE, VP_DEVICE_OFF, ops->config_size ? ops->config_size : 4,
+                 0) < 0)
         return err_set(e, ENOSPC, "virtio-%s: config space full", ops->name);
     c = add_vcap(d, VP_CAP_NOTIFY, VP_NOTIFY_OFF, ops->nqueues * VP_NOTIFY_MULT, 4);
     if (c < 0)

@@ -78,13 +78,6 @@ uint8_t virtio_set_status(struct virtio_dev *vd, uint8_t status)
     /* NEEDS_RESET is the device's to set, never the driver's. */
     vd->status = (uint8_t)((status & ~VIRTIO_STATUS_NEEDS_RESET) |
                            (old & VIRTIO_STATUS_NEEDS_RESET));
-    if (!(old & VIRTIO_STATUS_DRIVER_OK) && virtio_running(vd)) {
-        /* Buffers may have been added before DRIVER_OK without a kick
-         * this device could act on. */
-        for (unsigned q = 0; q < vd->ops->nqueues; q++)
-            if (vd->vqs[q].ready)
-                vd->ops->queue_notify(vd, q);
-    }
     return vd->status;
 }
 

@@ -66,7 +66,7 @@ struct virtio_dev_ops {
     void (*config_write)(struct virtio_dev *vd, unsigned off, const uint8_t *data,
                          unsigned len);
     /* The driver made buffers available on queue q (or DRIVER_OK was just
-     * set). Only called while the device is running. */
+     * set). Only called while the device is running, on the event loop. */
     void (*queue_notify)(struct virtio_dev *vd, unsigned q);
     /* A device reset by the driver or the machine: back to the state after
      * create. The core has already reset the queues. May be NULL. */
@@ -107,7 +107,9 @@ extern const struct virtio_dev_ops virtio_console_ops;
 int virtio_dev_init(struct virtio_dev *vd, const struct virtio_dev_ops *ops, struct vm *vm,
                     struct evloop *loop, const char *arg, struct err *e);
 void virtio_dev_fini(struct virtio_dev *vd);
-/* Driver status write (lock held); 0 resets. Returns the new status. */
+/* Driver status write (lock held); 0 resets. Returns the new status. When
+ * it turns DRIVER_OK on, the transport should kick every live queue (on
+ * the event loop): buffers added before it went unnoticed. */
 uint8_t virtio_set_status(struct virtio_dev *vd, uint8_t status);
 /* Back to the power-on state (lock held). */
 void virtio_reset(struct virtio_dev *vd);
