@@ -17,6 +17,8 @@
 #include "x86/boot.h"
 #include "x86/layout.h"
 
+#define HUGE_2M (2ULL << 20)
+
 static int vm_map_ram(struct vm *vm, struct err *e)
 {
     vm->ram_size = vm->cfg.mem_size;
@@ -28,6 +30,12 @@ static int vm_map_ram(struct vm *vm, struct err *e)
         return err_set_errno(e, errno, "cannot map %llu MiB of guest memory",
                              (unsigned long long)(vm->ram_size >> 20));
     }
+    /* Huge pages for all but the first 2 MiB: a guest kernel touches its
+     * memory in large runs, and each host fault costs an exit. The first
+     * 2 MiB (boot structures, a small guest's whole world) stay in 4 KiB
+     * pages so a small VM costs the host little. */
+    if (vm->ram_size > HUGE_2M)
+        madvise(vm->ram + HUGE_2M, vm->ram_size - HUGE_2M, MADV_HUGEPAGE);
     uint64_t low = vm->ram_size < LAYOUT_MMIO_HOLE_START ? vm->ram_size : LAYOUT_MMIO_HOLE_START;
     vm->slots[0] = (struct mem_slot){ 0, low, vm->ram };
     vm->nslots = 1;
