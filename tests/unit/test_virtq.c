@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <cmocka.h>
 
+#include "virtio/virtio.h"
 #include "virtio/virtq.h"
 #include "vm.h"
 
@@ -445,6 +446,131 @@ static void test_event_idx(void **state)
     assert_true(virtq_enable_notify(&f->vq));
 }
 
+/* ---- the virtio core over a recording transport ---- */
+
+static int queue_irqs, config_irqs, notifies, resets;
+
+static void rec_irq_queue(void *opaque, unsigned q) { queue_irqs++; }
+static void rec_irq_config(void *opaque) { config_irqs++; }
+static const struct virtio_transport_ops rec_transport = {
+    .interrupt_queue = rec_irq_queue, .interrupt_config = rec_irq_config,
+};
+
+static int fake_create(struct virtio_dev *vd, const char *arg, struct err *e)
+{
+    /* Tries to claim a core bit too: the core decides those. */
+    vd->device_features = (1ULL << 5) | (1ULL << VIRTIO_F_VERSION_1);
+    return 0;
+}
+static void fake_destroy(struct virtio_dev *vd) {}
+static void fake_config_read(struct virtio_dev *vd, unsigned off, uint8_t *d, unsigned len) {}
+static void fake_notify(struct virtio_dev *vd, unsigned q)
+{
+    struct virtq_elem *elem = malloc(sizeof(*elem));
+    notifies++;
+    while (virtio_pop(vd, q, elem) > 0)
+        virtio_push(vd, q, elem->head, 0);
+    virtio_queue_interrupt(vd, q);
+    free(elem);
+}
+static void fake_reset(struct virtio_dev *vd) { resets++; }
+
+static const struct virtio_dev_ops fake_ops = {
+    .name = "fake", .device_id = 42, .nqueues = 2, .queue_size = QSIZE,
+    .create = fake_create, .destroy = fake_destroy, .config_read = fake_config_read,
+    .queue_notify = fake_notify, .reset = fake_reset,
+};
+
+static void bring_up(struct fixture *f, struct virtio_dev *vd, uint64_t features)
+{
+    queue_irqs = config_irqs = notifies = resets = 0;
+    assert_int_equal(virtio_dev_init(vd, &fake_ops, &f->vm, NULL, NULL, NULL), 0);
+    vd->transport = &rec_transport;
+    assert_int_equal(virtio_set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER),
+                     3);
+    vd->guest_features = features;
+    virtio_set_status(vd, 3 | VIRTIO_STATUS_FEATURES_OK);
+}
+
+static void test_core_features(void **state)
+{
+    struct fixture *f = *state;
+    struct virtio_dev vd;
+    bring_up(f, &vd, 1ULL << VIRTIO_F_VERSION_1);
+    assert_int_equal(vd.host_features, (1ULL << 5) | (1ULL << VIRTIO_F_VERSION_1) |
+                     (1ULL << VIRTIO_F_INDIRECT_DESC) | (1ULL << VIRTIO_F_EVENT_IDX));
+    assert_true(vd.status & VIRTIO_STATUS_FEATURES_OK);
+    /* Without VERSION_1, or with a bit never offered: FEATURES_OK refused. */
+    virtio_set_status(&vd, 0);
+    assert_int_equal(resets, 1);
+    assert_int_equal(vd.guest_features, 0);
+    vd.guest_features = 1ULL << 5;
+    assert_int_equal(virtio_set_status(&vd, 3 | VIRTIO_STATUS_FEATURES_OK), 3);
+    virtio_set_status(&vd, 0);
+    vd.guest_features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << 7);
+    assert_int_equal(virtio_set_status(&vd, 3 | VIRTIO_STATUS_FEATURES_OK), 3);
+    /* The driver cannot set NEEDS_RESET itself. */
+    virtio_set_status(&vd, 0);
+    assert_int_equal(virtio_set_status(&vd, 3 | VIRTIO_STATUS_NEEDS_RESET), 3);
+    virtio_dev_fini(&vd);
+}
+
+static void test_core_broken_chain(void **state)
+{
+    struct fixture *f = *state;
+    struct virtio_dev vd;
+    bring_up(f, &vd, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_EVENT_IDX));
+    assert_int_equal(virtio_queue_enable(&vd, 0, QSIZE, DESC, AVAIL, USED), 0);
+    assert_true(vd.vqs[0].event_idx);
+    assert_false(vd.vqs[0].indirect);
+    virtio_set_status(&vd, 3 | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+    assert_true(virtio_running(&vd));
+    /* A good chain is served and interrupts. */
+    desc(f, 0, BUF, 16, VIRTQ_DESC_F_WRITE, 0);
+    offer(f, 0);
+    virtio_queue_kicked(&vd, 0);
+    assert_int_equal(notifies, 1);
+    assert_int_equal(queue_irqs, 1);
+    assert_int_equal(get16(f->mem + USED + 2), 1);
+    /* An indirect descriptor without the feature: NEEDS_RESET, one config
+     * interrupt, and the device stops. */
+    desc(f, 1, IND, 32, VIRTQ_DESC_F_INDIRECT, 0);
+    offer(f, 1);
+    virtio_queue_kicked(&vd, 0);
+    assert_true(vd.status & VIRTIO_STATUS_NEEDS_RESET);
+    assert_true(vd.reported_broken);
+    assert_int_equal(config_irqs, 1);
+    assert_false(virtio_running(&vd));
+    offer(f, 0);
+    virtio_queue_kicked(&vd, 0);
+    assert_int_equal(notifies, 2);
+    assert_int_equal(config_irqs, 1);
+    assert_int_equal(get16(f->mem + USED + 2), 1);
+    /* The driver's other status writes keep NEEDS_RESET; a reset clears it. */
+    virtio_set_status(&vd, 0x0f);
+    assert_true(vd.status & VIRTIO_STATUS_NEEDS_RESET);
+    virtio_set_status(&vd, 0);
+    assert_int_equal(vd.status, 0);
+    assert_false(vd.vqs[0].ready);
+    assert_false(vd.reported_broken);
+    virtio_dev_fini(&vd);
+}
+
+static void test_core_bad_queue(void **state)
+{
+    struct fixture *f = *state;
+    struct virtio_dev vd;
+    bring_up(f, &vd, 1ULL << VIRTIO_F_VERSION_1);
+    /* Rings outside guest memory: refused, device needs a reset. */
+    assert_int_equal(virtio_queue_enable(&vd, 1, QSIZE, MEM_SIZE, AVAIL, USED), -EINVAL);
+    assert_true(vd.status & VIRTIO_STATUS_NEEDS_RESET);
+    assert_false(vd.vqs[1].ready);
+    /* No DRIVER_OK yet: no interrupt for it. */
+    assert_int_equal(config_irqs, 0);
+    assert_int_equal(virtio_queue_enable(&vd, 2, QSIZE, DESC, AVAIL, USED), -EINVAL);
+    virtio_dev_fini(&vd);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -470,6 +596,9 @@ int main(void)
         T(test_readable_after_writable),
         T(test_interrupt_flags),
         T(test_event_idx),
+        T(test_core_features),
+        T(test_core_broken_chain),
+        T(test_core_bad_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
