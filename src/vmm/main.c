@@ -277,10 +277,13 @@ int main(int argc, char **argv)
     vm->on_exit_opaque = &rn;
     if (console_open(&vm->console, o.console, rn.loop, on_console_quit, &rn, &e) < 0)
         goto out;
-    /* The PCI host first: it owns 0xcf8-0xcff, reset register included. */
-    if (pci_bus_create(&vm->pci, vm, LAYOUT_PCI_MMIO_START, LAYOUT_PCI_MMIO_SIZE, &e) < 0 ||
-        pci_host_create(&host, vm, vm->pci, LAYOUT_PCIE_ECAM_START,
-                        (unsigned)(LAYOUT_PCIE_ECAM_SIZE >> 20) - 1, &e) < 0)
+    /* The PCI host first: it owns 0xcf8-0xcff, reset register included.
+     * A machine without PCI devices has no PCI at all (and no MCFG), as
+     * QEMU's microvm: the guest then spends nothing enumerating a bus. */
+    if (o.nvdevs > 0 &&
+        (pci_bus_create(&vm->pci, vm, LAYOUT_PCI_MMIO_START, LAYOUT_PCI_MMIO_SIZE, &e) < 0 ||
+         pci_host_create(&host, vm, vm->pci, LAYOUT_PCIE_ECAM_START,
+                         (unsigned)(LAYOUT_PCIE_ECAM_SIZE >> 20) - 1, &e) < 0))
         goto out;
     if (platform_create_all(vm, &e) < 0)
         goto out;
@@ -289,7 +292,7 @@ int main(int argc, char **argv)
                               &e) < 0)
             goto out;
     }
-    if (pci_bus_assign(vm->pci, &e) < 0)
+    if (vm->pci && pci_bus_assign(vm->pci, &e) < 0)
         goto out;
 
     for (;;) {
@@ -310,7 +313,8 @@ int main(int argc, char **argv)
             }
             vm_teardown(vm);
             platform_reset_all(vm);
-            pci_bus_reset(vm->pci);
+            if (vm->pci)
+                pci_bus_reset(vm->pci);
             continue;
         }
         if (why == VM_EXIT_POWEROFF) {
