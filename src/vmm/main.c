@@ -50,6 +50,7 @@ static const struct {
 } virtio_dev_table[] = {
     { 'r', &virtio_rng_ops },
     { 'v', &virtio_console_ops },
+    { 'd', &virtio_blk_ops },
 };
 
 static void usage(FILE *f)
@@ -67,6 +68,8 @@ static void usage(FILE *f)
         "  --vconsole socket=PATH|pty\n"
         "                     virtio console (the guest's hvc0) on a UNIX socket this\n"
         "                     process listens on, or on a new pty\n"
+        "  --disk PATH[,format=raw|qcow2][,readonly=on][,serial=TEXT][,cache=none|writeback]\n"
+        "                     virtio-blk disk (format defaults to raw; repeatable)\n"
         "  --help, --version\n"
         "On a terminal, Ctrl-A x quits.\n", VM_MAX_CPUS);
 }
@@ -83,6 +86,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         { "no-reboot", no_argument, NULL, 'R' },
         { "rng", no_argument, NULL, 'r' },
         { "vconsole", required_argument, NULL, 'v' },
+        { "disk", required_argument, NULL, 'd' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -141,6 +145,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'R': o->vm.no_reboot = true; break;
         case 'r':
         case 'v':
+        case 'd':
             if (o->nvdevs == MAX_VIRTIO_DEVS) {
                 log_error("too many virtio devices (at most %d)", MAX_VIRTIO_DEVS);
                 return -1;

@@ -1,0 +1,481 @@
+/* virtio-blk (virtio 1.x, 5.2) on libcvirt-img: raw or qcow2 images, one
+ * request queue, served by a few worker threads per disk.
+ *
+ * The event loop only takes chains off the queue, checks that each has a
+ * status byte the device may write, and hands them to the workers; the
+ * image I/O runs there, so a slow disk never holds the event loop or the
+ * vCPUs. A worker returns the chain under the device lock. A reset bumps
+ * a generation number: requests taken before it finish their I/O but are
+ * never returned to the new queues. */
+#include <endian.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "img/blk.h"
+#include "util/log.h"
+#include "virtio/virtio.h"
+
+/* Feature bits (5.2.3) */
+#define BLK_F_SEG_MAX      2
+#define BLK_F_RO           5
+#define BLK_F_BLK_SIZE     6
+#define BLK_F_FLUSH        9
+#define BLK_F_DISCARD      13
+#define BLK_F_WRITE_ZEROES 14
+
+/* Request types and status values (5.2.6) */
+#define BLK_T_IN           0
+#define BLK_T_OUT          1
+#define BLK_T_FLUSH        4
+#define BLK_T_GET_ID       8
+#define BLK_T_DISCARD      11
+#define BLK_T_WRITE_ZEROES 13
+#define BLK_S_OK     0
+#define BLK_S_IOERR  1
+#define BLK_S_UNSUPP 2
+
+#define BLK_SECTOR      512u
+#define BLK_HDR_SIZE    16u
+#define BLK_ID_BYTES    20u
+#define BLK_QUEUE_SIZE  256
+#define BLK_SEG_MAX     (BLK_QUEUE_SIZE - 2)
+#define BLK_WORKERS     4
+/* Discard and write-zeroes: one range per request, at most 2 GiB - 512. */
+#define BLK_MAX_RANGE_SECTORS 0x3fffffu
+#define BLK_MAX_RANGE_SEGS    1u
+#define BLK_RANGE_F_UNMAP     1u
+#define BLK_CONFIG_SIZE 60
+
+/* Config space offsets (5.2.4) */
+#define CFG_CAPACITY     0
+#define CFG_SEG_MAX      12
+#define CFG_BLK_SIZE     20
+#define CFG_MAX_DISCARD_SECTORS 36
+#define CFG_MAX_DISCARD_SEG     40
+#define CFG_DISCARD_ALIGN       44
+#define CFG_MAX_WZ_SECTORS      48
+#define CFG_MAX_WZ_SEG          52
+
+struct blk_req {
+    struct blk_req *next;
+    unsigned gen;
+    struct virtq_elem elem;
+    struct iovec data[VIRTQ_MAX_SEGS];
+};
+
+struct blkdev {
+    struct virtio_dev *vd;
+    struct blk *img;
+    bool readonly;
+    char serial[BLK_ID_BYTES];
+    uint8_t config[BLK_CONFIG_SIZE];
+    unsigned gen;               /* written under vd->lock, read by workers */
+
+    pthread_mutex_t mu;         /* the request list, free list and stop */
+    pthread_cond_t cond;
+    struct blk_req *head, *tail, *free_list;
+    bool stop;
+    pthread_t workers[BLK_WORKERS];
+    unsigned nworkers;
+};
+
+struct blk_args {
+    char *path;
+    const char *format;
+    bool readonly;
+    bool direct;
+    const char *serial;
+};
+
+static int blk_parse_args(char *s, struct blk_args *a, struct err *e)
+{
+    char *save = NULL, *tok = strtok_r(s, ",", &save);
+    if (!tok || !*tok)
+        return err_set(e, EINVAL, "--disk needs a path");
+    a->path = tok;
+    a->format = "raw";
+    while ((tok = strtok_r(NULL, ",", &save))) {
+        if (!strncmp(tok, "format=", 7)) {
+            a->format = tok + 7;
+            if (strcmp(a->format, "raw") && strcmp(a->format, "qcow2"))
+                return err_set(e, EINVAL, "--disk %s: format must be raw or qcow2", a->path);
+        } else if (!strcmp(tok, "readonly=on")) {
+            a->readonly = true;
+        } else if (!strcmp(tok, "readonly=off")) {
+            a->readonly = false;
+        } else if (!strncmp(tok, "serial=", 7)) {
+            a->serial = tok + 7;
+            if (strlen(a->serial) > BLK_ID_BYTES)
+                return err_set(e, EINVAL, "--disk %s: serial is longer than %u bytes",
+                               a->path, BLK_ID_BYTES);
+        } else if (!strcmp(tok, "cache=none")) {
+            a->direct = true;
+        } else if (!strcmp(tok, "cache=writeback")) {
+            a->direct = false;
+        } else {
+            return err_set(e, EINVAL, "--disk %s: unknown option '%s'", a->path, tok);
+        }
+    }
+    return 0;
+}
+
+static void put32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { v = htole64(v); memcpy(p, &v, 8); }
+
+static void blk_fill_config(struct blkdev *d)
+{
+    memset(d->config, 0, sizeof(d->config));
+    put64(d->config + CFG_CAPACITY, d->img->size / BLK_SECTOR);
+    put32(d->config + CFG_SEG_MAX, BLK_SEG_MAX);
+    put32(d->config + CFG_BLK_SIZE, BLK_SECTOR);
+    put32(d->config + CFG_MAX_DISCARD_SECTORS, BLK_MAX_RANGE_SECTORS);
+    put32(d->config + CFG_MAX_DISCARD_SEG, BLK_MAX_RANGE_SEGS);
+    put32(d->config + CFG_DISCARD_ALIGN, 1);
+    put32(d->config + CFG_MAX_WZ_SECTORS, BLK_MAX_RANGE_SECTORS);
+    put32(d->config + CFG_MAX_WZ_SEG, BLK_MAX_RANGE_SEGS);
+    /* write_zeroes_may_unmap stays 0: zeroes are always written. */
+}
+
+/* Points dst at bytes [off, off + len) of the n segments in src; returns
+ * the segment count. */
+static unsigned iov_slice(const struct iovec *src, unsigned n, uint64_t off, uint64_t len,
+                          struct iovec *dst)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < n && len; i++) {
+        if (off >= src[i].iov_len) {
+            off -= src[i].iov_len;
+            continue;
+        }
+        size_t take = src[i].iov_len - off;
+        if (take > len)
+            take = len;
+        dst[k++] = (struct iovec){ (uint8_t *)src[i].iov_base + off, take };
+        len -= take;
+        off = 0;
+    }
+    return k;
+}
+
+/* Whether [sector, sector + bytes/512) lies within the disk. */
+static bool blk_in_range(const struct blkdev *d, uint64_t sector, uint64_t bytes)
+{
+    uint64_t nsec = d->img->size / BLK_SECTOR;
+    return sector <= nsec && bytes / BLK_SECTOR <= nsec - sector;
+}
+
+static uint8_t blk_status_of(const struct blkdev *d, int r, const struct err *e,
+                             const char *what)
+{
+    if (r >= 0)
+        return BLK_S_OK;
+    log_debug("virtio-blk %s: %s failed: %s", d->img->filename, what, e->msg);
+    return BLK_S_IOERR;
+}
+
+static uint8_t blk_rw(struct blkdev *d, struct blk_req *r, bool write, uint64_t sector,
+                      uint32_t *written)
+{
+    struct virtq_elem *el = &r->elem;
+    uint64_t len = write ? el->out_len - BLK_HDR_SIZE : el->in_len - 1;
+    if (len % BLK_SECTOR || !blk_in_range(d, sector, len))
+        return BLK_S_IOERR;
+    if (write && d->readonly)
+        return BLK_S_IOERR;
+    if (!len)
+        return BLK_S_OK;
+    struct err e = { 0 };
+    int rc;
+    if (write) {
+        unsigned n = iov_slice(el->iov, el->nout, BLK_HDR_SIZE, len, r->data);
+        rc = blk_pwritev(d->img, r->data, (int)n, sector * BLK_SECTOR, &e);
+    } else {
+        unsigned n = iov_slice(el->iov + el->nout, el->nin, 0, len, r->data);
+        rc = blk_preadv(d->img, r->data, (int)n, sector * BLK_SECTOR, &e);
+        if (rc >= 0)
+            *written += (uint32_t)len;
+    }
+    return blk_status_of(d, rc, &e, write ? "write" : "read");
+}
+
+/* DISCARD and WRITE_ZEROES: an array of 16-byte ranges after the header. */
+static uint8_t blk_ranges(struct blkdev *d, struct blk_req *r, uint32_t type)
+{
+    uint64_t len = r->elem.out_len - BLK_HDR_SIZE;
+    if (d->readonly)
+        return BLK_S_IOERR;
+    if (!len || len % 16 || len / 16 > BLK_MAX_RANGE_SEGS)
+        return BLK_S_UNSUPP;
+    for (uint64_t off = BLK_HDR_SIZE; off < r->elem.out_len; off += 16) {
+        uint8_t seg[16];
+        if (virtq_elem_read(&r->elem, off, seg, 16) != 16)
+            return BLK_S_IOERR;
+        uint64_t sector;
+        uint32_t num, flags;
+        memcpy(&sector, seg, 8);
+        memcpy(&num, seg + 8, 4);
+        memcpy(&flags, seg + 12, 4);
+        sector = le64toh(sector);
+        num = le32toh(num);
+        flags = le32toh(flags);
+        /* Unmap is only a hint for write-zeroes; discard must refuse it. */
+        if ((flags & ~BLK_RANGE_F_UNMAP) || (type == BLK_T_DISCARD && flags))
+            return BLK_S_UNSUPP;
+        if (num > BLK_MAX_RANGE_SECTORS || !blk_in_range(d, sector, (uint64_t)num * BLK_SECTOR))
+            return BLK_S_IOERR;
+        struct err e = { 0 };
+        int rc = type == BLK_T_DISCARD
+            ? blk_discard(d->img, sector * BLK_SECTOR, (uint64_t)num * BLK_SECTOR, &e)
+            : blk_write_zeroes(d->img, sector * BLK_SECTOR, (uint64_t)num * BLK_SECTOR, &e);
+        /* A format that cannot discard has done nothing wrong: discard is a hint. */
+        if (rc == -ENOTSUP || rc == -EOPNOTSUPP)
+            rc = type == BLK_T_DISCARD ? 0 : rc;
+        if (rc < 0)
+            return blk_status_of(d, rc, &e, type == BLK_T_DISCARD ? "discard" : "write-zeroes");
+    }
+    return BLK_S_OK;
+}
+
+/* Runs one request on a worker; returns its status and adds the data
+ * bytes written into the guest's buffers to *written. */
+static uint8_t blk_execute(struct blkdev *d, struct blk_req *r, uint32_t *written)
+{
+    uint8_t hdr[BLK_HDR_SIZE];
+    if (virtq_elem_read(&r->elem, 0, hdr, sizeof(hdr)) != sizeof(hdr))
+        return BLK_S_IOERR;
+    uint32_t type;
+    uint64_t sector;
+    memcpy(&type, hdr, 4);
+    memcpy(&sector, hdr + 8, 8);
+    type = le32toh(type);
+    sector = le64toh(sector);
+    switch (type) {
+    case BLK_T_IN:
+        return blk_rw(d, r, false, sector, written);
+    case BLK_T_OUT:
+        return blk_rw(d, r, true, sector, written);
+    case BLK_T_FLUSH: {
+        if (d->readonly)
+            return BLK_S_OK;
+        struct err e = { 0 };
+        return blk_status_of(d, blk_flush(d->img, &e), &e, "flush");
+    }
+    case BLK_T_GET_ID: {
+        size_t room = r->elem.in_len - 1;
+        size_t n = virtq_elem_write(&r->elem, 0, d->serial, room < BLK_ID_BYTES ? room : BLK_ID_BYTES);
+        *written += (uint32_t)n;
+        return BLK_S_OK;
+    }
+    case BLK_T_DISCARD:
+    case BLK_T_WRITE_ZEROES:
+        return blk_ranges(d, r, type);
+    default:
+        return BLK_S_UNSUPP;
+    }
+}
+
+static void blk_release(struct blkdev *d, struct blk_req *r)
+{
+    pthread_mutex_lock(&d->mu);
+    r->next = d->free_list;
+    d->free_list = r;
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void blk_complete(struct blkdev *d, struct blk_req *r)
+{
+    uint32_t written = 0;
+    uint8_t st = blk_execute(d, r, &written);
+    /* The status byte is the last byte of the writable side. */
+    virtq_elem_write(&r->elem, r->elem.in_len - 1, &st, 1);
+    struct virtio_dev *vd = d->vd;
+    virtio_lock(vd);
+    if (r->gen == d->gen && virtio_running(vd)) {
+        virtio_push(vd, 0, r->elem.head, written + 1);
+        virtio_queue_interrupt(vd, 0);
+    }
+    virtio_unlock(vd);
+}
+
+static void *blk_worker(void *opaque)
+{
+    struct blkdev *d = opaque;
+    for (;;) {
+        pthread_mutex_lock(&d->mu);
+        while (!d->stop && !d->head)
+            pthread_cond_wait(&d->cond, &d->mu);
+        if (d->stop) {
+            pthread_mutex_unlock(&d->mu);
+            return NULL;
+        }
+        struct blk_req *r = d->head;
+        d->head = r->next;
+        if (!d->head)
+            d->tail = NULL;
+        pthread_mutex_unlock(&d->mu);
+        /* Requests from before a reset are not started at all. */
+        if (r->gen == __atomic_load_n(&d->gen, __ATOMIC_ACQUIRE))
+            blk_complete(d, r);
+        blk_release(d, r);
+    }
+}
+
+static struct blk_req *blk_get_req(struct blkdev *d)
+{
+    pthread_mutex_lock(&d->mu);
+    struct blk_req *r = d->free_list;
+    if (r)
+        d->free_list = r->next;
+    pthread_mutex_unlock(&d->mu);
+    return r ? r : malloc(sizeof(*r));
+}
+
+static void blk_queue_notify(struct virtio_dev *vd, unsigned q)
+{
+    struct blkdev *d = vd->priv;
+    struct blk_req *r;
+    bool queued = false;
+    while ((r = blk_get_req(d))) {
+        if (virtio_pop(vd, 0, &r->elem) <= 0) {
+            blk_release(d, r);
+            break;
+        }
+        if (r->elem.in_len == 0) {
+            /* Nowhere to put a status: the driver broke the protocol (5.2.6.1). */
+            virtio_dev_broken(vd, "a request without a writable status byte");
+            blk_release(d, r);
+            break;
+        }
+        r->gen = d->gen;
+        r->next = NULL;
+        pthread_mutex_lock(&d->mu);
+        if (d->tail)
+            d->tail->next = r;
+        else
+            d->head = r;
+        d->tail = r;
+        pthread_mutex_unlock(&d->mu);
+        queued = true;
+    }
+    if (queued) {
+        pthread_mutex_lock(&d->mu);
+        pthread_cond_broadcast(&d->cond);
+        pthread_mutex_unlock(&d->mu);
+    }
+}
+
+static void blk_reset(struct virtio_dev *vd)
+{
+    struct blkdev *d = vd->priv;
+    __atomic_store_n(&d->gen, d->gen + 1, __ATOMIC_RELEASE);
+}
+
+static void blk_config_read(struct virtio_dev *vd, unsigned off, uint8_t *data, unsigned len)
+{
+    struct blkdev *d = vd->priv;
+    memcpy(data, d->config + off, len);
+}
+
+static void blk_config_write(struct virtio_dev *vd, unsigned off, const uint8_t *data,
+                             unsigned len)
+{
+    /* Only writeback is writable, and only with CONFIG_WCE, not offered. */
+}
+
+static void blk_free_list(struct blk_req *r)
+{
+    while (r) {
+        struct blk_req *n = r->next;
+        free(r);
+        r = n;
+    }
+}
+
+static void blk_destroy(struct virtio_dev *vd)
+{
+    struct blkdev *d = vd->priv;
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->mu);
+    d->stop = true;
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->mu);
+    for (unsigned i = 0; i < d->nworkers; i++)
+        pthread_join(d->workers[i], NULL);
+    blk_free_list(d->head);
+    blk_free_list(d->free_list);
+    if (d->img)
+        blk_close(d->img);
+    pthread_cond_destroy(&d->cond);
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+    vd->priv = NULL;
+}
+
+static int blk_create_dev(struct virtio_dev *vd, const char *arg, struct err *e)
+{
+    struct blk_args a = { 0 };
+    char *s = strdup(arg ? arg : "");
+    if (!s)
+        return err_set(e, ENOMEM, "out of memory");
+    int r = blk_parse_args(s, &a, e);
+    struct blkdev *d = r < 0 ? NULL : calloc(1, sizeof(*d));
+    if (r == 0 && !d)
+        r = err_set(e, ENOMEM, "out of memory");
+    if (r < 0) {
+        free(s);
+        return r;
+    }
+    d->vd = vd;
+    d->readonly = a.readonly;
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cond, NULL);
+    vd->priv = d;
+    if (a.serial)
+        memcpy(d->serial, a.serial, strlen(a.serial));
+    if (a.direct)
+        log_info("--disk %s: cache=none: the block layer has no O_DIRECT mode, "
+                 "using the host page cache", a.path);
+    struct blk_open_opts o = { 0 };
+    r = blk_open(&d->img, a.path, a.format, a.readonly ? 0 : BLK_O_RDWR, &o, e);
+    if (r < 0)
+        err_prefix(e, "--disk %s", a.path);
+    free(s);
+    if (r < 0) {
+        d->img = NULL;
+        blk_destroy(vd);
+        return r;
+    }
+    blk_fill_config(d);
+    vd->device_features = (1ULL << BLK_F_SEG_MAX) | (1ULL << BLK_F_BLK_SIZE) |
+                          (1ULL << BLK_F_FLUSH) | (1ULL << BLK_F_DISCARD) |
+                          (1ULL << BLK_F_WRITE_ZEROES);
+    if (a.readonly)
+        vd->device_features = (vd->device_features & ~((1ULL << BLK_F_DISCARD) |
+                                                       (1ULL << BLK_F_WRITE_ZEROES))) |
+                              (1ULL << BLK_F_RO);
+    for (; d->nworkers < BLK_WORKERS; d->nworkers++) {
+        int rc = pthread_create(&d->workers[d->nworkers], NULL, blk_worker, d);
+        if (rc) {
+            blk_destroy(vd);
+            return err_set(e, rc, "--disk: cannot start an I/O thread");
+        }
+    }
+    return 0;
+}
+
+const struct virtio_dev_ops virtio_blk_ops = {
+    .name = "blk",
+    .device_id = VIRTIO_ID_BLOCK,
+    .nqueues = 1,
+    .queue_size = BLK_QUEUE_SIZE,
+    .config_size = BLK_CONFIG_SIZE,
+    .create = blk_create_dev,
+    .destroy = blk_destroy,
+    .config_read = blk_config_read,
+    .config_write = blk_config_write,
+    .queue_notify = blk_queue_notify,
+    .reset = blk_reset,
+};

@@ -1,0 +1,330 @@
+/* virtio-blk over a recording transport and a raw file: option parsing,
+ * config space, and requests driven through a real split virtqueue in a
+ * fake guest memory, good and malformed. Requests complete on the device's
+ * I/O threads, so each case waits for the used ring to move. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "virtio/virtio.h"
+#include "vm.h"
+
+#define MEM_SIZE (64ULL << 20)
+#define QSIZE 16
+#define DESC  0x1000
+#define AVAIL 0x2000
+#define USED  0x3000
+#define HDR   0x10000
+#define DATA  0x20000
+#define STATUS 0x8000
+#define SECTORS 64
+
+#define T_IN 0
+#define T_OUT 1
+#define T_FLUSH 4
+#define T_GET_ID 8
+#define T_DISCARD 11
+#define T_WRITE_ZEROES 13
+
+struct fixture {
+    struct vm vm;
+    uint8_t *mem;
+    struct virtio_dev vd;
+    char path[64];
+    uint16_t avail_idx;
+};
+
+static void irq_queue(void *opaque, unsigned q) {}
+static void irq_config(void *opaque) {}
+static const struct virtio_transport_ops transport = {
+    .interrupt_queue = irq_queue, .interrupt_config = irq_config,
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    f->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    assert_true(f->mem != MAP_FAILED);
+    f->vm.slots[0] = (struct mem_slot){ 0, MEM_SIZE, f->mem };
+    f->vm.nslots = 1;
+    strcpy(f->path, "/tmp/test_virtio_blk.XXXXXX");
+    int fd = mkstemp(f->path);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, SECTORS * 512), 0);
+    close(fd);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    virtio_dev_fini(&f->vd);
+    unlink(f->path);
+    munmap(f->mem, MEM_SIZE);
+    free(f);
+    return 0;
+}
+
+/* Creates the device with options opts after the path and brings it up. */
+static void bring_up(struct fixture *f, const char *opts)
+{
+    char arg[200];
+    struct err e = { 0 };
+    snprintf(arg, sizeof(arg), "%s%s", f->path, opts);
+    assert_int_equal(virtio_dev_init(&f->vd, &virtio_blk_ops, &f->vm, NULL, arg, &e), 0);
+    f->vd.transport = &transport;
+    virtio_set_status(&f->vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    f->vd.guest_features = f->vd.host_features;
+    virtio_set_status(&f->vd, 3 | VIRTIO_STATUS_FEATURES_OK);
+    assert_int_equal(virtio_queue_enable(&f->vd, 0, QSIZE, DESC, AVAIL, USED), 0);
+    virtio_set_status(&f->vd, 3 | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+    assert_true(virtio_running(&f->vd));
+}
+
+static void desc(struct fixture *f, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
+                 uint16_t next)
+{
+    uint8_t *p = f->mem + DESC + 16 * i;
+    memcpy(p, &addr, 8);
+    memcpy(p + 8, &len, 4);
+    memcpy(p + 12, &flags, 2);
+    memcpy(p + 14, &next, 2);
+}
+
+static uint16_t used_idx(struct fixture *f)
+{
+    uint16_t v;
+    memcpy(&v, f->mem + USED + 2, 2);
+    return v;
+}
+
+/* Offers the chain at head 0, kicks and waits for it to come back. */
+static void submit(struct fixture *f)
+{
+    uint16_t want = used_idx(f) + 1, head = 0;
+    memcpy(f->mem + AVAIL + 4 + 2 * (f->avail_idx % QSIZE), &head, 2);
+    f->avail_idx++;
+    memcpy(f->mem + AVAIL + 2, &f->avail_idx, 2);
+    virtio_lock(&f->vd);
+    virtio_queue_kicked(&f->vd, 0);
+    virtio_unlock(&f->vd);
+    for (int i = 0; i < 5000 && used_idx(f) != want; i++) {
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(used_idx(f), want);
+}
+
+/* header, data (len bytes, device-writable when dev_writes), status */
+static uint8_t request(struct fixture *f, uint32_t type, uint64_t sector, uint32_t len,
+                       bool dev_writes)
+{
+    memcpy(f->mem + HDR, &type, 4);
+    memset(f->mem + HDR + 4, 0, 4);
+    memcpy(f->mem + HDR + 8, &sector, 8);
+    f->mem[STATUS] = 0xff;
+    desc(f, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
+    if (len) {
+        desc(f, 1, DATA, len, VIRTQ_DESC_F_NEXT | (dev_writes ? VIRTQ_DESC_F_WRITE : 0), 2);
+        desc(f, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+    } else {
+        desc(f, 1, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+    }
+    submit(f);
+    return f->mem[STATUS];
+}
+
+static uint64_t cfg64(struct fixture *f, unsigned off)
+{
+    uint64_t v = 0;
+    virtio_blk_ops.config_read(&f->vd, off, (uint8_t *)&v, 8);
+    return v;
+}
+
+static uint32_t cfg32(struct fixture *f, unsigned off)
+{
+    uint32_t v = 0;
+    virtio_blk_ops.config_read(&f->vd, off, (uint8_t *)&v, 4);
+    return v;
+}
+
+static void test_options(void **state)
+{
+    struct fixture *f = *state;
+    static const char *bad[] = { "", ",format=vmdk", ",readonly=maybe", ",bogus=1",
+                                 ",serial=012345678901234567890", ",format=qcow2" };
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char arg[200];
+        struct err e = { 0 };
+        snprintf(arg, sizeof(arg), "%s%s", i ? f->path : "", bad[i]);
+        struct virtio_dev vd;
+        assert_true(virtio_dev_init(&vd, &virtio_blk_ops, &f->vm, NULL, arg, &e) < 0);
+        assert_true(err_is_set(&e));
+    }
+    struct err e = { 0 };
+    struct virtio_dev vd;
+    assert_true(virtio_dev_init(&vd, &virtio_blk_ops, &f->vm, NULL, "/nonexistent/disk", &e) < 0);
+}
+
+static void test_config_and_features(void **state)
+{
+    struct fixture *f = *state;
+    bring_up(f, ",serial=x,cache=writeback");
+    assert_int_equal(cfg64(f, 0), SECTORS);
+    assert_int_equal(cfg32(f, 12), 254);
+    assert_int_equal(cfg32(f, 20), 512);
+    assert_true(cfg32(f, 36) > 0);
+    assert_int_equal(cfg32(f, 40), 1);
+    assert_true(cfg32(f, 48) > 0);
+    uint64_t feat = f->vd.host_features;
+    assert_true(feat & (1ULL << 2));    /* SEG_MAX */
+    assert_true(feat & (1ULL << 6));    /* BLK_SIZE */
+    assert_true(feat & (1ULL << 9));    /* FLUSH */
+    assert_true(feat & (1ULL << 13));   /* DISCARD */
+    assert_true(feat & (1ULL << 14));   /* WRITE_ZEROES */
+    assert_false(feat & (1ULL << 5));   /* RO */
+}
+
+static void test_write_read(void **state)
+{
+    struct fixture *f = *state;
+    bring_up(f, "");
+    for (unsigned i = 0; i < 1024; i++)
+        f->mem[DATA + i] = (uint8_t)(i * 7 + 1);
+    assert_int_equal(request(f, T_OUT, 3, 1024, false), 0);
+    assert_int_equal(request(f, T_FLUSH, 0, 0, false), 0);
+    /* The bytes are in the file where sector 3 starts. */
+    FILE *fp = fopen(f->path, "rb");
+    uint8_t buf[1024];
+    assert_int_equal(fseek(fp, 3 * 512, SEEK_SET), 0);
+    assert_int_equal(fread(buf, 1, sizeof(buf), fp), sizeof(buf));
+    fclose(fp);
+    assert_memory_equal(buf, f->mem + DATA, sizeof(buf));
+    memset(f->mem + DATA, 0, 1024);
+    assert_int_equal(request(f, T_IN, 3, 1024, true), 0);
+    assert_memory_equal(buf, f->mem + DATA, sizeof(buf));
+    /* The used length counts the data and the status byte. */
+    uint32_t ulen;
+    memcpy(&ulen, f->mem + USED + 4 + 8 * ((used_idx(f) - 1) % QSIZE) + 4, 4);
+    assert_int_equal(ulen, 1025);
+}
+
+static void test_out_of_range_and_odd(void **state)
+{
+    struct fixture *f = *state;
+    bring_up(f, "");
+    assert_int_equal(request(f, T_IN, SECTORS, 512, true), 1);
+    assert_int_equal(request(f, T_IN, SECTORS - 1, 1024, true), 1);
+    assert_int_equal(request(f, T_OUT, UINT64_MAX, 512, false), 1);
+    assert_int_equal(request(f, T_IN, SECTORS - 1, 512, true), 0);
+    assert_int_equal(request(f, T_IN, 0, 100, true), 1);     /* not whole sectors */
+    assert_int_equal(request(f, T_OUT, 0, 513, false), 1);
+    assert_int_equal(request(f, 99, 0, 0, false), 2);        /* UNSUPP */
+}
+
+static void test_readonly(void **state)
+{
+    struct fixture *f = *state;
+    bring_up(f, ",readonly=on");
+    assert_true(f->vd.host_features & (1ULL << 5));
+    memset(f->mem + DATA, 0x55, 512);
+    assert_int_equal(request(f, T_OUT, 0, 512, false), 1);
+    assert_int_equal(request(f, T_IN, 0, 512, true), 0);
+    assert_int_equal(f->mem[DATA], 0);
+    assert_int_equal(request(f, T_FLUSH, 0, 0, false), 0);
+}
+
+static void test_get_id(void **state)
+{
+    struct fixture *f = *state;
+    bring_up(f, ",serial=disk-serial-1");
+    memset(f->mem + DATA, 0xee, 20);
+    assert_int_equal(request(f, T_GET_ID, 0, 20, true), 0);
+    assert_memory_equal(f->mem + DATA, "disk-serial-1\0\0\0\0\0\0\0", 20);
+    /* A shorter buffer gets a prefix. */
+    memset(f->mem + DATA, 0xee, 20);
+    assert_int_equal(request(f, T_GET_ID, 0, 4, true), 0);
+    assert_memory_equal(f->mem + DATA, "disk", 4);
+    assert_int_equal(f->mem[DATA + 4], 0xee);
+}
+
+static void put_range(struct fixture *f, uint64_t sector, uint32_t num, uint32_t flags)
+{
+    memcpy(f->mem + DATA, &sector, 8);
+    memcpy(f->mem + DATA + 8, &num, 4);
+    memcpy(f->mem + DATA + 12, &flags, 4);
+}
+
+static void test_discard_write_zeroes(void **state)
+{
+    struct fixture *f = *state;
+    bring_up(f, "");
+    memset(f->mem + DATA, 0x77, 4096);
+    assert_int_equal(request(f, T_OUT, 8, 4096, false), 0);
+    put_range(f, 8, 4, 0);
+    assert_int_equal(request(f, T_WRITE_ZEROES, 0, 16, false), 0);
+    assert_int_equal(request(f, T_IN, 8, 4096, true), 0);
+    for (unsigned i = 0; i < 2048; i++)
+        assert_int_equal(f->mem[DATA + i], 0);
+    assert_int_equal(f->mem[DATA + 2048], 0x77);
+    put_range(f, 12, 4, 0);
+    assert_int_equal(request(f, T_DISCARD, 0, 16, false), 0);
+    put_range(f, 12, 4, 1);     /* unmap on a discard: UNSUPP */
+    assert_int_equal(request(f, T_DISCARD, 0, 16, false), 2);
+    put_range(f, 12, 4, 4);     /* a reserved flag */
+    assert_int_equal(request(f, T_WRITE_ZEROES, 0, 16, false), 2);
+    put_range(f, SECTORS - 1, 2, 0);
+    assert_int_equal(request(f, T_WRITE_ZEROES, 0, 16, false), 1);
+    assert_int_equal(request(f, T_DISCARD, 0, 8, false), 2);   /* not a whole range */
+}
+
+static void test_malformed(void **state)
+{
+    struct fixture *f = *state;
+    bring_up(f, "");
+    /* A header shorter than 16 bytes: IOERR. */
+    desc(f, 0, HDR, 8, VIRTQ_DESC_F_NEXT, 1);
+    desc(f, 1, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+    f->mem[STATUS] = 0xff;
+    submit(f);
+    assert_int_equal(f->mem[STATUS], 1);
+    assert_true(virtio_running(&f->vd));
+    /* No device-writable status byte: the device needs a reset. */
+    desc(f, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
+    desc(f, 1, DATA, 512, 0, 0);
+    uint16_t before = used_idx(f), head = 0;
+    memcpy(f->mem + AVAIL + 4 + 2 * (f->avail_idx % QSIZE), &head, 2);
+    f->avail_idx++;
+    memcpy(f->mem + AVAIL + 2, &f->avail_idx, 2);
+    virtio_lock(&f->vd);
+    virtio_queue_kicked(&f->vd, 0);
+    virtio_unlock(&f->vd);
+    assert_true(f->vd.status & VIRTIO_STATUS_NEEDS_RESET);
+    assert_int_equal(used_idx(f), before);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_and_features, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_range_and_odd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_discard_write_zeroes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
