@@ -3,6 +3,7 @@
 # same way (QEMU as the oracle, cvirt-vmm as the subject).
 #
 #   KIT_PROGRAMS            the programs, in the order tests run them
+#   KIT_VIRTIO_PROGRAMS     the PCI and virtio programs
 #   kit_build OUT           builds every program into OUT (absolute)
 #   kit_run MODE ELF CPUS [extra-append]
 #       runs one program through run.sh and sets
@@ -19,6 +20,7 @@
 
 KIT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 KIT_PROGRAMS="acpi smp rtc timer poweroff reboot_kbd reboot_triple"
+KIT_VIRTIO_PROGRAMS="pci virtio_rng virtio_blk virtio_net virtio_console"
 
 kit_build() {
     make -s -C "$KIT_DIR" OUT="$1" >&2
