@@ -51,6 +51,7 @@ static const struct {
     { 'r', &virtio_rng_ops },
     { 'v', &virtio_console_ops },
     { 'd', &virtio_blk_ops },
+    { 'n', &virtio_net_ops },
 };
 
 static void usage(FILE *f)
@@ -70,6 +71,8 @@ static void usage(FILE *f)
         "                     process listens on, or on a new pty\n"
         "  --disk PATH[,format=raw|qcow2][,readonly=on][,serial=TEXT][,cache=none|writeback]\n"
         "                     virtio-blk disk (format defaults to raw; repeatable)\n"
+        "  --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]\n"
+        "                     virtio-net on a tap device (opened or created)\n"
         "  --help, --version\n"
         "On a terminal, Ctrl-A x quits.\n", VM_MAX_CPUS);
 }
@@ -87,6 +90,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         { "rng", no_argument, NULL, 'r' },
         { "vconsole", required_argument, NULL, 'v' },
         { "disk", required_argument, NULL, 'd' },
+        { "net", required_argument, NULL, 'n' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -146,6 +150,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'r':
         case 'v':
         case 'd':
+        case 'n':
             if (o->nvdevs == MAX_VIRTIO_DEVS) {
                 log_error("too many virtio devices (at most %d)", MAX_VIRTIO_DEVS);
                 return -1;

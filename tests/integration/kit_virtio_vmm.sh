@@ -6,16 +6,23 @@
 # the kit untrusted there. The host side is checked as well: the raw disk
 # holds the guest's sector pattern where it wrote it, a read-only run
 # leaves it unchanged, a qcow2 overlay takes the writes (qemu-img check
-# passes, the raw backing file is unchanged), and the console line
-# arrives on the socket cvirt-vmm listens on.
+# passes, the raw backing file is unchanged), the console line arrives on
+# the socket cvirt-vmm listens on, and the ARP reply over the tap (in a
+# network namespace this test makes) carries the tap's MAC.
 source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
 
 DISK_SECTORS=8191               # odd on purpose: no rounding to a block
-WORK=""
+MAC=52:54:00:6b:69:74
+GUEST_IP=10.0.2.15
+PEER_IP=10.0.2.2
+WORK="" NS="" TAP=kittap0
 IMG=$CVIRT_BUILD/src/tools/cvirt-img
 
-cleanup() { [ -n "$WORK" ] && rm -rf "$WORK"; }
+cleanup() {
+    [ -n "$NS" ] && ip netns del "$NS" 2>/dev/null
+    [ -n "$WORK" ] && rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 # Case lines without their details: "ok<TAB>desc" / "not ok<TAB>desc".
@@ -82,6 +89,11 @@ q_con() {
         "-device virtconsole,chardev=c0"
 }
 v_con() { echo "--vconsole socket=$WORK/vcon.sock"; }
+q_net() {   # q_net MAC
+    echo "-netdev tap,id=n0,ifname=$TAP,script=no,downscript=no" \
+        "-device virtio-net-pci,disable-legacy=on,netdev=n0,mac=$1"
+}
+v_net() { echo "--net tap=$TAP,mac=$1"; }
 
 # The line the guest writes for sector s with salt t: the first 31 bytes
 # of each sector.
@@ -211,6 +223,47 @@ run_con() {
         [ "$got" = "kit-console $tag" ]
 }
 
+netns_up() {
+    if [ "$(id -u)" != 0 ]; then
+        tap_skip "virtio-net runs: creating a network namespace and tap needs root"
+        return 1
+    fi
+    NS=cvirtkitv-$$-$RANDOM
+    if ! ip netns add "$NS" || ! ip netns exec "$NS" ip tuntap add dev "$TAP" mode tap ||
+        ! ip netns exec "$NS" ip addr add "$PEER_IP/24" dev "$TAP" ||
+        ! ip netns exec "$NS" ip link set "$TAP" up; then
+        tap_fail "network namespace $NS with tap $TAP and $PEER_IP/24"
+        return 1
+    fi
+    tap_ok "network namespace with a tap at $PEER_IP/24"
+}
+
+# The network runs, inside the namespace that holds the tap.
+run_net() {
+    netns_up || return
+    export CVIRT_KIT_WRAP="ip netns exec $NS"
+    local netargs="mac=$MAC ip=$GUEST_IP peer=$PEER_IP" tapmac
+    CVIRT_KIT_QEMU_ARGS=$(q_net "$MAC") oracle virtio_net 1 "$netargs"
+    CVIRT_KIT_VMM_ARGS=$(v_net "$MAC") subject "virtio_net" virtio_net 1 "$netargs"
+    tapmac=$(ip netns exec "$NS" cat "/sys/class/net/$TAP/address")
+    check "virtio_net: the ARP reply carries the tap's MAC" \
+        grep -qi "^# peer MAC $tapmac," <<<"$KIT_CONSOLE"
+    CVIRT_KIT_VMM_ARGS=$(v_net 52:54:00:00:00:01) CVIRT_KIT_TIMEOUT=30 \
+        kit_run vmm "$KIT/virtio_net.elf" 1 "$netargs"
+    check "kit detects a wrong mac= on cvirt-vmm" \
+        grep -qE $'^not ok\tMAC in the device configuration equals mac=' <<<"$KIT_CASES"
+
+    # The whole device set at once, as PCI functions.
+    local cpus
+    for cpus in 1 2; do
+        CVIRT_KIT_QEMU_ARGS="$(q_rng) $(q_blk "$WORK/q/pci.raw" raw kit-pci) $(q_con) $(q_net "$MAC")" \
+            oracle pci "$cpus" virtio=4
+        CVIRT_KIT_VMM_ARGS="$(v_rng) $(v_blk "$WORK/v/pci.raw" raw kit-pci) $(v_con) $(v_net "$MAC")" \
+            subject "pci with net ${cpus}cpu" pci "$cpus" virtio=4
+    done
+    unset CVIRT_KIT_WRAP
+}
+
 main() {
     have_kvm || return
     if ! command -v "${CVIRT_KIT_QEMU:-qemu-system-x86_64}" >/dev/null || ! command -v qemu-img >/dev/null; then
@@ -253,6 +306,7 @@ main() {
         CVIRT_KIT_VMM_ARGS="$(v_rng) $(v_blk "$WORK/v/pci.raw" raw kit-pci) $(v_con)" \
             subject "pci ${cpus}cpu" pci "$cpus" virtio=3
     done
+    run_net
 }
 
 main

@@ -102,6 +102,7 @@ struct virtio_dev {
 extern const struct virtio_dev_ops virtio_rng_ops;
 extern const struct virtio_dev_ops virtio_console_ops;
 extern const struct virtio_dev_ops virtio_blk_ops;
+extern const struct virtio_dev_ops virtio_net_ops;
 
 /* ---- for transports ---- */
 /* Creates the device: fills vd and calls ops->create. */
