@@ -75,12 +75,28 @@ static int set_opt(struct blk_create_opts *o, const char *k, const char *v, stru
     return 0;
 }
 
-/* The returned strings point into a copy that lives for the process. */
+/* Option strings (backing_file=...) point into copies of the -o text that
+ * must live as long as the command; they are freed at exit. */
+#define OPT_COPIES_MAX 16
+static char *opt_copies[OPT_COPIES_MAX];
+static unsigned opt_ncopies;
+
+static void free_opt_copies(void)
+{
+    while (opt_ncopies > 0)
+        free(opt_copies[--opt_ncopies]);
+}
+
 int img_parse_create_opts(const char *s, struct blk_create_opts *o, struct err *e)
 {
+    if (opt_ncopies == OPT_COPIES_MAX)
+        return err_set(e, E2BIG, "too many -o options");
     char *copy = strdup(s), *save = NULL;
     if (!copy)
         return err_set(e, ENOMEM, "out of memory");
+    if (opt_ncopies == 0)
+        atexit(free_opt_copies);
+    opt_copies[opt_ncopies++] = copy;
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(tok, '=');
         if (!eq)

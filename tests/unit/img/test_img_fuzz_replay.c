@@ -68,7 +68,7 @@ static void test_mutations(void **st)
         assert_int_equal(blk_create("qcow2", p, &o, &e), 0);
         struct blk *b;
         assert_int_equal(blk_open(&b, p, "qcow2", BLK_O_RDWR, NULL, &e), 0);
-        uint8_t data[3000];
+        uint8_t data[4096]; /* a whole cluster for the compressed write */
         memset(data, 0x5a, sizeof data);
         assert_int_equal(blk_pwrite(b, data, sizeof data, 5000, &e), 0);
         assert_int_equal(blk_write_compressed(b, 64 * cs[k], data, cs[k], &e), 0);
