@@ -1,5 +1,6 @@
 /* virtio-net (virtio 1.x, 5.1) on a tap device: one receive and one
- * transmit queue, no control queue, no offloads.
+ * transmit queue, no control queue; checksum and TCP segmentation
+ * offloads both ways, which the tap understands through the same header.
  *
  * The tap is opened with IFF_VNET_HDR and a 12-byte header, the size of
  * the 1.x virtio_net_hdr (num_buffers included), so a transmitted chain
@@ -25,7 +26,13 @@
 #include "util/log.h"
 #include "virtio/virtio.h"
 
+#define NET_F_CSUM       0
+#define NET_F_GUEST_CSUM 1
 #define NET_F_MAC        5
+#define NET_F_GUEST_TSO4 7
+#define NET_F_GUEST_TSO6 8
+#define NET_F_HOST_TSO4  11
+#define NET_F_HOST_TSO6  12
 #define NET_F_MRG_RXBUF  15
 #define NET_F_STATUS     16
 #define NET_S_LINK_UP    1
@@ -35,7 +42,8 @@
 #define NET_HDR_SIZE 12
 #define NET_NUM_BUFFERS_OFF 10
 #define NET_CONFIG_SIZE 12      /* mac, status, max_virtqueue_pairs, mtu */
-#define NET_FRAME_MAX (NET_HDR_SIZE + 65535)
+/* The largest TSO frame the tap makes: 64 KiB of IP plus link headers. */
+#define NET_FRAME_MAX (NET_HDR_SIZE + 65536 + 64)
 /* Receive buffers one frame may take with MRG_RXBUF, at most. */
 #define NET_RX_MAX_BUFS 64
 
@@ -45,6 +53,7 @@ struct net {
     char ifname[IFNAMSIZ];
     uint8_t mac[6];
     uint32_t watched;           /* epoll events registered for the tap */
+    bool offload_set;           /* the tap's offloads follow the driver's features */
 
     uint8_t rx[NET_FRAME_MAX];  /* a frame read from the tap, not yet given */
     size_t rx_len;
@@ -111,7 +120,7 @@ static int net_open_tap(struct net *n, struct err *e)
     int hdr = NET_HDR_SIZE;
     if (ioctl(n->tap, TUNSETVNETHDRSZ, &hdr) < 0)
         return err_set_errno(e, errno, "--net: tap %s: cannot set the header size", n->ifname);
-    /* No offloads: the tap hands us frames with complete checksums. */
+    /* No offloads until a driver accepts them: complete frames only. */
     if (ioctl(n->tap, TUNSETOFFLOAD, 0) < 0)
         return err_set_errno(e, errno, "--net: tap %s: cannot turn offloads off", n->ifname);
     return 0;
@@ -173,10 +182,31 @@ static bool net_rx_deliver(struct net *n)
     return true;
 }
 
+/* What the tap may hand us is what the driver accepted: partial checksums
+ * with GUEST_CSUM, TCP super-frames with GUEST_TSO4/6. */
+static void net_set_offload(struct net *n)
+{
+    struct virtio_dev *vd = n->vd;
+    unsigned long f = 0;
+    if (virtio_has_feature(vd, NET_F_GUEST_CSUM)) {
+        f |= TUN_F_CSUM;
+        if (virtio_has_feature(vd, NET_F_GUEST_TSO4))
+            f |= TUN_F_TSO4;
+        if (virtio_has_feature(vd, NET_F_GUEST_TSO6))
+            f |= TUN_F_TSO6;
+    }
+    if (ioctl(n->tap, TUNSETOFFLOAD, f) < 0)
+        log_warn("virtio-net: tap %s: cannot set offloads 0x%lx: %s", n->ifname, f,
+                 strerror(errno));
+    n->offload_set = true;
+}
+
 /* Moves frames from the tap into the guest while it has room. */
 static void net_receive(struct net *n)
 {
     bool pushed = false;
+    if (!n->offload_set)
+        net_set_offload(n);
     for (;;) {
         if (!n->rx_len) {
             ssize_t r = read(n->tap, n->rx, sizeof(n->rx));
@@ -245,6 +275,9 @@ static void net_reset(struct virtio_dev *vd)
     struct net *n = vd->priv;
     n->rx_len = 0;
     net_watch(n, 0);
+    if (n->offload_set && ioctl(n->tap, TUNSETOFFLOAD, 0) < 0)
+        log_warn("virtio-net: tap %s: cannot turn offloads off", n->ifname);
+    n->offload_set = false;
 }
 
 static void net_config_read(struct virtio_dev *vd, unsigned off, uint8_t *data, unsigned len)
@@ -301,7 +334,10 @@ static int net_create(struct virtio_dev *vd, const char *arg, struct err *e)
         return r;
     }
     vd->device_features = (1ULL << NET_F_MAC) | (1ULL << NET_F_MRG_RXBUF) |
-                          (1ULL << NET_F_STATUS);
+                          (1ULL << NET_F_STATUS) | (1ULL << NET_F_CSUM) |
+                          (1ULL << NET_F_HOST_TSO4) | (1ULL << NET_F_HOST_TSO6) |
+                          (1ULL << NET_F_GUEST_CSUM) | (1ULL << NET_F_GUEST_TSO4) |
+                          (1ULL << NET_F_GUEST_TSO6);
     return 0;
 }
 
