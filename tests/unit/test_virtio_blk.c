@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "img/blk.h"
 #include "virtio/virtio.h"
 #include "vm.h"
 
@@ -289,6 +290,42 @@ static void test_discard_write_zeroes(void **state)
     assert_int_equal(request(f, T_DISCARD, 0, 8, false), 2);   /* not a whole range */
 }
 
+/* A request larger than the device's piece size, on raw and qcow2: the
+ * pieces land at the right offsets and read back whole. */
+static void large_request(struct fixture *f, const char *opts)
+{
+    const uint32_t len = (3u << 20) + 512;
+    bring_up(f, opts);
+    for (uint32_t i = 0; i < len; i += 4) {
+        uint32_t v = i * 2654435761u;
+        memcpy(f->mem + DATA + i, &v, 4);
+    }
+    assert_int_equal(request(f, T_OUT, 1, len, false), 0);
+    uint8_t *copy = malloc(len);
+    memcpy(copy, f->mem + DATA, len);
+    memset(f->mem + DATA, 0, len);
+    assert_int_equal(request(f, T_IN, 1, len, true), 0);
+    assert_memory_equal(copy, f->mem + DATA, len);
+    free(copy);
+}
+
+static void test_large_raw(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(truncate(f->path, 8 << 20), 0);
+    large_request(f, "");
+}
+
+static void test_large_qcow2(void **state)
+{
+    struct fixture *f = *state;
+    struct blk_create_opts o = { .size = 8 << 20, .size_set = true };
+    struct err e = { 0 };
+    unlink(f->path);
+    assert_int_equal(blk_create("qcow2", f->path, &o, &e), 0);
+    large_request(f, ",format=qcow2");
+}
+
 static void test_malformed(void **state)
 {
     struct fixture *f = *state;
@@ -324,6 +361,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discard_write_zeroes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_raw, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_qcow2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

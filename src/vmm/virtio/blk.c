@@ -42,6 +42,7 @@
 #define BLK_QUEUE_SIZE  256
 #define BLK_SEG_MAX     (BLK_QUEUE_SIZE - 2)
 #define BLK_WORKERS     4
+#define BLK_CHUNK       (1u << 20)  /* bytes per image call, at most */
 /* Discard and write-zeroes: one range per request, at most 2 GiB - 512. */
 #define BLK_MAX_RANGE_SECTORS 0x3fffffu
 #define BLK_MAX_RANGE_SEGS    1u
@@ -187,16 +188,23 @@ static uint8_t blk_rw(struct blkdev *d, struct blk_req *r, bool write, uint64_t 
     if (!len)
         return BLK_S_OK;
     struct err e = { 0 };
-    int rc;
-    if (write) {
-        unsigned n = iov_slice(el->iov, el->nout, BLK_HDR_SIZE, len, r->data);
-        rc = blk_pwritev(d->img, r->data, (int)n, sector * BLK_SECTOR, &e);
-    } else {
-        unsigned n = iov_slice(el->iov + el->nout, el->nin, 0, len, r->data);
-        rc = blk_preadv(d->img, r->data, (int)n, sector * BLK_SECTOR, &e);
-        if (rc >= 0)
-            *written += (uint32_t)len;
+    int rc = 0;
+    /* In pieces: a format may stage a request in one host buffer, and the
+     * guest's segments can name the same memory many times over. */
+    for (uint64_t done = 0; done < len && rc >= 0; done += BLK_CHUNK) {
+        uint64_t n = len - done < BLK_CHUNK ? len - done : BLK_CHUNK;
+        uint64_t at = sector * BLK_SECTOR + done;
+        unsigned k;
+        if (write) {
+            k = iov_slice(el->iov, el->nout, BLK_HDR_SIZE + done, n, r->data);
+            rc = blk_pwritev(d->img, r->data, (int)k, at, &e);
+        } else {
+            k = iov_slice(el->iov + el->nout, el->nin, done, n, r->data);
+            rc = blk_preadv(d->img, r->data, (int)k, at, &e);
+        }
     }
+    if (rc >= 0 && !write)
+        *written += (uint32_t)len;
     return blk_status_of(d, rc, &e, write ? "write" : "read");
 }
 
