@@ -54,6 +54,7 @@ struct net {
     uint8_t mac[6];
     uint32_t watched;           /* epoll events registered for the tap */
     bool offload_set;           /* the tap's offloads follow the driver's features */
+    bool tap_gone;              /* no longer watched after an error */
 
     uint8_t rx[NET_FRAME_MAX];  /* a frame read from the tap, not yet given */
     size_t rx_len;
@@ -128,7 +129,8 @@ static int net_open_tap(struct net *n, struct err *e)
 
 static void net_watch(struct net *n, uint32_t want)
 {
-    if (want != n->watched && n->vd->loop && evloop_mod(n->vd->loop, n->tap, want) == 0)
+    if (want != n->watched && n->vd->loop && !n->tap_gone &&
+        evloop_mod(n->vd->loop, n->tap, want) == 0)
         n->watched = want;
 }
 
@@ -233,7 +235,13 @@ static void net_on_tap(void *opaque, uint32_t events)
 {
     struct net *n = opaque;
     virtio_lock(n->vd);
-    if (virtio_running(n->vd))
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        /* The tap went away under us: stop watching it rather than spin on
+         * an error epoll reports whatever we ask for. Writes just fail. */
+        log_warn("virtio-net: tap %s failed; no more receiving", n->ifname);
+        evloop_del(n->vd->loop, n->tap);
+        n->tap_gone = true;
+    } else if (virtio_running(n->vd))
         net_receive(n);
     else
         net_watch(n, 0);        /* until the driver is ready */
@@ -302,7 +310,7 @@ static void net_destroy(struct virtio_dev *vd)
     if (!n)
         return;
     if (n->tap >= 0) {
-        if (n->vd->loop)
+        if (n->vd->loop && !n->tap_gone)
             evloop_del(n->vd->loop, n->tap);
         close(n->tap);
     }
