@@ -449,7 +449,7 @@ static int blk_create_dev(struct virtio_dev *vd, const char *arg, struct err *e)
     struct blk_open_opts o = { 0 };
     r = blk_open(&d->img, a.path, a.format, a.readonly ? 0 : BLK_O_RDWR, &o, e);
     if (r < 0)
-        err_prefix(e, "--disk %s", a.path);
+        err_prefix(e, "--disk %s: ", a.path);
     free(s);
     if (r < 0) {
         d->img = NULL;
