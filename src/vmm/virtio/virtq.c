@@ -8,6 +8,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "vm.h"
@@ -225,40 +226,37 @@ bool virtq_enable_notify(struct virtq *vq)
     return avail_idx != vq->last_avail;
 }
 
-size_t virtq_elem_read(const struct virtq_elem *elem, size_t off, void *buf, size_t len)
+/* Copies between buf and the byte stream of iov[0..cnt) from offset off;
+ * to_iov picks the direction. Returns how many bytes were copied. */
+static size_t iov_copy(const struct iovec *iov, unsigned cnt, size_t off, void *buf, size_t len,
+                       bool to_iov)
 {
     size_t done = 0;
-    for (unsigned i = 0; i < elem->nout && done < len; i++) {
-        const struct iovec *v = &elem->iov[i];
-        if (off >= v->iov_len) {
-            off -= v->iov_len;
+    for (unsigned i = 0; i < cnt && done < len; i++) {
+        if (off >= iov[i].iov_len) {
+            off -= iov[i].iov_len;
             continue;
         }
-        size_t n = v->iov_len - off;
+        size_t n = iov[i].iov_len - off;
         if (n > len - done)
             n = len - done;
-        memcpy((uint8_t *)buf + done, (const uint8_t *)v->iov_base + off, n);
+        uint8_t *mem = (uint8_t *)iov[i].iov_base + off, *b = (uint8_t *)buf + done;
+        if (to_iov)
+            memcpy(mem, b, n);
+        else
+            memcpy(b, mem, n);
         done += n;
         off = 0;
     }
     return done;
 }
 
+size_t virtq_elem_read(const struct virtq_elem *elem, size_t off, void *buf, size_t len)
+{
+    return iov_copy(elem->iov, elem->nout, off, buf, len, false);
+}
+
 size_t virtq_elem_write(const struct virtq_elem *elem, size_t off, const void *buf, size_t len)
 {
-    size_t done = 0;
-    for (unsigned i = elem->nout; i < elem->nout + elem->nin && done < len; i++) {
-        const struct iovec *v = &elem->iov[i];
-        if (off >= v->iov_len) {
-            off -= v->iov_len;
-            continue;
-        }
-        size_t n = v->iov_len - off;
-        if (n > len - done)
-            n = len - done;
-        memcpy((uint8_t *)v->iov_base + off, (const uint8_t *)buf + done, n);
-        done += n;
-        off = 0;
-    }
-    return done;
+    return iov_copy(elem->iov + elem->nout, elem->nin, off, (void *)buf, len, true);
 }
