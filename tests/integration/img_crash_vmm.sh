@@ -16,17 +16,19 @@ source "$(dirname "$0")/img_lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
 cd "$T" || exit 1
 
-SIZE_MB=16
+SIZE_MB=64
 K=16
-KILLS=3
+KILLS=4
 
-# verify REF NEW SEED FLUSHED: NEW (raw) is REF after a run of blk_writer
-# with SEED of which the first FLUSHED writes were flushed.
+# verify REF NEW SEED FLUSHED [lose]: NEW (raw) is REF after a run of
+# blk_writer with SEED of which the first FLUSHED writes were flushed. With
+# "lose" the last flushed write is taken out of NEW first (its sector gets
+# REF's content back), which the check must notice.
 verify() {
     python3 - "$@" <<'PY'
 import struct, sys
 ref_path, new_path, seed, flushed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-ref, new = open(ref_path, "rb").read(), open(new_path, "rb").read()
+ref, new = open(ref_path, "rb").read(), bytearray(open(new_path, "rb").read())
 if len(ref) != len(new):
     sys.exit("size %d, expected %d" % (len(new), len(ref)))
 cap = len(ref) // 512
@@ -43,6 +45,9 @@ def content(i, sector):
     words = [seed, i, sector] + [h ^ ((j * 0x9e3779b9) & M) for j in range(3, 128)]
     return struct.pack("<128I", *words)
 extend(flushed)
+if len(sys.argv) > 5 and sys.argv[5] == "lose" and flushed:
+    s = seq[flushed - 1]
+    new[s * 512:(s + 1) * 512] = ref[s * 512:(s + 1) * 512]
 last = {}                       # sector -> last flushed write
 for i, s in enumerate(seq):
     last[s] = i
@@ -79,6 +84,7 @@ PY
 # Fails when the machine stopped on its own or never flushed.
 run_writer() {
     local img=$1 seed=$2 log=$3 pid t
+    : >"$log"
     "$VMM" --kernel "$KIT/blk_writer.elf" --memory 64M --cpus 1 --no-reboot \
         --append "cpus=1 seed=$seed count=0 k=$K" --disk "$img,format=qcow2" \
         >"$log" 2>"$log.err" </dev/null &
@@ -88,7 +94,7 @@ run_writer() {
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
-    sleep "0.$((RANDOM % 9 + 1))$((RANDOM % 10))"
+    sleep "$((RANDOM % 2)).$((RANDOM % 10))$((RANDOM % 10))"
     if ! kill -0 "$pid" 2>/dev/null; then
         wait "$pid"
         echo "# cvirt-vmm stopped on its own (status $?) before the kill"
@@ -100,13 +106,15 @@ run_writer() {
     grep -q '^flushed ' "$log" || { echo "# no flushed line within 15 s"; return 1; }
 }
 
+not() { ! "$@" >/dev/null; }
+
 # last_flushed LOG: N of the last complete "flushed N" line.
 last_flushed() { tr -d '\r' <"$1" | grep -E '^flushed [0-9]+$' | tail -n 1 | cut -d' ' -f2; }
 
 # crash_series NAME CREATE-OPTS [backing]: a fresh image, KILLS killed runs.
 crash_series() {
     local name=$1 opts=$2 backing=${3:-} n seed rc flushed
-    rm -f c.qcow2 ref.raw new.raw base.raw
+    rm -f c.qcow2 chk.qcow2 ref.raw new.raw base.raw
     if [ -n "$backing" ]; then
         mixed_raw base.raw "$SIZE_MB"
         cp base.raw ref.raw
@@ -120,21 +128,24 @@ crash_series() {
     local base_sum=""
     [ -n "$backing" ] && base_sum=$(md5sum <base.raw)
     for ((n = 1; n <= KILLS; n++)); do
-        seed=$(((RANDOM << 15 | RANDOM) + 1))
+        seed=$(((RANDOM << 15 | RANDOM) % 999999999 + 1))   # the kit parses up to 1e9
         if ! run_writer c.qcow2 "$seed" w.log; then
             tap_fail "$name kill #$n: the writer ran until killed after a flush"
             return
         fi
         flushed=$(last_flushed w.log)
+        # The checks look at a copy: the next run must start from the image
+        # exactly as the kill left it (dirty, for lazy refcounts).
+        cp c.qcow2 chk.qcow2
         if [[ $opts == *lazy_refcounts=on* ]]; then
             # a dirty lazy-refcount image is repaired on open, by qemu too
-            qemu-img check -q -r all c.qcow2 >/dev/null 2>&1
+            qemu-img check -q -r all chk.qcow2 >/dev/null 2>&1
         fi
-        qemu-img check -q c.qcow2 >check.out 2>&1
+        qemu-img check -q chk.qcow2 >check.out 2>&1
         rc=$?
         check "$name kill #$n: qemu-img check finds no corruption (status $rc)" [ $rc = 0 -o $rc = 3 ]
         [ $rc = 0 ] || [ $rc = 3 ] || { sed 's/^/#   /' check.out | head -n 10; return; }
-        if ! qemu-img convert -f qcow2 -O raw c.qcow2 new.raw; then
+        if ! qemu-img convert -f qcow2 -O raw chk.qcow2 new.raw; then
             tap_fail "$name kill #$n: qemu-img convert"
             return
         fi
@@ -143,6 +154,10 @@ crash_series() {
             return
         fi
         tap_ok "$name kill #$n: every write up to the last flush is present ($flushed flushed)"
+        if [ "$n" = 1 ]; then
+            check "$name: the check notices a lost flushed write" \
+                not verify ref.raw new.raw "$seed" "$flushed" lose
+        fi
         mv new.raw ref.raw
     done
     if [ -n "$backing" ]; then
