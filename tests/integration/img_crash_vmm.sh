@@ -79,14 +79,14 @@ sys.exit(1 if bad else 0)
 PY
 }
 
-# run_writer IMAGE SEED LOG: boots blk_writer on IMAGE (count=0) and kills
+# run_writer IMAGE SEED DEPTH LOG: boots blk_writer on IMAGE (count=0) and kills
 # it with SIGKILL at a random moment after the first "flushed" line.
 # Fails when the machine stopped on its own or never flushed.
 run_writer() {
-    local img=$1 seed=$2 log=$3 pid t
+    local img=$1 seed=$2 depth=$3 log=$4 pid t
     : >"$log"
     "$VMM" --kernel "$KIT/blk_writer.elf" --memory 64M --cpus 1 --no-reboot \
-        --append "cpus=1 seed=$seed count=0 k=$K" --disk "$img,format=qcow2" \
+        --append "cpus=1 seed=$seed count=0 k=$K depth=$depth" --disk "$img,format=qcow2" \
         >"$log" 2>"$log.err" </dev/null &
     pid=$!
     for ((t = 0; t < 300; t++)); do
@@ -108,12 +108,17 @@ run_writer() {
 
 not() { ! "$@" >/dev/null; }
 
-# last_flushed LOG: N of the last complete "flushed N" line.
-last_flushed() { tr -d '\r' <"$1" | grep -E '^flushed [0-9]+$' | tail -n 1 | cut -d' ' -f2; }
+# last_flushed LOG: N of the last complete "flushed N" line (a line the
+# kill cut short, without its newline, does not count).
+last_flushed() {
+    local drop=cat
+    [ -n "$(tail -c 1 "$1")" ] && drop="sed \$d"
+    $drop "$1" | tr -d '\r' | grep -E '^flushed [0-9]+$' | tail -n 1 | cut -d' ' -f2
+}
 
 # crash_series NAME CREATE-OPTS [backing]: a fresh image, KILLS killed runs.
 crash_series() {
-    local name=$1 opts=$2 backing=${3:-} n seed rc flushed
+    local name=$1 opts=$2 backing=${3:-} n seed rc flushed depth
     rm -f c.qcow2 chk.qcow2 ref.raw new.raw base.raw
     if [ -n "$backing" ]; then
         mixed_raw base.raw "$SIZE_MB"
@@ -129,11 +134,14 @@ crash_series() {
     [ -n "$backing" ] && base_sum=$(md5sum <base.raw)
     for ((n = 1; n <= KILLS; n++)); do
         seed=$(((RANDOM << 15 | RANDOM) % 999999999 + 1))   # the kit parses up to 1e9
-        if ! run_writer c.qcow2 "$seed" w.log; then
-            tap_fail "$name kill #$n: the writer ran until killed after a flush"
+        # one write in flight, then four (the device's workers in parallel)
+        depth=$((n % 2 ? 1 : 4))
+        if ! run_writer c.qcow2 "$seed" "$depth" w.log; then
+            tap_fail "$name kill #$n (depth $depth): the writer ran until killed after a flush"
             return
         fi
         flushed=$(last_flushed w.log)
+        flushed=${flushed:-0}
         # The checks look at a copy: the next run must start from the image
         # exactly as the kill left it (dirty, for lazy refcounts).
         cp c.qcow2 chk.qcow2
@@ -143,17 +151,17 @@ crash_series() {
         fi
         qemu-img check -q chk.qcow2 >check.out 2>&1
         rc=$?
-        check "$name kill #$n: qemu-img check finds no corruption (status $rc)" [ $rc = 0 -o $rc = 3 ]
+        check "$name kill #$n (depth $depth): qemu-img check finds no corruption (status $rc)" [ $rc = 0 -o $rc = 3 ]
         [ $rc = 0 ] || [ $rc = 3 ] || { sed 's/^/#   /' check.out | head -n 10; return; }
         if ! qemu-img convert -f qcow2 -O raw chk.qcow2 new.raw; then
             tap_fail "$name kill #$n: qemu-img convert"
             return
         fi
         if ! verify ref.raw new.raw "$seed" "$flushed"; then
-            tap_fail "$name kill #$n: every write up to the last flush is present ($flushed flushed)"
+            tap_fail "$name kill #$n (depth $depth): every write up to the last flush is present ($flushed flushed)"
             return
         fi
-        tap_ok "$name kill #$n: every write up to the last flush is present ($flushed flushed)"
+        tap_ok "$name kill #$n (depth $depth): every write up to the last flush is present ($flushed flushed)"
         if [ "$n" = 1 ]; then
             check "$name: the check notices a lost flushed write" \
                 not verify ref.raw new.raw "$seed" "$flushed" lose

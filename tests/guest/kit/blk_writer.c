@@ -5,15 +5,17 @@
  * covered by the last line it saw is on the disk.
  *
  * Command line: seed= (nonzero), count= (writes; 0 runs until killed), k=
- * (writes per flush, default 16). Write i goes to sector r_i % capacity,
+ * (writes per flush, default 16), depth= (writes in flight, 1-4, default
+ * 1; two in flight never share a sector, and every earlier write has
+ * completed before a flush is sent). Write i goes to sector r_i % capacity,
  * r_i being the i-th output of xorshift32 started at seed; its 128 words
  * are w[0] = seed, w[1] = i, w[2] = sector and w[j] = h ^ (j * 0x9e3779b9)
  * for j >= 3, with h = mix(seed, i, sector) below, so the host can tell
  * which write a sector holds and recompute all of it.
  *
- * One request at a time (header, data, status: three descriptors), polled
- * on the used ring, so the guest kernel-mode instructions per write stay in
- * the hundreds: some hosts interpret them one by one. */
+ * Each request is three descriptors (header, data, status) and completions
+ * are polled on the used ring, so the guest kernel-mode instructions per
+ * write stay in the hundreds: some hosts interpret them one by one. */
 #include "virtio.h"
 
 #define BLK_F_FLUSH 9
@@ -28,11 +30,22 @@ struct blk_req_hdr {
     uint64_t sector;
 } __attribute__((packed));
 
+#define MAX_DEPTH 4           /* 3 descriptors each in a 16-entry ring */
+
+/* One request in flight: its buffers and what it writes. */
+struct slot {
+    struct blk_req_hdr hdr;
+    volatile uint8_t status;
+    bool busy;
+    int head;
+    uint32_t sector;
+    uint32_t data[SECTOR / 4];
+};
+
 static struct virtio_dev dev;
 static struct virtq vq;
-static struct blk_req_hdr hdr;
-static volatile uint8_t status;
-static uint32_t data[SECTOR / 4];
+static struct slot slots[MAX_DEPTH];
+static uint32_t depth = 1;
 
 static uint32_t mix(uint32_t seed, uint32_t i, uint32_t sector)
 {
@@ -43,7 +56,7 @@ static uint32_t mix(uint32_t seed, uint32_t i, uint32_t sector)
     return h;
 }
 
-static void fill(uint32_t seed, uint32_t i, uint32_t sector)
+static void fill(uint32_t *data, uint32_t seed, uint32_t i, uint32_t sector)
 {
     uint32_t h = mix(seed, i, sector), v = 3 * 0x9e3779b9u;
     data[0] = seed;
@@ -53,25 +66,62 @@ static void fill(uint32_t seed, uint32_t i, uint32_t sector)
         data[j] = h ^ v;
 }
 
-/* Submits one request and polls for it; returns the status byte, or
- * BLK_S_TIMEOUT when the device never completes it. */
-static int request(uint32_t type, uint64_t sector, bool with_data)
+/* Queues a write of the slot's data (or a flush) and notifies the device. */
+static bool submit(struct slot *sl, uint32_t type)
 {
     struct virtq_buf b[3];
     int n = 0;
-    hdr.type = type;
-    hdr.reserved = 0;
-    hdr.sector = sector;
-    status = 0xff;
-    b[n++] = (struct virtq_buf){ &hdr, sizeof(hdr), false };
-    if (with_data)
-        b[n++] = (struct virtq_buf){ data, SECTOR, false };
-    b[n++] = (struct virtq_buf){ (void *)&status, 1, true };
-    int head = virtq_submit(&vq, b, n, false);
+    sl->hdr.type = type;
+    sl->hdr.reserved = 0;
+    sl->hdr.sector = type == BLK_T_OUT ? sl->sector : 0;
+    sl->status = 0xff;
+    b[n++] = (struct virtq_buf){ &sl->hdr, sizeof(sl->hdr), false };
+    if (type == BLK_T_OUT)
+        b[n++] = (struct virtq_buf){ sl->data, SECTOR, false };
+    b[n++] = (struct virtq_buf){ (void *)&sl->status, 1, true };
+    sl->head = virtq_submit(&vq, b, n, false);
+    sl->busy = sl->head >= 0;
+    return sl->busy;
+}
+
+/* Waits for one completion and frees its slot; returns its status, or
+ * BLK_S_TIMEOUT when nothing completes or the id is not one in flight. */
+static int reap(void)
+{
     uint32_t id, len;
-    if (head < 0 || !virtq_wait(&vq, 10000, &id, &len) || (int)id != head)
+    if (!virtq_wait(&vq, 10000, &id, &len))
         return BLK_S_TIMEOUT;
-    return status;
+    for (uint32_t k = 0; k < MAX_DEPTH; k++) {
+        if (slots[k].busy && (uint32_t)slots[k].head == id) {
+            slots[k].busy = false;
+            return slots[k].status;
+        }
+    }
+    return BLK_S_TIMEOUT;
+}
+
+static int reap_all(void)
+{
+    int st = BLK_S_OK;
+    for (uint32_t k = 0; k < depth; k++)
+        while (slots[k].busy && st == BLK_S_OK)
+            st = reap();
+    return st;
+}
+
+/* A free slot, or NULL when all are busy or one in flight writes the same
+ * sector (same-sector writes stay in order, so "the last write" of a
+ * sector is well defined for the host). */
+static struct slot *free_slot(uint32_t sector)
+{
+    struct slot *f = NULL;
+    for (uint32_t k = 0; k < depth; k++) {
+        if (!slots[k].busy)
+            f = f ? f : &slots[k];
+        else if (slots[k].sector == sector)
+            return NULL;
+    }
+    return f;
 }
 
 static bool setup(char *why, size_t sz)
@@ -100,30 +150,43 @@ void kit_main(void)
     cmdline_get_uint("seed", &seed);
     cmdline_get_uint("count", &count);
     cmdline_get_uint("k", &k);
+    cmdline_get_uint("depth", &depth);
     if (!tap_check(setup(why, sizeof(why)), "virtio-blk with FLUSH found and set up", "%s", why))
         return;
     uint64_t cap64 = virtio_cfg64(&dev, 0);
-    if (!seed || !k || cap64 == 0 || cap64 > 0xffffffffu) {
-        tap_check(false, "writes and flushes complete with OK", "seed=%u k=%u capacity 0x%llx", seed, k,
+    if (!seed || !k || !depth || depth > MAX_DEPTH || cap64 == 0 || cap64 > 0xffffffffu) {
+        tap_check(false, "writes and flushes complete with OK", "seed=%u k=%u depth=%u capacity 0x%llx", seed, k, depth,
                   (unsigned long long)cap64);
         return;
     }
     uint32_t cap = (uint32_t)cap64, r = seed, i = 0;
-    tap_diag("seed %u, k %u, capacity %u sectors", seed, k, cap);
+    tap_diag("seed %u, k %u, depth %u, capacity %u sectors", seed, k, depth, cap);
     int st = BLK_S_OK;
-    while (count == 0 || i < count) {
+    r ^= r << 13;
+    r ^= r >> 17;
+    r ^= r << 5;
+    while (st == BLK_S_OK && (count == 0 || i < count)) {
+        uint32_t sector = r % cap;
+        struct slot *sl = free_slot(sector);
+        if (!sl) {
+            st = reap();
+            continue;
+        }
+        sl->sector = sector;
+        fill(sl->data, seed, i, sector);
+        if (!submit(sl, BLK_T_OUT)) {
+            st = BLK_S_TIMEOUT;
+            break;
+        }
+        i++;
         r ^= r << 13;
         r ^= r >> 17;
         r ^= r << 5;
-        uint32_t sector = r % cap;
-        fill(seed, i, sector);
-        st = request(BLK_T_OUT, sector, true);
-        if (st != BLK_S_OK)
-            break;
-        i++;
         if (i % k == 0 || i == count) {
-            st = request(BLK_T_FLUSH, 0, false);
-            if (st != BLK_S_OK)
+            /* Every write so far has completed before the flush starts. */
+            if ((st = reap_all()) != BLK_S_OK)
+                break;
+            if (!submit(&slots[0], BLK_T_FLUSH) || (st = reap()) != BLK_S_OK)
                 break;
             kit_printf("flushed %u\n", i);
         }
