@@ -16,7 +16,7 @@ source "$(dirname "$0")/img_lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
 cd "$T" || exit 1
 
-SIZE_MB=64
+SIZE_MB=32
 K=16
 KILLS=4
 
@@ -182,6 +182,7 @@ main() {
     fi
     crash_series "qcow2 64K clusters" "cluster_size=65536"
     crash_series "qcow2 4K clusters" "cluster_size=4096"
+    crash_series "qcow2 512-byte clusters" "cluster_size=512"
     crash_series "qcow2 lazy refcounts" "lazy_refcounts=on"
     crash_series "qcow2 overlay on raw" "cluster_size=65536" backing
 }
