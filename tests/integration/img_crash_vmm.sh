@@ -11,6 +11,8 @@
 # run, or (if no covered write touched it) what the previous state had or
 # a later write of the run. The previous state starts as zeros (or the
 # backing file) and becomes what the image held after each verified kill.
+# Runs alternate one write in flight and four. The writer and the check are
+# proven on QEMU first, and the check is shown to notice a lost write.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/img_lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
