@@ -24,9 +24,9 @@ if [ ! -f "$dir/vmlinuz" ]; then
     tmp=$(mktemp -d "$cache/.fetch-XXXXXX")
     trap 'rm -rf "$tmp"' EXIT
     (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" >/dev/null)
-    dpkg-deb -x "$tmp"/*.deb "$tmp/root"
+    dpkg-deb -x "$tmp"/*.deb "$tmp/pkg"
     mkdir -p "$tmp/out"
-    cp "$tmp"/root/boot/vmlinuz-* "$tmp/out/vmlinuz"
+    cp "$tmp"/pkg/boot/vmlinuz-* "$tmp/out/vmlinuz"
     rm -rf "$dir"
     mv "$tmp/out" "$dir"
 fi
