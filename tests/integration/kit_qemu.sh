@@ -8,31 +8,6 @@
 source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
 
-# Reports one run: its cases, then the run as a whole; the console goes to
-# the log as comments when anything failed.
-report_run() {
-    local name=$1 status desc detail bad=0
-    while IFS=$'\t' read -r status desc detail; do
-        [ -z "$status" ] && continue
-        if [ "$status" = ok ]; then
-            tap_ok "$name: $desc"
-        else
-            tap_fail "$name: $desc # $detail"
-            bad=1
-        fi
-    done <<<"$KIT_CASES"
-    if [ "$KIT_VERDICT" = ok ]; then
-        tap_ok "$name: powered off with every planned case reported"
-    else
-        tap_fail "$name: powered off with every planned case reported # $KIT_WHY"
-        bad=1
-    fi
-    if [ "$bad" = 1 ]; then
-        sed 's/^/#   /' <<<"$KIT_CONSOLE"
-        [ -n "$KIT_STDERR" ] && sed 's/^/#   stderr: /' <<<"$KIT_STDERR"
-    fi
-}
-
 # expect_failure NAME CASE_PATTERN ARGS...: the run must not pass as a
 # whole, and when CASE_PATTERN is given a failed case must match it.
 expect_failure() {
@@ -66,13 +41,13 @@ main() {
     for prog in $KIT_PROGRAMS; do
         for cpus in 1 2; do
             kit_run qemu "$KIT/$prog.elf" "$cpus"
-            report_run "$prog ${cpus}cpu"
+            kit_report "$prog ${cpus}cpu"
         done
     done
 
     # The BIOS-area scan, the fallback for loaders without rsdp_paddr.
     kit_run qemu "$KIT/acpi.elf" 1 kit.rsdp=scan
-    report_run "acpi 1cpu rsdp-scan"
+    kit_report "acpi 1cpu rsdp-scan"
 
     # The last cpus= and date= on the command line win.
     expect_failure "a wrong cpus= in acpi" $'^not ok\tMADT lists cpus=N' \

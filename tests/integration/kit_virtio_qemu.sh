@@ -10,6 +10,7 @@
 # transitional device) must fail.
 source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
+source "$CVIRT_SRC/tests/guest/kit/virtio_host.sh"
 
 VIRTIO_PROGRAMS="pci virtio_rng virtio_blk virtio_net virtio_console"
 DISK_SECTORS=8191               # odd on purpose: no rounding to a block
@@ -23,29 +24,6 @@ cleanup() {
     [ -n "$WORK" ] && rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-report_run() {
-    local name=$1 status desc detail bad=0
-    while IFS=$'\t' read -r status desc detail; do
-        [ -z "$status" ] && continue
-        if [ "$status" = ok ]; then
-            tap_ok "$name: $desc"
-        else
-            tap_fail "$name: $desc # $detail"
-            bad=1
-        fi
-    done <<<"$KIT_CASES"
-    if [ "$KIT_VERDICT" = ok ]; then
-        tap_ok "$name: powered off with every planned case reported"
-    else
-        tap_fail "$name: powered off with every planned case reported # $KIT_WHY"
-        bad=1
-    fi
-    if [ "$bad" = 1 ]; then
-        sed 's/^/#   /' <<<"$KIT_CONSOLE"
-        [ -n "$KIT_STDERR" ] && sed 's/^/#   stderr: /' <<<"$KIT_STDERR"
-    fi
-}
 
 # expect_failure NAME CASE_PATTERN ARGS...: a failed case must match.
 expect_failure() {
@@ -72,51 +50,18 @@ dev_net() {   # dev_net MAC
         "-device virtio-net-pci,disable-legacy=on,netdev=n0,mac=$1"
 }
 
-# The line the guest writes for sector s with salt t: 32 bytes, the first
-# line of each sector.
-pattern_line() { printf 'sec %08x salt %08x ln 0' "$1" "$2"; }
-
-# disk_holds SALT: the sectors the program writes carry the pattern, the
-# ones between them are still zero.
-disk_holds() {
-    local salt=$1 s got
-    for s in 2 5 8 15 20 23 $((DISK_SECTORS - 1)); do
-        got=$(dd if="$WORK/disk.raw" bs=512 skip="$s" count=1 status=none | head -c 31)
-        [ "$got" = "$(pattern_line "$s" "$salt")" ] || { echo "# sector $s: $got"; return 1; }
-    done
-    for s in 0 1 6 7 16 19 24; do
-        got=$(dd if="$WORK/disk.raw" bs=512 skip="$s" count=1 status=none | tr -d '\0' | wc -c)
-        [ "$got" = 0 ] || { echo "# sector $s is not zero"; return 1; }
-    done
-}
-
-netns_up() {
-    if [ "$(id -u)" != 0 ]; then
-        tap_skip "virtio-net runs: creating a network namespace and tap needs root"
-        return 1
-    fi
-    NS=cvirtkit-$$-$RANDOM
-    if ! ip netns add "$NS" || ! ip netns exec "$NS" ip tuntap add dev "$TAP" mode tap ||
-        ! ip netns exec "$NS" ip addr add "$PEER_IP/24" dev "$TAP" ||
-        ! ip netns exec "$NS" ip link set "$TAP" up; then
-        tap_fail "network namespace $NS with tap $TAP and $PEER_IP/24"
-        return 1
-    fi
-    tap_ok "network namespace with a tap at $PEER_IP/24"
-}
-
 run_blk() {
     local salt=$1 serial=kit-disk-$RANDOM before
     truncate -s $((DISK_SECTORS * 512)) "$WORK/disk.raw"
     CVIRT_KIT_QEMU_ARGS=$(dev_blk "$serial") \
         kit_run qemu "$KIT/virtio_blk.elf" 1 "sectors=$DISK_SECTORS salt=$salt serial=$serial"
-    report_run "virtio_blk read-write"
-    check "virtio_blk: the disk file holds the pattern where the guest wrote it" disk_holds "$salt"
+    kit_report "virtio_blk read-write"
+    check "virtio_blk: the disk file holds the pattern where the guest wrote it" disk_holds "$WORK/disk.raw" "$salt"
 
     before=$(md5sum <"$WORK/disk.raw")
     CVIRT_KIT_QEMU_ARGS=$(dev_blk "$serial" readonly) \
         kit_run qemu "$KIT/virtio_blk.elf" 1 "sectors=$DISK_SECTORS salt=$salt serial=$serial ro=1"
-    report_run "virtio_blk read-only"
+    kit_report "virtio_blk read-only"
     check "virtio_blk: a read-only run leaves the disk file unchanged" \
         [ "$before" = "$(md5sum <"$WORK/disk.raw")" ]
 
@@ -173,7 +118,7 @@ main() {
     local cpus
     for cpus in 1 2; do
         CVIRT_KIT_QEMU_ARGS=$(dev_rng) kit_run qemu "$KIT/virtio_rng.elf" "$cpus"
-        report_run "virtio_rng ${cpus}cpu"
+        kit_report "virtio_rng ${cpus}cpu"
     done
     expect_failure "a machine without virtio-rng" $'^not ok\tvirtio-rng found' "$KIT/virtio_rng.elf" 1
     CVIRT_KIT_QEMU_ARGS="-device virtio-rng-pci" expect_failure "a transitional virtio-rng" \
@@ -183,14 +128,14 @@ main() {
 
     local tag=guest-$RANDOM line=host-$RANDOM
     run_con "virtio_console" "$tag" "$line" "$line"
-    report_run "virtio_console"
+    kit_report "virtio_console"
     check "virtio_console: the guest's line arrives on the host" [ "$CON_GOT" = "kit-console $tag" ]
     run_con "virtio_console wrong rx=" "$tag" "$line" "$line-other"
     check "kit detects a wrong rx= in virtio_console" \
         grep -qE $'^not ok\tthe line read from receiveq equals rx=' <<<"$KIT_CASES"
 
     # PCI and the network run in a namespace that holds the tap.
-    netns_up || return
+    netns_up cvirtkit || return
     local all tapmac
     all="$(dev_rng) $(dev_blk kit-pci) $(dev_con) $(dev_net "$MAC")"
     rm -f "$WORK/con.in" "$WORK/con.out"
@@ -198,7 +143,7 @@ main() {
     export CVIRT_KIT_WRAP="ip netns exec $NS"
     for cpus in 1 2; do
         CVIRT_KIT_QEMU_ARGS=$all kit_run qemu "$KIT/pci.elf" "$cpus" virtio=4
-        report_run "pci ${cpus}cpu"
+        kit_report "pci ${cpus}cpu"
     done
     CVIRT_KIT_QEMU_ARGS=$all expect_failure "a wrong virtio= count in pci" \
         $'^not ok\tnumber of virtio devices equals virtio=' "$KIT/pci.elf" 1 virtio=5
@@ -207,7 +152,7 @@ main() {
 
     local netargs="mac=$MAC ip=$GUEST_IP peer=$PEER_IP"
     CVIRT_KIT_QEMU_ARGS=$(dev_net "$MAC") kit_run qemu "$KIT/virtio_net.elf" 1 "$netargs"
-    report_run "virtio_net"
+    kit_report "virtio_net"
     tapmac=$(ip netns exec "$NS" cat "/sys/class/net/$TAP/address")
     check "virtio_net: the ARP reply carries the tap's MAC" \
         grep -qi "^# peer MAC $tapmac," <<<"$KIT_CONSOLE"

@@ -11,6 +11,7 @@
 # network namespace this test makes) carries the tap's MAC.
 source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
+source "$CVIRT_SRC/tests/guest/kit/virtio_host.sh"
 
 DISK_SECTORS=8191               # odd on purpose: no rounding to a block
 MAC=52:54:00:6b:69:74
@@ -24,51 +25,6 @@ cleanup() {
     [ -n "$WORK" ] && rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-# Case lines without their details: "ok<TAB>desc" / "not ok<TAB>desc".
-summary() { cut -f1,2 <<<"$1" | sort; }
-
-report_vmm() {
-    local name=$1 status desc detail
-    while IFS=$'\t' read -r status desc detail; do
-        [ -z "$status" ] && continue
-        if [ "$status" = ok ]; then tap_ok "$name: $desc"; else tap_fail "$name: $desc # $detail"; fi
-    done <<<"$KIT_CASES"
-    if [ "$KIT_VERDICT" = ok ]; then
-        tap_ok "$name: powered off with every planned case reported"
-    else
-        tap_fail "$name: powered off with every planned case reported # $KIT_WHY"
-        sed 's/^/#   /' <<<"$KIT_CONSOLE"
-        [ -n "$KIT_STDERR" ] && sed 's/^/#   stderr: /' <<<"$KIT_STDERR"
-    fi
-}
-
-# oracle PROG CPUS EXTRA: the QEMU run (CVIRT_KIT_QEMU_ARGS set by the caller).
-oracle() {
-    kit_run qemu "$KIT/$1.elf" "$2" "$3"
-    Q_VERDICT=$KIT_VERDICT
-    Q_SUM=$(summary "$KIT_CASES")
-    Q_CONSOLE=$KIT_CONSOLE
-}
-
-# subject NAME PROG CPUS EXTRA: the cvirt-vmm run (CVIRT_KIT_VMM_ARGS set by
-# the caller), reported and compared with the last oracle run.
-subject() {
-    local name=$1
-    kit_run vmm "$KIT/$2.elf" "$3" "$4"
-    report_vmm "$name"
-    local v_sum
-    v_sum=$(summary "$KIT_CASES")
-    if [ "$Q_VERDICT" != ok ] || grep -q '^not ok' <<<"$Q_SUM"; then
-        tap_fail "$name: QEMU, the oracle, passes this program # the kit is not trusted here"
-        sed 's/^/#   qemu: /' <<<"$Q_CONSOLE"
-    elif [ "$Q_SUM" = "$v_sum" ] && [ "$KIT_VERDICT" = "$Q_VERDICT" ]; then
-        tap_ok "$name: same cases and results as QEMU"
-    else
-        tap_fail "$name: same cases and results as QEMU"
-        diff <(echo "$Q_SUM") <(echo "$v_sum") | sed 's/^/#   /'
-    fi
-}
 
 # Device arguments: QEMU's and cvirt-vmm's for the same device.
 q_rng() { echo "-device virtio-rng-pci,disable-legacy=on"; }
@@ -95,31 +51,13 @@ q_net() {   # q_net MAC
 }
 v_net() { echo "--net tap=$TAP,mac=$1"; }
 
-# The line the guest writes for sector s with salt t: the first 31 bytes
-# of each sector.
-pattern_line() { printf 'sec %08x salt %08x ln 0' "$1" "$2"; }
-
-# disk_holds FILE SALT: the sectors the program writes carry the pattern,
-# the ones between them are still zero.
-disk_holds() {
-    local file=$1 salt=$2 s got
-    for s in 2 5 8 15 20 23 $((DISK_SECTORS - 1)); do
-        got=$(dd if="$file" bs=512 skip="$s" count=1 status=none | head -c 31)
-        [ "$got" = "$(pattern_line "$s" "$salt")" ] || { echo "# sector $s: $got"; return 1; }
-    done
-    for s in 0 1 6 7 16 19 24; do
-        got=$(dd if="$file" bs=512 skip="$s" count=1 status=none | tr -d '\0' | wc -c)
-        [ "$got" = 0 ] || { echo "# sector $s is not zero"; return 1; }
-    done
-}
-
 # blk_pair NAME FMT QFILE VFILE SERIAL SALT [readonly]: the same program on both.
 blk_pair() {
     local name=$1 fmt=$2 qf=$3 vf=$4 serial=$5 salt=$6 ro=${7:-} extra
     extra="sectors=$DISK_SECTORS salt=$salt serial=$serial"
     [ "$ro" = readonly ] && extra="$extra ro=1"
-    CVIRT_KIT_QEMU_ARGS=$(q_blk "$qf" "$fmt" "$serial" "$ro") oracle virtio_blk 1 "$extra"
-    CVIRT_KIT_VMM_ARGS=$(v_blk "$vf" "$fmt" "$serial" "$ro") subject "$name" virtio_blk 1 "$extra"
+    CVIRT_KIT_QEMU_ARGS=$(q_blk "$qf" "$fmt" "$serial" "$ro") kit_oracle virtio_blk 1 "$extra"
+    CVIRT_KIT_VMM_ARGS=$(v_blk "$vf" "$fmt" "$serial" "$ro") kit_subject "$name" virtio_blk 1 "$extra"
 }
 
 # overlay_has_data FILE: some guest data is allocated in the overlay itself.
@@ -210,41 +148,26 @@ run_con() {
     mkfifo "$WORK/con.in" "$WORK/con.out"
     exec 7<>"$WORK/con.in" 8<>"$WORK/con.out"
     printf '%s\n' "$line" >&7
-    CVIRT_KIT_QEMU_ARGS=$(q_con) oracle virtio_console 1 "tx=$tag rx=$line"
+    CVIRT_KIT_QEMU_ARGS=$(q_con) kit_oracle virtio_console 1 "tx=$tag rx=$line"
     exec 7>&- 8>&-
 
     rm -f "$WORK/vcon.sock" "$WORK/vcon.got"
     console_peer "$WORK/vcon.sock" "$line" "$WORK/vcon.got" &
     local peer=$!
-    CVIRT_KIT_VMM_ARGS=$(v_con) subject "virtio_console" virtio_console 1 "tx=$tag rx=$line"
+    CVIRT_KIT_VMM_ARGS=$(v_con) kit_subject "virtio_console" virtio_console 1 "tx=$tag rx=$line"
     wait "$peer"
     [ -f "$WORK/vcon.got" ] && got=$(cat "$WORK/vcon.got")
     check "virtio_console: the guest's line arrives on the socket (got '$got')" \
         [ "$got" = "kit-console $tag" ]
 }
 
-netns_up() {
-    if [ "$(id -u)" != 0 ]; then
-        tap_skip "virtio-net runs: creating a network namespace and tap needs root"
-        return 1
-    fi
-    NS=cvirtkitv-$$-$RANDOM
-    if ! ip netns add "$NS" || ! ip netns exec "$NS" ip tuntap add dev "$TAP" mode tap ||
-        ! ip netns exec "$NS" ip addr add "$PEER_IP/24" dev "$TAP" ||
-        ! ip netns exec "$NS" ip link set "$TAP" up; then
-        tap_fail "network namespace $NS with tap $TAP and $PEER_IP/24"
-        return 1
-    fi
-    tap_ok "network namespace with a tap at $PEER_IP/24"
-}
-
 # The network runs, inside the namespace that holds the tap.
 run_net() {
-    netns_up || return
+    netns_up cvirtkitv || return
     export CVIRT_KIT_WRAP="ip netns exec $NS"
     local netargs="mac=$MAC ip=$GUEST_IP peer=$PEER_IP" tapmac
-    CVIRT_KIT_QEMU_ARGS=$(q_net "$MAC") oracle virtio_net 1 "$netargs"
-    CVIRT_KIT_VMM_ARGS=$(v_net "$MAC") subject "virtio_net" virtio_net 1 "$netargs"
+    CVIRT_KIT_QEMU_ARGS=$(q_net "$MAC") kit_oracle virtio_net 1 "$netargs"
+    CVIRT_KIT_VMM_ARGS=$(v_net "$MAC") kit_subject "virtio_net" virtio_net 1 "$netargs"
     tapmac=$(ip netns exec "$NS" cat "/sys/class/net/$TAP/address")
     check "virtio_net: the ARP reply carries the tap's MAC" \
         grep -qi "^# peer MAC $tapmac," <<<"$KIT_CONSOLE"
@@ -257,9 +180,9 @@ run_net() {
     local cpus
     for cpus in 1 2; do
         CVIRT_KIT_QEMU_ARGS="$(q_rng) $(q_blk "$WORK/q/pci.raw" raw kit-pci) $(q_con) $(q_net "$MAC")" \
-            oracle pci "$cpus" virtio=4
+            kit_oracle pci "$cpus" virtio=4
         CVIRT_KIT_VMM_ARGS="$(v_rng) $(v_blk "$WORK/v/pci.raw" raw kit-pci) $(v_con) $(v_net "$MAC")" \
-            subject "pci with net ${cpus}cpu" pci "$cpus" virtio=4
+            kit_subject "pci with net ${cpus}cpu" pci "$cpus" virtio=4
     done
     unset CVIRT_KIT_WRAP
 }
@@ -288,8 +211,8 @@ main() {
     local salt=$(((RANDOM * 32768 + RANDOM) % 900000000 + 1)) cpus
 
     for cpus in 1 2; do
-        CVIRT_KIT_QEMU_ARGS=$(q_rng) oracle virtio_rng "$cpus" ""
-        CVIRT_KIT_VMM_ARGS=$(v_rng) subject "virtio_rng ${cpus}cpu" virtio_rng "$cpus" ""
+        CVIRT_KIT_QEMU_ARGS=$(q_rng) kit_oracle virtio_rng "$cpus" ""
+        CVIRT_KIT_VMM_ARGS=$(v_rng) kit_subject "virtio_rng ${cpus}cpu" virtio_rng "$cpus" ""
     done
 
     run_blk "$salt"
@@ -302,9 +225,9 @@ main() {
     mkfifo "$WORK/con.in" "$WORK/con.out"
     for cpus in 1 2; do
         CVIRT_KIT_QEMU_ARGS="$(q_rng) $(q_blk "$WORK/q/pci.raw" raw kit-pci) $(q_con)" \
-            oracle pci "$cpus" virtio=3
+            kit_oracle pci "$cpus" virtio=3
         CVIRT_KIT_VMM_ARGS="$(v_rng) $(v_blk "$WORK/v/pci.raw" raw kit-pci) $(v_con)" \
-            subject "pci ${cpus}cpu" pci "$cpus" virtio=3
+            kit_subject "pci ${cpus}cpu" pci "$cpus" virtio=3
     done
     run_net
 }

@@ -7,42 +7,10 @@
 source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
 
-# Case lines without their details: "ok<TAB>desc" / "not ok<TAB>desc".
-summary() { cut -f1,2 <<<"$1" | sort; }
-
-report_vmm() {
-    local name=$1 status desc detail
-    while IFS=$'\t' read -r status desc detail; do
-        [ -z "$status" ] && continue
-        if [ "$status" = ok ]; then tap_ok "$name: $desc"; else tap_fail "$name: $desc # $detail"; fi
-    done <<<"$KIT_CASES"
-    if [ "$KIT_VERDICT" = ok ]; then
-        tap_ok "$name: powered off with every planned case reported"
-    else
-        tap_fail "$name: powered off with every planned case reported # $KIT_WHY"
-        sed 's/^/#   /' <<<"$KIT_CONSOLE"
-        [ -n "$KIT_STDERR" ] && sed 's/^/#   stderr: /' <<<"$KIT_STDERR"
-    fi
-}
-
 # compare NAME PROG CPUS [extra-append]
 compare() {
-    local name=$1 prog=$2 cpus=$3 extra=${4:-}
-    kit_run qemu "$KIT/$prog.elf" "$cpus" $extra
-    local q_sum q_verdict=$KIT_VERDICT
-    q_sum=$(summary "$KIT_CASES")
-    kit_run vmm "$KIT/$prog.elf" "$cpus" $extra
-    report_vmm "$name"
-    local v_sum
-    v_sum=$(summary "$KIT_CASES")
-    if [ "$q_verdict" != ok ] || grep -q '^not ok' <<<"$q_sum"; then
-        tap_fail "$name: QEMU, the oracle, passes this program # the kit is not trusted here"
-    elif [ "$q_sum" = "$v_sum" ] && [ "$KIT_VERDICT" = "$q_verdict" ]; then
-        tap_ok "$name: same cases and results as QEMU"
-    else
-        tap_fail "$name: same cases and results as QEMU"
-        diff <(echo "$q_sum") <(echo "$v_sum") | sed 's/^/#   /'
-    fi
+    kit_oracle "$2" "$3" "${4:-}"
+    kit_subject "$1" "$2" "$3" "${4:-}"
 }
 
 # A guest reset under --no-reboot ends cvirt-vmm with status 3, after the

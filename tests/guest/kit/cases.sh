@@ -70,3 +70,62 @@ kit_run() {
         KIT_WHY=""
     fi
 }
+
+# The functions below report through tests/integration/lib.sh (tap_ok,
+# tap_fail), which the integration tests source before this file.
+
+# kit_report NAME: the last run's cases as TAP cases, plus one for the run
+# as a whole; the console goes to the log as comments when anything failed.
+kit_report() {
+    local name=$1 status desc detail bad=0
+    while IFS=$'\t' read -r status desc detail; do
+        [ -z "$status" ] && continue
+        if [ "$status" = ok ]; then
+            tap_ok "$name: $desc"
+        else
+            tap_fail "$name: $desc # $detail"
+            bad=1
+        fi
+    done <<<"$KIT_CASES"
+    if [ "$KIT_VERDICT" = ok ]; then
+        tap_ok "$name: powered off with every planned case reported"
+    else
+        tap_fail "$name: powered off with every planned case reported # $KIT_WHY"
+        bad=1
+    fi
+    if [ "$bad" = 1 ]; then
+        sed 's/^/#   /' <<<"$KIT_CONSOLE"
+        [ -n "$KIT_STDERR" ] && sed 's/^/#   stderr: /' <<<"$KIT_STDERR"
+    fi
+}
+
+# Case lines without their details, sorted: "ok<TAB>desc" / "not ok<TAB>desc".
+kit_summary() { cut -f1,2 <<<"$1" | sort; }
+
+# kit_oracle PROG CPUS [extra-append]: the QEMU run that judges the next
+# kit_subject (extra QEMU arguments in CVIRT_KIT_QEMU_ARGS).
+kit_oracle() {
+    kit_run qemu "$KIT/$1.elf" "$2" ${3:+"$3"}
+    KIT_Q_VERDICT=$KIT_VERDICT
+    KIT_Q_SUM=$(kit_summary "$KIT_CASES")
+    KIT_Q_CONSOLE=$KIT_CONSOLE
+}
+
+# kit_subject NAME PROG CPUS [extra-append]: the same program on cvirt-vmm
+# (extra arguments in CVIRT_KIT_VMM_ARGS), reported, then one case that it
+# gave the same cases and results as the last kit_oracle run.
+kit_subject() {
+    local name=$1 v_sum
+    kit_run vmm "$KIT/$2.elf" "$3" ${4:+"$4"}
+    kit_report "$name"
+    v_sum=$(kit_summary "$KIT_CASES")
+    if [ "$KIT_Q_VERDICT" != ok ] || grep -q '^not ok' <<<"$KIT_Q_SUM"; then
+        tap_fail "$name: QEMU, the oracle, passes this program # the kit is not trusted here"
+        sed 's/^/#   qemu: /' <<<"$KIT_Q_CONSOLE"
+    elif [ "$KIT_Q_SUM" = "$v_sum" ] && [ "$KIT_VERDICT" = "$KIT_Q_VERDICT" ]; then
+        tap_ok "$name: same cases and results as QEMU"
+    else
+        tap_fail "$name: same cases and results as QEMU"
+        diff <(echo "$KIT_Q_SUM") <(echo "$v_sum") | sed 's/^/#   /'
+    fi
+}
