@@ -402,22 +402,38 @@ out:
     return r;
 }
 
+/* Reads the snapshot table, finds NAME (by id, then by name) and reads that
+ * snapshot's L1 table, with the cached metadata flushed first. Returns the
+ * index, or a negative errno; either way *sn, *n and *sl1 are the caller's
+ * to free. */
+static int load_named(struct blk *b, const char *name, struct qcow2_snap **sn, int *n,
+                      uint64_t **sl1, struct err *e)
+{
+    uint64_t tl;
+    *n = 0;
+    *sl1 = NULL;
+    int cnt = qcow2_read_snapshots(b, sn, &tl, e);
+    if (cnt < 0)
+        return cnt;
+    *n = cnt;
+    int i = find(*sn, cnt, name), r;
+    if (i < 0)
+        return err_set(e, ENOENT, "Could not find snapshot '%s'", name);
+    if ((r = qcow2_read_snap_l1(b, &(*sn)[i], sl1, e)) < 0 || (r = qcow2_flush_meta(b, true, e)) < 0)
+        return r;
+    return i;
+}
+
 static int snap_apply(struct blk *b, const char *name, struct err *e)
 {
     struct qcow2_state *s = qcow2_s(b);
     struct qcow2_snap *sn;
-    uint64_t tl;
-    int n = qcow2_read_snapshots(b, &sn, &tl, e);
-    if (n < 0)
-        return n;
-    int i = find(sn, n, name), r;
-    uint64_t *sl1 = NULL, *old = NULL;
+    uint64_t *sl1, *old = NULL;
+    int n, r, i = load_named(b, name, &sn, &n, &sl1, e);
     if (i < 0) {
-        r = err_set(e, ENOENT, "Could not find snapshot '%s'", name);
+        r = i;
         goto out;
     }
-    if ((r = qcow2_read_snap_l1(b, &sn[i], &sl1, e)) < 0 || (r = qcow2_flush_meta(b, true, e)) < 0)
-        goto out;
     if (sn[i].l1_size > s->l1_size && (r = qcow2_grow_l1(b, sn[i].l1_size, e)) < 0)
         goto out;
     uint32_t n_old = s->l1_size;
@@ -452,18 +468,12 @@ static int snap_delete(struct blk *b, const char *name, struct err *e)
 {
     struct qcow2_state *s = qcow2_s(b);
     struct qcow2_snap *sn;
-    uint64_t tl;
-    int n = qcow2_read_snapshots(b, &sn, &tl, e);
-    if (n < 0)
-        return n;
-    int i = find(sn, n, name), r;
-    uint64_t *sl1 = NULL;
+    uint64_t *sl1;
+    int n, r, i = load_named(b, name, &sn, &n, &sl1, e);
     if (i < 0) {
-        r = err_set(e, ENOENT, "Could not find snapshot '%s'", name);
+        r = i;
         goto out;
     }
-    if ((r = qcow2_read_snap_l1(b, &sn[i], &sl1, e)) < 0 || (r = qcow2_flush_meta(b, true, e)) < 0)
-        goto out;
     struct qcow2_snap gone = sn[i];
     memmove(&sn[i], &sn[i + 1], (size_t)(n - i - 1) * sizeof *sn);
     sn[n - 1] = gone;   /* keep it to free its strings */
