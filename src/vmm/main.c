@@ -183,7 +183,6 @@ struct runner {
     struct vm *vm;
     struct evloop *loop;
     int sigfd;
-    int wakefd;
     /* Sticky: a stop asked for while the guest was resetting must not be
      * lost to the reset, whose exit reason came first. */
     bool stop_requested;
@@ -268,7 +267,7 @@ int main(int argc, char **argv)
         return EXIT_VMM_USAGE;
 
     struct err e = { 0 };
-    struct runner rn = { .sigfd = -1, .wakefd = -1 };
+    struct runner rn = { .sigfd = -1 };
     struct vm *vm = NULL;
     struct pci_host *host = NULL;
     struct virtio_pci *vdevs[MAX_VIRTIO_DEVS] = { NULL };

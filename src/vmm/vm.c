@@ -337,12 +337,6 @@ int vm_irq_line(struct vm *vm, unsigned gsi, int level)
     return 0;
 }
 
-void vm_irq_pulse(struct vm *vm, unsigned gsi)
-{
-    vm_irq_line(vm, gsi, 1);
-    vm_irq_line(vm, gsi, 0);
-}
-
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *fmt, ...)
 {
     int none = VM_EXIT_NONE;

@@ -119,8 +119,6 @@ void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len);
 
 /* Raises or lowers an interrupt line on the in-kernel irqchip. */
 int vm_irq_line(struct vm *vm, unsigned gsi, int level);
-/* Pulses an edge-triggered ISA line. */
-void vm_irq_pulse(struct vm *vm, unsigned gsi);
 
 /* Allocates a GSI for an MSI route; returns it or -ENOSPC. */
 int vm_gsi_alloc(struct vm *vm);

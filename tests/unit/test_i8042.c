@@ -25,8 +25,6 @@ int vm_irq_line(struct vm *vm, unsigned gsi, int level)
     return 0;
 }
 
-void vm_irq_pulse(struct vm *vm, unsigned gsi) { fail(); }
-
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *fmt, ...)
 {
     exit_calls++;
