@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/le.h"
 #include "img/blk.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
@@ -122,20 +123,18 @@ static int blk_parse_args(char *s, struct blk_args *a, struct err *e)
     return 0;
 }
 
-static void put32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { v = htole64(v); memcpy(p, &v, 8); }
 
 static void blk_fill_config(struct blkdev *d)
 {
     memset(d->config, 0, sizeof(d->config));
-    put64(d->config + CFG_CAPACITY, d->img->size / BLK_SECTOR);
-    put32(d->config + CFG_SEG_MAX, BLK_SEG_MAX);
-    put32(d->config + CFG_BLK_SIZE, BLK_SECTOR);
-    put32(d->config + CFG_MAX_DISCARD_SECTORS, BLK_MAX_RANGE_SECTORS);
-    put32(d->config + CFG_MAX_DISCARD_SEG, BLK_MAX_RANGE_SEGS);
-    put32(d->config + CFG_DISCARD_ALIGN, 1);
-    put32(d->config + CFG_MAX_WZ_SECTORS, BLK_MAX_RANGE_SECTORS);
-    put32(d->config + CFG_MAX_WZ_SEG, BLK_MAX_RANGE_SEGS);
+    le64_put(d->config + CFG_CAPACITY, d->img->size / BLK_SECTOR);
+    le32_put(d->config + CFG_SEG_MAX, BLK_SEG_MAX);
+    le32_put(d->config + CFG_BLK_SIZE, BLK_SECTOR);
+    le32_put(d->config + CFG_MAX_DISCARD_SECTORS, BLK_MAX_RANGE_SECTORS);
+    le32_put(d->config + CFG_MAX_DISCARD_SEG, BLK_MAX_RANGE_SEGS);
+    le32_put(d->config + CFG_DISCARD_ALIGN, 1);
+    le32_put(d->config + CFG_MAX_WZ_SECTORS, BLK_MAX_RANGE_SECTORS);
+    le32_put(d->config + CFG_MAX_WZ_SEG, BLK_MAX_RANGE_SEGS);
     /* write_zeroes_may_unmap stays 0: zeroes are always written. */
 }
 

@@ -8,6 +8,7 @@
  * the event loop, which runs the device's queue_notify. A notify write
  * KVM did not catch (a length the ioeventfd does not match, or no
  * ioeventfd support) reaches bar_write and signals the same eventfd. */
+#include "util/le.h"
 #include "virtio/pci.h"
 
 #include <errno.h>
@@ -184,10 +185,6 @@ static int vp_attach(void *opaque, struct err *e)
 
 /* ---- common configuration ---------------------------------------------- */
 
-static void put16(uint8_t *p, uint16_t v) { pci_set16(p, v); }
-static void put32(uint8_t *p, uint32_t v) { pci_set32(p, v); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
-static uint64_t get64(const uint8_t *p) { return pci_get32(p) | (uint64_t)pci_get32(p + 4) << 32; }
 
 static struct vp_queue *selected(struct virtio_pci *vp)
 {
@@ -199,24 +196,24 @@ static void common_snapshot(struct virtio_pci *vp, uint8_t *b)
 {
     struct virtio_dev *vd = &vp->vd;
     memset(b, 0, VP_COMMON_LEN);
-    put32(b + 0x00, vp->dfselect);
-    put32(b + 0x04, vp->dfselect < 2 ? (uint32_t)(vd->host_features >> (32 * vp->dfselect)) : 0);
-    put32(b + 0x08, vp->gfselect);
-    put32(b + 0x0c, vp->gfselect < 2 ? (uint32_t)(vd->guest_features >> (32 * vp->gfselect)) : 0);
-    put16(b + 0x10, vp->msix_config);
-    put16(b + 0x12, (uint16_t)vd->ops->nqueues);
+    le32_put(b + 0x00, vp->dfselect);
+    le32_put(b + 0x04, vp->dfselect < 2 ? (uint32_t)(vd->host_features >> (32 * vp->dfselect)) : 0);
+    le32_put(b + 0x08, vp->gfselect);
+    le32_put(b + 0x0c, vp->gfselect < 2 ? (uint32_t)(vd->guest_features >> (32 * vp->gfselect)) : 0);
+    le16_put(b + 0x10, vp->msix_config);
+    le16_put(b + 0x12, (uint16_t)vd->ops->nqueues);
     b[0x14] = vd->status;
     b[0x15] = vd->config_generation;
-    put16(b + 0x16, vp->queue_select);
+    le16_put(b + 0x16, vp->queue_select);
     struct vp_queue *q = selected(vp);
     if (q) {
-        put16(b + 0x18, q->size);
-        put16(b + 0x1a, q->vector);
-        put16(b + 0x1c, q->enabled);
-        put16(b + 0x1e, (uint16_t)q->index);
-        put64(b + 0x20, q->desc);
-        put64(b + 0x28, q->driver);
-        put64(b + 0x30, q->device);
+        le16_put(b + 0x18, q->size);
+        le16_put(b + 0x1a, q->vector);
+        le16_put(b + 0x1c, q->enabled);
+        le16_put(b + 0x1e, (uint16_t)q->index);
+        le64_put(b + 0x20, q->desc);
+        le64_put(b + 0x28, q->driver);
+        le64_put(b + 0x30, q->device);
     }
 }
 
@@ -258,11 +255,11 @@ static void queue_fields_write(struct virtio_pci *vp, const uint8_t *b, unsigned
     if (touched(off, len, 0x18, 2))
         q->size = pci_get16(b + 0x18);
     if (touched(off, len, 0x20, 8))
-        q->desc = get64(b + 0x20);
+        q->desc = le64_get(b + 0x20);
     if (touched(off, len, 0x28, 8))
-        q->driver = get64(b + 0x28);
+        q->driver = le64_get(b + 0x28);
     if (touched(off, len, 0x30, 8))
-        q->device = get64(b + 0x30);
+        q->device = le64_get(b + 0x30);
     if (touched(off, len, 0x1c, 2) && pci_get16(b + 0x1c) == 1) {
         if (q->size > vp->vd.ops->queue_size)
             virtio_dev_broken(&vp->vd, "queue %u: size %u is over the %u offered", q->index,

@@ -4,6 +4,7 @@
  * helpers, so the layout is visible here and does not depend on the host's
  * struct packing. The DSDT (the namespace: sleep states, legacy devices,
  * PCI root bridge, processors) is generated with the AML builder. */
+#include "util/le.h"
 #include "x86/acpi.h"
 
 #include <errno.h>
@@ -64,23 +65,8 @@
 
 static void put8(uint8_t *p, uint8_t v) { p[0] = v; }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, (uint16_t)v);
-    put16(p + 2, (uint16_t)(v >> 16));
-}
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
-}
 
 uint8_t acpi_checksum(const uint8_t *buf, size_t len)
 {
@@ -120,13 +106,13 @@ static void put_header(uint8_t *p, const char *sig, uint32_t len,
                        uint8_t rev, const char *table_id)
 {
     memcpy(p, sig, 4);
-    put32(p + 4, len);
+    le32_put(p + 4, len);
     put8(p + 8, rev);
     memcpy(p + 10, OEM_ID, 6);
     memcpy(p + 16, table_id, 8);
-    put32(p + 24, OEM_REVISION);
+    le32_put(p + 24, OEM_REVISION);
     memcpy(p + 28, CREATOR_ID, 4);
-    put32(p + 32, CREATOR_REV);
+    le32_put(p + 32, CREATOR_REV);
 }
 
 static void seal(uint8_t *p, size_t len)
@@ -143,7 +129,7 @@ static void put_gas_io(uint8_t *p, uint8_t bits, uint8_t access,
     put8(p + 1, bits);
     put8(p + 2, 0);
     put8(p + 3, access);
-    put64(p + 4, port);
+    le64_put(p + 4, port);
 }
 
 /* ---- DSDT ---- */
@@ -271,31 +257,31 @@ static void fill_fadt(uint8_t *p, uint64_t facs, uint64_t dsdt)
     put_header(p, "FACP", FADT_LEN, 6, "CVIRTFAC");
     /* The FACS sits below 4 GiB, so only the 32-bit pointer is set: the
      * spec allows at most one of FIRMWARE_CTRL and X_FIRMWARE_CTRL. */
-    put32(p + 36, (uint32_t)facs);
-    put32(p + 40, (uint32_t)dsdt);
-    put16(p + 46, LAYOUT_IRQ_SCI);
-    put32(p + 48, 0);   /* SMI_CMD 0: always in ACPI mode, no handoff */
-    put32(p + 56, LAYOUT_PORT_PM1A_EVT);
-    put32(p + 64, LAYOUT_PORT_PM1A_CNT);
-    put32(p + 76, LAYOUT_PORT_PM_TMR);
-    put32(p + 80, LAYOUT_PORT_GPE0_BLK);
+    le32_put(p + 36, (uint32_t)facs);
+    le32_put(p + 40, (uint32_t)dsdt);
+    le16_put(p + 46, LAYOUT_IRQ_SCI);
+    le32_put(p + 48, 0);   /* SMI_CMD 0: always in ACPI mode, no handoff */
+    le32_put(p + 56, LAYOUT_PORT_PM1A_EVT);
+    le32_put(p + 64, LAYOUT_PORT_PM1A_CNT);
+    le32_put(p + 76, LAYOUT_PORT_PM_TMR);
+    le32_put(p + 80, LAYOUT_PORT_GPE0_BLK);
     put8(p + 88, 4);    /* PM1_EVT_LEN */
     put8(p + 89, 2);    /* PM1_CNT_LEN */
     put8(p + 91, 4);    /* PM_TMR_LEN */
     put8(p + 92, 8);    /* GPE0_BLK_LEN */
     /* Latencies above 100 and 1000 us say C2 and C3 do not exist. */
-    put16(p + 96, 0x0fff);
-    put16(p + 98, 0x0fff);
+    le16_put(p + 96, 0x0fff);
+    le16_put(p + 98, 0x0fff);
     put8(p + 108, RTC_CENTURY_INDEX);
-    put16(p + 109, BOOT_LEGACY_DEVICES | BOOT_8042 | BOOT_VGA_NOT_PRESENT);
+    le16_put(p + 109, BOOT_LEGACY_DEVICES | BOOT_8042 | BOOT_VGA_NOT_PRESENT);
     /* PWR_BUTTON stays clear: the power button is the fixed-feature one
      * in PM1, which is how a graceful shutdown request reaches the guest. */
-    put32(p + 112, FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON |
+    le32_put(p + 112, FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON |
                    FADT_TMR_VAL_EXT | FADT_RESET_REG_SUP);
     put_gas_io(p + 116, 8, GAS_ACC_BYTE, LAYOUT_PORT_RESET_CF9);
     put8(p + 128, LAYOUT_ACPI_RESET_VALUE);
     put8(p + 131, 0);   /* FADT minor version: 6.0 */
-    put64(p + 140, dsdt);
+    le64_put(p + 140, dsdt);
     put_gas_io(p + 148, 32, GAS_ACC_WORD, LAYOUT_PORT_PM1A_EVT);
     put_gas_io(p + 172, 16, GAS_ACC_WORD, LAYOUT_PORT_PM1A_CNT);
     put_gas_io(p + 208, 32, GAS_ACC_DWORD, LAYOUT_PORT_PM_TMR);
@@ -307,7 +293,7 @@ static void fill_fadt(uint8_t *p, uint64_t facs, uint64_t dsdt)
 static void fill_facs(uint8_t *p)
 {
     memcpy(p, "FACS", 4);
-    put32(p + 4, FACS_LEN);
+    le32_put(p + 4, FACS_LEN);
     put8(p + 32, 2);    /* version */
 }
 
@@ -324,8 +310,8 @@ static uint8_t *put_iso(uint8_t *p, uint8_t irq, uint32_t gsi,
     put8(p + 1, MADT_ISO_LEN);
     put8(p + 2, 0);     /* bus: ISA */
     put8(p + 3, irq);
-    put32(p + 4, gsi);
-    put16(p + 8, flags);
+    le32_put(p + 4, gsi);
+    le16_put(p + 8, flags);
     return p + MADT_ISO_LEN;
 }
 
@@ -333,23 +319,23 @@ static void fill_madt(uint8_t *t, unsigned ncpus)
 {
     size_t len = madt_len(ncpus);
     put_header(t, "APIC", (uint32_t)len, 4, "CVIRTAPI");
-    put32(t + 36, (uint32_t)LAYOUT_LAPIC_ADDR);
-    put32(t + 40, MADT_PCAT_COMPAT);
+    le32_put(t + 36, (uint32_t)LAYOUT_LAPIC_ADDR);
+    le32_put(t + 40, MADT_PCAT_COMPAT);
     uint8_t *p = t + 44;
     for (unsigned i = 0; i < ncpus; i++, p += MADT_LAPIC_LEN) {
         put8(p, MADT_LAPIC);
         put8(p + 1, MADT_LAPIC_LEN);
         put8(p + 2, (uint8_t)i);    /* processor uid */
         put8(p + 3, (uint8_t)i);    /* APIC id */
-        put32(p + 4, MADT_LAPIC_ENABLED);
+        le32_put(p + 4, MADT_LAPIC_ENABLED);
     }
     put8(p, MADT_IOAPIC);
     put8(p + 1, MADT_IOAPIC_LEN);
     /* The IOAPIC id must not collide with a LAPIC id: it takes the first
      * id after the vCPUs. */
     put8(p + 2, (uint8_t)ncpus);
-    put32(p + 4, (uint32_t)LAYOUT_IOAPIC_ADDR);
-    put32(p + 8, 0);    /* GSI base */
+    le32_put(p + 4, (uint32_t)LAYOUT_IOAPIC_ADDR);
+    le32_put(p + 8, 0);    /* GSI base */
     p += MADT_IOAPIC_LEN;
     p = put_iso(p, 0, IRQ0_GSI, 0);
     /* The SCI is level-triggered; the PM device drives it active high,
@@ -359,7 +345,7 @@ static void fill_madt(uint8_t *t, unsigned ncpus)
     put8(p, MADT_LAPIC_NMI);
     put8(p + 1, MADT_NMI_LEN);
     put8(p + 2, 0xff);  /* all processors */
-    put16(p + 3, 0);    /* flags: conforms to the bus */
+    le16_put(p + 3, 0);    /* flags: conforms to the bus */
     put8(p + 5, 1);     /* LINT1 */
     seal(t, len);
 }
@@ -367,8 +353,8 @@ static void fill_madt(uint8_t *t, unsigned ncpus)
 static void fill_mcfg(uint8_t *p, const struct acpi_config *cfg)
 {
     put_header(p, "MCFG", MCFG_LEN, 1, "CVIRTMCF");
-    put64(p + 44, cfg->ecam_base);
-    put16(p + 52, 0);   /* segment */
+    le64_put(p + 44, cfg->ecam_base);
+    le16_put(p + 52, 0);   /* segment */
     put8(p + 54, 0);    /* start bus */
     put8(p + 55, (uint8_t)cfg->ecam_end_bus);
     seal(p, MCFG_LEN);
@@ -434,8 +420,8 @@ static void fill_roots(const struct acpi_config *cfg, struct tables *t)
     put_header(t->xsdt, "XSDT", HDR_LEN + 8 * n, 1, "CVIRTXSD");
     put_header(t->rsdt, "RSDT", HDR_LEN + 4 * n, 1, "CVIRTRSD");
     for (unsigned i = 0; i < n; i++) {
-        put64(t->xsdt + HDR_LEN + 8 * i, entries[i]);
-        put32(t->rsdt + HDR_LEN + 4 * i, (uint32_t)entries[i]);
+        le64_put(t->xsdt + HDR_LEN + 8 * i, entries[i]);
+        le32_put(t->rsdt + HDR_LEN + 4 * i, (uint32_t)entries[i]);
     }
     seal(t->xsdt, HDR_LEN + 8 * n);
     seal(t->rsdt, HDR_LEN + 4 * n);
@@ -444,9 +430,9 @@ static void fill_roots(const struct acpi_config *cfg, struct tables *t)
     memcpy(r, "RSD PTR ", 8);
     memcpy(r + 9, OEM_ID, 6);
     put8(r + 15, 2);
-    put32(r + 16, (uint32_t)t->rsdt_gpa);
-    put32(r + 20, RSDP_LEN);
-    put64(r + 24, t->xsdt_gpa);
+    le32_put(r + 16, (uint32_t)t->rsdt_gpa);
+    le32_put(r + 20, RSDP_LEN);
+    le64_put(r + 24, t->xsdt_gpa);
     /* The first checksum covers the ACPI 1.0 part (20 bytes), the
      * extended one the whole structure. */
     put8(r + 8, acpi_checksum(r, 20));

@@ -1,3 +1,4 @@
+#include "util/le.h"
 #include "x86/boot.h"
 
 #include <errno.h>
@@ -19,13 +20,7 @@
 #define LOADED_HIGH   (1u << 0)
 #define CAN_USE_HEAP  (1u << 7)
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) | (uint32_t)get16(p + 2) << 16; }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
 static void put8(uint8_t *p, uint8_t v) { p[0] = v; }
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
 
 unsigned boot_e820(uint64_t mem_size, struct e820_entry *out, unsigned max)
 {
@@ -52,12 +47,12 @@ static int probe_bzimage(const uint8_t *buf, size_t len, struct boot_image *img,
 {
     if (len < BP_INIT_SIZE + 4)
         return err_set(e, ENOEXEC, "kernel file too short for a bzImage header");
-    uint16_t proto = get16(buf + BP_VERSION);
+    uint16_t proto = le16_get(buf + BP_VERSION);
     if (proto < 0x020c)
         return err_set(e, ENOEXEC,
                        "bzImage boot protocol %u.%02u is too old: 2.12 (Linux 3.8) or later is needed",
                        proto >> 8, proto & 0xff);
-    if (!(get16(buf + BP_XLOADFLAGS) & XLF_KERNEL_64))
+    if (!(le16_get(buf + BP_XLOADFLAGS) & XLF_KERNEL_64))
         return err_set(e, ENOEXEC, "bzImage has no 64-bit entry point (not an x86_64 kernel)");
     unsigned sects = buf[BP_SETUP_SECTS] ? buf[BP_SETUP_SECTS] : 4;
     size_t setup = (size_t)(sects + 1) * 512;
@@ -66,9 +61,9 @@ static int probe_bzimage(const uint8_t *buf, size_t len, struct boot_image *img,
     img->kind = BOOT_BZIMAGE;
     img->protocol = proto;
     img->setup_size = setup;
-    img->init_size = get32(buf + BP_INIT_SIZE);
-    img->initrd_addr_max = get32(buf + BP_INITRD_ADDR_MAX);
-    img->cmdline_size = get32(buf + BP_CMDLINE_SIZE);
+    img->init_size = le32_get(buf + BP_INIT_SIZE);
+    img->initrd_addr_max = le32_get(buf + BP_INITRD_ADDR_MAX);
+    img->cmdline_size = le32_get(buf + BP_CMDLINE_SIZE);
     if (img->init_size < len - setup)
         img->init_size = (uint32_t)(len - setup);
     return 0;
@@ -79,7 +74,7 @@ static int find_pvh_note(const uint8_t *p, size_t n, uint64_t *entry)
 {
     size_t off = 0;
     while (n - off >= 12) {
-        uint32_t namesz = get32(p + off), descsz = get32(p + off + 4), type = get32(p + off + 8);
+        uint32_t namesz = le32_get(p + off), descsz = le32_get(p + off + 4), type = le32_get(p + off + 8);
         size_t name_pad = ((size_t)namesz + 3) & ~(size_t)3;
         size_t desc_pad = ((size_t)descsz + 3) & ~(size_t)3;
         off += 12;
@@ -88,9 +83,9 @@ static int find_pvh_note(const uint8_t *p, size_t n, uint64_t *entry)
         const uint8_t *name = p + off, *desc = p + off + name_pad;
         if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 && !memcmp(name, "Xen", 4)) {
             if (descsz == 4)
-                *entry = get32(desc);
+                *entry = le32_get(desc);
             else if (descsz == 8)
-                *entry = get64(desc);
+                *entry = le64_get(desc);
             else
                 return -1;
             return 1;
@@ -111,17 +106,17 @@ static int elf_phdr_at(const uint8_t *buf, size_t len, bool is64, size_t at, str
     if (at > len || need > len - at)
         return -1;
     const uint8_t *p = buf + at;
-    ph->type = get32(p);
+    ph->type = le32_get(p);
     if (is64) {
-        ph->offset = get64(p + 8);
-        ph->paddr = get64(p + 24);
-        ph->filesz = get64(p + 32);
-        ph->memsz = get64(p + 40);
+        ph->offset = le64_get(p + 8);
+        ph->paddr = le64_get(p + 24);
+        ph->filesz = le64_get(p + 32);
+        ph->memsz = le64_get(p + 40);
     } else {
-        ph->offset = get32(p + 4);
-        ph->paddr = get32(p + 12);
-        ph->filesz = get32(p + 16);
-        ph->memsz = get32(p + 20);
+        ph->offset = le32_get(p + 4);
+        ph->paddr = le32_get(p + 12);
+        ph->filesz = le32_get(p + 16);
+        ph->memsz = le32_get(p + 20);
     }
     return 0;
 }
@@ -142,12 +137,12 @@ static int elf_header(const uint8_t *buf, size_t len, bool *is64, uint64_t *phof
     size_t ehsize = *is64 ? 64 : 52;
     if (len < ehsize)
         return err_set(e, ENOEXEC, "ELF header truncated");
-    uint16_t machine = get16(buf + 18);
+    uint16_t machine = le16_get(buf + 18);
     if (machine != 62 /* x86-64 */ && machine != 3 /* i386 */)
         return err_set(e, ENOEXEC, "ELF machine %u is not x86", machine);
-    *phoff = *is64 ? get64(buf + 32) : get32(buf + 28);
-    *phentsize = get16(buf + (*is64 ? 54 : 42));
-    *phnum = get16(buf + (*is64 ? 56 : 44));
+    *phoff = *is64 ? le64_get(buf + 32) : le32_get(buf + 28);
+    *phentsize = le16_get(buf + (*is64 ? 54 : 42));
+    *phnum = le16_get(buf + (*is64 ? 56 : 44));
     if (*phentsize < (*is64 ? 56u : 32u))
         return err_set(e, ENOEXEC, "ELF program header size %u is too small", *phentsize);
     if (*phnum == 0 || *phoff > len || (uint64_t)*phnum * *phentsize > len - *phoff)
@@ -209,7 +204,7 @@ int boot_probe(const uint8_t *buf, size_t len, struct boot_image *img, struct er
     if (len >= 4 && !memcmp(buf, "\x7f" "ELF", 4))
         return probe_pvh_elf(buf, len, img, e);
     if (len >= BP_HEADER + 4 && !memcmp(buf + BP_HEADER, "HdrS", 4) &&
-        get16(buf + BP_BOOT_FLAG) == 0xaa55)
+        le16_get(buf + BP_BOOT_FLAG) == 0xaa55)
         return probe_bzimage(buf, len, img, e);
     return err_set(e, ENOEXEC, "not a Linux bzImage nor an ELF kernel with a PVH entry point");
 }
@@ -379,14 +374,14 @@ static int load_bzimage(struct vm *vm, const uint8_t *k, size_t klen, const stru
 
     put8(bp + BP_TYPE_OF_LOADER, 0xff);
     put8(bp + BP_LOADFLAGS, (uint8_t)(bp[BP_LOADFLAGS] | LOADED_HIGH | CAN_USE_HEAP));
-    put16(bp + BP_HEAP_END_PTR, 0xfe00);
-    put32(bp + BP_CODE32_START, (uint32_t)kaddr);
-    put32(bp + BP_CMD_LINE_PTR, (uint32_t)LAYOUT_CMDLINE_ADDR);
-    put32(bp + BP_RAMDISK_IMAGE, (uint32_t)iaddr);
-    put32(bp + BP_RAMDISK_SIZE, (uint32_t)isize);
-    put32(bp + BP_EXT_RAMDISK_IMG, (uint32_t)(iaddr >> 32));
-    put32(bp + BP_EXT_RAMDISK_SIZE, (uint32_t)(isize >> 32));
-    put64(bp + BP_ACPI_RSDP_ADDR, vm->rsdp_gpa);
+    le16_put(bp + BP_HEAP_END_PTR, 0xfe00);
+    le32_put(bp + BP_CODE32_START, (uint32_t)kaddr);
+    le32_put(bp + BP_CMD_LINE_PTR, (uint32_t)LAYOUT_CMDLINE_ADDR);
+    le32_put(bp + BP_RAMDISK_IMAGE, (uint32_t)iaddr);
+    le32_put(bp + BP_RAMDISK_SIZE, (uint32_t)isize);
+    le32_put(bp + BP_EXT_RAMDISK_IMG, (uint32_t)(iaddr >> 32));
+    le32_put(bp + BP_EXT_RAMDISK_SIZE, (uint32_t)(isize >> 32));
+    le64_put(bp + BP_ACPI_RSDP_ADDR, vm->rsdp_gpa);
     struct e820_entry map[BOOT_E820_MAX];
     unsigned n = boot_e820(vm->ram_size, map, BOOT_E820_MAX);
     put8(bp + BP_E820_ENTRIES, (uint8_t)n);
@@ -400,8 +395,8 @@ static int load_bzimage(struct vm *vm, const uint8_t *k, size_t klen, const stru
 static int load_elf_segments(struct vm *vm, const uint8_t *k, size_t klen, struct err *e)
 {
     bool is64 = k[4] == 2;
-    uint64_t phoff = is64 ? get64(k + 32) : get32(k + 28);
-    unsigned phentsize = get16(k + (is64 ? 54 : 42)), phnum = get16(k + (is64 ? 56 : 44));
+    uint64_t phoff = is64 ? le64_get(k + 32) : le32_get(k + 28);
+    unsigned phentsize = le16_get(k + (is64 ? 54 : 42)), phnum = le16_get(k + (is64 ? 56 : 44));
     for (unsigned i = 0; i < phnum; i++) {
         struct elf_phdr ph;
         if (elf_phdr_at(k, klen, is64, phoff + (size_t)i * phentsize, &ph) < 0)
@@ -448,23 +443,23 @@ static int load_pvh(struct vm *vm, const uint8_t *k, size_t klen, const struct b
     memset(si, 0, PAGE_SIZE_4K);
     struct e820_entry map[BOOT_E820_MAX];
     unsigned n = boot_e820(vm->ram_size, map, BOOT_E820_MAX);
-    put32(si + 0, PVH_START_MAGIC);
-    put32(si + 4, 1);                       /* version: has the memory map */
-    put32(si + 8, 0);                       /* flags */
-    put32(si + 12, isize ? 1 : 0);          /* nr_modules */
-    put64(si + 16, isize ? SI_MODLIST : 0);
-    put64(si + 24, LAYOUT_CMDLINE_ADDR);
-    put64(si + 32, vm->rsdp_gpa);
-    put64(si + 40, SI_MEMMAP);
-    put32(si + 48, n);
+    le32_put(si + 0, PVH_START_MAGIC);
+    le32_put(si + 4, 1);                       /* version: has the memory map */
+    le32_put(si + 8, 0);                       /* flags */
+    le32_put(si + 12, isize ? 1 : 0);          /* nr_modules */
+    le64_put(si + 16, isize ? SI_MODLIST : 0);
+    le64_put(si + 24, LAYOUT_CMDLINE_ADDR);
+    le64_put(si + 32, vm->rsdp_gpa);
+    le64_put(si + 40, SI_MEMMAP);
+    le32_put(si + 48, n);
     uint8_t *mod = si + (SI_MODLIST - LAYOUT_START_INFO_ADDR);
-    put64(mod + 0, iaddr);
-    put64(mod + 8, isize);
+    le64_put(mod + 0, iaddr);
+    le64_put(mod + 8, isize);
     uint8_t *mm = si + (SI_MEMMAP - LAYOUT_START_INFO_ADDR);
     for (unsigned i = 0; i < n; i++) {
-        put64(mm + 24 * i, map[i].addr);
-        put64(mm + 24 * i + 8, map[i].size);
-        put32(mm + 24 * i + 16, map[i].type);
+        le64_put(mm + 24 * i, map[i].addr);
+        le64_put(mm + 24 * i + 8, map[i].size);
+        le32_put(mm + 24 * i + 16, map[i].type);
     }
     vm->entry = img->pvh_entry;
     vm->entry_pvh = true;
@@ -539,9 +534,9 @@ static int write_gdt(struct vm *vm, const struct kvm_segment *code, const struct
     if (!gdt)
         return err_set(e, ENOSPC, "no guest memory for the boot GDT");
     memset(gdt, 0, 6 * 8);
-    put64(gdt + SEL_CODE, gdt_entry(code));
-    put64(gdt + SEL_DATA, gdt_entry(data));
-    put64(gdt + SEL_TSS, gdt_entry(tss));
+    le64_put(gdt + SEL_CODE, gdt_entry(code));
+    le64_put(gdt + SEL_DATA, gdt_entry(data));
+    le64_put(gdt + SEL_TSS, gdt_entry(tss));
     return 0;
 }
 
@@ -555,11 +550,11 @@ static int write_page_tables(struct vm *vm, struct err *e)
         return err_set(e, ENOSPC, "no guest memory for the boot page tables");
     memset(pml4, 0, PAGE_SIZE_4K);
     memset(pdpt, 0, PAGE_SIZE_4K);
-    put64(pml4, LAYOUT_PDPT_ADDR | 0x3);
+    le64_put(pml4, LAYOUT_PDPT_ADDR | 0x3);
     for (uint64_t i = 0; i < 4; i++)
-        put64(pdpt + 8 * i, (LAYOUT_PD_ADDR + i * PAGE_SIZE_4K) | 0x3);
+        le64_put(pdpt + 8 * i, (LAYOUT_PD_ADDR + i * PAGE_SIZE_4K) | 0x3);
     for (uint64_t i = 0; i < 4 * 512; i++)
-        put64(pd + 8 * i, (i << 21) | 0x83); /* present, writable, 2 MiB */
+        le64_put(pd + 8 * i, (i << 21) | 0x83); /* present, writable, 2 MiB */
     return 0;
 }
 

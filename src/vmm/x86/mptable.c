@@ -4,11 +4,13 @@
  * and unmaps the rest of the 64 KiB BIOS area for every 16-byte step of
  * its search, which costs over a second where KVM emulates guest kernel
  * code. Finding the pointer in the first place searched ends that. */
+#include "util/le.h"
 #include "x86/mptable.h"
 
 #include <errno.h>
 #include <string.h>
 
+#include "x86/acpi.h"
 #include "x86/layout.h"
 
 #define MP_SPEC_REV      4
@@ -23,23 +25,13 @@ enum { MP_INT = 0, MP_NMI = 1, MP_EXTINT = 3 };
 #define MP_IRQ_ACTIVE_HIGH 1
 #define MP_IRQ_LEVEL       (3 << 2)
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
-
-static uint8_t checksum(const uint8_t *p, size_t n)
-{
-    uint8_t s = 0;
-    while (n--)
-        s += *p++;
-    return (uint8_t)-s;
-}
 
 static size_t intr_entry(uint8_t *p, uint8_t type, uint8_t kind, uint16_t flags, uint8_t src_irq,
                          uint8_t dst_id, uint8_t dst_pin)
 {
     p[0] = type;
     p[1] = kind;
-    put16(p + 2, flags);
+    le16_put(p + 2, flags);
     p[4] = 0; /* source bus: ISA */
     p[5] = src_irq;
     p[6] = dst_id;
@@ -63,8 +55,8 @@ int mptable_build(unsigned ncpus, uint8_t *buf, size_t len, uint64_t gpa_base,
         p[1] = (uint8_t)i;
         p[2] = MP_LAPIC_VERSION;
         p[3] = 1 | (i == 0 ? 2 : 0);      /* enabled; bootstrap processor */
-        put32(p + 4, 0x600);              /* family 6 */
-        put32(p + 8, (1u << 9) | 1);      /* APIC, FPU */
+        le32_put(p + 4, 0x600);              /* family 6 */
+        le32_put(p + 8, (1u << 9) | 1);      /* APIC, FPU */
     }
     p[0] = MP_BUS;
     memcpy(p + 2, "ISA   ", 6);
@@ -73,7 +65,7 @@ int mptable_build(unsigned ncpus, uint8_t *buf, size_t len, uint64_t gpa_base,
     p[1] = ioapic_id;
     p[2] = MP_IOAPIC_VERSION;
     p[3] = 1;
-    put32(p + 4, (uint32_t)LAYOUT_IOAPIC_ADDR);
+    le32_put(p + 4, (uint32_t)LAYOUT_IOAPIC_ADDR);
     p += 8, count++;
     p += intr_entry(p, MP_IOINTR, MP_EXTINT, 0, 0, ioapic_id, 0), count++;
     for (uint8_t irq = 0; irq < 16; irq++) {
@@ -88,19 +80,19 @@ int mptable_build(unsigned ncpus, uint8_t *buf, size_t len, uint64_t gpa_base,
 
     uint16_t table_len = (uint16_t)(p - buf);
     memcpy(buf, "PCMP", 4);
-    put16(buf + 4, table_len);
+    le16_put(buf + 4, table_len);
     buf[6] = MP_SPEC_REV;
     memcpy(buf + 8, "CVIRT   ", 8);
     memcpy(buf + 16, "CVIRT-VMM   ", 12);
-    put16(buf + 34, count);
-    put32(buf + 36, (uint32_t)LAYOUT_LAPIC_ADDR);
-    buf[7] = checksum(buf, table_len);
+    le16_put(buf + 34, count);
+    le32_put(buf + 36, (uint32_t)LAYOUT_LAPIC_ADDR);
+    buf[7] = acpi_checksum(buf, table_len);
 
     uint8_t *fp = buf + fp_offset;
     memcpy(fp, "_MP_", 4);
-    put32(fp + 4, (uint32_t)gpa_base);
+    le32_put(fp + 4, (uint32_t)gpa_base);
     fp[8] = 1;                            /* length in 16-byte units */
     fp[9] = MP_SPEC_REV;
-    fp[10] = checksum(fp, MP_FP_LEN);
+    fp[10] = acpi_checksum(fp, MP_FP_LEN);
     return 0;
 }
