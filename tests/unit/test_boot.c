@@ -11,16 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/le.h"
 #include "vm.h"
 #include "x86/boot.h"
 #include "x86/layout.h"
 #include "x86/mptable.h"
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
-static uint32_t get32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
 
 static void test_e820_layouts(void **state)
 {
@@ -49,14 +45,14 @@ static size_t make_bzimage(uint8_t *b, size_t cap, uint16_t proto, uint16_t xlf)
 {
     memset(b, 0, cap);
     b[BP_SETUP_SECTS] = 1;
-    put16(b + BP_BOOT_FLAG, 0xaa55);
+    le16_put(b + BP_BOOT_FLAG, 0xaa55);
     memcpy(b + BP_HEADER, "HdrS", 4);
     b[0x201] = 0x66; /* header ends at 0x268 */
-    put16(b + BP_VERSION, proto);
-    put16(b + BP_XLOADFLAGS, xlf);
-    put32(b + BP_CMDLINE_SIZE, 64);
-    put32(b + BP_INITRD_ADDR_MAX, 0x7fffffff);
-    put32(b + BP_INIT_SIZE, 0x10000);
+    le16_put(b + BP_VERSION, proto);
+    le16_put(b + BP_XLOADFLAGS, xlf);
+    le32_put(b + BP_CMDLINE_SIZE, 64);
+    le32_put(b + BP_INITRD_ADDR_MAX, 0x7fffffff);
+    le32_put(b + BP_INIT_SIZE, 0x10000);
     for (size_t i = 1024; i < cap; i++)
         b[i] = (uint8_t)i;
     return cap;
@@ -104,39 +100,39 @@ static size_t make_elf(uint8_t *b, size_t cap, bool is64, uint64_t paddr, uint64
     memcpy(b, "\x7f" "ELF", 4);
     b[4] = is64 ? 2 : 1;
     b[5] = 1;
-    put16(b + 18, is64 ? 62 : 3);
+    le16_put(b + 18, is64 ? 62 : 3);
     size_t ph = is64 ? 64 : 52, phsz = is64 ? 56 : 32;
     unsigned phnum = note ? 2 : 1;
     if (is64) {
-        put64(b + 32, ph);
-        put16(b + 54, (uint16_t)phsz);
-        put16(b + 56, (uint16_t)phnum);
+        le64_put(b + 32, ph);
+        le16_put(b + 54, (uint16_t)phsz);
+        le16_put(b + 56, (uint16_t)phnum);
     } else {
-        put32(b + 28, (uint32_t)ph);
-        put16(b + 42, (uint16_t)phsz);
-        put16(b + 44, (uint16_t)phnum);
+        le32_put(b + 28, (uint32_t)ph);
+        le16_put(b + 42, (uint16_t)phsz);
+        le16_put(b + 44, (uint16_t)phnum);
     }
     size_t data = 512, notes = 256;
     uint8_t *p = b + ph;
-    put32(p, 1); /* PT_LOAD */
+    le32_put(p, 1); /* PT_LOAD */
     if (is64) {
-        put64(p + 8, data); put64(p + 24, paddr); put64(p + 32, 128); put64(p + 40, 4096);
+        le64_put(p + 8, data); le64_put(p + 24, paddr); le64_put(p + 32, 128); le64_put(p + 40, 4096);
     } else {
-        put32(p + 4, (uint32_t)data); put32(p + 12, (uint32_t)paddr);
-        put32(p + 16, 128); put32(p + 20, 4096);
+        le32_put(p + 4, (uint32_t)data); le32_put(p + 12, (uint32_t)paddr);
+        le32_put(p + 16, 128); le32_put(p + 20, 4096);
     }
     for (int i = 0; i < 128; i++)
         b[data + i] = (uint8_t)(0x80 + i);
     if (note) {
         p += phsz;
         size_t nlen = 12 + 4 + ((descsz + 3) & ~3u);
-        put32(p, 4); /* PT_NOTE */
-        if (is64) { put64(p + 8, notes); put64(p + 32, nlen); }
-        else { put32(p + 4, (uint32_t)notes); put32(p + 16, (uint32_t)nlen); }
+        le32_put(p, 4); /* PT_NOTE */
+        if (is64) { le64_put(p + 8, notes); le64_put(p + 32, nlen); }
+        else { le32_put(p + 4, (uint32_t)notes); le32_put(p + 16, (uint32_t)nlen); }
         uint8_t *n = b + notes;
-        put32(n, 4); put32(n + 4, descsz); put32(n + 8, XEN_ELFNOTE_PHYS32_ENTRY);
+        le32_put(n, 4); le32_put(n + 4, descsz); le32_put(n + 8, XEN_ELFNOTE_PHYS32_ENTRY);
         memcpy(n + 12, "Xen", 4);
-        if (descsz == 8) put64(n + 16, entry); else put32(n + 16, (uint32_t)entry);
+        if (descsz == 8) le64_put(n + 16, entry); else le32_put(n + 16, (uint32_t)entry);
     }
     return cap;
 }
@@ -163,19 +159,19 @@ static void test_probe_pvh(void **state)
 
     /* Note whose descriptor runs past the segment. */
     make_elf(b, sizeof(b), false, 0x100000, 0x100010, 4, true);
-    put32(b + 256 + 4, 4000);
+    le32_put(b + 256 + 4, 4000);
     err_clear(&e);
     assert_int_equal(boot_probe(b, sizeof(b), &img, &e), -ENOEXEC);
 
     /* Program headers beyond the end of the file. */
     make_elf(b, sizeof(b), false, 0x100000, 0x100010, 4, true);
-    put32(b + 28, 0xfffffff0u);
+    le32_put(b + 28, 0xfffffff0u);
     err_clear(&e);
     assert_int_equal(boot_probe(b, sizeof(b), &img, &e), -ENOEXEC);
 
     /* Not x86. */
     make_elf(b, sizeof(b), false, 0x100000, 0x100010, 4, true);
-    put16(b + 18, 40);
+    le16_put(b + 18, 40);
     err_clear(&e);
     assert_int_equal(boot_probe(b, sizeof(b), &img, &e), -ENOEXEC);
     assert_non_null(strstr(e.msg, "machine"));
@@ -235,24 +231,24 @@ static void test_load_pvh(void **state)
     assert_memory_equal(vm->ram + 0x100000, b + 512, 128);
     assert_int_equal(vm->ram[0x100000 + 200], 0); /* bss zeroed */
     const uint8_t *si = vm->ram + LAYOUT_START_INFO_ADDR;
-    assert_int_equal(get32(si), PVH_START_MAGIC);
-    assert_int_equal(get32(si + 12), 1);
-    assert_string_equal((const char *)vm->ram + get64(si + 24), "console=ttyS0 cpus=2");
-    assert_int_equal(get64(si + 32), vm->rsdp_gpa);
-    assert_memory_equal(vm->ram + get64(si + 32), "RSD PTR ", 8);
-    const uint8_t *mod = vm->ram + get64(si + 16);
-    uint64_t iaddr = get64(mod), isize = get64(mod + 8);
+    assert_int_equal(le32_get(si), PVH_START_MAGIC);
+    assert_int_equal(le32_get(si + 12), 1);
+    assert_string_equal((const char *)vm->ram + le64_get(si + 24), "console=ttyS0 cpus=2");
+    assert_int_equal(le64_get(si + 32), vm->rsdp_gpa);
+    assert_memory_equal(vm->ram + le64_get(si + 32), "RSD PTR ", 8);
+    const uint8_t *mod = vm->ram + le64_get(si + 16);
+    uint64_t iaddr = le64_get(mod), isize = le64_get(mod + 8);
     assert_int_equal(isize, sizeof(initrd));
     assert_int_equal(iaddr & 0xfff, 0);
     assert_true(iaddr + isize <= vm->ram_size && iaddr >= 0x101000);
     assert_memory_equal(vm->ram + iaddr, initrd, sizeof(initrd));
-    unsigned n = get32(si + 48);
+    unsigned n = le32_get(si + 48);
     assert_true(n >= 3);
-    const uint8_t *mm = vm->ram + get64(si + 40);
+    const uint8_t *mm = vm->ram + le64_get(si + 40);
     uint64_t ram = 0;
     for (unsigned i = 0; i < n; i++)
-        if (get32(mm + 24 * i + 16) == E820_RAM)
-            ram += get64(mm + 24 * i + 8);
+        if (le32_get(mm + 24 * i + 16) == E820_RAM)
+            ram += le64_get(mm + 24 * i + 8);
     assert_true(ram == vm->ram_size - (LAYOUT_HIMEM_START - LAYOUT_EBDA_START));
 
     /* An initrd bigger than the memory is refused with a clear message. */
@@ -298,8 +294,8 @@ static void test_load_bzimage(void **state)
     assert_memory_equal(bp + BP_HEADER, "HdrS", 4);
     assert_int_equal(bp[BP_TYPE_OF_LOADER], 0xff);
     assert_true(bp[BP_LOADFLAGS] & 1);
-    assert_string_equal((const char *)vm->ram + get32(bp + BP_CMD_LINE_PTR), "quiet");
-    assert_int_equal(get64(bp + BP_ACPI_RSDP_ADDR), vm->rsdp_gpa);
+    assert_string_equal((const char *)vm->ram + le32_get(bp + BP_CMD_LINE_PTR), "quiet");
+    assert_int_equal(le64_get(bp + BP_ACPI_RSDP_ADDR), vm->rsdp_gpa);
     assert_true(bp[BP_E820_ENTRIES] >= 3);
     assert_memory_equal(vm->ram + 0x100000, b + 1024, sizeof(b) - 1024);
 
@@ -332,12 +328,12 @@ static void test_mptable(void **state)
         assert_int_equal(mptable_build(n, buf, sizeof(buf), 0x9f000, 3072, &e), 0);
         const uint8_t *fp = buf + 3072;
         assert_memory_equal(fp, "_MP_", 4);
-        assert_int_equal(get32(fp + 4), 0x9f000);
+        assert_int_equal(le32_get(fp + 4), 0x9f000);
         assert_int_equal(sum8(fp, 16), 0);
         assert_memory_equal(buf, "PCMP", 4);
         unsigned len = buf[4] | buf[5] << 8, count = buf[34] | buf[35] << 8;
         assert_int_equal(sum8(buf, len), 0);
-        assert_int_equal(get32(buf + 36), LAYOUT_LAPIC_ADDR);
+        assert_int_equal(le32_get(buf + 36), LAYOUT_LAPIC_ADDR);
         /* Walk the entries: n processors (the first is the BSP), one IOAPIC. */
         unsigned cpus = 0, bsp = 0, ioapics = 0, irq0_pin = 0, off = 44;
         for (unsigned i = 0; i < count; i++) {
@@ -352,7 +348,7 @@ static void test_mptable(void **state)
             }
             if (en[0] == 2) {
                 ioapics++;
-                assert_int_equal(get32(en + 4), LAYOUT_IOAPIC_ADDR);
+                assert_int_equal(le32_get(en + 4), LAYOUT_IOAPIC_ADDR);
             }
             if (en[0] == 3 && en[1] == 0 && en[5] == 0)
                 irq0_pin = en[7];
