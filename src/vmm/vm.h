@@ -14,6 +14,7 @@
 
 struct evloop;
 struct console;
+struct control;
 struct pci_bus;
 struct vcpu;
 
@@ -92,6 +93,9 @@ struct vm {
 
     struct evloop *loop;     /* the device/event thread's loop */
     struct console *console; /* serial backend (stdio, pty or file) */
+    /* The QMP server (--control), NULL without one; created before the
+     * virtio devices so their create ops can register commands. */
+    struct control *control;
 
     uint64_t rsdp_gpa;       /* where acpi_build put the RSDP */
     uint64_t entry;          /* kernel entry point */
