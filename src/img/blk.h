@@ -22,6 +22,12 @@ struct blk;
 #define BLK_O_CHECK       0x4u  /* opened for check: skip automatic repair */
 #define BLK_O_NO_REPAIR   BLK_O_CHECK
 #define BLK_O_UNSAFE      0x8u  /* cache=unsafe: flushes never reach the disk */
+/* cache=none: raw files bypass the host page cache (O_DIRECT); buffers,
+ * offsets and lengths that are not aligned go through a bounce buffer.
+ * qcow2 keeps buffered I/O (its metadata I/O is not block-aligned). A file
+ * system that refuses O_DIRECT (tmpfs) gets buffered I/O and one info log
+ * line; blk->align then stays 0. */
+#define BLK_O_DIRECT      0x10u
 
 #define BLK_MAX_CHAIN     64    /* deepest backing chain we follow */
 #define BLK_PATH_MAX      4096
@@ -164,6 +170,7 @@ struct blk {
     uint64_t size;              /* virtual size in bytes */
     struct blk *backing;        /* NULL when none or not opened */
     uint64_t dev, ino;          /* for the chain loop check */
+    unsigned align;             /* O_DIRECT alignment in bytes; 0: buffered */
 };
 
 /* Driver table (blk.c) in probe order, raw last. */

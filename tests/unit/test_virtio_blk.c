@@ -2,7 +2,9 @@
  * config space, and requests driven through a real split virtqueue in a
  * fake guest memory, good and malformed. Requests complete on the device's
  * I/O threads, so each case waits for the used ring to move. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -351,6 +353,136 @@ static void test_malformed(void **state)
     assert_int_equal(used_idx(f), before);
 }
 
+/* The open-file flags (from /proc/self/fdinfo) of the descriptor this
+ * process holds on path, or -1 when it holds none. */
+static long fd_flags_of(const char *path)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    long flags = -1;
+    struct dirent *de;
+    while (flags < 0 && (de = readdir(d))) {
+        char link[300], target[256], info[300];
+        snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        if (n < 0)
+            continue;
+        target[n] = 0;
+        if (strcmp(target, path))
+            continue;
+        snprintf(info, sizeof(info), "/proc/self/fdinfo/%s", de->d_name);
+        FILE *fp = fopen(info, "r");
+        char line[128];
+        while (fp && fgets(line, sizeof(line), fp))
+            if (!strncmp(line, "flags:", 6))
+                flags = strtol(line + 6, NULL, 8);
+        if (fp)
+            fclose(fp);
+    }
+    closedir(d);
+    return flags;
+}
+
+static bool fs_takes_direct(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECT);
+    if (fd >= 0)
+        close(fd);
+    return fd >= 0;
+}
+
+/* One request whose data sits at guest address data in segments of the
+ * given lengths (summing to a whole number of sectors). */
+static uint8_t request_segs(struct fixture *f, uint32_t type, uint64_t sector, uint64_t data,
+                            const uint32_t *segs, unsigned nsegs)
+{
+    uint16_t wflag = type == T_IN ? VIRTQ_DESC_F_WRITE : 0;
+    memcpy(f->mem + HDR, &type, 4);
+    memset(f->mem + HDR + 4, 0, 4);
+    memcpy(f->mem + HDR + 8, &sector, 8);
+    f->mem[STATUS] = 0xff;
+    desc(f, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
+    for (unsigned i = 0; i < nsegs; i++) {
+        desc(f, 1 + i, data, segs[i], VIRTQ_DESC_F_NEXT | wflag, (uint16_t)(2 + i));
+        data += segs[i];
+    }
+    desc(f, 1 + nsegs, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+    submit(f);
+    return f->mem[STATUS];
+}
+
+/* cache=none: the raw file is opened O_DIRECT where the file system allows
+ * it, and guest buffers at any address and of any split still land at the
+ * right place (through the bounce buffer) and read back. */
+static void test_cache_none(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(truncate(f->path, 1 << 20), 0);
+    bring_up(f, ",cache=none");
+    long flags = fd_flags_of(f->path);
+    assert_true(flags >= 0);
+    assert_int_equal(!!(flags & O_DIRECT), fs_takes_direct(f->path));
+
+    static const uint32_t aligned[] = { 4096 }, odd[] = { 100, 3000, 996 };
+    static const uint64_t at[] = { DATA, DATA + 8, DATA + 4095 };
+    for (unsigned k = 0; k < 3; k++) {
+        const uint32_t *segs = k ? odd : aligned;
+        unsigned n = k ? 3 : 1;
+        for (unsigned i = 0; i < 4096; i++)
+            f->mem[at[k] + i] = (uint8_t)(i * 13 + k * 5 + 1);
+        assert_int_equal(request_segs(f, T_OUT, 8 + 8 * k, at[k], segs, n), 0);
+        uint8_t want[4096], got[4096];
+        memcpy(want, f->mem + at[k], sizeof(want));
+        FILE *fp = fopen(f->path, "rb");
+        assert_int_equal(fseek(fp, (8 + 8 * k) * 512, SEEK_SET), 0);
+        assert_int_equal(fread(got, 1, sizeof(got), fp), sizeof(got));
+        fclose(fp);
+        assert_memory_equal(got, want, sizeof(want));
+        memset(f->mem + at[k], 0, 4096);
+        assert_int_equal(request_segs(f, T_IN, 8 + 8 * k, at[k], segs, n), 0);
+        assert_memory_equal(f->mem + at[k], want, sizeof(want));
+    }
+    /* Neighbouring sectors were not touched by the odd writes. */
+    uint8_t zero[512] = { 0 }, sec[512];
+    FILE *fp = fopen(f->path, "rb");
+    assert_int_equal(fseek(fp, 7 * 512, SEEK_SET), 0);
+    assert_int_equal(fread(sec, 1, sizeof(sec), fp), sizeof(sec));
+    assert_memory_equal(sec, zero, sizeof(sec));
+    assert_int_equal(fseek(fp, 32 * 512, SEEK_SET), 0);
+    assert_int_equal(fread(sec, 1, sizeof(sec), fp), sizeof(sec));
+    assert_memory_equal(sec, zero, sizeof(sec));
+    fclose(fp);
+}
+
+/* A file system without O_DIRECT (tmpfs) still gets a working disk,
+ * through the page cache. */
+static void test_cache_none_tmpfs(void **state)
+{
+    struct fixture *f = *state;
+    char path[64];
+    strcpy(path, "/dev/shm/test_virtio_blk.XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0)
+        skip();
+    assert_int_equal(ftruncate(fd, SECTORS * 512), 0);
+    close(fd);
+    if (fs_takes_direct(path)) {
+        unlink(path);
+        skip();
+    }
+    unlink(f->path);
+    strcpy(f->path, path);
+    bring_up(f, ",cache=none");
+    long flags = fd_flags_of(f->path);
+    assert_true(flags >= 0);
+    assert_false(flags & O_DIRECT);
+    memset(f->mem + DATA, 0x3c, 512);
+    assert_int_equal(request(f, T_OUT, 1, 512, false), 0);
+    memset(f->mem + DATA, 0, 512);
+    assert_int_equal(request(f, T_IN, 1, 512, true), 0);
+    assert_int_equal(f->mem[DATA + 511], 0x3c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +496,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_large_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_qcow2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_none, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_none_tmpfs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -442,11 +442,9 @@ static int blk_create_dev(struct virtio_dev *vd, const char *arg, struct err *e)
     vd->priv = d;
     if (a.serial)
         memcpy(d->serial, a.serial, strlen(a.serial));
-    if (a.direct)
-        log_info("--disk %s: cache=none: the block layer has no O_DIRECT mode, "
-                 "using the host page cache", a.path);
     struct blk_open_opts o = { 0 };
-    r = blk_open(&d->img, a.path, a.format, a.readonly ? 0 : BLK_O_RDWR, &o, e);
+    unsigned flags = (a.readonly ? 0 : BLK_O_RDWR) | (a.direct ? BLK_O_DIRECT : 0);
+    r = blk_open(&d->img, a.path, a.format, flags, &o, e);
     if (r < 0)
         err_prefix(e, "--disk %s: ", a.path);
     free(s);
