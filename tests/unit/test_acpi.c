@@ -337,6 +337,8 @@ static void check_dsdt_iasl(const uint8_t *dsdt, const struct acpi_config *c)
         assert_non_null(strstr(dsl, "PNP0A03"));
         assert_non_null(strstr(dsl, "WordBusNumber"));
         assert_non_null(strstr(dsl, "0xDFFFFFFF"));
+        /* The INTx routing, as iasl reads it back. */
+        assert_non_null(strstr(dsl, "Name (_PRT, Package (0x80)"));
     } else {
         assert_null(strstr(dsl, "PNP0A08"));
     }
@@ -459,6 +461,27 @@ static void squeeze(char *s)
     *w = '\0';
 }
 
+/* ACPICA's own reading of \\_SB.PCI0._PRT: every slot's four pins, each a
+ * static GSI (no link device) on IOAPIC inputs 16..19, rotating by slot
+ * so INTA# of adjacent slots lands on different lines. */
+static void check_prt(const char *out)
+{
+    assert_non_null(strstr(out, "Evaluating \\_SB.PCI0._PRT"));
+    assert_non_null(strstr(out, "[Package] Contains 128 Elements:"));
+    for (unsigned slot = 0; slot < 32; slot++) {
+        for (unsigned pin = 0; pin < 4; pin++) {
+            char want[200];
+            snprintf(want, sizeof(want),
+                     "[%02X] PCI IRQ Routing Table Package\n Address : %016X\n"
+                     " Pin : %08X\n Source : [NULL NAMESTRING]\n Source Index : %08X\n",
+                     slot * 4 + pin, slot << 16 | 0xffff, pin, 16 + (slot + pin) % 4);
+            if (!strstr(out, want))
+                fail_msg("_PRT lacks slot %u pin %u -> GSI %u", slot, pin,
+                         16 + (slot + pin) % 4);
+        }
+    }
+}
+
 /* Loads the FADT, DSDT, MADT and MCFG into ACPICA's acpiexec and
  * evaluates the namespace objects an OS reads. */
 static void test_acpiexec_loads_tables(void **state)
@@ -488,7 +511,8 @@ static void test_acpiexec_loads_tables(void **state)
     snprintf(cmd, sizeof(cmd),
              "cd %s && acpiexec -b 'evaluate \\_S5; "
              "resources \\_SB.COM1; resources \\_SB.RTC; "
-             "resources \\_SB.MBRS; resources \\_SB.PCI0' "
+             "resources \\_SB.MBRS; resources \\_SB.PCI0; "
+             "evaluate \\_SB.PCI0._PRT' "
              "FACP.dat DSDT.dat APIC.dat MCFG.dat >out 2>&1", dir);
     int st = system(cmd);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -520,6 +544,7 @@ static void test_acpiexec_loads_tables(void **state)
     assert_non_null(strstr(out, "Address Maximum : 0CF7"));
     assert_non_null(strstr(out, "Address Minimum : 0D00"));
     assert_non_null(strstr(out, "Address Maximum : DFFFFFFF"));
+    check_prt(out);
     free(out);
     free(im.buf);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -215,7 +215,7 @@ static void test_readonly_bits(void **state)
     /* Interrupt line is scratch, interrupt pin is not. */
     cfg_out(f, 1, 0x3c, 2, 0xffff);
     assert_int_equal(cfg_in(f, 1, 0x3c, 1), 0xff);
-    assert_int_equal(cfg_in(f, 1, 0x3d, 1), 0);
+    assert_int_equal(cfg_in(f, 1, 0x3d, 1), PCI_INTX_PIN_A);
     /* Status: capability list bit set and read-only. */
     assert_true(cfg_in(f, 1, 0x06, 2) & PCI_STATUS_CAP_LIST);
     cfg_out(f, 1, 0x06, 2, 0xffff);
@@ -377,10 +377,121 @@ static void test_bus_reset(void **state)
     /* Back where firmware put it, decoding on, master off, MSI-X off. */
     assert_int_equal(cfg_in(f, 1, 0x10, 4), bar0);
     assert_int_equal(cfg_in(f, 1, 0x04, 2), PCI_COMMAND_MEMORY);
-    assert_int_equal(cfg_in(f, 1, 0x3c, 1), 0);
+    /* The Interrupt Line is the IOAPIC input again, as firmware leaves it. */
+    assert_int_equal(cfg_in(f, 1, 0x3c, 1), 17);
     assert_int_equal(cfg_in(f, 1, 0x42, 2), 2);
     assert_false(msix_enabled(f->dev->msix));
     assert_int_equal(f->moved_to[0], bar0);
+}
+
+/* Interrupt Pin and Line: INTA# for devices, none for the host bridge;
+ * the line rotates with the slot over GSIs 16..19. */
+static void test_intx_pin_line(void **state)
+{
+    struct fixture *f = *state;
+    struct err e = { 0 };
+    assert_int_equal(cfg_in(f, 0, 0x3c, 2), 0x0000);
+    assert_int_equal(pci_dev_intx_gsi(pci_bus_dev(f->bus, 0)), -1);
+    assert_int_equal(cfg_in(f, 1, 0x3c, 2), 0x0100 | 17);
+    struct pci_dev *d;
+    for (unsigned slot = 2; slot < PCI_MAX_SLOTS; slot++) {
+        assert_int_equal(pci_dev_add(f->bus, &d, "filler", &dev_id, NULL, NULL, &e), 0);
+        unsigned gsi = 16 + slot % 4;
+        assert_int_equal(cfg_in(f, slot, 0x3c, 2), 0x0100 | gsi);
+        assert_int_equal(pci_dev_intx_gsi(d), gsi);
+    }
+}
+
+static bool status_intx(struct fixture *f, unsigned slot)
+{
+    return cfg_in(f, slot, 0x06, 2) & PCI_STATUS_INTX;
+}
+
+/* The device's request shows in Interrupt Status; Interrupt Disable keeps
+ * it off the line and lets it through again when cleared. */
+static void test_intx_status_and_disable(void **state)
+{
+    struct fixture *f = *state;
+    for (unsigned i = 0; i < 4; i++)
+        assert_false(pci_bus_intx_line(f->bus, i));
+    assert_false(status_intx(f, 1));
+    pci_dev_set_intx(f->dev, true);
+    assert_true(status_intx(f, 1));
+    assert_true(pci_bus_intx_line(f->bus, 1));      /* slot 1 INTA# -> GSI 17 */
+    assert_false(pci_bus_intx_line(f->bus, 0));
+    /* The status byte as a whole and through ECAM. */
+    assert_true(ecam_in(f, 0, 1, 0, 0x04, 4) & (uint32_t)PCI_STATUS_INTX << 16);
+    assert_true(cfg_in(f, 1, 0x06, 1) & PCI_STATUS_INTX);
+    assert_false(cfg_in(f, 1, 0x07, 1) & PCI_STATUS_INTX);
+    /* Interrupt Status is read-only: writing it changes nothing. */
+    cfg_out(f, 1, 0x06, 2, PCI_STATUS_INTX);
+    assert_true(status_intx(f, 1));
+
+    cfg_out(f, 1, 0x04, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_INTX_OFF);
+    assert_false(pci_bus_intx_line(f->bus, 1));
+    assert_true(status_intx(f, 1));
+    /* Raised while disabled: still off the line, still in the status. */
+    pci_dev_set_intx(f->dev, false);
+    pci_dev_set_intx(f->dev, true);
+    assert_false(pci_bus_intx_line(f->bus, 1));
+    cfg_out(f, 1, 0x04, 2, PCI_COMMAND_MEMORY);
+    assert_true(pci_bus_intx_line(f->bus, 1));
+    pci_dev_set_intx(f->dev, false);
+    assert_false(pci_bus_intx_line(f->bus, 1));
+    assert_false(status_intx(f, 1));
+}
+
+/* Devices on the same line: the line is their OR (wired, level). */
+static void test_intx_shared_line(void **state)
+{
+    struct fixture *f = *state;
+    struct err e = { 0 };
+    struct pci_dev *d[4];
+    for (unsigned i = 0; i < 4; i++)
+        assert_int_equal(pci_dev_add(f->bus, &d[i], "filler", &dev_id, NULL, NULL, &e), 0);
+    /* Slots 2..5; slot 5 shares GSI 17 with slot 1. */
+    assert_int_equal(d[3]->slot, 5);
+    pci_dev_set_intx(f->dev, true);
+    pci_dev_set_intx(d[3], true);
+    pci_dev_set_intx(d[0], true);                  /* slot 2 -> GSI 18 */
+    assert_true(pci_bus_intx_line(f->bus, 1));
+    assert_true(pci_bus_intx_line(f->bus, 2));
+    assert_false(pci_bus_intx_line(f->bus, 3));
+    pci_dev_set_intx(f->dev, false);
+    assert_true(pci_bus_intx_line(f->bus, 1));     /* slot 5 still holds it */
+    assert_false(status_intx(f, 1));
+    assert_true(status_intx(f, 5));
+    /* Disabling the other holder drops the line; raising twice is one request. */
+    cfg_out(f, 5, 0x04, 2, PCI_COMMAND_INTX_OFF);
+    assert_false(pci_bus_intx_line(f->bus, 1));
+    pci_dev_set_intx(f->dev, true);
+    pci_dev_set_intx(f->dev, true);
+    assert_true(pci_bus_intx_line(f->bus, 1));
+    pci_dev_set_intx(f->dev, false);
+    assert_false(pci_bus_intx_line(f->bus, 1));
+    /* A device taken off the bus lets go of its line. */
+    pci_dev_remove(d[0]);
+    assert_false(pci_bus_intx_line(f->bus, 2));
+}
+
+/* MSI-X on: the pin is dropped; a machine reset lowers every line. */
+static void test_intx_msix_and_reset(void **state)
+{
+    struct fixture *f = *state;
+    pci_dev_set_intx(f->dev, true);
+    assert_true(pci_bus_intx_line(f->bus, 1));
+    cfg_out(f, 1, 0x42, 2, MSIX_CTRL_ENABLE);
+    assert_false(pci_bus_intx_line(f->bus, 1));
+    assert_false(status_intx(f, 1));
+    cfg_out(f, 1, 0x42, 2, 0);
+    pci_dev_set_intx(f->dev, true);
+    cfg_out(f, 1, 0x04, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_INTX_OFF);
+    pci_bus_reset(f->bus);
+    assert_false(pci_bus_intx_line(f->bus, 1));
+    assert_false(status_intx(f, 1));
+    /* Interrupt Disable is off after reset: a new request reaches the line. */
+    pci_dev_set_intx(f->dev, true);
+    assert_true(pci_bus_intx_line(f->bus, 1));
 }
 
 static void test_full_bus(void **state)
@@ -410,6 +521,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bar_dispatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_cf9, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bus_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_intx_pin_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_intx_status_and_disable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_intx_shared_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_intx_msix_and_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_bus, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,12 +10,19 @@
 #include "pci/msix.h"
 #include "util/log.h"
 #include "vm.h"
+#include "x86/layout.h"
 
 struct pci_bus {
     struct vm *vm;
     uint64_t win_base, win_size;
     pthread_rwlock_t lock;
     struct pci_dev *devs[PCI_MAX_SLOTS];
+    /* INTx: a separate lock because devices raise their pin from the
+     * event loop and from inside BAR accesses (bus lock held for reading).
+     * Order: bus lock, then the device's own lock, then this one. */
+    pthread_mutex_t intx_lock;
+    uint32_t intx_slots[LAYOUT_PCI_INTX_LINES];  /* slots driving each line */
+    bool intx_line[LAYOUT_PCI_INTX_LINES];       /* as told to the irqchip */
 };
 
 /* The host bridge: an identity and nothing else. Linux is content with
@@ -35,12 +42,16 @@ int pci_bus_create(struct pci_bus **out, struct vm *vm, uint64_t win_base, uint6
     bus->win_base = win_base;
     bus->win_size = win_size;
     pthread_rwlock_init(&bus->lock, NULL);
+    pthread_mutex_init(&bus->intx_lock, NULL);
     struct pci_dev *hb;
     int r = pci_dev_add(bus, &hb, "host bridge", &host_bridge_id, NULL, NULL, e);
     if (r < 0) {
         pci_bus_destroy(bus);
         return r;
     }
+    /* The bridge never interrupts. */
+    hb->cfg[PCI_INTERRUPT_PIN] = 0;
+    hb->cfg[PCI_INTERRUPT_LINE] = 0;
     *out = bus;
     return 0;
 }
@@ -56,6 +67,7 @@ void pci_bus_destroy(struct pci_bus *bus)
         }
     }
     pthread_rwlock_destroy(&bus->lock);
+    pthread_mutex_destroy(&bus->intx_lock);
     free(bus);
 }
 
@@ -99,6 +111,11 @@ int pci_dev_add(struct pci_bus *bus, struct pci_dev **out, const char *name,
     /* Error bits of the status register are write-one-to-clear. */
     pci_set16(&d->w1c[PCI_STATUS], 0xf900);
     d->wmask[PCI_INTERRUPT_LINE] = 0xff;
+    /* Single-function devices use INTA#, as on real boards; the slot
+     * rotates it onto one of the four lines. The Interrupt Line is what
+     * firmware would leave there: the IOAPIC input (no firmware runs). */
+    d->cfg[PCI_INTERRUPT_PIN] = PCI_INTX_PIN_A;
+    d->cfg[PCI_INTERRUPT_LINE] = (uint8_t)layout_pci_intx_gsi(slot, 0);
     pthread_rwlock_wrlock(&bus->lock);
     bus->devs[slot] = d;
     pthread_rwlock_unlock(&bus->lock);
@@ -111,6 +128,7 @@ void pci_dev_remove(struct pci_dev *d)
     if (!d)
         return;
     struct pci_bus *bus = d->bus;
+    pci_dev_set_intx(d, false);
     pthread_rwlock_wrlock(&bus->lock);
     bus->devs[d->slot] = NULL;
     pthread_rwlock_unlock(&bus->lock);
@@ -274,7 +292,8 @@ void pci_bus_reset(struct pci_bus *bus)
             continue;
         pci_set16(&d->cfg[PCI_COMMAND], 0);
         pci_set16(&d->cfg[PCI_STATUS], pci_get16(&d->cfg[PCI_STATUS]) & PCI_STATUS_CAP_LIST);
-        d->cfg[PCI_INTERRUPT_LINE] = 0;
+        if (d->cfg[PCI_INTERRUPT_PIN])
+            d->cfg[PCI_INTERRUPT_LINE] = (uint8_t)layout_pci_intx_gsi(s, 0);
         dev_remap(d);
         if (d->msix) {
             uint16_t ctrl = pci_get16(&d->cfg[d->msix_cap + 2]);
@@ -286,8 +305,81 @@ void pci_bus_reset(struct pci_bus *bus)
     for (unsigned s = 0; s < PCI_MAX_SLOTS; s++)
         if (bus->devs[s] && bus->devs[s]->ops && bus->devs[s]->ops->reset)
             bus->devs[s]->ops->reset(bus->devs[s]->opaque);
+    /* After the devices: none raises its pin again once reset. The
+     * irqchip is recreated with every line low, so it is not told. */
+    pthread_mutex_lock(&bus->intx_lock);
+    for (unsigned s = 0; s < PCI_MAX_SLOTS; s++) {
+        struct pci_dev *d = bus->devs[s];
+        if (d)
+            d->intx_level = d->intx_disabled = d->intx_out = false;
+    }
+    memset(bus->intx_slots, 0, sizeof(bus->intx_slots));
+    memset(bus->intx_line, 0, sizeof(bus->intx_line));
+    pthread_mutex_unlock(&bus->intx_lock);
     if (pci_bus_assign(bus, NULL) < 0)
         log_warn("pci: BARs no longer fit the window after reset");
+}
+
+/* ---- INTx --------------------------------------------------------------- */
+
+int pci_dev_intx_gsi(const struct pci_dev *d)
+{
+    uint8_t pin = d->cfg[PCI_INTERRUPT_PIN];
+    if (pin < 1 || pin > 4)
+        return -1;
+    return (int)layout_pci_intx_gsi(d->slot, pin - 1u);
+}
+
+/* Drives the device's output from its request and the Interrupt Disable
+ * bit, and the line from every device on it. intx_lock held. */
+static void intx_update(struct pci_dev *d)
+{
+    struct pci_bus *bus = d->bus;
+    int gsi = pci_dev_intx_gsi(d);
+    bool out = d->intx_level && !d->intx_disabled && gsi >= 0;
+    if (out == d->intx_out)
+        return;
+    d->intx_out = out;
+    unsigned line = (unsigned)gsi - LAYOUT_GSI_PCI_INTX;
+    if (out)
+        bus->intx_slots[line] |= 1u << d->slot;
+    else
+        bus->intx_slots[line] &= ~(1u << d->slot);
+    bool level = bus->intx_slots[line] != 0;
+    if (level == bus->intx_line[line])
+        return;
+    bus->intx_line[line] = level;
+    /* No KVM VM (between a reset's teardown and setup, or in tests):
+     * the new irqchip starts with the line low anyway. */
+    int r = vm_irq_line(bus->vm, (unsigned)gsi, level);
+    if (r < 0 && r != -ENODEV)
+        log_warn("pci: GSI %d: KVM_IRQ_LINE failed (%d)", gsi, r);
+}
+
+void pci_dev_set_intx(struct pci_dev *d, bool level)
+{
+    pthread_mutex_lock(&d->bus->intx_lock);
+    d->intx_level = level;
+    intx_update(d);
+    pthread_mutex_unlock(&d->bus->intx_lock);
+}
+
+static void intx_set_disabled(struct pci_dev *d, bool disabled)
+{
+    pthread_mutex_lock(&d->bus->intx_lock);
+    d->intx_disabled = disabled;
+    intx_update(d);
+    pthread_mutex_unlock(&d->bus->intx_lock);
+}
+
+bool pci_bus_intx_line(struct pci_bus *bus, unsigned i)
+{
+    if (i >= LAYOUT_PCI_INTX_LINES)
+        return false;
+    pthread_mutex_lock(&bus->intx_lock);
+    bool v = bus->intx_line[i];
+    pthread_mutex_unlock(&bus->intx_lock);
+    return v;
 }
 
 /* ---- config space ------------------------------------------------------ */
@@ -321,6 +413,15 @@ void pci_config_read(struct pci_bus *bus, unsigned busno, unsigned devfn, unsign
         if (d->ops && d->ops->config_read && range_claimed(d, off, len))
             d->ops->config_read(d->opaque, off, len);
         memcpy(data, &d->cfg[off], len);
+        /* Interrupt Status lives outside cfg[]: the device thread sets it
+         * without the bus lock. It shows the request even when Interrupt
+         * Disable keeps it off the line. */
+        if (off <= PCI_STATUS && PCI_STATUS < off + len) {
+            pthread_mutex_lock(&bus->intx_lock);
+            if (d->intx_level)
+                data[PCI_STATUS - off] |= PCI_STATUS_INTX;
+            pthread_mutex_unlock(&bus->intx_lock);
+        }
     }
     pthread_rwlock_unlock(&bus->lock);
 }
@@ -345,8 +446,16 @@ void pci_config_write(struct pci_bus *bus, unsigned busno, unsigned devfn, unsig
     }
     if (overlaps(off, len, PCI_COMMAND, 2) || overlaps(off, len, PCI_BAR0, 4 * PCI_NUM_BARS))
         dev_remap(d);
-    if (d->msix && overlaps(off, len, d->msix_cap + 2u, 2))
-        msix_set_control(d->msix, pci_get16(&d->cfg[d->msix_cap + 2]));
+    if (overlaps(off, len, PCI_COMMAND, 2))
+        intx_set_disabled(d, pci_get16(&d->cfg[PCI_COMMAND]) & PCI_COMMAND_INTX_OFF);
+    if (d->msix && overlaps(off, len, d->msix_cap + 2u, 2)) {
+        uint16_t ctrl = pci_get16(&d->cfg[d->msix_cap + 2]);
+        msix_set_control(d->msix, ctrl);
+        /* A function with MSI-X on never uses its pin (PCI 3.0, 6.8.2);
+         * whatever it held is dropped, as the interrupt now goes by message. */
+        if (ctrl & MSIX_CTRL_ENABLE)
+            pci_dev_set_intx(d, false);
+    }
     if (d->ops && d->ops->config_write && range_claimed(d, off, len))
         d->ops->config_write(d->opaque, off, len);
 out:

@@ -43,6 +43,8 @@ struct pci_bus;
 #define PCI_STATUS_CAP_LIST  0x0010
 #define PCI_STATUS_INTX      0x0008
 
+#define PCI_INTX_PIN_A       1     /* Interrupt Pin values: 0 none, 1..4 INTA#..INTD# */
+
 #define PCI_BAR_MEM64        0x04
 #define PCI_BAR_PREFETCH     0x08
 
@@ -94,6 +96,9 @@ struct pci_dev {
     int msix_bar;                  /* -1 when no MSI-X */
     uint8_t msix_cap;              /* config offset of its capability */
     uint32_t msix_pba_off;
+    /* INTx, under the bus's intx lock: what the device asks for, whether
+     * the command register lets it through, and what it drives now. */
+    bool intx_level, intx_disabled, intx_out;
     const struct pci_dev_ops *ops;
     void *opaque;
 };
@@ -148,6 +153,18 @@ void pci_config_write(struct pci_bus *bus, unsigned busno, unsigned devfn, unsig
 /* A guest access to the PCI MMIO window; false when no BAR decodes it. */
 bool pci_mmio_read(struct pci_bus *bus, uint64_t gpa, uint8_t *data, unsigned len);
 bool pci_mmio_write(struct pci_bus *bus, uint64_t gpa, const uint8_t *data, unsigned len);
+
+/* INTx (the fallback when the driver leaves MSI-X off). A device raises
+ * or lowers its pin with pci_dev_set_intx, from any thread, without the
+ * bus lock; the status register's Interrupt Status bit follows the
+ * request and the command register's Interrupt Disable bit keeps it off
+ * the line. Each of the four lines is the OR of every device on it and
+ * drives a level-triggered IOAPIC pin (layout_pci_intx_gsi). */
+void pci_dev_set_intx(struct pci_dev *d, bool level);
+/* The GSI the device's pin is wired to; -1 when it has no pin. */
+int pci_dev_intx_gsi(const struct pci_dev *d);
+/* Line i (0..3, GSI LAYOUT_GSI_PCI_INTX + i) as last driven. */
+bool pci_bus_intx_line(struct pci_bus *bus, unsigned i);
 
 struct vm *pci_bus_vm(struct pci_bus *bus);
 struct pci_dev *pci_bus_dev(struct pci_bus *bus, unsigned slot);

@@ -7,7 +7,17 @@
  * Notifications: each queue's notify address has a KVM ioeventfd, read on
  * the event loop, which runs the device's queue_notify. A notify write
  * KVM did not catch (a length the ioeventfd does not match, or no
- * ioeventfd support) reaches bar_write and signals the same eventfd. */
+ * ioeventfd support) reaches bar_write and signals the same eventfd.
+ *
+ * Interrupts: with MSI-X enabled, the queue's or config's vector (none
+ * for VIRTIO_MSI_NO_VECTOR, as the spec and QEMU have it). With MSI-X off
+ * the device sets the ISR bit and raises INTA#, a level interrupt that
+ * stays up until the driver reads the ISR, which clears it (4.1.4.5).
+ * The line is driven with KVM_IRQ_LINE rather than a resampling irqfd:
+ * the deassert point is the ISR read, an MMIO exit the driver makes
+ * anyway, so the resampler's EOI notification would add an eventfd round
+ * trip per interrupt and save nothing; raising it is one ioctl on the
+ * VM fd from the event loop, no vCPU exit involved. */
 #include "util/le.h"
 #include "virtio/pci.h"
 
@@ -84,14 +94,14 @@ static uint32_t pci_class_of(uint16_t device_id)
 
 /* ---- interrupts -------------------------------------------------------- */
 
+/* Device lock held. */
 static void vp_interrupt(struct virtio_pci *vp, uint8_t isr_bit, uint16_t vector)
 {
     vp->isr |= isr_bit;
-    if (vector == MSIX_NO_VECTOR)
+    if (vector != MSIX_NO_VECTOR && msix_notify(vp->pdev->msix, vector) != -ENODEV)
         return;
-    int r = msix_notify(vp->pdev->msix, vector);
-    if (r == -ENODEV)
-        log_debug("virtio-%s: interrupt with MSI-X off (no INTx)", vp->vd.ops->name);
+    if (!msix_enabled(vp->pdev->msix))
+        pci_dev_set_intx(vp->pdev, true);
 }
 
 static void vp_interrupt_queue(void *opaque, unsigned q)
@@ -223,6 +233,8 @@ static void transport_reset(struct virtio_pci *vp)
     vp->msix_config = MSIX_NO_VECTOR;
     vp->queue_select = 0;
     vp->isr = 0;
+    if (vp->pdev)
+        pci_dev_set_intx(vp->pdev, false);
     for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
         struct vp_queue *q = &vp->q[i];
         q->size = vp->vd.ops->queue_size;
@@ -327,9 +339,10 @@ static void vp_bar_read(void *opaque, unsigned bar, uint64_t off, uint8_t *data,
         common_snapshot(vp, b);
         memcpy(data, b + off, len);
     } else if (off == VP_ISR_OFF) {
-        /* Reading the ISR acknowledges it. */
+        /* Reading the ISR acknowledges it and lowers INTx. */
         data[0] = vp->isr;
         vp->isr = 0;
+        pci_dev_set_intx(vp->pdev, false);
     } else if (off >= VP_DEVICE_OFF && off - VP_DEVICE_OFF < vd->ops->config_size &&
                len <= vd->ops->config_size - (off - VP_DEVICE_OFF)) {
         vd->ops->config_read(vd, (unsigned)(off - VP_DEVICE_OFF), data, len);

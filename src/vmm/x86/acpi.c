@@ -185,13 +185,27 @@ static void dsdt_motherboard(struct aml_buf *b, const struct acpi_config *cfg)
     aml_end(b);
 }
 
-/* Interrupt routing (_PRT) for INTx and the hotplug methods belong in the
- * PCI0 scope; they are added once the PCI host decides its INTx wiring.
- * Until then devices are expected to use MSI/MSI-X. */
-static void dsdt_pci_routing(struct aml_buf *b, const struct acpi_config *cfg)
+/* INTx routing for every slot of bus 0, occupied or not (a device added
+ * later needs no new table): static GSIs, i.e. Source 0 and the GSI as
+ * Source Index, no link devices to arbitrate. Each entry is
+ * Package { slot << 16 | 0xffff, pin (0 = INTA#), 0, GSI }. ACPI takes a
+ * static GSI in a _PRT as level-triggered, active-low; KVM's IOAPIC
+ * ignores polarity, so the device model simply raises the line. */
+static void dsdt_pci_routing(struct aml_buf *b)
 {
-    (void)b;
-    (void)cfg;
+    aml_name(b, "_PRT");
+    aml_package_begin(b, 32 * 4);
+    for (unsigned slot = 0; slot < 32; slot++) {
+        for (unsigned pin = 0; pin < 4; pin++) {
+            aml_package_begin(b, 4);
+            aml_int(b, (uint64_t)slot << 16 | 0xffff);
+            aml_int(b, pin);
+            aml_int(b, 0);
+            aml_int(b, layout_pci_intx_gsi(slot, pin));
+            aml_end(b);
+        }
+    }
+    aml_end(b);
 }
 
 static void dsdt_pci_root(struct aml_buf *b, const struct acpi_config *cfg)
@@ -215,7 +229,7 @@ static void dsdt_pci_root(struct aml_buf *b, const struct acpi_config *cfg)
                                     LAYOUT_PCI_MMIO_SIZE - 1),
                          false, false);
     aml_restemplate_end(b);
-    dsdt_pci_routing(b, cfg);
+    dsdt_pci_routing(b);
     aml_end(b);
 }
 

@@ -54,6 +54,19 @@
 #define LAYOUT_IRQ_SCI           9
 #define LAYOUT_IRQ_KBD           1
 
+/* PCI INTx: the four lines INTA#..INTD# of bus 0 end on IOAPIC pins
+ * 16..19, above every ISA IRQ, so they need no interrupt source override
+ * and share nothing with a legacy device. Like a real board, the wiring
+ * rotates with the slot, so INTA# of neighbouring slots lands on different
+ * pins: slot s, pin p (0 = INTA#) drives GSI 16 + (s + p) % 4. The DSDT's
+ * _PRT and the Interrupt Line register both follow this one function. */
+#define LAYOUT_GSI_PCI_INTX      16
+#define LAYOUT_PCI_INTX_LINES    4
+static inline unsigned layout_pci_intx_gsi(unsigned slot, unsigned pin)
+{
+    return LAYOUT_GSI_PCI_INTX + (slot + pin) % LAYOUT_PCI_INTX_LINES;
+}
+
 /* ACPI sleep type written to PM1a_CNT.SLP_TYP for S5 (the DSDT's \_S5). */
 #define LAYOUT_S5_SLP_TYP        5
 #define LAYOUT_ACPI_RESET_VALUE  0x06          /* written to 0xcf9 via FADT RESET_REG */
