@@ -103,6 +103,7 @@ extern const struct virtio_dev_ops virtio_rng_ops;
 extern const struct virtio_dev_ops virtio_console_ops;
 extern const struct virtio_dev_ops virtio_blk_ops;
 extern const struct virtio_dev_ops virtio_net_ops;
+extern const struct virtio_dev_ops virtio_balloon_ops;
 
 /* ---- for transports ---- */
 /* Creates the device: fills vd and calls ops->create. */
