@@ -62,15 +62,30 @@ void control_emit_event(struct control *c, const char *name, struct json_object 
 void control_flush(struct control *c);
 
 /* The protocol state of one client, apart from its socket, so tests can
- * drive the parser and dispatcher directly. */
+ * drive the framing, parser and dispatcher directly. Requests are JSON
+ * objects, back to back or one per line; a request is complete when its
+ * braces balance (QEMU frames its input the same way). */
 struct control_session {
     bool negotiated;            /* qmp_capabilities done */
+    char *buf;                  /* the request being framed */
+    size_t len, cap;
+    int depth;                  /* open braces and brackets */
+    char quote;                 /* inside a string opened by this quote */
+    bool esc, scalar;
 };
+void control_session_init(struct control_session *s);
+void control_session_fini(struct control_session *s);
+/* Receives each reply; takes ownership of it. */
+typedef void (*control_reply_fn)(void *opaque, struct json_object *reply);
+/* Frames and handles what a client sent, calling reply for each response.
+ * Returns -E2BIG when one request grows beyond CONTROL_MAX_LINE: the
+ * caller drops the client. */
+int control_session_feed(struct control *c, struct control_session *s, const char *data,
+                         size_t len, control_reply_fn reply, void *opaque);
 /* The greeting a new client gets; caller puts it. */
 struct json_object *control_greeting(void);
-/* Handles one request (a JSON text of len bytes). Returns the reply (caller
- * puts it), or NULL when the request wants none. Never fails: every
- * problem becomes an error reply. */
+/* Handles one complete request text of len bytes. Returns the reply
+ * (caller puts it). Never fails: every problem becomes an error reply. */
 struct json_object *control_session_handle(struct control *c, struct control_session *s,
                                            const char *req, size_t len);
 
@@ -91,5 +106,36 @@ int control_arg_str(struct json_object *args, const char *name, bool required,
 /* -EINVAL with e set when args has a member not in the NULL-terminated list
  * ("Parameter 'x' is unexpected"); args may be NULL. */
 int control_args_only(struct json_object *args, const char *const *allowed, struct err *e);
+
+/* ---- the VM's own commands (control_vm.c) ---- */
+
+struct vm;
+
+/* A disk as the command line described it, for query-block. */
+struct control_disk {
+    char device[16];            /* "virtio0", "virtio1", ... */
+    char file[4096];
+    char format[16];            /* "raw" or "qcow2" */
+    bool ro;
+    bool direct;                /* cache=none */
+};
+/* Fills d from a --disk argument (PATH[,format=..][,readonly=on][,cache=..]);
+ * only what query-block reports, the device checks the rest. */
+void control_disk_parse(struct control_disk *d, unsigned index, const char *arg);
+
+/* What the VM commands need from the process running the VM; must outlive
+ * the server. quit and reset are called on the loop thread; they stop the
+ * VM run (for good, or for a reset) and remember that the host asked. */
+struct control_vm_host {
+    struct vm *vm;
+    void (*quit)(void *opaque);
+    void (*reset)(void *opaque);
+    void *opaque;
+    const struct control_disk *disks;
+    unsigned ndisks;
+};
+/* Registers query-status, stop, cont, system_reset, system_powerdown, quit,
+ * query-cpus-fast and query-block. */
+int control_vm_register(struct control *c, const struct control_vm_host *h, struct err *e);
 
 #endif

@@ -9,7 +9,10 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "console.h"
+#include "control.h"
 #include "hw/platform.h"
 #include "pci/pci.h"
 #include "util/evloop.h"
@@ -40,6 +43,7 @@ struct opts {
     enum console_mode console;
     struct vdev_req vdevs[MAX_VIRTIO_DEVS];
     unsigned nvdevs;
+    const char *control;     /* QMP socket path */
 };
 
 /* The virtio devices, by option: adding one is a line here and a line in
@@ -73,6 +77,7 @@ static void usage(FILE *f)
         "                     virtio-blk disk (format defaults to raw; repeatable)\n"
         "  --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]\n"
         "                     virtio-net on a tap device (opened or created)\n"
+        "  --control PATH     QMP control socket (a UNIX socket this process creates)\n"
         "  --help, --version\n"
         "On a terminal, Ctrl-A x quits.\n", VM_MAX_CPUS);
 }
@@ -91,6 +96,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         { "vconsole", required_argument, NULL, 'v' },
         { "disk", required_argument, NULL, 'd' },
         { "net", required_argument, NULL, 'n' },
+        { "control", required_argument, NULL, 'Q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -147,6 +153,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             }
             break;
         case 'R': o->vm.no_reboot = true; break;
+        case 'Q': o->control = optarg; break;
         case 'r':
         case 'v':
         case 'd':
@@ -177,8 +184,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-/* The main thread runs the event loop: console input, signals, and the
- * wake-up when a vCPU or device asks the VM to stop. */
+/* The main thread runs the event loop: console input, signals, the control
+ * socket, and the wake-up when a vCPU or device asks the VM to stop. */
 struct runner {
     struct vm *vm;
     struct evloop *loop;
@@ -187,17 +194,36 @@ struct runner {
      * lost to the reset, whose exit reason came first. */
     bool stop_requested;
     char stop_msg[64];
+    const char *stop_reason;  /* SHUTDOWN's reason when the host stopped it */
+    bool host_reset;          /* the next reset was asked for over QMP */
+    struct control_vm_host host;
+    struct control_disk disks[MAX_VIRTIO_DEVS];
 };
+
+/* The devices main() creates, destroyed in reverse. */
+struct machine {
+    struct pci_host *host;
+    struct virtio_pci *vdevs[MAX_VIRTIO_DEVS];
+};
+
+static void request_stop(struct runner *rn, const char *reason, const char *msg)
+{
+    if (!rn->stop_requested) {
+        snprintf(rn->stop_msg, sizeof(rn->stop_msg), "%s", msg ? msg : "");
+        rn->stop_reason = reason;
+    }
+    rn->stop_requested = true;
+    vm_request_exit(rn->vm, VM_EXIT_SIGNAL, "%s", rn->stop_msg);
+}
 
 static void on_signal(void *opaque, uint32_t events)
 {
     struct runner *rn = opaque;
     struct signalfd_siginfo si;
     while (read(rn->sigfd, &si, sizeof(si)) == sizeof(si)) {
-        if (!rn->stop_requested)
-            snprintf(rn->stop_msg, sizeof(rn->stop_msg), "terminating on signal %u", si.ssi_signo);
-        rn->stop_requested = true;
-        vm_request_exit(rn->vm, VM_EXIT_SIGNAL, "%s", rn->stop_msg);
+        char msg[64];
+        snprintf(msg, sizeof(msg), "terminating on signal %u", si.ssi_signo);
+        request_stop(rn, "host-signal", msg);
     }
 }
 
@@ -209,9 +235,32 @@ static void on_vm_exit(void *opaque)
 
 static void on_console_quit(void *opaque)
 {
+    request_stop(opaque, "host-ui", NULL);
+}
+
+static void on_qmp_quit(void *opaque)
+{
+    request_stop(opaque, "host-qmp-quit", NULL);
+}
+
+static void on_qmp_reset(void *opaque)
+{
     struct runner *rn = opaque;
-    rn->stop_requested = true;
-    vm_request_exit(rn->vm, VM_EXIT_SIGNAL, NULL);
+    if (vm_exit_reason(rn->vm) != VM_EXIT_NONE)
+        return;
+    rn->host_reset = true;
+    vm_request_exit(rn->vm, VM_EXIT_RESET, NULL);
+}
+
+/* SHUTDOWN and RESET as QEMU words them: guest says who asked. */
+static void emit_run_event(struct runner *rn, const char *name, bool guest, const char *reason)
+{
+    if (!rn->vm->control)
+        return;
+    struct json_object *data = json_object_new_object();
+    json_object_object_add(data, "guest", json_object_new_boolean(guest));
+    json_object_object_add(data, "reason", json_object_new_string(reason));
+    control_emit_event(rn->vm->control, name, data);
 }
 
 static int setup_signals(struct runner *rn, struct err *e)
@@ -230,6 +279,73 @@ static int setup_signals(struct runner *rn, struct err *e)
         return err_set_errno(e, errno, "signalfd");
     vcpu_signals_init();
     return evloop_add(rn->loop, rn->sigfd, EPOLLIN, on_signal, rn);
+}
+
+/* The QMP server comes before the virtio devices, whose create ops may
+ * register their own commands on it. */
+static int setup_control(struct runner *rn, const struct opts *o, struct err *e)
+{
+    if (!o->control)
+        return 0;
+    struct vm *vm = rn->vm;
+    int r = control_new(&vm->control, rn->loop, e);
+    if (r < 0)
+        return r;
+    unsigned ndisks = 0;
+    for (unsigned i = 0; i < o->nvdevs; i++)
+        if (o->vdevs[i].ops == &virtio_blk_ops)
+            control_disk_parse(&rn->disks[ndisks], ndisks, o->vdevs[i].arg), ndisks++;
+    rn->host = (struct control_vm_host){
+        .vm = vm, .quit = on_qmp_quit, .reset = on_qmp_reset, .opaque = rn,
+        .disks = rn->disks, .ndisks = ndisks,
+    };
+    r = control_vm_register(vm->control, &rn->host, e);
+    if (r < 0)
+        return r;
+    return control_listen(vm->control, o->control, e);
+}
+
+static int build_machine(struct runner *rn, const struct opts *o, struct machine *m,
+                         struct err *e)
+{
+    struct vm *vm = rn->vm;
+    if (console_open(&vm->console, o->console, rn->loop, on_console_quit, rn, e) < 0)
+        return -1;
+    /* The PCI host first: it owns 0xcf8-0xcff, reset register included.
+     * A machine without PCI devices has no PCI at all (and no MCFG), as
+     * QEMU's microvm: the guest then spends nothing enumerating a bus. */
+    if (o->nvdevs > 0 &&
+        (pci_bus_create(&vm->pci, vm, LAYOUT_PCI_MMIO_START, LAYOUT_PCI_MMIO_SIZE, e) < 0 ||
+         pci_host_create(&m->host, vm, vm->pci, LAYOUT_PCIE_ECAM_START,
+                         (unsigned)(LAYOUT_PCIE_ECAM_SIZE >> 20) - 1, e) < 0))
+        return -1;
+    if (platform_create_all(vm, e) < 0 || setup_control(rn, o, e) < 0)
+        return -1;
+    for (unsigned i = 0; i < o->nvdevs; i++) {
+        if (virtio_pci_create(&m->vdevs[i], vm->pci, rn->loop, o->vdevs[i].ops, o->vdevs[i].arg,
+                              e) < 0)
+            return -1;
+    }
+    if (vm->pci && pci_bus_assign(vm->pci, e) < 0)
+        return -1;
+    return 0;
+}
+
+static void destroy_machine(struct vm *vm, struct machine *m)
+{
+    /* First, so the last replies and events still go out and nothing
+     * emits into a server that is gone. */
+    control_free(vm->control);
+    vm->control = NULL;
+    if (vm->console)
+        console_close(vm->console);
+    vm->console = NULL;
+    platform_destroy_all(vm);
+    pci_host_destroy(m->host);
+    pci_bus_destroy(vm->pci);
+    vm->pci = NULL;
+    for (unsigned i = 0; i < MAX_VIRTIO_DEVS; i++)
+        virtio_pci_destroy(m->vdevs[i]);
 }
 
 /* Runs the guest until it stops; returns the reason. */
@@ -259,6 +375,52 @@ static enum vm_exit_reason run_once(struct runner *rn, struct err *e)
     return vm_exit_reason(vm);
 }
 
+/* Runs the guest through its resets; returns the exit status. */
+static int run_machine(struct runner *rn, const struct opts *o, struct err *e)
+{
+    struct vm *vm = rn->vm;
+    for (;;) {
+        enum vm_exit_reason why = run_once(rn, e);
+        /* Signals are read on this thread only, so this sees every one. */
+        if (rn->stop_requested && why != VM_EXIT_ERROR && why != VM_EXIT_POWEROFF) {
+            if (rn->stop_msg[0])
+                log_warn("%s", rn->stop_msg);
+            emit_run_event(rn, "SHUTDOWN", false, rn->stop_reason);
+            return 0;
+        }
+        if (why == VM_EXIT_RESET || why == VM_EXIT_TRIPLE_FAULT) {
+            bool guest = !rn->host_reset;
+            const char *reason = guest ? "guest-reset" : "host-qmp-system-reset";
+            rn->host_reset = false;
+            if (why == VM_EXIT_TRIPLE_FAULT)
+                log_warn("%s: resetting the guest", vm->exit_msg);
+            if (o->vm.no_reboot) {
+                emit_run_event(rn, "SHUTDOWN", guest, reason);
+                return EXIT_VMM_REBOOT;
+            }
+            emit_run_event(rn, "RESET", guest, reason);
+            vm_teardown(vm);
+            platform_reset_all(vm);
+            if (vm->pci)
+                pci_bus_reset(vm->pci);
+            continue;
+        }
+        if (why == VM_EXIT_POWEROFF) {
+            emit_run_event(rn, "SHUTDOWN", true, "guest-shutdown");
+            return 0;
+        }
+        if (why == VM_EXIT_SIGNAL) {
+            if (vm->exit_msg[0])
+                log_warn("%s", vm->exit_msg);
+            emit_run_event(rn, "SHUTDOWN", false, "host-signal");
+            return 0;
+        }
+        if (!err_is_set(e))
+            err_set(e, EIO, "%s", vm->exit_msg[0] ? vm->exit_msg : "guest stopped");
+        return EXIT_VMM_ERROR;
+    }
+}
+
 int main(int argc, char **argv)
 {
     log_init(argv[0]);
@@ -268,9 +430,7 @@ int main(int argc, char **argv)
 
     struct err e = { 0 };
     struct runner rn = { .sigfd = -1 };
-    struct vm *vm = NULL;
-    struct pci_host *host = NULL;
-    struct virtio_pci *vdevs[MAX_VIRTIO_DEVS] = { NULL };
+    struct machine m = { 0 };
     int status = EXIT_VMM_ERROR;
 
     rn.loop = evloop_new();
@@ -278,80 +438,18 @@ int main(int argc, char **argv)
         log_error("cannot create the event loop: %s", strerror(errno));
         return EXIT_VMM_ERROR;
     }
-    if (setup_signals(&rn, &e) < 0 || vm_create(&vm, &o.vm, &e) < 0)
-        goto out;
-    rn.vm = vm;
-    vm->loop = rn.loop;
-    vm->on_exit = on_vm_exit;
-    vm->on_exit_opaque = &rn;
-    if (console_open(&vm->console, o.console, rn.loop, on_console_quit, &rn, &e) < 0)
-        goto out;
-    /* The PCI host first: it owns 0xcf8-0xcff, reset register included.
-     * A machine without PCI devices has no PCI at all (and no MCFG), as
-     * QEMU's microvm: the guest then spends nothing enumerating a bus. */
-    if (o.nvdevs > 0 &&
-        (pci_bus_create(&vm->pci, vm, LAYOUT_PCI_MMIO_START, LAYOUT_PCI_MMIO_SIZE, &e) < 0 ||
-         pci_host_create(&host, vm, vm->pci, LAYOUT_PCIE_ECAM_START,
-                         (unsigned)(LAYOUT_PCIE_ECAM_SIZE >> 20) - 1, &e) < 0))
-        goto out;
-    if (platform_create_all(vm, &e) < 0)
-        goto out;
-    for (unsigned i = 0; i < o.nvdevs; i++) {
-        if (virtio_pci_create(&vdevs[i], vm->pci, rn.loop, o.vdevs[i].ops, o.vdevs[i].arg,
-                              &e) < 0)
-            goto out;
+    if (setup_signals(&rn, &e) == 0 && vm_create(&rn.vm, &o.vm, &e) == 0) {
+        rn.vm->loop = rn.loop;
+        rn.vm->on_exit = on_vm_exit;
+        rn.vm->on_exit_opaque = &rn;
+        if (build_machine(&rn, &o, &m, &e) == 0)
+            status = run_machine(&rn, &o, &e);
     }
-    if (vm->pci && pci_bus_assign(vm->pci, &e) < 0)
-        goto out;
-
-    for (;;) {
-        enum vm_exit_reason why = run_once(&rn, &e);
-        /* Signals are read on this thread only, so this sees every one. */
-        if (rn.stop_requested && why != VM_EXIT_ERROR && why != VM_EXIT_POWEROFF) {
-            if (rn.stop_msg[0])
-                log_warn("%s", rn.stop_msg);
-            status = 0;
-            break;
-        }
-        if (why == VM_EXIT_RESET || why == VM_EXIT_TRIPLE_FAULT) {
-            if (why == VM_EXIT_TRIPLE_FAULT)
-                log_warn("%s: resetting the guest", vm->exit_msg);
-            if (o.vm.no_reboot) {
-                status = EXIT_VMM_REBOOT;
-                break;
-            }
-            vm_teardown(vm);
-            platform_reset_all(vm);
-            if (vm->pci)
-                pci_bus_reset(vm->pci);
-            continue;
-        }
-        if (why == VM_EXIT_POWEROFF) {
-            status = 0;
-        } else if (why == VM_EXIT_SIGNAL) {
-            if (vm->exit_msg[0])
-                log_warn("%s", vm->exit_msg);
-            status = 0;
-        } else {
-            if (!err_is_set(&e))
-                err_set(&e, EIO, "%s", vm->exit_msg[0] ? vm->exit_msg : "guest stopped");
-        }
-        break;
-    }
-out:
     if (err_is_set(&e))
         log_error("%s", e.msg);
-    if (vm) {
-        if (vm->console)
-            console_close(vm->console);
-        vm->console = NULL;
-        platform_destroy_all(vm);
-        pci_host_destroy(host);
-        pci_bus_destroy(vm->pci);
-        vm->pci = NULL;
-        for (unsigned i = 0; i < MAX_VIRTIO_DEVS; i++)
-            virtio_pci_destroy(vdevs[i]);
-        vm_destroy(vm);
+    if (rn.vm) {
+        destroy_machine(rn.vm, &m);
+        vm_destroy(rn.vm);
     }
     if (rn.sigfd >= 0)
         close(rn.sigfd);

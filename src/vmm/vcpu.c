@@ -241,7 +241,12 @@ static void *vcpu_thread(void *arg)
     sigemptyset(&set);
     sigaddset(&set, VCPU_KICK_SIGNAL);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    __atomic_store_n(&v->tid, (int)gettid(), __ATOMIC_RELAXED);
     while (vm_exit_reason(v->vm) == VM_EXIT_NONE) {
+        if (atomic_load(&v->vm->pause_req)) {
+            vm_vcpu_park(v->vm);
+            continue;
+        }
         int r = ioctl(v->fd, KVM_RUN, 0);
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN) {
@@ -257,6 +262,7 @@ static void *vcpu_thread(void *arg)
         if (!vcpu_handle_exit(v))
             break;
     }
+    vm_vcpu_leave(v->vm);
     return NULL;
 }
 
@@ -267,10 +273,14 @@ int vcpu_start(struct vcpu *v, struct err *e)
     sigemptyset(&set);
     sigaddset(&set, VCPU_KICK_SIGNAL);
     pthread_sigmask(SIG_BLOCK, &set, &old);
+    /* Counted before it runs, so a pause never misses a starting vCPU. */
+    vm_vcpu_enter(v->vm);
     int r = pthread_create(&v->thread, NULL, vcpu_thread, v);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (r != 0)
+    if (r != 0) {
+        vm_vcpu_leave(v->vm);
         return err_set_errno(e, r, "cannot start vCPU %u thread", v->id);
+    }
     v->thread_started = true;
     char name[16];
     snprintf(name, sizeof(name), "vcpu%u", v->id);

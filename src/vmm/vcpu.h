@@ -17,6 +17,7 @@ struct vcpu {
     struct kvm_run *run;
     pthread_t thread;
     bool thread_started;
+    int tid;                 /* the thread's kernel id, once it runs */
     unsigned long nexits;
 };
 

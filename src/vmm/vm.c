@@ -66,6 +66,8 @@ int vm_create(struct vm **out, const struct vm_config *cfg, struct err *e)
     vm->vm_fd = -1;
     pthread_mutex_init(&vm->lock, NULL);
     pthread_mutex_init(&vm->route_lock, NULL);
+    pthread_mutex_init(&vm->pause_lock, NULL);
+    pthread_cond_init(&vm->pause_cond, NULL);
     iobus_init(&vm->pio);
     iobus_init(&vm->mmio);
     int r;
@@ -324,6 +326,8 @@ void vm_destroy(struct vm *vm)
     iobus_destroy(&vm->mmio);
     pthread_mutex_destroy(&vm->lock);
     pthread_mutex_destroy(&vm->route_lock);
+    pthread_mutex_destroy(&vm->pause_lock);
+    pthread_cond_destroy(&vm->pause_cond);
     free(vm);
 }
 
@@ -351,6 +355,10 @@ void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *fmt,
     for (unsigned i = 0; i < vm->ncpus; i++)
         if (vm->vcpus[i])
             vcpu_kick(vm->vcpus[i]);
+    /* Parked vCPUs must see the exit too. */
+    pthread_mutex_lock(&vm->pause_lock);
+    pthread_cond_broadcast(&vm->pause_cond);
+    pthread_mutex_unlock(&vm->pause_lock);
     if (vm->on_exit)
         vm->on_exit(vm->on_exit_opaque);
 }
@@ -358,4 +366,60 @@ void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *fmt,
 enum vm_exit_reason vm_exit_reason(struct vm *vm)
 {
     return (enum vm_exit_reason)atomic_load(&vm->exit_reason);
+}
+
+int vm_pause(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->pause_lock);
+    atomic_store(&vm->pause_req, true);
+    pthread_mutex_unlock(&vm->pause_lock);
+    /* The flag is set before the kick, so a vCPU the kick takes out of
+     * KVM_RUN (or that was outside it) sees it at the top of its loop. */
+    for (unsigned i = 0; i < vm->ncpus; i++)
+        if (vm->vcpus[i])
+            vcpu_kick(vm->vcpus[i]);
+    pthread_mutex_lock(&vm->pause_lock);
+    while (vm->vcpus_parked < vm->vcpus_running)
+        pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+    pthread_mutex_unlock(&vm->pause_lock);
+    return 0;
+}
+
+void vm_resume(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->pause_lock);
+    atomic_store(&vm->pause_req, false);
+    pthread_cond_broadcast(&vm->pause_cond);
+    pthread_mutex_unlock(&vm->pause_lock);
+}
+
+bool vm_paused(struct vm *vm)
+{
+    return atomic_load(&vm->pause_req);
+}
+
+void vm_vcpu_enter(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->pause_lock);
+    vm->vcpus_running++;
+    pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_vcpu_leave(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->pause_lock);
+    vm->vcpus_running--;
+    pthread_cond_broadcast(&vm->pause_cond);
+    pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_vcpu_park(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->pause_lock);
+    vm->vcpus_parked++;
+    pthread_cond_broadcast(&vm->pause_cond);
+    while (atomic_load(&vm->pause_req) && vm_exit_reason(vm) == VM_EXIT_NONE)
+        pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+    vm->vcpus_parked--;
+    pthread_mutex_unlock(&vm->pause_lock);
 }

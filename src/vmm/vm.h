@@ -107,6 +107,14 @@ struct vm {
     void *on_exit_opaque;
     char exit_msg[256];      /* the one line printed for an error exit */
     pthread_mutex_t lock;
+
+    /* Pause: while pause_req is set, vCPU threads park outside KVM_RUN.
+     * The counts are under pause_lock; pause_cond signals every change. */
+    atomic_bool pause_req;
+    unsigned vcpus_running;  /* vCPU threads inside their run loop */
+    unsigned vcpus_parked;
+    pthread_mutex_t pause_lock;
+    pthread_cond_t pause_cond;
 };
 
 /* Creates the memory and the devices; no KVM VM yet. */
@@ -143,5 +151,20 @@ int vm_add_setup_hook(struct vm *vm, int (*fn)(void *opaque, struct err *e), voi
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 enum vm_exit_reason vm_exit_reason(struct vm *vm);
+
+/* Parks every vCPU outside KVM_RUN and returns once all are parked (or
+ * gone, when the VM is stopping or resetting). Devices keep running. A
+ * pause outlives a guest reset: the new vCPUs park at once. Any thread
+ * but a vCPU's; returns 0. */
+int vm_pause(struct vm *vm);
+/* Lets parked vCPUs run again; no-op when not paused. */
+void vm_resume(struct vm *vm);
+bool vm_paused(struct vm *vm);
+
+/* For vcpu.c: a vCPU thread entering and leaving its run loop, and the
+ * place it waits while the VM is paused. */
+void vm_vcpu_enter(struct vm *vm);
+void vm_vcpu_leave(struct vm *vm);
+void vm_vcpu_park(struct vm *vm);
 
 #endif
