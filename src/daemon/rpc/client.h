@@ -1,0 +1,57 @@
+/* The per-connection state shared by the server, the dispatcher and the
+ * connect-level procedures. Private to rpc/: other parts use the accessors
+ * in dispatch.h and server.h. */
+#ifndef CVIRT_DAEMON_RPC_CLIENT_H
+#define CVIRT_DAEMON_RPC_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "server.h"
+
+#define RPC_CLIENT_CALLBACKS_MAX 64
+
+struct rpc_event_cb {
+    int id;                     /* callbackID given to the client */
+    int event_id;               /* virDomainEventID */
+    bool has_dom;               /* only for this domain (by uuid) */
+    uint8_t uuid[16];
+};
+
+struct rpc_client {
+    struct rpc_server *srv;
+    struct rpc_client *next;
+    int fd;
+    bool readonly;              /* came in on the read-only socket */
+    bool open;                  /* CONNECT_OPEN done */
+    bool conn_readonly;         /* opened read-only (socket, or flag 1) */
+    bool closed;                /* to be dropped */
+    bool keepalive;             /* asked for feature 10 */
+    bool close_cb;              /* 360 registered */
+    bool legacy_lifecycle;      /* 167 registered for lifecycle */
+    int unanswered;             /* pings sent since the last message */
+    time_t last_rx;
+    char *uri;
+    struct rpc_reader in;
+    struct rpc_buf out;
+    const struct rpc_header *call;  /* the CALL being dispatched */
+    struct rpc_event_cb cbs[RPC_CLIENT_CALLBACKS_MAX];
+    int ncbs;
+    int next_cb_id;
+    struct rpc_stream *streams;
+};
+
+struct rpc_stream {
+    struct rpc_client *c;
+    struct rpc_stream *next;
+    int32_t proc;
+    uint32_t serial;
+    const struct rpc_stream_ops *ops;
+    void *opaque;
+};
+
+/* server.c: frees every stream of c without calling back. */
+void rpc_client_drop_streams(struct rpc_client *c);
+
+#endif
