@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
 source "$CVIRT_SRC/tests/guest/kit/virtio_host.sh"
 
-VIRTIO_PROGRAMS="pci virtio_rng virtio_blk virtio_net virtio_console"
+VIRTIO_PROGRAMS="pci virtio_rng virtio_intx virtio_blk virtio_net virtio_console"
 DISK_SECTORS=8191               # odd on purpose: no rounding to a block
 MAC=52:54:00:6b:69:74
 GUEST_IP=10.0.2.15
@@ -123,6 +123,15 @@ main() {
     expect_failure "a machine without virtio-rng" $'^not ok\tvirtio-rng found' "$KIT/virtio_rng.elf" 1
     CVIRT_KIT_QEMU_ARGS="-device virtio-rng-pci" expect_failure "a transitional virtio-rng" \
         $'^not ok\tvirtio-rng found' "$KIT/virtio_rng.elf" 1
+
+    # The same device with MSI-X left off: INTx through the IOAPIC.
+    CVIRT_KIT_QEMU_ARGS=$(dev_rng) kit_run qemu "$KIT/virtio_intx.elf" 1
+    kit_report "virtio_intx"
+    check "virtio_intx: the diagnostic names the IOAPIC input that fired" \
+        grep -qE '^# INTx pin [1-4] on IOAPIC input (1[6-9]|2[0-3]), Interrupt Line [0-9]+$' \
+        <<<"$KIT_CONSOLE"
+    expect_failure "a machine without virtio-rng in virtio_intx" $'^not ok\tvirtio-rng found' \
+        "$KIT/virtio_intx.elf" 1
 
     run_blk "$salt"
 

@@ -111,6 +111,21 @@ run_blk() {
     fi
 }
 
+# virtio-rng with MSI-X left off, on QEMU and cvirt-vmm: the interrupt
+# comes through INTx and the IOAPIC. On cvirt-vmm the input that fired must
+# be the one the Interrupt Line register names (QEMU's firmware puts a
+# PIC IRQ there instead).
+run_intx() {
+    local line gsi
+    CVIRT_KIT_QEMU_ARGS=$(q_rng) kit_oracle virtio_intx 1 ""
+    CVIRT_KIT_VMM_ARGS=$(v_rng) kit_subject "virtio_intx" virtio_intx 1 ""
+    line=$(grep -E '^# INTx pin [1-4] on IOAPIC input' <<<"$KIT_CONSOLE")
+    gsi=$(sed -nE 's/.*IOAPIC input ([0-9]+),.*/\1/p' <<<"$line")
+    check "virtio_intx: cvirt-vmm's INTx fires on the input the Interrupt Line names ($line)" \
+        grep -qE "^# INTx pin [1-4] on IOAPIC input ${gsi:-none}, Interrupt Line ${gsi:-none}\$" \
+        <<<"$line"
+}
+
 # Connects to cvirt-vmm's console socket once it exists, sends one line
 # and writes the first line it receives to OUT.
 console_peer() {   # console_peer SOCK LINE OUT
@@ -215,6 +230,7 @@ main() {
         CVIRT_KIT_VMM_ARGS=$(v_rng) kit_subject "virtio_rng ${cpus}cpu" virtio_rng "$cpus" ""
     done
 
+    run_intx
     run_blk "$salt"
     run_con
 
