@@ -1,5 +1,6 @@
 /* virtio over PCI, modern interface only (virtio 1.x, 4.1): one PCI
- * function per device, its registers in a memory BAR, MSI-X interrupts,
+ * function per device, its registers in a memory BAR, MSI-X interrupts
+ * (INTx when the driver leaves MSI-X off),
  * queue notifications through KVM ioeventfds handled on the event loop. */
 #ifndef CVIRT_VMM_VIRTIO_PCI_H
 #define CVIRT_VMM_VIRTIO_PCI_H
