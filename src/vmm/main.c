@@ -56,6 +56,7 @@ static const struct {
     { 'v', &virtio_console_ops },
     { 'd', &virtio_blk_ops },
     { 'n', &virtio_net_ops },
+    { 'b', &virtio_balloon_ops },
 };
 
 static void usage(FILE *f)
@@ -77,6 +78,9 @@ static void usage(FILE *f)
         "                     virtio-blk disk (format defaults to raw; repeatable)\n"
         "  --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]\n"
         "                     virtio-net on a tap device (opened or created)\n"
+        "  --balloon[=deflate-on-oom=on]\n"
+        "                     virtio-balloon (with --control: balloon, query-balloon,\n"
+        "                     query-balloon-stats, BALLOON_CHANGE events)\n"
         "  --control PATH     QMP control socket (a UNIX socket this process creates)\n"
         "  --help, --version\n"
         "On a terminal, Ctrl-A x quits.\n", VM_MAX_CPUS);
@@ -96,6 +100,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         { "vconsole", required_argument, NULL, 'v' },
         { "disk", required_argument, NULL, 'd' },
         { "net", required_argument, NULL, 'n' },
+        { "balloon", optional_argument, NULL, 'b' },
         { "control", required_argument, NULL, 'Q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -158,6 +163,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'v':
         case 'd':
         case 'n':
+        case 'b':
             if (o->nvdevs == MAX_VIRTIO_DEVS) {
                 log_error("too many virtio devices (at most %d)", MAX_VIRTIO_DEVS);
                 return -1;

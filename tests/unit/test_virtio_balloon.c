@@ -15,7 +15,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <json-c/json.h>
 
+#include "control.h"
 #include "util/le.h"
 #include "virtio/balloon.h"
 #include "virtio/virtio.h"
@@ -496,6 +498,104 @@ static void test_reset(void **state)
     assert_int_equal(used_idx(f, 2), u);
 }
 
+/* The commands, through the control server's own dispatcher. */
+static struct json_object *qmp(struct control *c, struct control_session *s, const char *req)
+{
+    struct json_object *r = control_session_handle(c, s, req, strlen(req));
+    assert_non_null(r);
+    return r;
+}
+
+static void qmp_ok(struct control *c, struct control_session *s, const char *req,
+                   struct json_object **ret)
+{
+    struct json_object *r = qmp(c, s, req), *v;
+    if (!json_object_object_get_ex(r, "return", &v))
+        fail_msg("%s -> %s", req, json_object_to_json_string(r));
+    *ret = json_object_get(v);
+    json_object_put(r);
+}
+
+static void qmp_error(struct control *c, struct control_session *s, const char *req)
+{
+    struct json_object *r = qmp(c, s, req), *v;
+    if (!json_object_object_get_ex(r, "error", &v))
+        fail_msg("%s -> %s, expected an error", req, json_object_to_json_string(r));
+    json_object_put(r);
+}
+
+static int64_t member(struct json_object *o, const char *name)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(o, name, &v))
+        fail_msg("no '%s' in %s", name, json_object_to_json_string(o));
+    return json_object_get_int64(v);
+}
+
+static void test_qmp(void **state)
+{
+    struct fixture *f = *state;
+    struct err e = { 0 };
+    struct control *c;
+    struct control_session s;
+    assert_int_equal(control_new(&c, NULL, &e), 0);
+    control_session_init(&s);
+    f->vm.control = c;
+    bring_up(f, NULL);
+    struct json_object *ret;
+    qmp_ok(c, &s, "{\"execute\": \"qmp_capabilities\"}", &ret);
+    json_object_put(ret);
+
+    char req[200];
+    snprintf(req, sizeof(req), "{\"execute\": \"balloon\", \"arguments\": {\"value\": %llu}}",
+             (unsigned long long)(MEM_SIZE - (1 << 20)));
+    qmp_ok(c, &s, req, &ret);
+    json_object_put(ret);
+    assert_int_equal(cfg32(f, 0), 256);
+    qmp_error(c, &s, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 0}}");
+    qmp_error(c, &s, "{\"execute\": \"balloon\", \"arguments\": {\"value\": -4096}}");
+    qmp_error(c, &s, "{\"execute\": \"balloon\", \"arguments\": {\"value\": \"1G\"}}");
+    qmp_error(c, &s, "{\"execute\": \"balloon\"}");
+    qmp_error(c, &s, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 1, \"x\": 1}}");
+    assert_int_equal(cfg32(f, 0), 256);
+
+    cfg_write32(f, 4, 200);
+    qmp_ok(c, &s, "{\"execute\": \"query-balloon\"}", &ret);
+    assert_int_equal(member(ret, "actual"), MEM_SIZE - 200 * PAGE);
+    json_object_put(ret);
+
+    qmp_ok(c, &s, "{\"execute\": \"query-balloon-stats\"}", &ret);
+    struct json_object *st;
+    assert_true(json_object_object_get_ex(ret, "stats", &st));
+    assert_int_equal(member(st, "stat-free-memory"), -1);
+    assert_int_equal(member(ret, "last-update"), 0);
+    assert_int_equal(member(ret, "target"), MEM_SIZE - (1 << 20));
+    json_object_put(ret);
+    put_stat(g(f, BUF), BALLOON_S_MEMFREE, 5 << 20);
+    put_stat(g(f, BUF) + 10, BALLOON_S_MEMTOT, MEM_SIZE);
+    offer(f, 2, 0, 20, false);
+    const uint32_t bad[] = { 0xfffff };
+    send_pfns(f, 0, bad, 1, 0);
+    qmp_ok(c, &s, "{\"execute\": \"query-balloon-stats\"}", &ret);
+    assert_true(json_object_object_get_ex(ret, "stats", &st));
+    assert_int_equal(member(st, "stat-free-memory"), 5 << 20);
+    assert_int_equal(member(st, "stat-total-memory"), MEM_SIZE);
+    assert_int_equal(member(st, "stat-swap-in"), -1);
+    assert_true(member(ret, "last-update") > 0);
+    assert_int_equal(member(ret, "ignored-pfns"), 1);
+    json_object_put(ret);
+
+    /* A second balloon device cannot take the same command names. */
+    struct virtio_dev vd2;
+    assert_true(virtio_dev_init(&vd2, &virtio_balloon_ops, &f->vm, NULL, NULL, &e) < 0);
+    assert_non_null(strstr(e.msg, "one balloon"));
+
+    virtio_dev_fini(&f->vd);
+    f->up = false;
+    control_session_fini(&s);
+    control_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -508,6 +608,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_without_feature, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_qmp, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
