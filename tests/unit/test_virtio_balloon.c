@@ -532,6 +532,14 @@ static int64_t member(struct json_object *o, const char *name)
     return json_object_get_int64(v);
 }
 
+static uint64_t umember(struct json_object *o, const char *name)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(o, name, &v))
+        fail_msg("no '%s' in %s", name, json_object_to_json_string(o));
+    return json_object_get_uint64(v);
+}
+
 static void test_qmp(void **state)
 {
     struct fixture *f = *state;
@@ -567,7 +575,8 @@ static void test_qmp(void **state)
     qmp_ok(c, &s, "{\"execute\": \"query-balloon-stats\"}", &ret);
     struct json_object *st;
     assert_true(json_object_object_get_ex(ret, "stats", &st));
-    assert_int_equal(member(st, "stat-free-memory"), -1);
+    /* Not reported yet: QEMU's marker, the largest 64-bit number. */
+    assert_true(umember(st, "stat-free-memory") == UINT64_MAX);
     assert_int_equal(member(ret, "last-update"), 0);
     assert_int_equal(member(ret, "target"), MEM_SIZE - (1 << 20));
     json_object_put(ret);
@@ -580,7 +589,7 @@ static void test_qmp(void **state)
     assert_true(json_object_object_get_ex(ret, "stats", &st));
     assert_int_equal(member(st, "stat-free-memory"), 5 << 20);
     assert_int_equal(member(st, "stat-total-memory"), MEM_SIZE);
-    assert_int_equal(member(st, "stat-swap-in"), -1);
+    assert_true(umember(st, "stat-swap-in") == UINT64_MAX);
     assert_true(member(ret, "last-update") > 0);
     assert_int_equal(member(ret, "ignored-pfns"), 1);
     json_object_put(ret);

@@ -358,9 +358,9 @@ static int cmd_query_balloon(void *opaque, struct json_object *args, struct json
 }
 
 /* cvirt's own: QEMU has these only through qom-get of guest-stats. The
- * shape matches that property (stats by QEMU's names, -1 for what the
- * guest did not report, last-update in seconds since the epoch) plus the
- * ballooning counters. */
+ * shape matches that property (stats by QEMU's names, 2^64-1 for what the
+ * guest did not report, as QEMU sends it, last-update in seconds since the
+ * epoch) plus the ballooning counters. */
 static int cmd_query_balloon_stats(void *opaque, struct json_object *args,
                                    struct json_object **ret, enum control_err_class *cls,
                                    struct err *e)
@@ -386,7 +386,7 @@ static int cmd_query_balloon_stats(void *opaque, struct json_object *args,
     }
     for (unsigned i = 0; i < BALLOON_S_NR; i++)
         json_object_object_add(s, stat_names[i],
-                               json_object_new_int64(st.valid[i] ? (int64_t)st.val[i] : -1));
+                               json_object_new_uint64(st.valid[i] ? st.val[i] : UINT64_MAX));
     json_object_object_add(o, "stats", s);
     json_object_object_add(o, "last-update", json_object_new_int64((int64_t)st.last_update));
     json_object_object_add(o, "actual", json_object_new_int64((int64_t)actual));
