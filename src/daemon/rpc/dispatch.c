@@ -113,6 +113,10 @@ static int run(const struct rpc_proc *p, struct rpc_client *c, const struct rpc_
             rpc_err_set(&err, VIR_ERR_INTERNAL_ERROR, VIR_FROM_RPC, "%s failed", p->api);
         return reply_error(call, &err, out);
     }
+    /* Whatever table is in use, a successful CONNECT_OPEN is what lets the
+     * other procedures run. */
+    if (call->proc == 1)
+        c->open = true;
     struct rpc_header h = *call;
     h.type = REMOTE_REPLY;
     h.status = REMOTE_OK;

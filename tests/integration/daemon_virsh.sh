@@ -1,0 +1,201 @@
+#!/bin/bash
+# cvirtd against real libvirt clients: Debian's virsh (read-write and
+# read-only sockets) and python3-libvirt, plus hostile raw frames sent from
+# python3, after each of which the daemon must still serve virsh.
+source "$(dirname "$0")/lib.sh"
+
+CVIRTD=$CVIRT_BUILD/src/daemon/cvirtd
+# Debian's interpreter: python3-libvirt is installed for it, not for any
+# other python3 first in PATH.
+PY=${CVIRT_PYTHON3:-/usr/bin/python3}
+if [ ! -x "$CVIRTD" ]; then
+    tap_fail "cvirtd not built at $CVIRTD"
+    tap_done
+    exit 1
+fi
+if ! command -v virsh >/dev/null || ! "$PY" -c 'import libvirt' 2>/dev/null; then
+    tap_fail "virsh and python3-libvirt are required (scripts/deps.sh installs them)"
+    tap_done
+    exit 1
+fi
+
+ROOT=$(mktemp -d)
+PID=
+cleanup() {
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    rm -rf "$ROOT"
+}
+trap cleanup EXIT
+
+SOCK=$ROOT/run/cvirt/cvirt-sock
+SOCK_RO=$ROOT/run/cvirt/cvirt-sock-ro
+URI="qemu+unix:///system?socket=$SOCK"
+URI_RO="qemu+unix:///system?socket=$SOCK_RO"
+
+"$CVIRTD" --root "$ROOT" --verbose 2>"$ROOT/cvirtd.log" &
+PID=$!
+for _ in $(seq 50); do [ -S "$SOCK_RO" ] && break; sleep 0.1; done
+check "cvirtd listens on both sockets under --root" test -S "$SOCK" -a -S "$SOCK_RO"
+check "socket modes are 0700 (read-write) and 0777 (read-only)" \
+    test "$(stat -c %a "$SOCK") $(stat -c %a "$SOCK_RO")" = "700 777"
+check "pid file holds the daemon's pid" test "$(cat "$ROOT/run/cvirt/cvirtd.pid")" = "$PID"
+
+v() { timeout 20 virsh -c "$URI" "$@"; }
+
+out=$(v version 2>&1)
+check "virsh version: hypervisor type and version from the daemon" \
+    grep -q "Running hypervisor: QEMU 7.2.0" <<<"$out"
+out=$(v version --daemon 2>&1)
+check "virsh version --daemon: library version 9.0.0" \
+    grep -q "Running against daemon: 9.0.0" <<<"$out"
+out=$(v hostname 2>&1)
+check "virsh hostname matches the host's" test "$out" = "$(hostname)"
+out=$(v nodeinfo 2>&1)
+cpus=$(nproc)
+check "virsh nodeinfo: $cpus CPUs and the host's memory" \
+    bash -c "grep -qE '^CPU\(s\): +$cpus\$' <<<'$out' &&
+             grep -q \"Memory size: *$(awk '/MemTotal/ {print $2}' /proc/meminfo) KiB\" <<<'$out'"
+out=$(v capabilities 2>&1)
+check "virsh capabilities: x86_64 hvm guests, kvm domain type, cvirt-vmm emulator" \
+    bash -c "grep -q '<os_type>hvm</os_type>' <<<\"\$0\" && grep -q \"<domain type='kvm'/>\" <<<\"\$0\" &&
+             grep -q '<emulator>.*cvirt-vmm</emulator>' <<<\"\$0\"" "$out"
+out=$(v list --all 2>&1); rc=$?
+check "virsh list --all: the empty table, exit 0" \
+    bash -c "[ $rc = 0 ] && grep -q 'Id   Name   State' <<<\"\$0\"" "$out"
+out=$(v uri 2>&1)
+check "virsh uri" test "$out" = "$URI"
+
+out=$(timeout 20 virsh -r -c "$URI_RO" list --all 2>&1); rc=$?
+check "virsh -r on the read-only socket lists domains" test "$rc" = 0
+# A mutating call on the read-only socket, made directly from python.
+out=$(timeout 20 "$PY" - "$URI_RO" <<'EOF' 2>&1
+import sys, libvirt
+c = libvirt.open(sys.argv[1])
+try:
+    c.defineXML("<domain type='kvm'><name>x</name></domain>")
+    print("no error")
+except libvirt.libvirtError as e:
+    print(e.get_error_code(), e.get_error_message())
+print("alive", c.getHostname() != "")
+EOF
+)
+check "a mutating call on the read-only socket: operation forbidden (29), connection kept" \
+    bash -c "grep -q '^29 operation forbidden: read only access prevents virDomainDefineXML' <<<\"\$0\" &&
+             grep -q 'alive True' <<<\"\$0\"" "$out"
+
+# python3-libvirt as a second real client.
+out=$(timeout 20 "$PY" - "$URI" <<'EOF' 2>&1
+import sys, libvirt
+c = libvirt.open(sys.argv[1])
+print("type", c.getType())
+print("lib", c.getLibVersion())
+print("uri", c.getURI())
+print("domains", len(c.listAllDomains(0)))
+print("alive", c.isAlive())
+try:
+    c.lookupByName("nope")
+except libvirt.libvirtError as e:
+    print("lookup error", e.get_error_code())
+c.close()
+EOF
+)
+check "python3-libvirt: type, library version, URI, domain list" \
+    bash -c "grep -q '^type QEMU' <<<\"\$0\" && grep -q '^lib 9000000' <<<\"\$0\" &&
+             grep -q '^uri qemu+unix:///system' <<<\"\$0\" && grep -q '^domains 0' <<<\"\$0\" &&
+             grep -q '^alive 1' <<<\"\$0\"" "$out"
+
+# Raw frames. Each case prints one line describing what came back.
+raw() {
+    timeout 20 "$PY" - "$SOCK" "$1" <<'EOF'
+import socket, struct, sys
+path, case = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(path)
+s.settimeout(10)
+def hdr(length, prog, vers, proc, typ=0, serial=0, status=0):
+    return struct.pack(">7I", length, prog, vers, proc & 0xffffffff, typ, serial, status)
+def recv_msg():
+    try:
+        return recv_msg1()
+    except ConnectionResetError:
+        return None
+def recv_msg1():
+    head = b""
+    while len(head) < 4:
+        b = s.recv(4 - len(head))
+        if not b:
+            return None
+        head += b
+    n = struct.unpack(">I", head)[0]
+    body = b""
+    while len(body) < n - 4:
+        b = s.recv(n - 4 - len(body))
+        if not b:
+            return None
+        body += b
+    return head + body
+def xstr(b, off):
+    n = struct.unpack(">I", b[off:off + 4])[0]
+    return b[off + 4:off + 4 + n].decode(), off + 4 + ((n + 3) & ~3)
+def error(m):
+    code, dom, flag = struct.unpack(">3i", m[28:40])
+    msg, _ = xstr(m, 40) if flag else ("", 0)
+    return "error %d %d %s" % (code, dom, msg)
+if case == "unknown-proc":
+    s.sendall(hdr(28, 0x20008086, 1, 9999, serial=4))
+    print(error(recv_msg()))
+elif case == "unknown-prog":
+    s.sendall(hdr(28, 0x12345678, 1, 1))
+    print(error(recv_msg()))
+elif case == "not-open":
+    s.sendall(hdr(28, 0x20008086, 1, 3))
+    print(error(recv_msg()))
+elif case == "truncated":
+    s.sendall(hdr(40, 0x20008086, 1, 3)[:20])
+    s.shutdown(socket.SHUT_WR)
+    print("closed" if recv_msg() is None else "answered")
+elif case == "oversized":
+    s.sendall(struct.pack(">I", 0x7fffffff) + b"\0" * 24)
+    print("closed" if recv_msg() is None else "answered")
+elif case == "bad-payload":
+    s.sendall(hdr(32, 0x20008086, 1, 1) + struct.pack(">I", 7))
+    print(error(recv_msg()))
+EOF
+}
+alive() { v hostname >/dev/null 2>&1; }
+
+out=$(raw unknown-proc)
+check "raw unknown procedure 9999: code 39 domain 7 'unknown procedure: 9999'" \
+    test "$out" = "error 39 7 unknown procedure: 9999"
+check "daemon still serves virsh after the unknown procedure" alive
+out=$(raw unknown-prog)
+check "raw unknown program: 'Cannot find program 305419896 version 1'" \
+    test "$out" = "error 39 7 Cannot find program 305419896 version 1"
+check "daemon still serves virsh after the unknown program" alive
+out=$(raw not-open)
+check "raw call before CONNECT_OPEN: code 1 'hypervisor connection not open'" \
+    test "$out" = "error 1 7 internal error: hypervisor connection not open"
+out=$(raw truncated)
+check "raw truncated frame: connection closed without a reply" test "$out" = "closed"
+check "daemon still serves virsh after the truncated frame" alive
+out=$(raw oversized)
+check "raw oversized length: connection closed without a reply" test "$out" = "closed"
+check "daemon still serves virsh after the oversized length" alive
+out=$(raw bad-payload)
+check "raw undecodable CONNECT_OPEN arguments: code 39 'Unable to decode message payload'" \
+    test "$out" = "error 39 7 Unable to decode message payload"
+check "daemon still serves virsh after the bad payload" alive
+
+"$CVIRTD" --root "$ROOT" 2>"$ROOT/second.log"; rc=$?
+check "a second cvirtd on the same root is refused" \
+    bash -c "[ $rc != 0 ] && grep -q 'another cvirtd (pid $PID)' '$ROOT/second.log'"
+check "the first daemon keeps serving after the refused second one" alive
+
+kill -TERM "$PID"
+wait "$PID"; rc=$?
+PID=
+check "SIGTERM: clean exit" test "$rc" = 0
+check "SIGTERM: sockets and pid file removed" \
+    test ! -e "$SOCK" -a ! -e "$SOCK_RO" -a ! -e "$ROOT/run/cvirt/cvirtd.pid"
+
+tap_done
