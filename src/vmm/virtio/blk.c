@@ -42,7 +42,9 @@
 #define BLK_ID_BYTES    20u
 #define BLK_QUEUE_SIZE  256
 #define BLK_SEG_MAX     (BLK_QUEUE_SIZE - 2)
-#define BLK_WORKERS     4
+/* Enough threads for the queue depth a driver typically keeps (Linux's
+ * blk-mq and the bench use 32): each holds one request in the kernel. */
+#define BLK_WORKERS     32
 #define BLK_CHUNK       (1u << 20)  /* bytes per image call, at most */
 /* Discard and write-zeroes: one range per request, at most 2 GiB - 512. */
 #define BLK_MAX_RANGE_SECTORS 0x3fffffu
@@ -343,7 +345,7 @@ static void blk_queue_notify(struct virtio_dev *vd, unsigned q)
 {
     struct blkdev *d = vd->priv;
     struct blk_req *r;
-    bool queued = false;
+    unsigned queued = 0;
     while ((r = blk_get_req(d))) {
         if (virtio_pop(vd, 0, &r->elem) <= 0) {
             blk_release(d, r);
@@ -364,11 +366,17 @@ static void blk_queue_notify(struct virtio_dev *vd, unsigned q)
             d->head = r;
         d->tail = r;
         pthread_mutex_unlock(&d->mu);
-        queued = true;
+        queued++;
     }
+    /* One worker per request: waking them all would only have the rest
+     * find the list empty again. */
     if (queued) {
         pthread_mutex_lock(&d->mu);
-        pthread_cond_broadcast(&d->cond);
+        if (queued >= d->nworkers)
+            pthread_cond_broadcast(&d->cond);
+        else
+            while (queued--)
+                pthread_cond_signal(&d->cond);
         pthread_mutex_unlock(&d->mu);
     }
 }
