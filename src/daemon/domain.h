@@ -17,6 +17,7 @@
 #include "util/err.h"
 
 struct domain_def;
+struct domain_driver;
 struct vmm_client;
 
 /* virDomainState */
@@ -98,6 +99,7 @@ struct domain {
     bool autostart;
 
     /* Run-time data, owned by domain_run.c. */
+    struct domain_driver *drv;  /* for the VMM's callbacks */
     pid_t pid;                  /* 0 while inactive */
     int pidfd;                  /* -1 while inactive */
     struct vmm_client *vmm;

@@ -1,0 +1,614 @@
+/* Starting, watching and stopping cvirt-vmm processes. */
+#include "daemon/domain_run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "daemon/domain_conf.h"
+#include "daemon/domain_run_priv.h"
+#include "daemon/vmm_client.h"
+#include "util/evloop.h"
+#include "util/log.h"
+
+/* How long destroy waits for the VMM to go after quit, then after SIGKILL. */
+#define DESTROY_QUIT_MS 3000
+#define DESTROY_KILL_MS 5000
+#define LOG_MARKER "cvirt-vmm: console is "
+
+int domain_pidfd_open(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int pidfd_kill(int pidfd, int sig)
+{
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+/* True when the process behind pidfd has exited within timeout_ms. */
+static bool pidfd_wait(int pidfd, int timeout_ms)
+{
+    struct pollfd p = { .fd = pidfd, .events = POLLIN };
+    int r;
+    do
+        r = poll(&p, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    return r > 0;
+}
+
+void domain_emit(struct domain_driver *drv, struct domain *d, int event, int detail)
+{
+    if (drv->emit)
+        drv->emit(drv->emit_opaque, d->name, d->uuid, d->id, event, detail);
+}
+
+int domain_save_config(struct domain_driver *drv, struct domain *d, struct err *e)
+{
+    if (!d->def)
+        return 0;
+    char *xml = domain_def_format(d->def, DOMAIN_FORMAT_INACTIVE | DOMAIN_FORMAT_SECURE);
+    if (!xml)
+        return err_set(e, ENOMEM, "out of memory");
+    int r = store_save_def(&drv->store, d->name, xml, e);
+    free(xml);
+    return r;
+}
+
+static int save_run_state(struct domain_driver *drv, struct domain *d, struct err *e)
+{
+    char *xml = domain_def_format(d->live, DOMAIN_FORMAT_SECURE);
+    if (!xml)
+        return err_set(e, ENOMEM, "out of memory");
+    int r = store_save_run(&drv->store, d->name, d->pid, xml, e);
+    free(xml);
+    return r;
+}
+
+/* ---- the VMM is gone ---- */
+
+/* Drops the watches of a running domain (the VMM is left alone). */
+void domain_unwatch(struct domain_driver *drv, struct domain *d)
+{
+    if (d->pidfd >= 0) {
+        if (drv->loop)
+            evloop_del(drv->loop, d->pidfd);
+        close(d->pidfd);
+        d->pidfd = -1;
+    }
+    vmm_client_free(d->vmm);
+    d->vmm = NULL;
+}
+
+/* The VMM exited: the reason is ours (destroy), the guest's (a SHUTDOWN
+ * event came first) or nobody's (a crash). */
+static void vmm_exited(struct domain_driver *drv, struct domain *d)
+{
+    int reason, detail;
+    if (d->destroying) {
+        reason = DOMAIN_SHUTOFF_DESTROYED;
+        detail = DOMAIN_EVENT_STOPPED_DESTROYED;
+    } else if (d->got_shutdown) {
+        reason = DOMAIN_SHUTOFF_SHUTDOWN;
+        detail = DOMAIN_EVENT_STOPPED_SHUTDOWN;
+    } else {
+        reason = DOMAIN_SHUTOFF_CRASHED;
+        detail = DOMAIN_EVENT_STOPPED_FAILED;
+        log_warn("domain '%s': its VMM (pid %d) exited without a shutdown; see %s/%s.log",
+                 d->name, (int)d->pid, drv->store.log_dir, d->name);
+    }
+    domain_unwatch(drv, d);
+    store_clear_run(&drv->store, d->name);
+    char name[DOMAIN_NAME_MAX + 1];
+    uint8_t uuid[16];
+    snprintf(name, sizeof(name), "%s", d->name);
+    memcpy(uuid, d->uuid, 16);
+    domain_set_stopped(&drv->table, d, reason);   /* may free d */
+    if (drv->emit)
+        drv->emit(drv->emit_opaque, name, uuid, -1, DOMAIN_EVENT_STOPPED, detail);
+}
+
+static void on_pidfd(void *opaque, uint32_t events)
+{
+    struct domain *d = opaque;
+    vmm_exited(d->drv, d);
+}
+
+/* ---- events from the VMM ---- */
+
+void domain_note_paused(struct domain_driver *drv, struct domain *d, int reason)
+{
+    if (d->state == DOMAIN_PAUSED) {
+        /* The VMM's STOP event may come before the reply to our stop. */
+        if (reason != DOMAIN_PAUSED_UNKNOWN)
+            d->reason = reason;
+        return;
+    }
+    domain_set_state(d, DOMAIN_PAUSED, reason);
+    domain_emit(drv, d, DOMAIN_EVENT_SUSPENDED, DOMAIN_EVENT_SUSPENDED_PAUSED);
+}
+
+void domain_note_resumed(struct domain_driver *drv, struct domain *d)
+{
+    if (d->state == DOMAIN_RUNNING)
+        return;
+    domain_set_state(d, DOMAIN_RUNNING, DOMAIN_RUNNING_UNPAUSED);
+    domain_emit(drv, d, DOMAIN_EVENT_RESUMED, DOMAIN_EVENT_RESUMED_UNPAUSED);
+}
+
+static void on_vmm_event(void *opaque, const char *name, struct json_object *data)
+{
+    struct domain *d = opaque;
+    struct domain_driver *drv = d->drv;
+    log_debug("domain '%s': event %s", d->name, name);
+    if (!strcmp(name, "SHUTDOWN")) {
+        struct json_object *g;
+        d->got_shutdown = true;
+        d->shutdown_by_guest = data && json_object_object_get_ex(data, "guest", &g) &&
+                               json_object_get_boolean(g);
+        if (!d->destroying) {
+            domain_set_state(d, DOMAIN_SHUTDOWN, DOMAIN_SHUTDOWN_USER);
+            domain_emit(drv, d, DOMAIN_EVENT_SHUTDOWN, d->shutdown_by_guest ?
+                        DOMAIN_EVENT_SHUTDOWN_GUEST : DOMAIN_EVENT_SHUTDOWN_FINISHED);
+        }
+    } else if (!strcmp(name, "STOP")) {
+        domain_note_paused(drv, d, DOMAIN_PAUSED_UNKNOWN);
+    } else if (!strcmp(name, "RESUME")) {
+        domain_note_resumed(drv, d);
+    }
+}
+
+static void on_vmm_close(void *opaque)
+{
+    struct domain *d = opaque;
+    /* The pidfd says when the process is gone; the socket only tells us we
+     * cannot talk to it any more. */
+    log_debug("domain '%s': control connection closed", d->name);
+    vmm_client_free(d->vmm);
+    d->vmm = NULL;
+}
+
+static const struct vmm_client_ops vmm_ops = {
+    .on_event = on_vmm_event,
+    .on_close = on_vmm_close,
+};
+
+int domain_watch(struct domain_driver *drv, struct domain *d, int pidfd, int timeout_ms,
+                 struct err *e)
+{
+    char sock[108];
+    d->drv = drv;
+    d->pidfd = pidfd;
+    if (drv->loop) {
+        int r = evloop_add(drv->loop, pidfd, EPOLLIN, on_pidfd, d);
+        if (r < 0)
+            return err_set(e, -r, "cannot watch the VMM of '%s': %s", d->name, strerror(-r));
+    }
+    if (store_sock_path(&drv->store, d->name, sock, sizeof(sock)) < 0)
+        return err_set(e, ENAMETOOLONG, "domain name '%s' is too long for a socket path",
+                       d->name);
+    return vmm_client_connect(drv->loop, sock, timeout_ms, &vmm_ops, d, &d->vmm, e);
+}
+
+/* ---- start ---- */
+
+/* The VMM's path: see domain_driver_init. */
+char *domain_find_vmm(void)
+{
+    const char *env = getenv("CVIRT_VMM");
+    if (env && *env)
+        return strdup(env);
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            char *p;
+            if (asprintf(&p, "%s/../vmm/cvirt-vmm", self) >= 0) {
+                if (access(p, X_OK) == 0)
+                    return p;
+                free(p);
+            }
+            if (asprintf(&p, "%s/cvirt-vmm", self) >= 0) {
+                if (access(p, X_OK) == 0)
+                    return p;
+                free(p);
+            }
+        }
+    }
+    return strdup("cvirt-vmm");   /* execvp looks it up in PATH */
+}
+
+static void log_header(int fd, char *const *argv)
+{
+    char when[64];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S+0000", &tm);
+    dprintf(fd, "%s: starting up\n", when);
+    for (size_t i = 0; argv[i]; i++)
+        dprintf(fd, "%s%s", i ? " " : "", argv[i]);
+    dprintf(fd, "\n");
+}
+
+/* In the grandchild: become the VMM. Only async-signal-safe calls. */
+static void exec_vmm(char *const *argv, int logfd, int nullfd, int errpipe)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int s = 1; s < 32; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            signal(s, SIG_DFL);
+    if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0) {
+        int err = errno;
+        (void)!write(errpipe, &err, sizeof(err));
+        _exit(127);
+    }
+    execvp(argv[0], argv);
+    int err = errno;
+    (void)!write(errpipe, &err, sizeof(err));
+    _exit(127);
+}
+
+/* Starts argv detached: its own session, not our child (a double fork), so
+ * it outlives the daemon. Returns its pid. */
+static int spawn_detached(char *const *argv, int logfd, pid_t *out, struct err *e)
+{
+    int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int pfd[2];
+    if (nullfd < 0)
+        return err_set_errno(e, errno, "cannot open /dev/null");
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+        close(nullfd);
+        return err_set_errno(e, errno, "pipe");
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        close(pfd[0]);
+        setsid();
+        pid_t g = fork();
+        if (g == 0)
+            exec_vmm(argv, logfd, nullfd, pfd[1]);
+        int32_t v = g;
+        (void)!write(pfd[1], &v, sizeof(v));
+        _exit(g < 0 ? 1 : 0);
+    }
+    close(pfd[1]);
+    close(nullfd);
+    if (child < 0) {
+        close(pfd[0]);
+        return err_set_errno(e, errno, "fork");
+    }
+    while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+        ;
+    int32_t pid = -1;
+    int child_errno = 0;
+    ssize_t n = read(pfd[0], &pid, sizeof(pid));
+    if (n == sizeof(pid) && pid > 0 && read(pfd[0], &child_errno, sizeof(child_errno)) !=
+        sizeof(child_errno))
+        child_errno = 0;
+    close(pfd[0]);
+    if (n != sizeof(pid) || pid <= 0)
+        return err_set(e, EAGAIN, "cannot start %s: fork failed", argv[0]);
+    if (child_errno)
+        return err_set_errno(e, child_errno, "cannot execute %s", argv[0]);
+    *out = pid;
+    return 0;
+}
+
+/* The last non-empty line the VMM wrote to its log since offset, for
+ * error messages. */
+static void log_tail(const char *path, off_t offset, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char tmp[4096];
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t from = size - (off_t)sizeof(tmp) + 1 > offset ? size - (off_t)sizeof(tmp) + 1 : offset;
+    ssize_t n = from < size ? pread(fd, tmp, (size_t)(size - from), from) : 0;
+    close(fd);
+    if (n <= 0)
+        return;
+    tmp[n] = '\0';
+    while (n > 0 && (tmp[n - 1] == '\n' || tmp[n - 1] == '\r'))
+        tmp[--n] = '\0';
+    char *line = strrchr(tmp, '\n');
+    const char *src = line ? line + 1 : tmp;
+    size_t l = strlen(src);
+    if (l >= len)
+        l = len - 1;
+    memcpy(buf, src, l);
+    buf[l] = '\0';
+}
+
+/* The pty cvirt-vmm opened for the serial port, from its log line. */
+static char *find_pty(const char *path, off_t offset)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    char buf[8192];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, offset);
+    close(fd);
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    char *p = strstr(buf, LOG_MARKER);
+    if (!p)
+        return NULL;
+    p += strlen(LOG_MARKER);
+    size_t l = strcspn(p, "\r\n");
+    if (!p[l] || strncmp(p, "/dev/pts/", 9) != 0)
+        return NULL;
+    return strndup(p, l);
+}
+
+/* Waits for the control socket to answer while the process lives. */
+static int connect_new_vmm(struct domain_driver *drv, struct domain *d, int pidfd,
+                           const char *log_path, off_t log_off, struct err *e)
+{
+    char sock[108];
+    store_sock_path(&drv->store, d->name, sock, sizeof(sock));
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        struct err ce = { 0 };
+        int r = vmm_client_connect(drv->loop, sock, VMM_CLIENT_TIMEOUT_MS, &vmm_ops, d,
+                                   &d->vmm, &ce);
+        if (r == 0)
+            return 0;
+        if (pidfd_wait(pidfd, 0)) {
+            char tail[512];
+            log_tail(log_path, log_off, tail, sizeof(tail));
+            return err_set(e, EIO, "the VMM exited while starting: %s",
+                           tail[0] ? tail : "(no message)");
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        if (ms > drv->start_timeout_ms)
+            return err_set(e, ETIMEDOUT, "the VMM's control socket %s did not answer within "
+                           "%d ms: %s", sock, drv->start_timeout_ms, ce.msg);
+        pidfd_wait(pidfd, 20);
+    }
+}
+
+/* Checks what a start needs from the host before spawning, so the common
+ * mistakes get libvirt-like messages instead of the VMM's. */
+static int check_files(const struct domain_def *def, struct err *e)
+{
+    if (def->os.kernel && access(def->os.kernel, R_OK) < 0)
+        return err_set_errno(e, errno, "Cannot access kernel file '%s'", def->os.kernel);
+    if (def->os.initrd && access(def->os.initrd, R_OK) < 0)
+        return err_set_errno(e, errno, "Cannot access initrd file '%s'", def->os.initrd);
+    for (size_t i = 0; i < def->ndisks; i++)
+        if (access(def->disks[i].source_file, R_OK) < 0)
+            return err_set_errno(e, errno, "Cannot access storage file '%s'",
+                                 def->disks[i].source_file);
+    return 0;
+}
+
+static int build_argv(struct domain_driver *drv, struct domain *d, const char *sock,
+                      char ***argv, struct err *e)
+{
+    struct domain_vmm_env env = { .vmm_path = drv->vmm_path, .control_path = sock };
+    return domain_def_vmm_argv(d->live, &env, argv, e);
+}
+
+/* Spawns and connects; on failure the VMM is killed and d->live kept for
+ * the caller to drop. */
+static int start_vmm(struct domain_driver *drv, struct domain *d, struct err *e)
+{
+    char sock[108], log_path[4096];
+    if (store_sock_path(&drv->store, d->name, sock, sizeof(sock)) < 0 ||
+        store_log_path(&drv->store, d->name, log_path, sizeof(log_path)) < 0)
+        return err_set(e, ENAMETOOLONG, "domain name '%s' is too long for its socket path",
+                       d->name);
+    char **argv = NULL;
+    int r = build_argv(drv, d, sock, &argv, e);
+    if (r < 0)
+        return r;
+    unlink(sock);
+    int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (logfd < 0) {
+        r = err_set_errno(e, errno, "cannot open %s", log_path);
+        domain_argv_free(argv);
+        return r;
+    }
+    off_t log_off = lseek(logfd, 0, SEEK_END);
+    log_header(logfd, argv);
+    pid_t pid = 0;
+    r = spawn_detached(argv, logfd, &pid, e);
+    close(logfd);
+    domain_argv_free(argv);
+    if (r < 0)
+        return r;
+    int pidfd = domain_pidfd_open(pid);
+    if (pidfd < 0) {
+        char tail[512];
+        log_tail(log_path, log_off, tail, sizeof(tail));
+        return err_set(e, EIO, "the VMM exited at once: %s", tail[0] ? tail : "(no message)");
+    }
+    d->pid = pid;
+    d->drv = drv;
+    r = connect_new_vmm(drv, d, pidfd, log_path, log_off, e);
+    if (r == 0 && drv->loop) {
+        r = evloop_add(drv->loop, pidfd, EPOLLIN, on_pidfd, d);
+        if (r < 0)
+            err_set(e, -r, "cannot watch the VMM: %s", strerror(-r));
+    }
+    d->pidfd = pidfd;
+    if (r == 0) {
+        free(d->live->serial.pty_path);
+        d->live->serial.pty_path = d->live->serial.present ? find_pty(log_path, log_off) : NULL;
+        r = save_run_state(drv, d, e);
+    }
+    if (r < 0) {
+        pidfd_kill(pidfd, SIGKILL);
+        pidfd_wait(pidfd, DESTROY_KILL_MS);
+        domain_unwatch(drv, d);
+        store_clear_run(&drv->store, d->name);
+        d->pid = 0;
+    }
+    return r;
+}
+
+int domain_start(struct domain_driver *drv, struct domain *d, struct err *e)
+{
+    int r = domain_op_check(d, DOMAIN_OP_START, e);
+    if (r < 0)
+        return r;
+    /* create_xml gives the live definition; start copies the persistent one. */
+    if (!d->live) {
+        d->live = domain_def_copy(d->def);
+        if (!d->live)
+            return err_set(e, ENOMEM, "out of memory");
+    }
+    r = check_files(d->live, e);
+    if (r == 0) {
+        domain_set_running(&drv->table, d, d->live, DOMAIN_RUNNING_BOOTED);
+        r = start_vmm(drv, d, e);
+    }
+    if (r < 0) {
+        /* A transient domain that never ran leaves the table. */
+        domain_set_stopped(&drv->table, d, DOMAIN_SHUTOFF_FAILED);
+        return r;
+    }
+    log_info("domain '%s' started, pid %d", d->name, (int)d->pid);
+    domain_emit(drv, d, DOMAIN_EVENT_STARTED, DOMAIN_EVENT_STARTED_BOOTED);
+    return 0;
+}
+
+/* ---- stop and the others ---- */
+
+int domain_destroy(struct domain_driver *drv, struct domain *d, struct err *e)
+{
+    int r = domain_op_check(d, DOMAIN_OP_DESTROY, e);
+    if (r < 0)
+        return r;
+    d->destroying = true;
+    if (d->vmm) {
+        struct err qe = { 0 };
+        vmm_client_execute(d->vmm, "quit", NULL, DESTROY_QUIT_MS, NULL, &qe);
+    }
+    if (d->pidfd >= 0 && !pidfd_wait(d->pidfd, DESTROY_QUIT_MS)) {
+        log_warn("domain '%s': the VMM did not quit, killing pid %d", d->name, (int)d->pid);
+        pidfd_kill(d->pidfd, SIGKILL);
+        if (!pidfd_wait(d->pidfd, DESTROY_KILL_MS)) {
+            d->destroying = false;
+            return err_set(e, EBUSY, "Failed to terminate process %d with SIGKILL",
+                           (int)d->pid);
+        }
+    }
+    vmm_exited(drv, d);
+    return 0;
+}
+
+/* Runs a command that needs no answer beyond "done". */
+static int simple_command(struct domain *d, const char *cmd, struct err *e)
+{
+    if (!d->vmm)
+        return err_set(e, EIO, "the VMM of domain '%s' does not answer on its control socket",
+                       d->name);
+    return vmm_client_execute(d->vmm, cmd, NULL, VMM_CLIENT_TIMEOUT_MS, NULL, e);
+}
+
+int domain_shutdown(struct domain_driver *drv, struct domain *d, struct err *e)
+{
+    int r = domain_op_check(d, DOMAIN_OP_SHUTDOWN, e);
+    return r < 0 ? r : simple_command(d, "system_powerdown", e);
+}
+
+int domain_reboot(struct domain_driver *drv, struct domain *d, struct err *e)
+{
+    int r = domain_op_check(d, DOMAIN_OP_REBOOT, e);
+    return r < 0 ? r : simple_command(d, "system_reset", e);
+}
+
+int domain_suspend(struct domain_driver *drv, struct domain *d, struct err *e)
+{
+    int r = domain_op_check(d, DOMAIN_OP_SUSPEND, e);
+    if (r < 0 || d->state == DOMAIN_PAUSED)
+        return r;
+    r = simple_command(d, "stop", e);
+    if (r == 0 && domain_is_active(d))
+        domain_note_paused(drv, d, DOMAIN_PAUSED_USER);
+    return r;
+}
+
+int domain_resume(struct domain_driver *drv, struct domain *d, struct err *e)
+{
+    int r = domain_op_check(d, DOMAIN_OP_RESUME, e);
+    if (r < 0)
+        return r;
+    r = simple_command(d, "cont", e);
+    if (r == 0 && domain_is_active(d))
+        domain_note_resumed(drv, d);
+    return r;
+}
+
+int domain_set_live_memory(struct domain_driver *drv, struct domain *d, uint64_t kib,
+                           struct err *e)
+{
+    int r = domain_op_check(d, DOMAIN_OP_LIVE_CHANGE, e);
+    if (r < 0)
+        return r;
+    if (d->live->balloon != DOMAIN_BALLOON_VIRTIO)
+        return err_set(e, ENOTSUP, "Unable to change memory of active domain without the "
+                       "balloon device");
+    if (kib > d->live->memory_kib)
+        return err_set(e, EINVAL, "cannot set memory higher than max memory");
+    if (!d->vmm)
+        return err_set(e, EIO, "the VMM of domain '%s' does not answer", d->name);
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "value", json_object_new_int64((int64_t)(kib * 1024)));
+    r = vmm_client_execute(d->vmm, "balloon", args, VMM_CLIENT_TIMEOUT_MS, NULL, e);
+    if (r == 0)
+        d->live->current_memory_kib = kib;
+    return r;
+}
+
+uint64_t domain_cpu_time_ns(const struct domain *d)
+{
+    if (!d->pid)
+        return 0;
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)d->pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* The command name may hold spaces and parentheses: fields count from
+     * the last ')'. utime and stime are fields 14 and 15. */
+    char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                     &ut, &st) != 2)
+        return 0;
+    long hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0)
+        hz = 100;
+    return (ut + st) * (1000000000ull / (unsigned long long)hz);
+}

@@ -1,0 +1,74 @@
+/* Running domains: one detached cvirt-vmm per domain, watched through a
+ * pidfd and its control socket, found again after the daemon restarts.
+ *
+ * A VMM runs in its own session with stdin on /dev/null and its output in
+ * LOG/qemu/NAME.log, and is not the daemon's child once started, so
+ * killing the daemon (even with SIGKILL) never kills a VM and the daemon
+ * watches VMMs it started and VMMs it reattached to the same way. */
+#ifndef CVIRT_DAEMON_DOMAIN_RUN_H
+#define CVIRT_DAEMON_DOMAIN_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/domain.h"
+#include "daemon/store.h"
+#include "util/err.h"
+
+struct evloop;
+
+/* Lifecycle events leave through this (the RPC layer sends them to the
+ * clients that registered); id is -1 once the domain has stopped. */
+typedef void (*domain_event_fn)(void *opaque, const char *name, const uint8_t uuid[16],
+                                int id, int event, int detail);
+
+struct domain_driver {
+    struct domain_table table;
+    struct store store;
+    struct evloop *loop;
+    char *vmm_path;             /* resolved cvirt-vmm */
+    domain_event_fn emit;       /* may be NULL */
+    void *emit_opaque;
+    int start_timeout_ms;       /* wait for the control socket */
+};
+
+/* Sets up the store under the three roots and loads the persistent
+ * definitions (files that fail to parse are logged and skipped). vmm_path
+ * NULL: CVIRT_VMM, else cvirt-vmm beside the daemon (../vmm/cvirt-vmm in
+ * the build tree, or the same folder), else the PATH. */
+int domain_driver_init(struct domain_driver *drv, struct evloop *loop, const char *config,
+                       const char *run, const char *log, const char *vmm_path,
+                       struct err *e);
+/* Finds the VMMs that still run (pid file, live process, control socket
+ * that answers) and manages them again; cleans up the rest. */
+void domain_driver_reattach(struct domain_driver *drv);
+/* Starts the inactive domains marked autostart. */
+void domain_driver_autostart(struct domain_driver *drv);
+/* Lets go of everything; running VMMs are left running. */
+void domain_driver_fini(struct domain_driver *drv);
+
+/* Lifecycle. Each checks the state first (libvirt's "Requested operation
+ * is not valid" cases come back as -EBUSY) and reports VMM failures with
+ * the VMM's own message. */
+int domain_start(struct domain_driver *drv, struct domain *d, struct err *e);
+/* Asks the VMM to quit, kills it when it has not gone within a few
+ * seconds, and returns with the domain shut off (destroyed). */
+int domain_destroy(struct domain_driver *drv, struct domain *d, struct err *e);
+int domain_shutdown(struct domain_driver *drv, struct domain *d, struct err *e);
+int domain_reboot(struct domain_driver *drv, struct domain *d, struct err *e);
+int domain_suspend(struct domain_driver *drv, struct domain *d, struct err *e);
+int domain_resume(struct domain_driver *drv, struct domain *d, struct err *e);
+/* Live memory through the balloon; -ENOTSUP without one. */
+int domain_set_live_memory(struct domain_driver *drv, struct domain *d, uint64_t kib,
+                           struct err *e);
+
+/* Writes d's persistent definition to the store. */
+int domain_save_config(struct domain_driver *drv, struct domain *d, struct err *e);
+/* Emits an event for d through drv->emit. */
+void domain_emit(struct domain_driver *drv, struct domain *d, int event, int detail);
+
+/* CPU time of the VMM (user + system, all threads), in nanoseconds; 0 when
+ * the domain is not running. */
+uint64_t domain_cpu_time_ns(const struct domain *d);
+
+#endif

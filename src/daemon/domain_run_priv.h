@@ -1,0 +1,21 @@
+/* Shared by domain_run.c and domain_driver.c only. */
+#ifndef CVIRT_DAEMON_DOMAIN_RUN_PRIV_H
+#define CVIRT_DAEMON_DOMAIN_RUN_PRIV_H
+
+#include <sys/types.h>
+
+#include "daemon/domain_run.h"
+
+int domain_pidfd_open(pid_t pid);
+/* Watches a VMM that runs already: its pidfd (taken over) and its control
+ * socket, which must answer within timeout_ms. */
+int domain_watch(struct domain_driver *drv, struct domain *d, int pidfd, int timeout_ms,
+                 struct err *e);
+void domain_unwatch(struct domain_driver *drv, struct domain *d);
+/* State changes the VMM reports or we caused; each emits its event once. */
+void domain_note_paused(struct domain_driver *drv, struct domain *d, int reason);
+void domain_note_resumed(struct domain_driver *drv, struct domain *d);
+/* malloc'd path of cvirt-vmm, see domain_driver_init. */
+char *domain_find_vmm(void);
+
+#endif

@@ -1,0 +1,834 @@
+/* The domain procedures of the remote protocol: lookups, lists, state,
+ * XML, definitions and the lifecycle, answered the way libvirtd's QEMU
+ * driver answers them (same error codes and wording where virsh shows
+ * them). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/daemon.h"
+#include "daemon/domain.h"
+#include "daemon/domain_conf.h"
+#include "daemon/domain_run.h"
+#include "daemon/rpc/dispatch.h"
+#include "daemon/rpc/server.h"
+#include "util/log.h"
+
+/* virErrorNumber values beyond the ones wire.h names; their libvirt text
+ * is put in front of the detail here. */
+#define VIR_ERR_CONFIG_UNSUPPORTED 67
+#define VIR_ERR_OPERATION_TIMEOUT 68
+#define VIR_ERR_OPERATION_UNSUPPORTED 84
+
+/* virDomainModificationImpact / virDomainMemoryModFlags */
+#define AFFECT_LIVE   1u
+#define AFFECT_CONFIG 2u
+#define MEM_MAXIMUM   4u
+/* virDomainXMLFlags */
+#define XML_INACTIVE  2u
+
+static struct domain_driver *driver_of(struct rpc_client *c)
+{
+    return rpc_client_daemon(c)->domains;
+}
+
+/* One error reply from a lower layer's struct err, by the kind of failure. */
+static int fail(struct rpc_error *err, const struct err *e)
+{
+    const char *msg = e->msg[0] ? e->msg : "unknown error";
+    switch (e->code) {
+    case EBUSY:
+        return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU, "%s", msg);
+    case EEXIST:
+        return rpc_err_set(err, VIR_ERR_OPERATION_FAILED, VIR_FROM_QEMU, "%s", msg);
+    case ENOTSUP:
+        return rpc_err_set(err, VIR_ERR_OPERATION_UNSUPPORTED, VIR_FROM_QEMU,
+                           "Operation not supported: %s", msg);
+    case ETIMEDOUT:
+        return rpc_err_set(err, VIR_ERR_OPERATION_TIMEOUT, VIR_FROM_QEMU,
+                           "Timed out during operation: %s", msg);
+    case ENOMEM:
+        return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "%s", msg);
+    default:
+        return rpc_err_set(err, VIR_ERR_OPERATION_FAILED, VIR_FROM_QEMU, "%s", msg);
+    }
+}
+
+/* XML a client sent that we refuse. */
+static int fail_xml(struct rpc_error *err, const struct err *e)
+{
+    if (e->code == ENOMEM)
+        return fail(err, e);
+    return rpc_err_set(err, VIR_ERR_XML_ERROR, VIR_FROM_DOMAIN, "%s",
+                       e->msg[0] ? e->msg : "invalid XML");
+}
+
+static int fill_dom(remote_nonnull_domain *out, const struct domain *d)
+{
+    out->name = strdup(d->name);
+    memcpy(out->uuid, d->uuid, 16);
+    out->id = d->id;
+    return out->name ? 0 : -ENOMEM;
+}
+
+static int fill_dom_reply(remote_nonnull_domain *out, const struct domain *d,
+                          struct rpc_error *err)
+{
+    if (fill_dom(out, d) < 0)
+        return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
+    return 0;
+}
+
+/* The domain a call names: by uuid, as libvirtd's drivers look it up. */
+static struct domain *get_dom(struct rpc_client *c, const remote_nonnull_domain *rd,
+                              struct rpc_error *err)
+{
+    struct domain *d = domain_find_uuid(&driver_of(c)->table, (const uint8_t *)rd->uuid);
+    if (!d) {
+        char us[37];
+        domain_uuid_format((const uint8_t *)rd->uuid, us);
+        rpc_err_set(err, VIR_ERR_NO_DOMAIN, VIR_FROM_QEMU,
+                    "no domain with matching uuid '%s' (%s)", us, rd->name ? rd->name : "");
+    }
+    return d;
+}
+
+#define GET_DOM(var, args_type)                                               \
+    const args_type *a = args;                                                \
+    struct domain *var = get_dom(c, &a->dom, err);                            \
+    if (!var)                                                                 \
+        return -1
+
+/* ---- lookups ---- */
+
+static int h_lookup_by_id(struct rpc_client *c, const void *args, void *ret,
+                          struct rpc_error *err)
+{
+    const remote_domain_lookup_by_id_args *a = args;
+    struct domain *d = domain_find_id(&driver_of(c)->table, a->id);
+    if (!d)
+        return rpc_err_set(err, VIR_ERR_NO_DOMAIN, VIR_FROM_QEMU,
+                           "no domain with matching id %d", a->id);
+    return fill_dom_reply(&((remote_domain_lookup_by_id_ret *)ret)->dom, d, err);
+}
+
+static int h_lookup_by_name(struct rpc_client *c, const void *args, void *ret,
+                            struct rpc_error *err)
+{
+    const remote_domain_lookup_by_name_args *a = args;
+    struct domain *d = domain_find_name(&driver_of(c)->table, a->name);
+    if (!d)
+        return rpc_err_set(err, VIR_ERR_NO_DOMAIN, VIR_FROM_QEMU,
+                           "no domain with matching name '%s'", a->name);
+    return fill_dom_reply(&((remote_domain_lookup_by_name_ret *)ret)->dom, d, err);
+}
+
+static int h_lookup_by_uuid(struct rpc_client *c, const void *args, void *ret,
+                            struct rpc_error *err)
+{
+    const remote_domain_lookup_by_uuid_args *a = args;
+    struct domain *d = domain_find_uuid(&driver_of(c)->table, (const uint8_t *)a->uuid);
+    if (!d) {
+        char us[37];
+        domain_uuid_format((const uint8_t *)a->uuid, us);
+        return rpc_err_set(err, VIR_ERR_NO_DOMAIN, VIR_FROM_QEMU,
+                           "no domain with matching uuid '%s'", us);
+    }
+    return fill_dom_reply(&((remote_domain_lookup_by_uuid_ret *)ret)->dom, d, err);
+}
+
+/* ---- lists ---- */
+
+/* virConnectListAllDomainsFlags: each pair filters only when one of its
+ * two bits is given. */
+#define LIST_ACTIVE        (1u << 0)
+#define LIST_INACTIVE      (1u << 1)
+#define LIST_PERSISTENT    (1u << 2)
+#define LIST_TRANSIENT     (1u << 3)
+#define LIST_RUNNING       (1u << 4)
+#define LIST_PAUSED        (1u << 5)
+#define LIST_SHUTOFF       (1u << 6)
+#define LIST_OTHER         (1u << 7)
+#define LIST_MANAGEDSAVE   (1u << 8)
+#define LIST_NO_MANAGEDSAVE (1u << 9)
+#define LIST_AUTOSTART     (1u << 10)
+#define LIST_NO_AUTOSTART  (1u << 11)
+#define LIST_HAS_SNAPSHOT  (1u << 12)
+#define LIST_NO_SNAPSHOT   (1u << 13)
+
+static bool pair_ok(unsigned flags, unsigned yes, unsigned no, bool v)
+{
+    if (!(flags & (yes | no)))
+        return true;
+    return v ? (flags & yes) != 0 : (flags & no) != 0;
+}
+
+static bool list_match(const struct domain *d, unsigned f)
+{
+    bool active = domain_is_active(d);
+    if (!pair_ok(f, LIST_ACTIVE, LIST_INACTIVE, active) ||
+        !pair_ok(f, LIST_PERSISTENT, LIST_TRANSIENT, d->def != NULL) ||
+        !pair_ok(f, LIST_MANAGEDSAVE, LIST_NO_MANAGEDSAVE, false) ||
+        !pair_ok(f, LIST_AUTOSTART, LIST_NO_AUTOSTART, d->autostart) ||
+        !pair_ok(f, LIST_HAS_SNAPSHOT, LIST_NO_SNAPSHOT, false))
+        return false;
+    unsigned states = f & (LIST_RUNNING | LIST_PAUSED | LIST_SHUTOFF | LIST_OTHER);
+    if (!states)
+        return true;
+    return ((states & LIST_RUNNING) && d->state == DOMAIN_RUNNING) ||
+           ((states & LIST_PAUSED) && d->state == DOMAIN_PAUSED) ||
+           ((states & LIST_SHUTOFF) && d->state == DOMAIN_SHUTOFF) ||
+           ((states & LIST_OTHER) && d->state != DOMAIN_RUNNING &&
+            d->state != DOMAIN_PAUSED && d->state != DOMAIN_SHUTOFF);
+}
+
+static int h_list_all(struct rpc_client *c, const void *args, void *ret,
+                      struct rpc_error *err)
+{
+    const remote_connect_list_all_domains_args *a = args;
+    remote_connect_list_all_domains_ret *r = ret;
+    const struct domain_table *t = &driver_of(c)->table;
+    unsigned n = 0;
+    for (size_t i = 0; i < t->n; i++)
+        n += list_match(t->v[i], a->flags);
+    r->ret = n;
+    if (!a->need_results || n == 0)
+        return 0;
+    if (n > REMOTE_DOMAIN_LIST_MAX)
+        return rpc_err_set(err, VIR_ERR_INTERNAL_ERROR, VIR_FROM_QEMU,
+                           "too many domains (%u) for one reply", n);
+    r->domains.domains_val = calloc(n, sizeof(remote_nonnull_domain));
+    if (!r->domains.domains_val)
+        return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
+    for (size_t i = 0; i < t->n; i++) {
+        if (!list_match(t->v[i], a->flags))
+            continue;
+        if (fill_dom(&r->domains.domains_val[r->domains.domains_len++], t->v[i]) < 0)
+            return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
+    }
+    return 0;
+}
+
+static int count_active(const struct domain_table *t, bool active)
+{
+    int n = 0;
+    for (size_t i = 0; i < t->n; i++)
+        n += domain_is_active(t->v[i]) == active;
+    return n;
+}
+
+static int h_num_of_domains(struct rpc_client *c, const void *args, void *ret,
+                            struct rpc_error *err)
+{
+    ((remote_connect_num_of_domains_ret *)ret)->num = count_active(&driver_of(c)->table, true);
+    return 0;
+}
+
+static int h_num_of_defined(struct rpc_client *c, const void *args, void *ret,
+                            struct rpc_error *err)
+{
+    ((remote_connect_num_of_defined_domains_ret *)ret)->num =
+        count_active(&driver_of(c)->table, false);
+    return 0;
+}
+
+static int h_list_domains(struct rpc_client *c, const void *args, void *ret,
+                          struct rpc_error *err)
+{
+    const remote_connect_list_domains_args *a = args;
+    remote_connect_list_domains_ret *r = ret;
+    const struct domain_table *t = &driver_of(c)->table;
+    if (a->maxids < 0 || a->maxids > REMOTE_DOMAIN_ID_LIST_MAX)
+        return rpc_err_set(err, VIR_ERR_RPC, VIR_FROM_RPC, "%s",
+                           "maxids > REMOTE_DOMAIN_ID_LIST_MAX");
+    r->ids.ids_val = calloc((size_t)a->maxids + 1, sizeof(int));
+    if (!r->ids.ids_val)
+        return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
+    for (size_t i = 0; i < t->n && r->ids.ids_len < (unsigned)a->maxids; i++)
+        if (domain_is_active(t->v[i]))
+            r->ids.ids_val[r->ids.ids_len++] = t->v[i]->id;
+    return 0;
+}
+
+static int h_list_defined(struct rpc_client *c, const void *args, void *ret,
+                          struct rpc_error *err)
+{
+    const remote_connect_list_defined_domains_args *a = args;
+    remote_connect_list_defined_domains_ret *r = ret;
+    const struct domain_table *t = &driver_of(c)->table;
+    if (a->maxnames < 0 || a->maxnames > REMOTE_DOMAIN_NAME_LIST_MAX)
+        return rpc_err_set(err, VIR_ERR_RPC, VIR_FROM_RPC, "%s",
+                           "maxnames > REMOTE_DOMAIN_NAME_LIST_MAX");
+    r->names.names_val = calloc((size_t)a->maxnames + 1, sizeof(char *));
+    if (!r->names.names_val)
+        return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
+    for (size_t i = 0; i < t->n && r->names.names_len < (unsigned)a->maxnames; i++) {
+        if (domain_is_active(t->v[i]))
+            continue;
+        char *s = strdup(t->v[i]->name);
+        if (!s)
+            return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
+        r->names.names_val[r->names.names_len++] = s;
+    }
+    return 0;
+}
+
+/* ---- state and information ---- */
+
+static int h_get_state(struct rpc_client *c, const void *args, void *ret,
+                       struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_get_state_args);
+    remote_domain_get_state_ret *r = ret;
+    r->state = d->state;
+    r->reason = d->reason;
+    return 0;
+}
+
+static int h_get_info(struct rpc_client *c, const void *args, void *ret,
+                      struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_get_info_args);
+    remote_domain_get_info_ret *r = ret;
+    const struct domain_def *def = domain_current_def(d, false);
+    r->state = (unsigned char)d->state;
+    r->maxMem = def->memory_kib;
+    r->memory = def->current_memory_kib;
+    r->nrVirtCpu = (unsigned short)def->vcpus;
+    r->cpuTime = domain_cpu_time_ns(d);
+    return 0;
+}
+
+static int h_get_os_type(struct rpc_client *c, const void *args, void *ret,
+                         struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_get_os_type_args);
+    (void)d;
+    char *s = strdup("hvm");
+    if (!s)
+        return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
+    ((remote_domain_get_os_type_ret *)ret)->type = s;
+    return 0;
+}
+
+static int h_is_active(struct rpc_client *c, const void *args, void *ret,
+                       struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_is_active_args);
+    ((remote_domain_is_active_ret *)ret)->active = domain_is_active(d);
+    return 0;
+}
+
+static int h_is_persistent(struct rpc_client *c, const void *args, void *ret,
+                           struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_is_persistent_args);
+    ((remote_domain_is_persistent_ret *)ret)->persistent = d->def != NULL;
+    return 0;
+}
+
+static int h_get_autostart(struct rpc_client *c, const void *args, void *ret,
+                           struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_get_autostart_args);
+    ((remote_domain_get_autostart_ret *)ret)->autostart = d->autostart;
+    return 0;
+}
+
+static int h_has_managed_save(struct rpc_client *c, const void *args, void *ret,
+                              struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_has_managed_save_image_args);
+    (void)d;
+    ((remote_domain_has_managed_save_image_ret *)ret)->result = 0;
+    return 0;
+}
+
+static int h_snapshot_num(struct rpc_client *c, const void *args, void *ret,
+                          struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_snapshot_num_args);
+    (void)d;
+    ((remote_domain_snapshot_num_ret *)ret)->num = 0;
+    return 0;
+}
+
+static int h_list_all_snapshots(struct rpc_client *c, const void *args, void *ret,
+                                struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_list_all_snapshots_args);
+    (void)d;
+    ((remote_domain_list_all_snapshots_ret *)ret)->ret = 0;
+    return 0;
+}
+
+/* Without a security driver libvirtd answers with an empty label: one NUL
+ * byte, not enforcing. */
+static int h_get_security_label(struct rpc_client *c, const void *args, void *ret,
+                                struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_get_security_label_args);
+    (void)d;
+    remote_domain_get_security_label_ret *r = ret;
+    r->label.label_val = calloc(1, 1);
+    if (!r->label.label_val)
+        return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
+    r->label.label_len = 1;
+    r->enforcing = 0;
+    return 0;
+}
+
+static int h_get_messages(struct rpc_client *c, const void *args, void *ret,
+                          struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_get_messages_args);
+    (void)d;
+    return 0;     /* the zeroed result is an empty list */
+}
+
+static int h_get_xml_desc(struct rpc_client *c, const void *args, void *ret,
+                          struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_get_xml_desc_args);
+    const struct domain_def *def = domain_current_def(d, a->flags & XML_INACTIVE);
+    char *xml = domain_def_format(def, a->flags);
+    if (!xml)
+        return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
+    ((remote_domain_get_xml_desc_ret *)ret)->xml = xml;
+    return 0;
+}
+
+/* ---- definitions ---- */
+
+static int h_define_xml(struct rpc_client *c, const void *args, void *ret,
+                        struct rpc_error *err)
+{
+    const remote_domain_define_xml_args *a = args;
+    struct domain_driver *drv = driver_of(c);
+    struct domain_def *def;
+    struct err e = { 0 };
+    if (domain_def_parse(a->xml, strlen(a->xml), DOMAIN_PARSE_INACTIVE, &def, &e) < 0)
+        return fail_xml(err, &e);
+    /* Checked before anything is written, so a refused definition leaves
+     * the disk as it was. */
+    struct domain *d;
+    int r = domain_check_new(&drv->table, def, false, &d, &e);
+    char *xml = r == 0 ? domain_def_format(def, DOMAIN_FORMAT_INACTIVE | DOMAIN_FORMAT_SECURE)
+                       : NULL;
+    if (r == 0 && !xml)
+        r = err_set(&e, ENOMEM, "out of memory");
+    if (r == 0)
+        r = store_save_def(&drv->store, def->name, xml, &e);
+    free(xml);
+    bool created = false;
+    if (r == 0)
+        r = domain_define(&drv->table, def, &d, &created, &e);
+    if (r < 0) {
+        domain_def_free(def);
+        return fail(err, &e);
+    }
+    log_info("domain '%s' defined", d->name);
+    domain_emit(drv, d, DOMAIN_EVENT_DEFINED,
+                created ? DOMAIN_EVENT_DEFINED_ADDED : DOMAIN_EVENT_DEFINED_UPDATED);
+    return fill_dom_reply(&((remote_domain_define_xml_ret *)ret)->dom, d, err);
+}
+
+static int undefine(struct rpc_client *c, const remote_nonnull_domain *rd,
+                    struct rpc_error *err)
+{
+    struct domain_driver *drv = driver_of(c);
+    struct domain *d = get_dom(c, rd, err);
+    if (!d)
+        return -1;
+    struct err e = { 0 };
+    if (!d->def)
+        return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
+                           "cannot undefine transient domain");
+    if (store_delete_def(&drv->store, d->name, &e) < 0)
+        return fail(err, &e);
+    char name[DOMAIN_NAME_MAX + 1];
+    uint8_t uuid[16];
+    snprintf(name, sizeof(name), "%s", d->name);
+    memcpy(uuid, d->uuid, 16);
+    int id = d->id;
+    bool removed;
+    if (domain_undefine(&drv->table, d, &removed, &e) < 0)
+        return fail(err, &e);
+    log_info("domain '%s' undefined", name);
+    if (drv->emit)
+        drv->emit(drv->emit_opaque, name, uuid, id, DOMAIN_EVENT_UNDEFINED,
+                  DOMAIN_EVENT_UNDEFINED_REMOVED);
+    return 0;
+}
+
+static int h_undefine(struct rpc_client *c, const void *args, void *ret,
+                      struct rpc_error *err)
+{
+    return undefine(c, &((const remote_domain_undefine_args *)args)->dom, err);
+}
+
+static int h_undefine_flags(struct rpc_client *c, const void *args, void *ret,
+                            struct rpc_error *err)
+{
+    /* The flags ask to remove managed saves, snapshot metadata or NVRAM,
+     * none of which a cvirt domain has yet. */
+    return undefine(c, &((const remote_domain_undefine_flags_args *)args)->dom, err);
+}
+
+static int h_set_autostart(struct rpc_client *c, const void *args, void *ret,
+                           struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_set_autostart_args);
+    struct domain_driver *drv = driver_of(c);
+    struct err e = { 0 };
+    if (!d->def)
+        return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
+                           "cannot set autostart for transient domain");
+    if (store_set_autostart(&drv->store, d->name, a->autostart != 0, &e) < 0)
+        return fail(err, &e);
+    d->autostart = a->autostart != 0;
+    return 0;
+}
+
+/* ---- lifecycle ---- */
+
+static int h_create(struct rpc_client *c, const void *args, void *ret,
+                    struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_create_args);
+    struct err e = { 0 };
+    return domain_start(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
+}
+
+static int h_create_xml(struct rpc_client *c, const void *args, void *ret,
+                        struct rpc_error *err)
+{
+    const remote_domain_create_xml_args *a = args;
+    struct domain_driver *drv = driver_of(c);
+    struct domain_def *def;
+    struct err e = { 0 };
+    if (domain_def_parse(a->xml_desc, strlen(a->xml_desc), 0, &def, &e) < 0)
+        return fail_xml(err, &e);
+    struct domain *d;
+    if (domain_add_transient(&drv->table, def, &d, &e) < 0) {
+        domain_def_free(def);
+        return fail(err, &e);
+    }
+    /* The domain (and def with it) is gone again when the start fails. */
+    if (domain_start(drv, d, &e) < 0)
+        return fail(err, &e);
+    return fill_dom_reply(&((remote_domain_create_xml_ret *)ret)->dom, d, err);
+}
+
+static int h_destroy(struct rpc_client *c, const void *args, void *ret,
+                     struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_destroy_args);
+    struct err e = { 0 };
+    return domain_destroy(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
+}
+
+static int h_shutdown(struct rpc_client *c, const void *args, void *ret,
+                      struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_shutdown_args);
+    struct err e = { 0 };
+    return domain_shutdown(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
+}
+
+static int h_reboot(struct rpc_client *c, const void *args, void *ret,
+                    struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_reboot_args);
+    struct err e = { 0 };
+    return domain_reboot(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
+}
+
+static int h_suspend(struct rpc_client *c, const void *args, void *ret,
+                     struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_suspend_args);
+    struct err e = { 0 };
+    return domain_suspend(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
+}
+
+static int h_resume(struct rpc_client *c, const void *args, void *ret,
+                    struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_resume_args);
+    struct err e = { 0 };
+    return domain_resume(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
+}
+
+/* ---- changes: memory and disks ---- */
+
+/* AFFECT_CURRENT (0) means live when running, else the config; live needs
+ * a running domain, config a persistent one. */
+static int resolve_impact(const struct domain *d, unsigned *flags, struct rpc_error *err)
+{
+    if (!(*flags & (AFFECT_LIVE | AFFECT_CONFIG)))
+        *flags |= domain_is_active(d) ? AFFECT_LIVE : AFFECT_CONFIG;
+    if ((*flags & AFFECT_LIVE) && !domain_is_active(d))
+        return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
+                           "domain is not running");
+    if ((*flags & AFFECT_CONFIG) && !d->def)
+        return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
+                           "transient domains do not have any persistent config");
+    return 0;
+}
+
+static int h_set_memory_flags(struct rpc_client *c, const void *args, void *ret,
+                              struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_set_memory_flags_args);
+    struct domain_driver *drv = driver_of(c);
+    unsigned flags = a->flags;
+    struct err e = { 0 };
+    if (resolve_impact(d, &flags, err) < 0)
+        return -1;
+    uint64_t kib = a->memory;
+    if (flags & MEM_MAXIMUM) {
+        if (flags & AFFECT_LIVE)
+            return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
+                               "cannot resize the maximum memory on an active domain");
+        if (kib == 0)
+            return rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_QEMU,
+                               "memory must be greater than zero");
+        d->def->memory_kib = kib;
+        if (d->def->current_memory_kib > kib)
+            d->def->current_memory_kib = kib;
+    } else {
+        const struct domain_def *cur = (flags & AFFECT_LIVE) ? d->live : d->def;
+        if (kib > cur->memory_kib)
+            return rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_QEMU,
+                               "cannot set memory higher than max memory");
+        if ((flags & AFFECT_LIVE) && domain_set_live_memory(drv, d, kib, &e) < 0)
+            return fail(err, &e);
+        if (flags & AFFECT_CONFIG)
+            d->def->current_memory_kib = kib;
+    }
+    if ((flags & AFFECT_CONFIG) && domain_save_config(drv, d, &e) < 0)
+        return fail(err, &e);
+    return 0;
+}
+
+static int change_disk(struct rpc_client *c, const remote_nonnull_domain *rd,
+                       const char *xml, unsigned flags, bool attach, struct rpc_error *err)
+{
+    struct domain_driver *drv = driver_of(c);
+    struct domain *d = get_dom(c, rd, err);
+    if (!d || resolve_impact(d, &flags, err) < 0)
+        return -1;
+    struct domain_disk *disk;
+    struct err e = { 0 };
+    if (domain_disk_parse(xml, strlen(xml), &disk, &e) < 0)
+        return fail_xml(err, &e);
+    /* cvirt-vmm has no hotplug yet: libvirt's answer for a device its
+     * hypervisor cannot plug live. */
+    if (flags & AFFECT_LIVE) {
+        domain_disk_free(disk);
+        return rpc_err_set(err, VIR_ERR_OPERATION_UNSUPPORTED, VIR_FROM_QEMU,
+                           "Operation not supported: live %s of device 'disk' is not supported",
+                           attach ? "attach" : "detach");
+    }
+    int r;
+    if (attach) {
+        r = domain_def_add_disk(d->def, disk, &e);
+        if (r < 0)
+            domain_disk_free(disk);
+    } else {
+        r = domain_def_remove_disk(d->def, disk->target_dev, NULL, &e);
+        if (r == -ENOENT) {
+            err_clear(&e);
+            err_set(&e, EINVAL, "disk %s not found", disk->target_dev);
+        }
+        domain_disk_free(disk);
+    }
+    if (r == 0)
+        r = domain_save_config(drv, d, &e);
+    if (r < 0)
+        return e.code == EINVAL ? rpc_err_set(err, VIR_ERR_OPERATION_FAILED, VIR_FROM_QEMU,
+                                              "%s", e.msg)
+                                : fail(err, &e);
+    domain_emit(drv, d, DOMAIN_EVENT_DEFINED, DOMAIN_EVENT_DEFINED_UPDATED);
+    return 0;
+}
+
+static int h_attach_device_flags(struct rpc_client *c, const void *args, void *ret,
+                                 struct rpc_error *err)
+{
+    const remote_domain_attach_device_flags_args *a = args;
+    return change_disk(c, &a->dom, a->xml, a->flags, true, err);
+}
+
+static int h_detach_device_flags(struct rpc_client *c, const void *args, void *ret,
+                                 struct rpc_error *err)
+{
+    const remote_domain_detach_device_flags_args *a = args;
+    return change_disk(c, &a->dom, a->xml, a->flags, false, err);
+}
+
+/* ---- what the domain code does not do yet ---- */
+
+#define NOSUP_FN(num, api)                                                    \
+    static int h_nosup_##num(struct rpc_client *c, const void *a, void *r,   \
+                             struct rpc_error *err)                           \
+    {                                                                         \
+        return rpc_err_set(err, VIR_ERR_NO_SUPPORT, VIR_FROM_QEMU, "%s", api); \
+    }
+NOSUP_FN(54, "virDomainRestore")
+NOSUP_FN(55, "virDomainSave")
+NOSUP_FN(185, "virDomainSnapshotCreateXML")
+NOSUP_FN(186, "virDomainSnapshotGetXMLDesc")
+NOSUP_FN(189, "virDomainSnapshotLookupByName")
+NOSUP_FN(190, "virDomainHasCurrentSnapshot")
+NOSUP_FN(191, "virDomainSnapshotCurrent")
+NOSUP_FN(192, "virDomainRevertToSnapshot")
+NOSUP_FN(193, "virDomainSnapshotDelete")
+NOSUP_FN(201, "virDomainOpenConsole")
+
+/* ---- the table ---- */
+
+#define RO RPC_PROC_READONLY
+const struct rpc_proc remote_domain_procs[] = {
+    RPC_PROC(9, "virDomainCreate", domain_create_args, void, h_create, 0),
+    RPC_PROC(10, "virDomainCreateXML", domain_create_xml_args, domain_create_xml_ret,
+             h_create_xml, 0),
+    RPC_PROC(11, "virDomainDefineXML", domain_define_xml_args, domain_define_xml_ret,
+             h_define_xml, 0),
+    RPC_PROC(12, "virDomainDestroy", domain_destroy_args, void, h_destroy, 0),
+    RPC_PROC(14, "virDomainGetXMLDesc", domain_get_xml_desc_args, domain_get_xml_desc_ret,
+             h_get_xml_desc, RO),
+    RPC_PROC(15, "virDomainGetAutostart", domain_get_autostart_args,
+             domain_get_autostart_ret, h_get_autostart, RO),
+    RPC_PROC(16, "virDomainGetInfo", domain_get_info_args, domain_get_info_ret,
+             h_get_info, RO),
+    RPC_PROC(19, "virDomainGetOSType", domain_get_os_type_args, domain_get_os_type_ret,
+             h_get_os_type, RO),
+    RPC_PROC(21, "virConnectListDefinedDomains", connect_list_defined_domains_args,
+             connect_list_defined_domains_ret, h_list_defined, RO),
+    RPC_PROC(22, "virDomainLookupByID", domain_lookup_by_id_args, domain_lookup_by_id_ret,
+             h_lookup_by_id, RO),
+    RPC_PROC(23, "virDomainLookupByName", domain_lookup_by_name_args,
+             domain_lookup_by_name_ret, h_lookup_by_name, RO),
+    RPC_PROC(24, "virDomainLookupByUUID", domain_lookup_by_uuid_args,
+             domain_lookup_by_uuid_ret, h_lookup_by_uuid, RO),
+    RPC_PROC(25, "virConnectNumOfDefinedDomains", void, connect_num_of_defined_domains_ret,
+             h_num_of_defined, RO),
+    RPC_PROC(27, "virDomainReboot", domain_reboot_args, void, h_reboot, 0),
+    RPC_PROC(28, "virDomainResume", domain_resume_args, void, h_resume, 0),
+    RPC_PROC(29, "virDomainSetAutostart", domain_set_autostart_args, void,
+             h_set_autostart, 0),
+    RPC_PROC(33, "virDomainShutdown", domain_shutdown_args, void, h_shutdown, 0),
+    RPC_PROC(34, "virDomainSuspend", domain_suspend_args, void, h_suspend, 0),
+    RPC_PROC(35, "virDomainUndefine", domain_undefine_args, void, h_undefine, 0),
+    RPC_PROC(37, "virConnectListDomains", connect_list_domains_args,
+             connect_list_domains_ret, h_list_domains, RO),
+    RPC_PROC(51, "virConnectNumOfDomains", void, connect_num_of_domains_ret,
+             h_num_of_domains, RO),
+    RPC_PROC(54, "virDomainRestore", domain_restore_args, void, h_nosup_54, 0),
+    RPC_PROC(55, "virDomainSave", domain_save_args, void, h_nosup_55, 0),
+    RPC_PROC(121, "virDomainGetSecurityLabel", domain_get_security_label_args,
+             domain_get_security_label_ret, h_get_security_label, RO),
+    RPC_PROC(150, "virDomainIsActive", domain_is_active_args, domain_is_active_ret,
+             h_is_active, RO),
+    RPC_PROC(151, "virDomainIsPersistent", domain_is_persistent_args,
+             domain_is_persistent_ret, h_is_persistent, RO),
+    RPC_PROC(160, "virDomainAttachDeviceFlags", domain_attach_device_flags_args, void,
+             h_attach_device_flags, 0),
+    RPC_PROC(161, "virDomainDetachDeviceFlags", domain_detach_device_flags_args, void,
+             h_detach_device_flags, 0),
+    RPC_PROC(183, "virDomainHasManagedSaveImage", domain_has_managed_save_image_args,
+             domain_has_managed_save_image_ret, h_has_managed_save, RO),
+    RPC_PROC(185, "virDomainSnapshotCreateXML", domain_snapshot_create_xml_args,
+             domain_snapshot_create_xml_ret, h_nosup_185, 0),
+    RPC_PROC(186, "virDomainSnapshotGetXMLDesc", domain_snapshot_get_xml_desc_args,
+             domain_snapshot_get_xml_desc_ret, h_nosup_186, RO),
+    RPC_PROC(187, "virDomainSnapshotNum", domain_snapshot_num_args, domain_snapshot_num_ret,
+             h_snapshot_num, RO),
+    RPC_PROC(189, "virDomainSnapshotLookupByName", domain_snapshot_lookup_by_name_args,
+             domain_snapshot_lookup_by_name_ret, h_nosup_189, RO),
+    RPC_PROC(190, "virDomainHasCurrentSnapshot", domain_has_current_snapshot_args,
+             domain_has_current_snapshot_ret, h_nosup_190, RO),
+    RPC_PROC(191, "virDomainSnapshotCurrent", domain_snapshot_current_args,
+             domain_snapshot_current_ret, h_nosup_191, RO),
+    RPC_PROC(192, "virDomainRevertToSnapshot", domain_revert_to_snapshot_args, void,
+             h_nosup_192, 0),
+    RPC_PROC(193, "virDomainSnapshotDelete", domain_snapshot_delete_args, void,
+             h_nosup_193, 0),
+    RPC_PROC(201, "virDomainOpenConsole", domain_open_console_args, void, h_nosup_201, 0),
+    RPC_PROC(204, "virDomainSetMemoryFlags", domain_set_memory_flags_args, void,
+             h_set_memory_flags, 0),
+    RPC_PROC(212, "virDomainGetState", domain_get_state_args, domain_get_state_ret,
+             h_get_state, RO),
+    RPC_PROC(231, "virDomainUndefineFlags", domain_undefine_flags_args, void,
+             h_undefine_flags, 0),
+    RPC_PROC(273, "virConnectListAllDomains", connect_list_all_domains_args,
+             connect_list_all_domains_ret, h_list_all, RO),
+    RPC_PROC(274, "virDomainListAllSnapshots", domain_list_all_snapshots_args,
+             domain_list_all_snapshots_ret, h_list_all_snapshots, RO),
+    RPC_PROC(426, "virDomainGetMessages", domain_get_messages_args, domain_get_messages_ret,
+             h_get_messages, RO),
+};
+const size_t remote_domain_nprocs = sizeof(remote_domain_procs) / sizeof(remote_domain_procs[0]);
+
+/* ---- start-up and shut-down ---- */
+
+static void emit_event(void *opaque, const char *name, const uint8_t uuid[16], int id,
+                       int event, int detail)
+{
+    struct daemon *dm = opaque;
+    if (!dm->srv)
+        return;
+    remote_nonnull_domain dom = { .name = (char *)name, .id = id };
+    memcpy(dom.uuid, uuid, 16);
+    rpc_server_emit_lifecycle(dm->srv, &dom, event, detail);
+}
+
+/* VMM logs go where libvirt keeps its QEMU logs: .../var/log/cvirt beside
+ * .../var/lib/cvirt, or a log folder in the state folder otherwise. */
+static int log_root(const struct daemon *dm, char *buf, size_t len)
+{
+    const char *state = dm->paths.state_dir;
+    const char *suffix = "/var/lib/cvirt";
+    size_t sl = strlen(state), xl = strlen(suffix);
+    int n;
+    if (sl >= xl && strcmp(state + sl - xl, suffix) == 0)
+        n = snprintf(buf, len, "%.*s/var/log/cvirt", (int)(sl - xl), state);
+    else
+        n = snprintf(buf, len, "%s/log", state);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int remote_domain_init(struct daemon *dm, struct err *e)
+{
+    char logdir[PATH_MAX];
+    if (log_root(dm, logdir, sizeof(logdir)) < 0)
+        return err_set(e, ENAMETOOLONG, "%s: path too long", dm->paths.state_dir);
+    struct domain_driver *drv = calloc(1, sizeof(*drv));
+    if (!drv)
+        return err_set(e, ENOMEM, "out of memory");
+    int r = domain_driver_init(drv, dm->loop, dm->paths.config_dir, dm->paths.run_dir, logdir,
+                               dm->vmm_path, e);
+    if (r < 0) {
+        free(drv);
+        return r;
+    }
+    drv->emit = emit_event;
+    drv->emit_opaque = dm;
+    dm->domains = drv;
+    domain_driver_reattach(drv);
+    domain_driver_autostart(drv);
+    return 0;
+}
+
+void remote_domain_fini(struct daemon *dm)
+{
+    struct domain_driver *drv = dm->domains;
+    if (!drv)
+        return;
+    domain_driver_fini(drv);
+    free(drv);
+    dm->domains = NULL;
+}

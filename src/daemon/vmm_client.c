@@ -1,0 +1,331 @@
+#include "daemon/vmm_client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "util/evloop.h"
+#include "util/log.h"
+
+struct vmm_client {
+    int fd;
+    struct evloop *loop;
+    const struct vmm_client_ops *ops;
+    void *opaque;
+    struct json_tokener *tok;
+    size_t pending;            /* bytes fed into the current message */
+    bool dead;
+    bool closing_reported;
+    unsigned next_id;
+    /* While a command waits: the reply that matched its id. */
+    unsigned want_id;
+    struct json_object *reply;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sorts one message: an event goes to on_event, the reply the waiting
+ * command expects is kept, anything else is dropped. */
+static void handle_message(struct vmm_client *c, struct json_object *msg)
+{
+    struct json_object *ev, *id;
+    if (!json_object_is_type(msg, json_type_object)) {
+        json_object_put(msg);
+        return;
+    }
+    if (json_object_object_get_ex(msg, "event", &ev)) {
+        struct json_object *data = NULL;
+        json_object_object_get_ex(msg, "data", &data);
+        if (c->ops && c->ops->on_event)
+            c->ops->on_event(c->opaque, json_object_get_string(ev), data);
+        json_object_put(msg);
+        return;
+    }
+    if (c->want_id && !c->reply && json_object_object_get_ex(msg, "id", &id) &&
+        json_object_get_int64(id) == c->want_id) {
+        c->reply = msg;
+        return;
+    }
+    /* The greeting has neither: keep it for connect. */
+    if (!c->want_id && !c->reply && json_object_object_get_ex(msg, "QMP", NULL)) {
+        c->reply = msg;
+        return;
+    }
+    json_object_put(msg);
+}
+
+/* Feeds received bytes to the tokenizer, message by message. */
+static int feed(struct vmm_client *c, const char *p, size_t len)
+{
+    while (len) {
+        /* Blanks between messages do not count towards a message's size. */
+        while (len && c->pending == 0 && (*p == '\r' || *p == '\n' || *p == ' ')) {
+            p++;
+            len--;
+        }
+        if (!len)
+            break;
+        size_t chunk = len > INT32_MAX ? INT32_MAX : len;
+        struct json_object *obj = json_tokener_parse_ex(c->tok, p, (int)chunk);
+        enum json_tokener_error je = json_tokener_get_error(c->tok);
+        if (je == json_tokener_continue) {
+            c->pending += chunk;
+            if (c->pending > VMM_CLIENT_MAX_MESSAGE)
+                return -EMSGSIZE;
+            return 0;
+        }
+        if (je != json_tokener_success)
+            return -EPROTO;
+        size_t used = json_tokener_get_parse_end(c->tok);
+        if (used == 0 || used > chunk)
+            used = chunk;
+        c->pending += used;
+        if (c->pending > VMM_CLIENT_MAX_MESSAGE) {
+            json_object_put(obj);
+            return -EMSGSIZE;
+        }
+        json_tokener_reset(c->tok);
+        c->pending = 0;
+        p += used;
+        len -= used;
+        handle_message(c, obj);
+    }
+    return 0;
+}
+
+/* Reads what is there without blocking; 0, or -EPIPE/-EPROTO/... when the
+ * connection is over (c->dead is then set). */
+static int read_some(struct vmm_client *c)
+{
+    char buf[8192];
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n <= 0) {
+            c->dead = true;
+            return n == 0 ? -EPIPE : -errno;
+        }
+        int r = feed(c, buf, (size_t)n);
+        if (r < 0) {
+            c->dead = true;
+            return r;
+        }
+        if (c->reply)
+            return 0;
+    }
+}
+
+/* Waits until a message was kept in c->reply, or the deadline passes. */
+static int wait_reply(struct vmm_client *c, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    while (!c->reply) {
+        if (c->dead)
+            return -EPIPE;
+        int r = read_some(c);
+        if (r < 0)
+            return r;
+        if (c->reply)
+            break;
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+        if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+            return -errno;
+    }
+    return 0;
+}
+
+static int send_all(int fd, const char *p, size_t len, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            int64_t left = deadline - now_ms();
+            if (left <= 0)
+                return -ETIMEDOUT;
+            struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+            poll(&pfd, 1, (int)left);
+            continue;
+        }
+        if (n < 0)
+            return -errno;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void on_readable(void *opaque, uint32_t events)
+{
+    struct vmm_client *c = opaque;
+    if (!c->dead)
+        read_some(c);
+    /* A reply nobody waits for any more (a timed-out command's). */
+    if (c->reply && !c->want_id) {
+        json_object_put(c->reply);
+        c->reply = NULL;
+    }
+    if (!c->dead && (events & (EPOLLHUP | EPOLLERR)))
+        c->dead = true;
+    if (c->dead && !c->closing_reported) {
+        c->closing_reported = true;
+        if (c->loop)
+            evloop_del(c->loop, c->fd);
+        if (c->ops && c->ops->on_close)
+            c->ops->on_close(c->opaque);     /* may free c: nothing after */
+    }
+}
+
+bool vmm_client_alive(const struct vmm_client *c)
+{
+    return c && !c->dead;
+}
+
+int vmm_client_execute(struct vmm_client *c, const char *cmd, struct json_object *args,
+                       int timeout_ms, struct json_object **ret, struct err *e)
+{
+    if (ret)
+        *ret = NULL;
+    if (c->dead) {
+        json_object_put(args);
+        return err_set(e, EPIPE, "the VMM's control connection is closed");
+    }
+    struct json_object *req = json_object_new_object();
+    unsigned id = ++c->next_id ? c->next_id : ++c->next_id;
+    json_object_object_add(req, "execute", json_object_new_string(cmd));
+    if (args)
+        json_object_object_add(req, "arguments", args);
+    json_object_object_add(req, "id", json_object_new_int64(id));
+    char *line = NULL;
+    int n = asprintf(&line, "%s\r\n", json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
+    json_object_put(req);
+    if (n < 0)
+        return err_set(e, ENOMEM, "out of memory");
+    int r = send_all(c->fd, line, (size_t)n, timeout_ms);
+    free(line);
+    if (r < 0) {
+        c->dead = r != -ETIMEDOUT;
+        return err_set_errno(e, -r, "cannot send '%s' to the VMM", cmd);
+    }
+    c->want_id = id;
+    r = wait_reply(c, timeout_ms);
+    c->want_id = 0;
+    if (r == -ETIMEDOUT)
+        return err_set(e, ETIMEDOUT, "the VMM did not answer '%s' within %d ms", cmd, timeout_ms);
+    if (r < 0)
+        return err_set(e, EPIPE, "the VMM closed its control connection during '%s'", cmd);
+    struct json_object *reply = c->reply, *v, *desc;
+    c->reply = NULL;
+    if (json_object_object_get_ex(reply, "return", &v)) {
+        if (ret)
+            *ret = json_object_get(v);
+        json_object_put(reply);
+        return 0;
+    }
+    if (json_object_object_get_ex(reply, "error", &v) &&
+        json_object_object_get_ex(v, "desc", &desc))
+        r = err_set(e, EIO, "%s", json_object_get_string(desc));
+    else
+        r = err_set(e, EPROTO, "the VMM's reply to '%s' has neither return nor error", cmd);
+    json_object_put(reply);
+    return r;
+}
+
+static int connect_unix(const char *path, struct err *e)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return err_set(e, ENAMETOOLONG, "control socket path %s is too long", path);
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_set_errno(e, errno, "socket");
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int r = err_set_errno(e, errno, "cannot connect to %s", path);
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
+int vmm_client_connect(struct evloop *loop, const char *path, int timeout_ms,
+                       const struct vmm_client_ops *ops, void *opaque,
+                       struct vmm_client **out, struct err *e)
+{
+    struct vmm_client *c = calloc(1, sizeof(*c));
+    if (!c)
+        return err_set(e, ENOMEM, "out of memory");
+    c->fd = -1;
+    c->ops = ops;
+    c->opaque = opaque;
+    c->tok = json_tokener_new();
+    int r = c->tok ? 0 : err_set(e, ENOMEM, "out of memory");
+    if (r == 0) {
+        r = connect_unix(path, e);
+        if (r >= 0) {
+            c->fd = r;
+            r = 0;
+        }
+    }
+    if (r == 0) {
+        r = wait_reply(c, timeout_ms);
+        if (r < 0)
+            err_set(e, -r == EPIPE ? EPIPE : -r, "no greeting on %s: %s", path, strerror(-r));
+    }
+    if (r == 0) {
+        json_object_put(c->reply);
+        c->reply = NULL;
+        r = vmm_client_execute(c, "qmp_capabilities", NULL, timeout_ms, NULL, e);
+    }
+    if (r == 0 && loop) {
+        r = evloop_add(loop, c->fd, EPOLLIN | EPOLLRDHUP, on_readable, c);
+        if (r < 0)
+            err_set(e, -r, "cannot watch %s: %s", path, strerror(-r));
+        else
+            c->loop = loop;
+    }
+    if (r < 0) {
+        vmm_client_free(c);
+        return r;
+    }
+    *out = c;
+    return 0;
+}
+
+void vmm_client_free(struct vmm_client *c)
+{
+    if (!c)
+        return;
+    if (c->loop && !c->closing_reported)
+        evloop_del(c->loop, c->fd);
+    if (c->fd >= 0)
+        close(c->fd);
+    if (c->tok)
+        json_tokener_free(c->tok);
+    json_object_put(c->reply);
+    free(c);
+}

@@ -1,0 +1,55 @@
+/* The daemon's side of one cvirt-vmm control socket (QMP, docs/qmp.md).
+ *
+ * Commands are synchronous with a timeout: every command the daemon sends
+ * (query-status, stop, cont, system_powerdown, system_reset, quit,
+ * balloon) is answered by cvirt-vmm at once from its event loop, none
+ * starts a job that outlives the reply, so waiting a few milliseconds in
+ * the RPC handler is simpler than keeping continuations, and the timeout
+ * bounds a VMM that hangs. Events that arrive while a command waits are
+ * delivered before it returns; between commands the socket is watched on
+ * the daemon's event loop, which delivers events and notices a hang-up. */
+#ifndef CVIRT_DAEMON_VMM_CLIENT_H
+#define CVIRT_DAEMON_VMM_CLIENT_H
+
+#include <stdbool.h>
+
+#include "util/err.h"
+
+struct evloop;
+struct json_object;
+struct vmm_client;
+
+/* A reply or event bigger than this ends the connection. */
+#define VMM_CLIENT_MAX_MESSAGE (1u << 20)
+/* Default wait for the greeting and for a command's reply. */
+#define VMM_CLIENT_TIMEOUT_MS 5000
+
+struct vmm_client_ops {
+    /* An event (name, data or NULL); must not free the client. */
+    void (*on_event)(void *opaque, const char *name, struct json_object *data);
+    /* The connection ended (VMM gone or protocol error), called once from
+     * the event loop; the client may be freed from here. */
+    void (*on_close)(void *opaque);
+};
+
+/* Connects to a control socket, reads the greeting and negotiates
+ * (qmp_capabilities), then watches the socket on loop (NULL: no watch,
+ * for tools and tests). */
+int vmm_client_connect(struct evloop *loop, const char *path, int timeout_ms,
+                       const struct vmm_client_ops *ops, void *opaque,
+                       struct vmm_client **out, struct err *e);
+
+/* Runs one command; args (may be NULL) is consumed. On success *ret (when
+ * non-NULL) gets the "return" value (caller puts it). A QMP error reply
+ * becomes -EIO with its desc as message; a timeout -ETIMEDOUT; a closed
+ * connection -EPIPE. */
+int vmm_client_execute(struct vmm_client *c, const char *cmd, struct json_object *args,
+                       int timeout_ms, struct json_object **ret, struct err *e);
+
+/* False once the connection has ended. */
+bool vmm_client_alive(const struct vmm_client *c);
+
+/* Stops watching and closes; no callback runs afterwards. */
+void vmm_client_free(struct vmm_client *c);
+
+#endif
