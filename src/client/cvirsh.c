@@ -1,0 +1,337 @@
+/* cvirsh: global options, the interactive shell, output helpers and the
+ * command loop, with the layout and exit codes of Debian's virsh 9.0. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client/cvirsh.h"
+#include "client/cvirsh_cmds.h"
+
+#ifndef CVIRT_VERSION
+#define CVIRT_VERSION "0.0.0"
+#endif
+
+/* ---- output ---- */
+
+void cvirsh_print(struct cvirsh *ctl, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stdout, fmt, ap);
+    va_end(ap);
+}
+
+void cvirsh_print_extra(struct cvirsh *ctl, const char *fmt, ...)
+{
+    if (ctl->quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stdout, fmt, ap);
+    va_end(ap);
+}
+
+void cvirsh_error(struct cvirsh *ctl, const char *fmt, ...)
+{
+    /* stdout first, so that an error lands after what was printed. */
+    fflush(stdout);
+    fputs("error: ", stderr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void cvirsh_report(struct cvirsh *ctl, const struct err *e)
+{
+    cvirsh_error(ctl, "%s", e->msg[0] ? e->msg : "unknown error");
+}
+
+int cvirsh_table_add(struct cvirsh_table *t, int ncols, const char *const *cells)
+{
+    char ***rows = realloc(t->cells, sizeof(char **) * (size_t)(t->nrows + 1));
+    if (!rows)
+        return -ENOMEM;
+    t->cells = rows;
+    char **row = calloc((size_t)ncols, sizeof(char *));
+    if (!row)
+        return -ENOMEM;
+    for (int i = 0; i < ncols; i++) {
+        row[i] = strdup(cells[i] ? cells[i] : "");
+        if (!row[i]) {
+            while (i--)
+                free(row[i]);
+            free(row);
+            return -ENOMEM;
+        }
+    }
+    t->ncols = ncols;
+    t->cells[t->nrows++] = row;
+    return 0;
+}
+
+static void print_row(char **row, const int *w, int ncols)
+{
+    putchar(' ');
+    for (int c = 0; c < ncols; c++) {
+        if (c == ncols - 1)
+            fputs(row[c], stdout);
+        else
+            printf("%-*s   ", w[c], row[c]);
+    }
+    putchar('\n');
+}
+
+/* Row 0 is the header; -q leaves it and the dashes out, and the columns
+ * are then as wide as the data alone, as in virsh. */
+void cvirsh_table_print(struct cvirsh *ctl, const struct cvirsh_table *t)
+{
+    int w[16] = {0};
+    int ncols = t->ncols < 16 ? t->ncols : 16;
+    int first = ctl->quiet ? 1 : 0;
+    for (int r = first; r < t->nrows; r++)
+        for (int c = 0; c < ncols; c++) {
+            int l = (int)strlen(t->cells[r][c]);
+            if (l > w[c])
+                w[c] = l;
+        }
+    for (int r = first; r < t->nrows; r++) {
+        print_row(t->cells[r], w, ncols);
+        if (r == 0) {
+            int dashes = 0;
+            for (int c = 0; c < ncols; c++)
+                dashes += w[c] + 3;
+            for (int i = 0; i < dashes; i++)
+                putchar('-');
+            putchar('\n');
+        }
+    }
+}
+
+void cvirsh_table_free(struct cvirsh_table *t)
+{
+    for (int r = 0; r < t->nrows; r++) {
+        for (int c = 0; c < t->ncols; c++)
+            free(t->cells[r][c]);
+        free(t->cells[r]);
+    }
+    free(t->cells);
+    memset(t, 0, sizeof(*t));
+}
+
+/* ---- connection and commands ---- */
+
+static bool ensure_connected(struct cvirsh *ctl)
+{
+    if (ctl->conn)
+        return true;
+    struct err e = {0};
+    if (client_open(&ctl->conn, ctl->uri, ctl->readonly ? CLIENT_OPEN_READONLY : 0,
+                    &e) < 0) {
+        ctl->conn = NULL;
+        cvirsh_error(ctl, "failed to connect to the hypervisor");
+        cvirsh_report(ctl, &e);
+        return false;
+    }
+    return true;
+}
+
+/* Runs one parsed command line. Returns true on success. */
+static bool run_argv(struct cvirsh *ctl, int argc, char **argv)
+{
+    struct cvirsh_cmd cmd;
+    struct err e = {0};
+    if (cvirsh_cmd_parse(cvirsh_commands, argc, argv, &cmd, &e) < 0) {
+        cvirsh_report(ctl, &e);
+        return false;
+    }
+    bool ok;
+    ctl->no_blank = false;
+    if (!(cmd.def->flags & CVIRSH_CMD_NOCONNECT) && !ensure_connected(ctl))
+        ok = false;
+    else
+        ok = cmd.def->run(ctl, &cmd);
+    if (ctl->quit)
+        return ok;
+    if (!ctl->no_blank)
+        cvirsh_print_extra(ctl, "\n");
+    fflush(stdout);
+    return ok;
+}
+
+static bool run_line(struct cvirsh *ctl, const char *line)
+{
+    struct cvirsh_line l;
+    struct err e = {0};
+    if (cvirsh_line_split(line, &l, &e) < 0) {
+        cvirsh_report(ctl, &e);
+        return false;
+    }
+    bool ok = true;
+    for (int c = 0; c < l.ncmds && !ctl->quit; c++)
+        ok = run_argv(ctl, l.argc[c], l.argv[c]);
+    cvirsh_line_free(&l);
+    return ok;
+}
+
+static int shell(struct cvirsh *ctl)
+{
+    bool tty = isatty(STDIN_FILENO);
+    ctl->interactive = true;
+    cvirsh_print_extra(ctl, "Welcome to cvirsh, the virtualization interactive terminal.\n\n"
+                       "Type:  'help' for help with commands\n"
+                       "       'quit' to quit\n\n");
+    /* virsh connects before the first prompt; a failure is reported and
+     * the shell still runs (connect can be retried by any command). */
+    if (!ensure_connected(ctl))
+        ctl->conn = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    while (!ctl->quit) {
+        fputs("cvirsh # ", stdout);
+        fflush(stdout);
+        ssize_t n = getline(&line, &cap, stdin);
+        if (n < 0)
+            break;
+        if (n > 0 && line[n - 1] == '\n')
+            line[--n] = '\0';
+        if (!tty)
+            printf("%s\n", line);   /* what readline shows for piped input */
+        run_line(ctl, line);
+    }
+    free(line);
+    putchar('\n');
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "\n"
+        "cvirsh [options]... [<command_string>]\n"
+        "cvirsh [options]... <command> [args...]\n"
+        "\n"
+        "  options:\n"
+        "    -c | --connect=URI      hypervisor connection URI\n"
+        "    -h | --help             this help\n"
+        "    -q | --quiet            quiet mode\n"
+        "    -r | --readonly         connect readonly\n"
+        "    -v                      short version\n"
+        "    -V                      long version\n"
+        "         --version[=TYPE]   version, TYPE is short or long (default short)\n"
+        "  commands (non interactive mode):\n"
+        "\n");
+    for (const struct cvirsh_cmd_def *d = cvirsh_commands; d->name; d++)
+        fprintf(f, "    %-30s %s\n", d->name, d->info);
+    fprintf(f, "\n  (specify help <group> for details about the commands in the group)\n"
+               "\n  (specify help <command> for details about the command)\n\n");
+}
+
+/* Parses the global options; returns the index of the first command word,
+ * or -1 when cvirsh should exit with *rc. */
+static int global_options(struct cvirsh *ctl, int argc, char **argv, int *rc)
+{
+    static const struct option longopts[] = {
+        { "connect", required_argument, NULL, 'c' },
+        { "readonly", no_argument, NULL, 'r' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", optional_argument, NULL, 'v' },
+        { NULL, 0, NULL, 0 },
+    };
+    int ch;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "+:c:rqhvV", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': ctl->uri = optarg; break;
+        case 'r': ctl->readonly = true; break;
+        case 'q': ctl->quiet = true; break;
+        case 'h': usage(stdout); *rc = 0; return -1;
+        case 'v':
+            if (optarg && strcmp(optarg, "short") != 0 && strcmp(optarg, "long") != 0) {
+                cvirsh_error(ctl, "unknown version type '%s'", optarg);
+                *rc = 1;
+                return -1;
+            }
+            printf("%s\n", CVIRT_VERSION);
+            *rc = 0;
+            return -1;
+        case 'V':
+            printf("Virsh command line tool of cvirt %s\n", CVIRT_VERSION);
+            *rc = 0;
+            return -1;
+        case ':':
+            cvirsh_error(ctl, "option '-%c' requires an argument", optopt);
+            *rc = 1;
+            return -1;
+        default:
+            if (optopt)
+                cvirsh_error(ctl, "unsupported option '-%c'. See --help.", optopt);
+            else
+                cvirsh_error(ctl, "unsupported option '%s'. See --help.",
+                             argv[optind - 1]);
+            *rc = 1;
+            return -1;
+        }
+    }
+    return optind;
+}
+
+int cvirsh_main(int argc, char **argv)
+{
+    struct cvirsh ctl = {0};
+    int rc = 0;
+    int first = global_options(&ctl, argc, argv, &rc);
+    if (first < 0)
+        return rc;
+    bool ok;
+    if (first >= argc) {
+        rc = shell(&ctl);
+        ok = rc == 0;
+    } else if (first == argc - 1 && strpbrk(argv[first], " \t;")) {
+        /* One word with blanks is a command string, as in virsh. */
+        ok = run_line(&ctl, argv[first]);
+    } else {
+        ok = run_argv(&ctl, argc - first, argv + first);
+    }
+    client_close(ctl.conn);
+    fflush(stdout);
+    return ok ? 0 : 1;
+}
+
+/* ---- commands of the shell itself ---- */
+
+bool cvirsh_cmd_quit(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
+{
+    ctl->quit = true;
+    return true;
+}
+
+bool cvirsh_cmd_help(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
+{
+    const char *name = cvirsh_opt_str(cmd, "command");
+    if (!name) {
+        cvirsh_print(ctl, "Grouped commands:\n\n");
+        for (const struct cvirsh_cmd_def *d = cvirsh_commands; d->name; d++)
+            cvirsh_print(ctl, "    %-30s %s\n", d->name, d->info);
+        return true;
+    }
+    const struct cvirsh_cmd_def *d = cvirsh_cmd_find(cvirsh_commands, name);
+    if (!d) {
+        cvirsh_error(ctl, "command or command group '%s' doesn't exist", name);
+        return false;
+    }
+    fflush(stdout);
+    cvirsh_print_cmd_help(stdout, d);
+    return true;
+}
+
+bool cvirsh_cmd_uri(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
+{
+    cvirsh_print(ctl, "%s\n", client_get_uri(ctl->conn));
+    return true;
+}
