@@ -12,7 +12,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
-#include "daemon/domain_conf_priv.h"
+#include "daemon/domain_conf_xml.h"
 #include "daemon/uuid.h"
 #include "util/log.h"
 
@@ -21,84 +21,6 @@
 #define DOMAIN_XML_MAX (4u << 20)
 #define DOMAIN_MIN_MEMORY_KIB (16ull << 10)   /* cvirt-vmm's minimum */
 #define DOMAIN_MAX_MEMORY_KIB (1ull << 30)    /* 1 TiB */
-#define DISK_SERIAL_MAX 20                    /* virtio-blk's id field */
-
-typedef xmlNode *xnode;
-
-struct pctx {
-    unsigned flags;
-    struct err *e;
-};
-
-/* ---- small helpers ---- */
-
-static bool is_el(xnode n, const char *name)
-{
-    return n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, name);
-}
-
-static const char *el_name(xnode n)
-{
-    return (const char *)n->name;
-}
-
-/* Attribute value (malloc'd) or NULL. */
-static char *attr(xnode n, const char *name)
-{
-    xmlChar *v = xmlGetNoNsProp(n, (const xmlChar *)name);
-    if (!v)
-        return NULL;
-    char *s = strdup((const char *)v);
-    xmlFree(v);
-    return s;
-}
-
-/* Compares an attribute without copying it. */
-static bool attr_is(xnode n, const char *name, const char *val)
-{
-    xmlChar *v = xmlGetNoNsProp(n, (const xmlChar *)name);
-    bool r = v && !strcmp((const char *)v, val);
-    xmlFree(v);
-    return r;
-}
-
-/* Text content with surrounding blanks removed (malloc'd), or NULL on OOM. */
-static char *text_trim(xnode n)
-{
-    xmlChar *v = xmlNodeGetContent(n);
-    const char *s = v ? (const char *)v : "";
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t len = strlen(s);
-    while (len && isspace((unsigned char)s[len - 1]))
-        len--;
-    char *r = strndup(s, len);
-    xmlFree(v);
-    return r;
-}
-
-static xnode first_child(xnode n, const char *name)
-{
-    for (xnode c = n->children; c; c = c->next)
-        if (is_el(c, name))
-            return c;
-    return NULL;
-}
-
-static int oom(struct err *e)
-{
-    return err_set(e, ENOMEM, "out of memory");
-}
-
-/* Replaces *dst with a copy of the element's text; refuses an element
- * given twice, which libvirt would read as a mistake too. */
-static int take_text(xnode n, char **dst, struct err *e)
-{
-    if (*dst)
-        return err_set(e, EINVAL, "<%s> is given more than once", el_name(n));
-    *dst = text_trim(n);
-    return *dst ? 0 : oom(e);
-}
 
 int domain_enum_lookup(const char *const *names, int n, const char *s)
 {
@@ -217,517 +139,6 @@ void domain_mac_format(const uint8_t m[6], char buf[18])
     snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
 
-/* ---- disks ---- */
-
-static int target_dev_check(const char *dev, struct err *e)
-{
-    size_t len = strlen(dev);
-    if (!len || len > 32)
-        return err_set(e, EINVAL, "disk target dev '%s': empty or longer than 32 bytes", dev);
-    for (const char *p = dev; *p; p++)
-        if (!isalnum((unsigned char)*p))
-            return err_set(e, EINVAL, "disk target dev '%s': only letters and digits allowed", dev);
-    return 0;
-}
-
-/* libvirt's character set for disk serials; it also keeps the value safe
- * inside cvirt-vmm's comma-separated --disk option. */
-static int serial_check(const char *dev, const char *s, struct err *e)
-{
-    if (strlen(s) > DISK_SERIAL_MAX)
-        return err_set(e, EINVAL, "disk '%s': serial '%s' is longer than %d bytes", dev, s,
-                       DISK_SERIAL_MAX);
-    for (const char *p = s; *p; p++)
-        if (!isalnum((unsigned char)*p) && !strchr("_ .+-", *p))
-            return err_set(e, EINVAL, "disk '%s': serial '%s' may only contain letters, "
-                           "digits, '_', ' ', '.', '+' and '-'", dev, s);
-    return 0;
-}
-
-static int parse_format(xnode n, const char *dev, enum domain_disk_format *f, struct err *e)
-{
-    char *t = attr(n, "type");
-    int r = 0, i = domain_enum_lookup(domain_disk_format_names, 2, t);
-    if (!t)
-        *f = DOMAIN_DISK_RAW;
-    else if (i < 0)
-        r = err_set(e, EINVAL, "disk '%s': format type '%s' is not supported (raw or qcow2)",
-                    dev, t);
-    else
-        *f = (enum domain_disk_format)i;
-    free(t);
-    return r;
-}
-
-/* <backingStore type='file'><format type=/><source file=/><backingStore/>...
- * An empty <backingStore/> ends the chain. */
-static int parse_backing(xnode n, const char *dev, struct domain_backing **out, struct err *e)
-{
-    *out = NULL;
-    xnode src = first_child(n, "source");
-    if (!src)
-        return 0;
-    if (!attr_is(n, "type", "file"))
-        return err_set(e, EINVAL, "disk '%s': <backingStore> must have type='file'", dev);
-    struct domain_backing *b = calloc(1, sizeof(*b));
-    if (!b)
-        return oom(e);
-    int r = 0;
-    b->file = attr(src, "file");
-    if (!b->file)
-        r = err_set(e, EINVAL, "disk '%s': <backingStore><source> has no file", dev);
-    xnode fmt = first_child(n, "format");
-    if (r == 0 && fmt)
-        r = parse_format(fmt, dev, &b->format, e);
-    xnode next = first_child(n, "backingStore");
-    if (r == 0 && next)
-        r = parse_backing(next, dev, &b->next, e);
-    if (r < 0) {
-        domain_backing_free(b);
-        return r;
-    }
-    *out = b;
-    return 0;
-}
-
-static int parse_disk_driver(xnode n, struct domain_disk *disk, const char *dev, struct err *e)
-{
-    int r = parse_format(n, dev, &disk->format, e);
-    char *cache = attr(n, "cache");
-    if (r == 0 && cache && strcmp(cache, "default")) {
-        int i = domain_enum_lookup(domain_cache_names, 3, cache);
-        if (i < 0)
-            r = err_set(e, EINVAL, "disk '%s': cache '%s' is not supported (none or writeback)",
-                        dev, cache);
-        else
-            disk->cache = (enum domain_disk_cache)i;
-    }
-    free(cache);
-    return r;
-}
-
-/* Children of <disk> beyond the ones cvirt uses, all of which describe host
- * or guest details cvirt-vmm does not model. */
-static const char *const disk_dropped[] = {
-    "address", "alias", "boot", "iotune", "shareable", "encryption", "wwn", "vendor",
-    "product", "blockio", "geometry", "transient", NULL,
-};
-
-static bool in_list(const char *const *list, const char *name)
-{
-    for (; *list; list++)
-        if (!strcmp(*list, name))
-            return true;
-    return false;
-}
-
-static int parse_disk_target(xnode n, struct domain_disk *disk, struct err *e)
-{
-    disk->target_dev = attr(n, "dev");
-    if (!disk->target_dev)
-        return err_set(e, EINVAL, "disk: <target> has no dev attribute");
-    int r = target_dev_check(disk->target_dev, e);
-    if (r < 0)
-        return r;
-    char *bus = attr(n, "bus");
-    if (!bus && strncmp(disk->target_dev, "vd", 2))
-        r = err_set(e, EINVAL, "disk '%s': no bus given and the name does not say virtio "
-                    "(cvirt disks are virtio: use bus='virtio' and dev='vdX')", disk->target_dev);
-    else if (bus && strcmp(bus, "virtio"))
-        r = err_set(e, EINVAL, "disk '%s': bus '%s' is not supported (cvirt disks are "
-                    "virtio: use bus='virtio' and dev='vdX')", disk->target_dev, bus);
-    free(bus);
-    return r;
-}
-
-static int parse_disk_children(xnode n, struct domain_disk *disk, struct pctx *p)
-{
-    const char *dev = disk->target_dev;
-    int r = 0;
-    for (xnode c = n->children; c && r == 0; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE || is_el(c, "target"))
-            continue;
-        if (is_el(c, "source")) {
-            free(disk->source_file);
-            disk->source_file = attr(c, "file");
-        } else if (is_el(c, "driver")) {
-            r = parse_disk_driver(c, disk, dev, p->e);
-        } else if (is_el(c, "readonly")) {
-            disk->readonly = true;
-        } else if (is_el(c, "serial")) {
-            r = take_text(c, &disk->serial, p->e);
-            if (r == 0)
-                r = serial_check(dev, disk->serial, p->e);
-        } else if (is_el(c, "backingStore")) {
-            if (DOMAIN_LIVE_OK(p->flags) && !disk->backing)
-                r = parse_backing(c, dev, &disk->backing, p->e);
-        } else if (in_list(disk_dropped, el_name(c))) {
-            log_debug("disk '%s': ignoring <%s>", dev, el_name(c));
-        } else {
-            r = err_set(p->e, EINVAL, "disk '%s': unsupported element <%s>", dev, el_name(c));
-        }
-    }
-    return r;
-}
-
-static int parse_disk(xnode n, struct domain_disk *disk, struct pctx *p)
-{
-    memset(disk, 0, sizeof(*disk));
-    xnode t = first_child(n, "target");
-    if (!t)
-        return err_set(p->e, EINVAL, "disk: missing <target dev=...>");
-    int r = parse_disk_target(t, disk, p->e);
-    if (r < 0)
-        return r;
-    const char *dev = disk->target_dev;
-    char *type = attr(n, "type"), *device = attr(n, "device");
-    if (type && strcmp(type, "file"))
-        r = err_set(p->e, EINVAL, "disk '%s': type '%s' is not supported (only type='file')",
-                    dev, type);
-    else if (device && strcmp(device, "disk"))
-        r = err_set(p->e, EINVAL, "disk '%s': device '%s' is not supported (cvirt has "
-                    "virtio disks only)", dev, device);
-    free(type);
-    free(device);
-    if (r == 0)
-        r = parse_disk_children(n, disk, p);
-    if (r == 0 && !disk->source_file)
-        r = err_set(p->e, EINVAL, "disk '%s': missing <source file=...>", dev);
-    if (r == 0 && !disk->source_file[0])
-        r = err_set(p->e, EINVAL, "disk '%s': empty source file", dev);
-    return r;
-}
-
-/* ---- interfaces ---- */
-
-static const char *const net_dropped[] = {
-    "address", "alias", "boot", "driver", "link", "mtu", "filterref", "bandwidth",
-    "rom", "coalesce", "virtualport", "guest", "ip", "route", "script", "backend", NULL,
-};
-
-static int parse_net_child(xnode c, struct domain_net *net, bool *have_mac, struct pctx *p)
-{
-    const char *what = domain_net_type_names[net->type];
-    if (is_el(c, "source")) {
-        const char *key = net->type == DOMAIN_NET_BRIDGE ? "bridge" : "network";
-        if (net->type == DOMAIN_NET_ETHERNET)
-            return 0;
-        free(net->source);
-        net->source = attr(c, key);
-        if (!net->source || !net->source[0])
-            return err_set(p->e, EINVAL, "interface type '%s': <source> needs %s='NAME'",
-                           what, key);
-    } else if (is_el(c, "mac")) {
-        char *a = attr(c, "address");
-        int r = domain_mac_parse(a, net->mac);
-        if (r < 0)
-            err_set(p->e, EINVAL, "interface: mac address '%s' is not a unicast MAC "
-                    "(like 52:54:00:12:34:56)", a ? a : "");
-        free(a);
-        *have_mac = true;
-        return r;
-    } else if (is_el(c, "model")) {
-        char *m = attr(c, "type");
-        int r = 0;
-        if (m && strcmp(m, "virtio"))
-            r = err_set(p->e, EINVAL, "interface: model '%s' is not supported (cvirt has "
-                        "virtio-net only: <model type='virtio'/>)", m);
-        free(m);
-        return r;
-    } else if (is_el(c, "target")) {
-        if (net->type == DOMAIN_NET_ETHERNET || DOMAIN_LIVE_OK(p->flags)) {
-            free(net->target_dev);
-            net->target_dev = attr(c, "dev");
-            if (net->target_dev && (!net->target_dev[0] || strlen(net->target_dev) > 15 ||
-                                    strchr(net->target_dev, ',') ||
-                                    strchr(net->target_dev, '/')))
-                return err_set(p->e, EINVAL, "interface: target dev '%s' is not a valid tap "
-                               "name (1 to 15 bytes, no ',' or '/')", net->target_dev);
-        }
-    } else if (in_list(net_dropped, el_name(c))) {
-        log_debug("interface: ignoring <%s>", el_name(c));
-    } else {
-        return err_set(p->e, EINVAL, "interface: unsupported element <%s>", el_name(c));
-    }
-    return 0;
-}
-
-static int parse_net(xnode n, struct domain_net *net, struct pctx *p)
-{
-    memset(net, 0, sizeof(*net));
-    char *type = attr(n, "type");
-    int i = domain_enum_lookup(domain_net_type_names, 3, type);
-    int r = 0;
-    if (i < 0)
-        r = err_set(p->e, EINVAL, "interface type '%s' is not supported (network, bridge or "
-                    "ethernet)", type ? type : "");
-    free(type);
-    if (r < 0)
-        return r;
-    net->type = (enum domain_net_type)i;
-    bool have_mac = false;
-    for (xnode c = n->children; c && r == 0; c = c->next)
-        if (c->type == XML_ELEMENT_NODE)
-            r = parse_net_child(c, net, &have_mac, p);
-    if (r == 0 && net->type != DOMAIN_NET_ETHERNET && !net->source)
-        r = err_set(p->e, EINVAL, "interface type '%s': missing <source %s='NAME'/>",
-                    domain_net_type_names[net->type],
-                    net->type == DOMAIN_NET_BRIDGE ? "bridge" : "network");
-    if (r == 0 && !have_mac)
-        domain_mac_generate(net->mac);
-    return r;
-}
-
-/* ---- serial, console, rng, memballoon ---- */
-
-static const char *const chr_dropped[] = { "alias", "address", "log", NULL };
-
-/* Common part of <serial> and <console>: type='pty', the live pty path,
- * and the <target> element handed back for the caller to read. */
-static int parse_chr(xnode n, const char *what, struct domain_chr *chr, xnode *target,
-                     struct pctx *p)
-{
-    char *type = attr(n, "type");
-    int r = 0;
-    if (!type || strcmp(type, "pty"))
-        r = err_set(p->e, EINVAL, "<%s> type '%s' is not supported (only type='pty')", what,
-                    type ? type : "");
-    free(type);
-    *target = NULL;
-    for (xnode c = n->children; c && r == 0; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE)
-            continue;
-        if (is_el(c, "source")) {
-            if (DOMAIN_LIVE_OK(p->flags)) {
-                free(chr->pty_path);
-                chr->pty_path = attr(c, "path");
-            }
-        } else if (is_el(c, "target")) {
-            *target = c;
-        } else if (in_list(chr_dropped, el_name(c))) {
-            log_debug("<%s>: ignoring <%s>", what, el_name(c));
-        } else {
-            r = err_set(p->e, EINVAL, "<%s>: unsupported element <%s>", what, el_name(c));
-        }
-    }
-    if (r == 0 && !chr->pty_path && DOMAIN_LIVE_OK(p->flags))
-        chr->pty_path = attr(n, "tty");
-    if (r == 0) {
-        chr->present = true;
-        chr->type = DOMAIN_CHR_PTY;
-    }
-    return r;
-}
-
-static int check_port0(xnode target, const char *what, struct err *e)
-{
-    char *port = target ? attr(target, "port") : NULL;
-    int r = 0;
-    if (port && strcmp(port, "0"))
-        r = err_set(e, EINVAL, "<%s> port '%s': cvirt has one serial port (port 0)", what, port);
-    free(port);
-    return r;
-}
-
-static int parse_serial(xnode n, struct domain_def *d, struct pctx *p)
-{
-    if (d->serial.present)
-        return err_set(p->e, EINVAL, "more than one <serial>: cvirt has one serial port (COM1)");
-    xnode target;
-    int r = parse_chr(n, "serial", &d->serial, &target, p);
-    if (r == 0 && target) {
-        char *t = attr(target, "type");
-        if (t && strcmp(t, "isa-serial"))
-            r = err_set(p->e, EINVAL, "<serial> target type '%s' is not supported "
-                        "(isa-serial)", t);
-        free(t);
-    }
-    if (r == 0)
-        r = check_port0(target, "serial", p->e);
-    return r;
-}
-
-/* A console with a serial target is another name for serial port 0 (and
- * creates it when no <serial> is given); a virtio console is hvc0. */
-static int parse_console(xnode n, struct domain_def *d, bool *serial_console, struct pctx *p)
-{
-    struct domain_chr chr = {0};
-    xnode target;
-    int r = parse_chr(n, "console", &chr, &target, p);
-    char *t = (r == 0 && target) ? attr(target, "type") : NULL;
-    if (r < 0) {
-        /* nothing */
-    } else if (!t || !strcmp(t, "serial")) {
-        if (*serial_console)
-            r = err_set(p->e, EINVAL, "more than one serial <console>: cvirt has one serial "
-                        "port (COM1)");
-        else
-            r = check_port0(target, "console", p->e);
-        if (r == 0) {
-            *serial_console = true;
-            if (!d->serial.pty_path) {
-                d->serial.pty_path = chr.pty_path;
-                chr.pty_path = NULL;
-            }
-        }
-    } else if (!strcmp(t, "virtio")) {
-        if (d->vconsole.present) {
-            r = err_set(p->e, EINVAL, "more than one virtio <console>: cvirt has one (hvc0)");
-        } else {
-            d->vconsole = chr;
-            chr.pty_path = NULL;
-        }
-    } else {
-        r = err_set(p->e, EINVAL, "<console> target type '%s' is not supported (serial or "
-                    "virtio)", t);
-    }
-    free(t);
-    free(chr.pty_path);
-    return r;
-}
-
-static int parse_rng(xnode n, struct domain_def *d, struct pctx *p)
-{
-    if (d->rng)
-        return err_set(p->e, EINVAL, "more than one <rng>: cvirt has one virtio-rng");
-    if (!attr_is(n, "model", "virtio"))
-        return err_set(p->e, EINVAL, "<rng> needs model='virtio'");
-    xnode b = first_child(n, "backend");
-    if (b) {
-        /* cvirt-vmm feeds the guest from getrandom(): equivalent to any
-         * of the host's random devices, not to an EGD daemon. */
-        char *m = attr(b, "model"), *dev = text_trim(b);
-        int r = 0;
-        if (!m || (strcmp(m, "random") && strcmp(m, "builtin")))
-            r = err_set(p->e, EINVAL, "<rng> backend model '%s' is not supported (random or "
-                        "builtin)", m ? m : "");
-        else if (!strcmp(m, "random") && dev && *dev && strcmp(dev, "/dev/random") &&
-                 strcmp(dev, "/dev/urandom"))
-            r = err_set(p->e, EINVAL, "<rng> backend '%s' is not supported (/dev/random or "
-                        "/dev/urandom)", dev);
-        free(m);
-        free(dev);
-        if (r < 0)
-            return r;
-    }
-    d->rng = true;
-    return 0;
-}
-
-static int parse_balloon(xnode n, struct domain_def *d, bool *seen, struct pctx *p)
-{
-    if (*seen)
-        return err_set(p->e, EINVAL, "more than one <memballoon>");
-    *seen = true;
-    char *m = attr(n, "model");
-    int r = 0;
-    if (m && !strcmp(m, "virtio"))
-        d->balloon = DOMAIN_BALLOON_VIRTIO;
-    else if (m && !strcmp(m, "none"))
-        d->balloon = DOMAIN_BALLOON_NONE;
-    else
-        r = err_set(p->e, EINVAL, "<memballoon> model '%s' is not supported (virtio or none)",
-                    m ? m : "");
-    free(m);
-    return r;
-}
-
-/* ---- <devices> ---- */
-
-/* Devices that a guest started without them is no worse off for: host
- * controllers cvirt does not emulate (its virtio devices sit on the PCI
- * root), input devices beyond the built-in keyboard controller, the
- * emulator path, audio backends and agent channels. */
-static const char *const devices_dropped[] = {
-    "emulator", "controller", "input", "channel", "audio", "panic", NULL,
-};
-
-static int add_disk(struct domain_def *d, xnode n, struct pctx *p)
-{
-    if (d->ndisks >= DOMAIN_MAX_DISKS)
-        return err_set(p->e, EINVAL, "too many disks (at most %d)", DOMAIN_MAX_DISKS);
-    struct domain_disk *nd = realloc(d->disks, (d->ndisks + 1) * sizeof(*nd));
-    if (!nd)
-        return oom(p->e);
-    d->disks = nd;
-    int r = parse_disk(n, &d->disks[d->ndisks], p);
-    if (r < 0) {
-        domain_disk_clear(&d->disks[d->ndisks]);
-        return r;
-    }
-    for (size_t i = 0; i < d->ndisks; i++)
-        if (!strcmp(d->disks[i].target_dev, d->disks[d->ndisks].target_dev)) {
-            r = err_set(p->e, EINVAL, "disk target dev '%s' is used twice",
-                        d->disks[i].target_dev);
-            domain_disk_clear(&d->disks[d->ndisks]);
-            return r;
-        }
-    d->ndisks++;
-    return 0;
-}
-
-static int add_net(struct domain_def *d, xnode n, struct pctx *p)
-{
-    if (d->nnets >= DOMAIN_MAX_NETS)
-        return err_set(p->e, EINVAL, "too many interfaces (at most %d)", DOMAIN_MAX_NETS);
-    struct domain_net *nn = realloc(d->nets, (d->nnets + 1) * sizeof(*nn));
-    if (!nn)
-        return oom(p->e);
-    d->nets = nn;
-    int r = parse_net(n, &d->nets[d->nnets], p);
-    if (r < 0) {
-        free(d->nets[d->nnets].source);
-        free(d->nets[d->nnets].target_dev);
-        return r;
-    }
-    d->nnets++;
-    return 0;
-}
-
-static int video_check(xnode n, struct err *e)
-{
-    xnode m = first_child(n, "model");
-    if (m && attr_is(m, "type", "none"))
-        return 0;
-    return err_set(e, EINVAL, "unsupported device <video>: cvirt has no display; use a "
-                   "serial or virtio console (virt-install --graphics none)");
-}
-
-static int parse_devices(xnode devs, struct domain_def *d, struct pctx *p)
-{
-    bool serial_console = false, balloon_seen = false;
-    int r = 0;
-    for (xnode c = devs->children; c && r == 0; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE)
-            continue;
-        if (is_el(c, "disk"))
-            r = add_disk(d, c, p);
-        else if (is_el(c, "interface"))
-            r = add_net(d, c, p);
-        else if (is_el(c, "serial"))
-            r = parse_serial(c, d, p);
-        else if (is_el(c, "console"))
-            r = parse_console(c, d, &serial_console, p);
-        else if (is_el(c, "rng"))
-            r = parse_rng(c, d, p);
-        else if (is_el(c, "memballoon"))
-            r = parse_balloon(c, d, &balloon_seen, p);
-        else if (is_el(c, "video"))
-            r = video_check(c, p->e);
-        else if (is_el(c, "graphics"))
-            r = err_set(p->e, EINVAL, "unsupported device <graphics>: cvirt has no display; "
-                        "use a serial or virtio console (virt-install --graphics none)");
-        else if (in_list(devices_dropped, el_name(c)))
-            log_debug("devices: ignoring <%s>", el_name(c));
-        else
-            r = err_set(p->e, EINVAL, "unsupported device <%s>: cvirt cannot provide it",
-                        el_name(c));
-    }
-    if (r == 0 && serial_console)
-        d->serial.present = true;
-    return r;
-}
-
 /* ---- <os>, <features>, memory, vcpus, lifecycle actions ---- */
 
 static const char *const os_dropped[] = {
@@ -739,7 +150,7 @@ static int parse_os_type(xnode n, struct domain_def *d, struct err *e)
     char *t = text_trim(n);
     int r = 0;
     if (!t)
-        return oom(e);
+        return dx_oom(e);
     if (strcmp(t, "hvm"))
         r = err_set(e, EINVAL, "os type '%s' is not supported: cvirt runs hvm guests only", t);
     free(t);
@@ -820,7 +231,7 @@ static int parse_mem(xnode n, uint64_t *kib, struct err *e)
     if (r == -ERANGE)
         err_set(e, ERANGE, "<%s> '%s %s' is too large", el_name(n), v, unit ? unit : "KiB");
     else if (r == -ENOMEM)
-        oom(e);
+        dx_oom(e);
     else if (r < 0)
         err_set(e, EINVAL, "<%s> '%s' with unit '%s' is not a memory size (units: b, KB, KiB, "
                 "MB, MiB, GB, GiB, TB, TiB...)", el_name(n), v, unit ? unit : "KiB");
@@ -847,7 +258,7 @@ static int parse_vcpu(xnode n, struct domain_def *d, struct err *e)
     uint64_t x = 0, c = 0;
     int r = 0;
     if (!v)
-        r = oom(e);
+        r = dx_oom(e);
     else if (parse_uint(v, UINT32_MAX, &x) < 0 || x < 1 || x > DOMAIN_MAX_VCPUS)
         r = err_set(e, EINVAL, "<vcpu> '%s' is not a number from 1 to %d", v, DOMAIN_MAX_VCPUS);
     else if (cur && (parse_uint(cur, UINT32_MAX, &c) < 0 || c < 1 || c > x))
@@ -865,7 +276,7 @@ static int parse_action(xnode n, enum domain_action *a, struct err *e)
 {
     char *v = text_trim(n);
     if (!v)
-        return oom(e);
+        return dx_oom(e);
     int n_ok = is_el(n, "on_crash") ? DOMAIN_ACTION_COUNT : DOMAIN_ACTION_RENAME_RESTART + 1;
     int i = domain_enum_lookup(domain_action_names, n_ok, v), r = 0;
     if (i < 0)
@@ -899,13 +310,13 @@ static int keep_metadata(xnode n, struct domain_def *d, struct err *e)
     xmlBuffer *buf = xmlBufferCreate();
     int r = 0;
     if (!copy || !buf) {
-        r = oom(e);
+        r = dx_oom(e);
     } else {
         xmlDocSetRootElement(doc, copy);
         if (xmlNodeDump(buf, doc, copy, 0, 0) < 0)
-            r = oom(e);
+            r = dx_oom(e);
         else if (!(d->metadata = strdup((const char *)xmlBufferContent(buf))))
-            r = oom(e);
+            r = dx_oom(e);
     }
     if (!copy || (doc && !doc->children))
         xmlFreeNode(copy);
@@ -918,7 +329,7 @@ static int parse_uuid(xnode n, struct domain_def *d, bool *have, struct err *e)
 {
     char *v = text_trim(n);
     if (!v)
-        return oom(e);
+        return dx_oom(e);
     int r = 0;
     if (uuid_parse(v, d->uuid) < 0)
         r = err_set(e, EINVAL, "<uuid> '%s' is not a UUID (like "
@@ -950,7 +361,7 @@ static int parse_top(xnode c, struct domain_def *d, struct seen *s, struct pctx 
         xmlChar *v = xmlNodeGetContent(c);
         d->description = strdup(v ? (const char *)v : "");
         xmlFree(v);
-        return d->description ? 0 : oom(e);
+        return d->description ? 0 : dx_oom(e);
     }
     if (is_el(c, "metadata"))
         return keep_metadata(c, d, e);
@@ -981,7 +392,7 @@ static int parse_top(xnode c, struct domain_def *d, struct seen *s, struct pctx 
     if (is_el(c, "on_crash"))
         return parse_action(c, &d->on_crash, e);
     if (is_el(c, "devices"))
-        return parse_devices(c, d, p);
+        return domain_conf_parse_devices(c, d, p);
     if (in_list(domain_dropped, el_name(c))) {
         log_debug("domain: ignoring <%s>", el_name(c));
         return 0;
@@ -1065,7 +476,7 @@ static xmlDoc *read_xml(const char *xml, size_t len, const char *what, struct er
     }
     xmlParserCtxt *ctxt = xmlNewParserCtxt();
     if (!ctxt) {
-        oom(e);
+        dx_oom(e);
         return NULL;
     }
     xmlDoc *doc = xmlCtxtReadMemory(ctxt, xml, (int)len, "domain.xml", NULL,
@@ -1095,7 +506,7 @@ int domain_def_parse(const char *xml, size_t len, unsigned flags,
     struct domain_def *d = calloc(1, sizeof(*d));
     if (!d) {
         xmlFreeDoc(doc);
-        return oom(e);
+        return dx_oom(e);
     }
     d->id = -1;
     d->vcpus = 1;
@@ -1124,11 +535,11 @@ int domain_disk_parse(const char *xml, size_t len, struct domain_disk **out, str
     struct pctx p = { .flags = DOMAIN_PARSE_INACTIVE, .e = e };
     int r;
     if (!disk)
-        r = oom(e);
+        r = dx_oom(e);
     else if (!is_el(root, "disk"))
         r = err_set(e, EINVAL, "expected a <disk> element, found <%s>", el_name(root));
     else
-        r = parse_disk(root, disk, &p);
+        r = domain_conf_parse_disk(root, disk, &p);
     xmlFreeDoc(doc);
     if (r < 0) {
         domain_disk_free(disk);

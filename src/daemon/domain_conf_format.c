@@ -198,7 +198,7 @@ static void sb_puts(struct sbuf *b, const char *s)
     sb_putn(b, s, strlen(s));
 }
 
-/* Escapes the five XML specials in text and attribute values alike. */
+/* Escapes XML's specials and line breaks in text and attribute values alike. */
 static void sb_esc(struct sbuf *b, const char *s)
 {
     for (; *s; s++) {
@@ -208,6 +208,11 @@ static void sb_esc(struct sbuf *b, const char *s)
         case '>': sb_puts(b, "&gt;"); break;
         case '\'': sb_puts(b, "&apos;"); break;
         case '"': sb_puts(b, "&quot;"); break;
+        /* As references, or a parser would fold them into spaces (in
+         * attributes) or turn \r\n into \n. */
+        case '\n': sb_puts(b, "&#10;"); break;
+        case '\r': sb_puts(b, "&#13;"); break;
+        case '\t': sb_puts(b, "&#9;"); break;
         default: sb_putn(b, s, 1);
         }
     }

@@ -421,6 +421,7 @@ static void test_round_trip(void **state)
     char *x2 = domain_def_format(d2, 0);
     assert_string_equal(x1, x2);
     assert_non_null(strstr(x1, "<name>full &amp; &apos;quoted&apos;</name>"));
+    assert_non_null(strstr(x1, "<description>line one&#10;line two</description>"));
     assert_non_null(strstr(x1, "<domain type='kvm' id='7'>"));
     assert_non_null(strstr(x1, "<source path='/dev/pts/4'/>"));
 
@@ -442,6 +443,23 @@ static void test_round_trip(void **state)
 
     free(x1); free(x2); free(x3); free(xi); free(xi2);
     domain_def_free(d); domain_def_free(d2); domain_def_free(c); domain_def_free(di);
+}
+
+/* Line breaks and tabs in values survive a round trip, in attributes too. */
+static void test_odd_characters(void **state)
+{
+    struct domain_def *d = parse_ok(MIN_HEAD "<description>a&#13;&#10;b\tc</description>"
+        "<devices><disk type='file'><source file='/x&#10;y&#9;z&quot;&lt;'/>"
+        "<target dev='vda'/></disk></devices></domain>", 0);
+    assert_string_equal(d->description, "a\r\nb\tc");
+    assert_string_equal(d->disks[0].source_file, "/x\ny\tz\"<");
+    char *x = domain_def_format(d, 0);
+    struct domain_def *d2 = parse_ok(x, 0);
+    assert_string_equal(d2->description, d->description);
+    assert_string_equal(d2->disks[0].source_file, d->disks[0].source_file);
+    free(x);
+    domain_def_free(d);
+    domain_def_free(d2);
 }
 
 /* What virt-install and older clients send that cvirt drops quietly. */
@@ -748,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_too_many_disks),
         cmocka_unit_test(test_no_external_entities),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_odd_characters),
         cmocka_unit_test(test_dropped_elements),
         cmocka_unit_test(test_disk_edit),
         cmocka_unit_test(test_argv_errors),
