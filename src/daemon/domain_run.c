@@ -572,8 +572,8 @@ int domain_set_live_memory(struct domain_driver *drv, struct domain *d, uint64_t
     if (r < 0)
         return r;
     if (d->live->balloon != DOMAIN_BALLOON_VIRTIO)
-        return err_set(e, ENOTSUP, "Unable to change memory of active domain without the "
-                       "balloon device");
+        return err_set(e, EBUSY, "Unable to change memory of active domain without the "
+                       "balloon device and guest OS balloon driver");
     if (kib > d->live->memory_kib)
         return err_set(e, EINVAL, "cannot set memory higher than max memory");
     if (!d->vmm)

@@ -40,6 +40,10 @@ static int fail(struct rpc_error *err, const struct err *e)
     switch (e->code) {
     case EBUSY:
         return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU, "%s", msg);
+    case ENOENT:
+    case EACCES:
+        /* A host file a start needs: libvirt reports the system error as is. */
+        return rpc_err_set(err, VIR_ERR_SYSTEM_ERROR, VIR_FROM_QEMU, "%s", msg);
     case EEXIST:
         return rpc_err_set(err, VIR_ERR_OPERATION_FAILED, VIR_FROM_QEMU, "%s", msg);
     case ENOTSUP:

@@ -1,0 +1,265 @@
+#!/bin/bash
+# Domains through Debian's real virsh against cvirtd --root: define, list,
+# dominfo, start, domstate --reason, console output, suspend/resume,
+# dumpxml, reboot, autostart, setmem/attach-disk in the config, destroy,
+# undefine, a guest that powers itself off, a cvirt-vmm killed under the
+# daemon (shut off, crashed, with the event delivered to `virsh event`),
+# and the bad inputs each answered with one clear error while nothing on
+# disk changes. The guest is the kit's counter program, which prints a
+# numbered line every 100 ms of guest time until it is told to stop.
+source "$(dirname "$0")/lib.sh"
+source "$CVIRT_SRC/tests/guest/kit/cases.sh"
+
+CVIRTD=$CVIRT_BUILD/src/daemon/cvirtd
+if [ ! -x "$CVIRTD" ] || [ ! -x "$VMM" ]; then
+    tap_fail "cvirtd and cvirt-vmm must be built ($CVIRTD, $VMM)"
+    tap_done
+    exit 1
+fi
+if ! command -v virsh >/dev/null; then
+    tap_fail "virsh is required (scripts/deps.sh installs libvirt-clients)"
+    tap_done
+    exit 1
+fi
+
+ROOT=$(mktemp -d)
+PID= EVPID=
+cleanup() {
+    [ -n "$EVPID" ] && kill "$EVPID" 2>/dev/null
+    # VMMs outlive the daemon by design: stop every one this test started.
+    for f in "$ROOT"/run/cvirt/qemu/*.pid; do
+        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+    done
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    rm -rf "$ROOT"
+}
+trap cleanup EXIT
+
+SOCK=$ROOT/run/cvirt/cvirt-sock
+URI="qemu+unix:///system?socket=$SOCK"
+URI_RO="qemu+unix:///system?socket=$ROOT/run/cvirt/cvirt-sock-ro"
+CONF=$ROOT/etc/cvirt/qemu
+RUN=$ROOT/run/cvirt/qemu
+v() { timeout 60 virsh -c "$URI" "$@"; }
+
+CVIRT_VMM=$VMM "$CVIRTD" --root "$ROOT" --verbose 2>"$ROOT/cvirtd.log" &
+PID=$!
+for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+check "cvirtd serves under --root" test -S "$SOCK"
+
+# domain XML for NAME with the counter guest; $2 adds to the command
+# line, $3 to <devices>, $4 goes after <name> (a uuid).
+domxml() {
+    cat <<EOF
+<domain type='kvm'>
+  <name>$1</name>$4
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type><kernel>$KIT/counter.elf</kernel>
+      <cmdline>cpus=1 $2</cmdline></os>
+  <devices><serial type='pty'/>$3</devices>
+</domain>
+EOF
+}
+
+# state NAME: what `virsh domstate --reason` prints.
+state() { v domstate --reason "$1" 2>&1 | head -1; }
+# wait_state NAME TEXT SECONDS
+wait_state() {
+    for _ in $(seq $(($3 * 10))); do [ "$(state "$1")" = "$2" ] && return 0; sleep 0.1; done
+    echo "state of $1: $(state "$1"), wanted $2" >&2
+    return 1
+}
+# The serial pty of a running domain, from its live XML.
+pty_of() { v dumpxml "$1" | sed -n "s|.*<source path='\(/dev/pts/[0-9]*\)'/>.*|\1|p" | head -1; }
+# Reads a pty for S seconds (what the guest printed meanwhile).
+read_pty() { timeout "$2" cat "$1" 2>/dev/null; true; }
+# True when a process has exited: gone, or a zombie its new parent (not
+# the daemon: VMMs are detached) has not reaped yet.
+vmm_gone() { [ ! -e /proc/$1 ] || [ "$(awk '{print $3}' /proc/$1/stat 2>/dev/null)" = Z ]; }
+# Every file under the config folder with its content hash.
+conf_snapshot() { (cd "$CONF" && find . -type f -o -type l | sort | xargs -r sha256sum); }
+
+if ! have_kvm; then
+    tap_done
+    exit 0
+fi
+if ! kit_build "$KIT" >&2 || [ ! -f "$KIT/counter.elf" ]; then
+    tap_fail "building the guest test kit (see stderr)"
+    tap_done
+    exit 1
+fi
+
+# ---- define, list, dominfo ----
+domxml lc1 > "$ROOT/lc1.xml"
+out=$(v define "$ROOT/lc1.xml" 2>&1)
+check "define: virsh reports the domain defined" grep -q "Domain 'lc1' defined" <<<"$out"
+check "define: the definition is saved under CONFIG/qemu" test -f "$CONF/lc1.xml"
+out=$(v list --all 2>&1)
+check "list --all shows the defined domain shut off" grep -qE '^ -  +lc1 +shut off' <<<"$out"
+out=$(v list 2>&1)
+check "list (active only) leaves it out" bash -c '! grep -q lc1 <<<"$0"' "$out"
+out=$(v dominfo lc1 2>&1)
+check "dominfo: shut off, 1 CPU, 65536 KiB, persistent, no autostart" \
+    bash -c 'grep -qE "^State: +shut off" <<<"$0" && grep -qE "^CPU\(s\): +1$" <<<"$0" &&
+             grep -qE "^Max memory: +65536 KiB" <<<"$0" && grep -qE "^Persistent: +yes" <<<"$0" &&
+             grep -qE "^Autostart: +disable" <<<"$0"' "$out"
+uuid=$(v domuuid lc1 | head -1)
+check "dumpxml --inactive carries the generated uuid" \
+    bash -c 'virsh -c "$0" dumpxml --inactive lc1 | grep -q "<uuid>$1</uuid>"' "$URI" "$uuid"
+check "domstate --reason of a never started domain" test "$(state lc1)" = "shut off (unknown)"
+
+# ---- start, console, suspend/resume ----
+out=$(v start lc1 2>&1)
+check "start: virsh reports the domain started" grep -q "Domain 'lc1' started" <<<"$out"
+check "domstate --reason: running (booted)" test "$(state lc1)" = "running (booted)"
+out=$(v list 2>&1)
+check "list shows it running with id 1" grep -qE '^ 1 +lc1 +running' <<<"$out"
+vmm_pid=$(cat "$RUN/lc1.pid" 2>/dev/null)
+check "the pid file names a live cvirt-vmm with a control socket" \
+    bash -c 'tr "\0" " " < /proc/$0/cmdline | grep -q "cvirt-vmm.*--control $1/lc1.sock"' \
+    "$vmm_pid" "$RUN"
+check "the VMM is detached: not the daemon's child, its own session" \
+    bash -c '[ "$(ps -o ppid= -p $0 | tr -d " ")" != "$1" ] &&
+             [ "$(ps -o sid= -p $0 | tr -d " ")" != "$(ps -o sid= -p $1 | tr -d " ")" ]' \
+    "$vmm_pid" "$PID"
+pty=$(pty_of lc1)
+check "live XML has the serial pty the VMM opened" test -c "$pty"
+check "the console shows the guest counting" grep -q '^counter [0-9]' <(read_pty "$pty" 2)
+out=$(v dumpxml lc1 2>&1)
+check "live XML has the domain id" grep -q "<domain type='kvm' id='1'>" <<<"$out"
+out=$(v dominfo lc1 2>&1)
+check "dominfo while running: id 1, state running" \
+    bash -c 'grep -qE "^Id: +1$" <<<"$0" && grep -qE "^State: +running" <<<"$0"' "$out"
+
+out=$(v suspend lc1 2>&1)
+check "suspend" grep -q "Domain 'lc1' suspended" <<<"$out"
+check "domstate --reason: paused (user)" test "$(state lc1)" = "paused (user)"
+read_pty "$pty" 0.5 >/dev/null     # what was printed before the pause
+check "a paused guest prints nothing" test -z "$(read_pty "$pty" 1.5)"
+out=$(v resume lc1 2>&1)
+check "resume" grep -q "Domain 'lc1' resumed" <<<"$out"
+check "domstate --reason: running (unpaused)" test "$(state lc1)" = "running (unpaused)"
+check "the resumed guest counts again" grep -q '^counter [0-9]' <(read_pty "$pty" 2)
+
+# ---- reboot: the counter starts again from 1 ----
+read_pty "$pty" 0.3 >/dev/null
+out=$(v reboot lc1 2>&1)
+check "reboot is accepted" grep -q "Domain 'lc1' is being rebooted" <<<"$out"
+check "after the reset the guest counts from 1 again" grep -q '^counter 1$' <(read_pty "$pty" 3)
+check "still running after reboot, same VMM" \
+    bash -c '[ "$(cat $0)" = "$1" ] && kill -0 $1' "$RUN/lc1.pid" "$vmm_pid"
+
+# ---- autostart ----
+out=$(v autostart lc1 2>&1)
+check "autostart: a link in CONFIG/qemu/autostart" \
+    bash -c '[ "$(readlink "$0/autostart/lc1.xml")" = "$0/lc1.xml" ]' "$CONF"
+check "dominfo shows autostart enabled" grep -qE "^Autostart: +enable" <(v dominfo lc1)
+v autostart --disable lc1 >/dev/null 2>&1
+check "autostart --disable removes the link" test ! -e "$CONF/autostart/lc1.xml"
+
+# ---- config changes while running ----
+qemu-img create -f qcow2 "$ROOT/extra.qcow2" 16M >/dev/null
+out=$(v attach-disk lc1 "$ROOT/extra.qcow2" vdb --subdriver qcow2 --config 2>&1)
+check "attach-disk --config" grep -q "Disk attached successfully" <<<"$out"
+check "the disk is in the saved definition, not in the live one" \
+    bash -c 'grep -q "extra.qcow2" "$0/lc1.xml" && ! virsh -c "$1" dumpxml lc1 | grep -q extra.qcow2' \
+    "$CONF" "$URI"
+out=$(v attach-disk lc1 "$ROOT/extra.qcow2" vdc --live 2>&1)
+check "attach-disk --live: libvirt's unsupported-hotplug error" \
+    grep -q "error: Operation not supported: live attach of device 'disk' is not supported" <<<"$out"
+out=$(v detach-disk lc1 vdb --config 2>&1)
+check "detach-disk --config" \
+    bash -c 'grep -q "Disk detached successfully" <<<"$0" && ! grep -q extra.qcow2 "$1/lc1.xml"' \
+    "$out" "$CONF"
+v setmem lc1 32M --config >/dev/null 2>&1
+check "setmem --config changes currentMemory of the saved definition only" \
+    bash -c 'grep -q "<currentMemory unit=.KiB.>32768</currentMemory>" "$0/lc1.xml" &&
+             virsh -c "$1" dominfo lc1 | grep -qE "^Used memory: +65536 KiB"' "$CONF" "$URI"
+out=$(v setmem lc1 32M --live 2>&1)
+check "setmem --live without a balloon: libvirt's error" \
+    grep -q "without the balloon device" <<<"$out"
+
+# ---- errors: the daemon refuses, nothing on disk changes ----
+before=$(conf_snapshot)
+printf '<domain><name>broken' > "$ROOT/bad.xml"
+out=$(v define "$ROOT/bad.xml" 2>&1); rc=$?
+check "malformed XML: exit 1 and an XML error" \
+    bash -c '[ $1 = 1 ] && grep -q "^error: XML error: " <<<"$0"' "$out" "$rc"
+domxml lc1 "" "" "<uuid>11111111-2222-3333-4444-555555555555</uuid>" > "$ROOT/dupname.xml"
+out=$(v define "$ROOT/dupname.xml" 2>&1)
+check "duplicate name with another uuid: refused" \
+    grep -q "error: operation failed: domain 'lc1' already exists with uuid $uuid" <<<"$out"
+domxml other "" "" "<uuid>$uuid</uuid>" > "$ROOT/dupuuid.xml"
+out=$(v define "$ROOT/dupuuid.xml" 2>&1)
+check "duplicate uuid with another name: refused" \
+    grep -q "error: operation failed: domain 'lc1' is already defined with uuid $uuid" <<<"$out"
+out=$(v dominfo nosuch 2>&1); rc=$?
+check "unknown domain: exit 1, failed to get domain" \
+    bash -c '[ $1 = 1 ] && grep -q "error: failed to get domain .nosuch." <<<"$0"' "$out" "$rc"
+out=$(v start lc1 2>&1)
+check "start of a running domain: already active (virsh checks the id)" \
+    grep -q "error: Domain is already active" <<<"$out"
+out=$(timeout 30 virsh -r -c "$URI_RO" destroy lc1 2>&1); rc=$?
+check "destroy on the read-only socket: access denied, exit 1" \
+    bash -c '[ $1 = 1 ] && grep -q "read only access prevents virDomainDestroy" <<<"$0"' "$out" "$rc"
+check "... and the domain still runs" grep -q "^running" <<<"$(state lc1)"
+check "the refused calls changed nothing under CONFIG" test "$before" = "$(conf_snapshot)"
+domxml lc3 "" "<disk type='file' device='disk'><source file='$ROOT/missing.img'/><target dev='vda' bus='virtio'/></disk>" > "$ROOT/lc3.xml"
+v define "$ROOT/lc3.xml" >/dev/null 2>&1
+out=$(v start lc3 2>&1); rc=$?
+check "missing disk file at start: exit 1, names the file" \
+    bash -c '[ $1 = 1 ] && grep -q "Cannot access storage file .$2/missing.img.: No such file or directory" <<<"$0"' \
+    "$out" "$rc" "$ROOT"
+check "... the domain stays shut off with no run-time files" \
+    bash -c '[ "$(virsh -c "$0" domstate lc3 | head -1)" = "shut off" ] && [ ! -e "$1/lc3.pid" ]' \
+    "$URI" "$RUN"
+v undefine lc3 >/dev/null 2>&1
+check "undefine of an inactive domain removes it and its file" \
+    bash -c '! virsh -c "$0" list --all --name | grep -qx lc3 && [ ! -e "$1/lc3.xml" ]' "$URI" "$CONF"
+
+# ---- a VMM killed under the daemon: crashed, and the event ----
+timeout 120 virsh -c "$URI" event --all --loop >"$ROOT/events.txt" 2>&1 &
+EVPID=$!
+sleep 1
+kill -9 "$vmm_pid"
+check "a killed VMM: shut off (crashed)" wait_state lc1 "shut off (crashed)" 10
+for _ in $(seq 30); do grep -q "Stopped Failed" "$ROOT/events.txt" && break; sleep 0.1; done
+check "virsh event got the lifecycle event" \
+    grep -q "event 'lifecycle' for domain 'lc1': Stopped Failed" "$ROOT/events.txt"
+check "its run-time files are gone" test ! -e "$RUN/lc1.pid" -a ! -e "$RUN/lc1.xml"
+
+# ---- destroy ----
+v start lc1 >/dev/null 2>&1
+vmm_pid=$(cat "$RUN/lc1.pid" 2>/dev/null)
+out=$(v destroy lc1 2>&1)
+check "destroy" grep -q "Domain 'lc1' destroyed" <<<"$out"
+check "domstate --reason: shut off (destroyed)" test "$(state lc1)" = "shut off (destroyed)"
+check "the VMM process is gone" vmm_gone "$vmm_pid"
+for _ in $(seq 30); do grep -q "Stopped Destroyed" "$ROOT/events.txt" && break; sleep 0.1; done
+check "virsh event saw start and destroy" \
+    bash -c 'grep -q "lc1.: Started Booted" "$0" && grep -q "lc1.: Stopped Destroyed" "$0"' \
+    "$ROOT/events.txt"
+
+# ---- a guest that powers itself off ----
+domxml lc2 count=5 > "$ROOT/lc2.xml"
+v define "$ROOT/lc2.xml" >/dev/null 2>&1
+v start lc2 >/dev/null 2>&1
+check "a guest that powers off: shut off (shutdown)" wait_state lc2 "shut off (shutdown)" 30
+for _ in $(seq 30); do grep -q "lc2.: Stopped Shutdown" "$ROOT/events.txt" && break; sleep 0.1; done
+check "... with its Shutdown and Stopped events" \
+    bash -c 'grep -q "lc2.: Shutdown Finished\|lc2.: Shutdown Guest" "$0" &&
+             grep -q "lc2.: Stopped Shutdown" "$0"' "$ROOT/events.txt"
+
+# ---- undefine of a running domain: transient until it stops ----
+v start lc1 >/dev/null 2>&1
+out=$(v undefine lc1 2>&1)
+check "undefine of a running domain succeeds" grep -q "Domain 'lc1' has been undefined" <<<"$out"
+check "... it keeps running, no longer persistent, its file removed" \
+    bash -c 'virsh -c "$0" dominfo lc1 | grep -qE "^Persistent: +no" && [ ! -e "$1/lc1.xml" ]' \
+    "$URI" "$CONF"
+v destroy lc1 >/dev/null 2>&1
+check "... and is gone once destroyed" bash -c '! virsh -c "$0" list --all --name | grep -qx lc1' "$URI"
+
+check "the daemon is still up" kill -0 "$PID"
+tap_done
