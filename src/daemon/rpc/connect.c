@@ -398,17 +398,20 @@ static int h_event_deregister_any(struct rpc_client *c, const void *args, void *
     return 0;
 }
 
-static int h_list_all_storage_pools(struct rpc_client *c, const void *args, void *ret,
-                                    struct rpc_error *err)
+static int h_vol_lookup_by_path(struct rpc_client *c, const void *args, void *ret,
+                                struct rpc_error *err)
 {
-    remote_connect_list_all_storage_pools_ret *r = ret;
-    (void)c; (void)args; (void)err;
-    /* No storage pools yet: an empty list, so tools that look for the pool
-     * of a disk path carry on with the plain path. */
-    r->pools.pools_len = 0;
-    r->ret = 0;
-    return 0;
+    const remote_storage_vol_lookup_by_path_args *a = args;
+    (void)c; (void)ret;
+    /* The answer libvirt gives for a path outside every pool: tools then
+     * use the path as a plain file. */
+    return rpc_err_set(err, VIR_ERR_NO_STORAGE_VOL, VIR_FROM_STORAGE,
+                       "no storage vol with matching path '%s'", a->path);
 }
+
+/* Storage pools are not served yet: 281 (list all pools) stays unknown,
+ * which tools read as "no storage API" and then use disk paths as plain
+ * files (virt-install would otherwise try to define a pool per folder). */
 
 #define RO RPC_PROC_READONLY
 #define NC RPC_PROC_NO_CONN
@@ -425,6 +428,8 @@ const struct rpc_proc rpc_connect_procs[] = {
     RPC_PROC(60, "virConnectSupportsFeature", connect_supports_feature_args,
              connect_supports_feature_ret, h_supports_feature, RO | NC),
     RPC_PROC(66, "virConnectAuthList", void, auth_list_ret, h_auth_list, RO | NC),
+    RPC_PROC(97, "virStorageVolLookupByPath", storage_vol_lookup_by_path_args,
+             storage_vol_lookup_by_path_ret, h_vol_lookup_by_path, RO),
     RPC_PROC(110, "virConnectGetURI", void, connect_get_uri_ret, h_get_uri, RO),
     RPC_PROC(122, "virNodeGetSecurityModel", void, node_get_security_model_ret,
              h_node_get_security_model, RO),
@@ -434,8 +439,6 @@ const struct rpc_proc rpc_connect_procs[] = {
              void, h_event_register_any, RO),
     RPC_PROC(168, "virConnectDomainEventDeregisterAny",
              connect_domain_event_deregister_any_args, void, h_event_deregister_any, RO),
-    RPC_PROC(281, "virConnectListAllStoragePools", connect_list_all_storage_pools_args,
-             connect_list_all_storage_pools_ret, h_list_all_storage_pools, RO),
     RPC_PROC(316, "virConnectDomainEventRegisterAny",
              connect_domain_event_callback_register_any_args,
              connect_domain_event_callback_register_any_ret, h_event_callback_register, RO),

@@ -136,8 +136,11 @@ int rpc_dispatch_call(const struct rpc_table *t, struct rpc_client *c,
 {
     struct rpc_error err = {0};
     const struct rpc_proc *p = admit(t, c, call, &err);
-    if (!p)
+    if (!p) {
+        log_debug("call %d serial %u refused: %s", call->proc, call->serial, err.message);
         return reply_error(call, &err, out);
+    }
+    log_debug("call %d %s serial %u", call->proc, p->api, call->serial);
 
     /* Most argument and result structs are small; the stack saves two
      * allocations per call for them. */

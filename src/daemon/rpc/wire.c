@@ -237,6 +237,7 @@ static const char *err_format(int code)
     case VIR_ERR_XML_ERROR: return "XML error: %s";
     case VIR_ERR_OPERATION_DENIED: return "operation forbidden: %s";
     case VIR_ERR_NO_DOMAIN: return "Domain not found: %s";
+    case VIR_ERR_NO_STORAGE_VOL: return "Storage volume not found: %s";
     case VIR_ERR_OPERATION_INVALID: return "Requested operation is not valid: %s";
     case VIR_ERR_NO_DOMAIN_SNAPSHOT: return "Domain snapshot not found: %s";
     default: return "%s";   /* VIR_ERR_RPC, VIR_ERR_SYSTEM_ERROR and the rest */
