@@ -35,6 +35,7 @@ struct control_client {
     char *out;                  /* unsent output, under c->lock */
     size_t out_len, out_cap;
     bool want_out;              /* EPOLLOUT is being watched */
+    bool events_on;             /* s.negotiated as other threads may read it */
     bool dead;                  /* overflowed or failed: drop on the loop */
     struct control_client *next;
 };
@@ -170,6 +171,8 @@ static void on_client(void *opaque, uint32_t events)
         }
     }
     pthread_mutex_lock(&c->lock);
+    /* After the qmp_capabilities reply was queued: events follow it. */
+    cl->events_on = cl->s.negotiated;
     client_send(cl);
     pthread_mutex_unlock(&c->lock);
     reap_clients(c);
@@ -397,7 +400,7 @@ void control_emit_event(struct control *c, const char *name, struct json_object 
     const char *text = json_object_to_json_string_length(ev, JSON_C_TO_STRING_PLAIN, &len);
     pthread_mutex_lock(&c->lock);
     for (struct control_client *cl = c->clients; cl; cl = cl->next)
-        if (cl->s.negotiated)
+        if (cl->events_on)
             client_queue(cl, text, len);
     pthread_mutex_unlock(&c->lock);
     json_object_put(ev);

@@ -11,6 +11,15 @@
 #include "vcpu.h"
 #include "vm.h"
 
+/* Copies len bytes of src, cut to fit, as a string. */
+static void copy_field(char *dst, size_t size, const char *src, size_t len)
+{
+    if (len >= size)
+        len = size - 1;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
 void control_disk_parse(struct control_disk *d, unsigned index, const char *arg)
 {
     memset(d, 0, sizeof(*d));
@@ -18,13 +27,13 @@ void control_disk_parse(struct control_disk *d, unsigned index, const char *arg)
     snprintf(d->format, sizeof(d->format), "raw");
     const char *comma = strchr(arg, ',');
     size_t n = comma ? (size_t)(comma - arg) : strlen(arg);
-    snprintf(d->file, sizeof(d->file), "%.*s", (int)n, arg);
+    copy_field(d->file, sizeof(d->file), arg, n);
     while (comma) {
         const char *opt = comma + 1;
         comma = strchr(opt, ',');
         size_t len = comma ? (size_t)(comma - opt) : strlen(opt);
         if (len > 7 && !strncmp(opt, "format=", 7))
-            snprintf(d->format, sizeof(d->format), "%.*s", (int)(len - 7), opt + 7);
+            copy_field(d->format, sizeof(d->format), opt + 7, len - 7);
         else if (len == 11 && !strncmp(opt, "readonly=on", 11))
             d->ro = true;
         else if (len == 10 && !strncmp(opt, "cache=none", 10))
