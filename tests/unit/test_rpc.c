@@ -221,6 +221,38 @@ static int h_open(struct rpc_client *c, const void *args, void *ret, struct rpc_
     return 0;
 }
 
+/* A duplex stream like the console's. */
+static struct rpc_stream *stream;
+static char stream_in[64];
+static size_t stream_in_len;
+static int stream_closed;   /* 1 finished, 2 aborted */
+
+static int st_data(struct rpc_stream *st, const uint8_t *data, size_t len, void *opaque)
+{
+    (void)st; (void)opaque;
+    if (stream_in_len + len > sizeof(stream_in))
+        return -1;
+    memcpy(stream_in + stream_in_len, data, len);
+    stream_in_len += len;
+    return 0;
+}
+
+static void st_close(struct rpc_stream *st, bool aborted, void *opaque)
+{
+    (void)st; (void)opaque;
+    stream_closed = aborted ? 2 : 1;
+    stream = NULL;
+}
+
+static const struct rpc_stream_ops st_ops = { st_data, st_close };
+
+static int h_stream(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
+{
+    (void)args; (void)ret;
+    stream = rpc_stream_open(c, &st_ops, NULL, err);
+    return stream ? 0 : -1;
+}
+
 static const struct rpc_proc fake_procs[] = {
     RPC_PROC(1, "virConnectOpen", connect_open_args, void, h_open,
              RPC_PROC_NO_CONN | RPC_PROC_READONLY),
@@ -228,6 +260,8 @@ static const struct rpc_proc fake_procs[] = {
              connect_supports_feature_ret, h_echo, 0),
     RPC_PROC(101, "virConnectEchoRO", connect_supports_feature_args,
              connect_supports_feature_ret, h_echo, RPC_PROC_READONLY),
+    RPC_PROC(201, "virDomainOpenConsole", domain_open_console_args, void, h_stream,
+             RPC_PROC_NO_CONN),
 };
 
 struct fixture {
@@ -240,7 +274,7 @@ static int setup_fake(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     struct err e = {0};
-    assert_int_equal(rpc_table_add(&f->table, fake_procs, 3, &e), 0);
+    assert_int_equal(rpc_table_add(&f->table, fake_procs, 4, &e), 0);
     f->srv = rpc_server_new(NULL, &f->table, &f->d, &e);
     assert_non_null(f->srv);
     *state = f;
@@ -405,7 +439,7 @@ static void test_table_rejects_duplicates(void **state)
     (void)state;
     struct rpc_table t = {0};
     struct err e = {0};
-    assert_int_equal(rpc_table_add(&t, fake_procs, 3, &e), 0);
+    assert_int_equal(rpc_table_add(&t, fake_procs, 4, &e), 0);
     assert_int_equal(rpc_table_add(&t, fake_procs + 1, 1, &e), -EINVAL);
     assert_non_null(strstr(e.msg, "twice"));
 }
@@ -426,6 +460,81 @@ static void test_bad_frames_drop_client(void **state)
     assert_true(rpc_client_feed(c, len, 4) < 0);
     assert_true(rpc_client_closed(c));
     rpc_client_close(c);
+}
+
+static size_t make_stream(uint8_t *buf, int proc, uint32_t serial, uint32_t status,
+                          const char *data, size_t len)
+{
+    put32(buf, (uint32_t)(28 + len));
+    put32(buf + 4, REMOTE_PROGRAM);
+    put32(buf + 8, 1);
+    put32(buf + 12, (uint32_t)proc);
+    put32(buf + 16, REMOTE_STREAM);
+    put32(buf + 20, serial);
+    put32(buf + 24, status);
+    memcpy(buf + 28, data, len);
+    return 28 + len;
+}
+
+static void test_stream_duplex(void **state)
+{
+    struct fixture *f = *state;
+    struct rpc_client *c = rpc_client_new(f->srv, -1, false);
+    uint8_t msg[128];
+    /* dom ("vm", 16-byte uuid, id 1), dev_name NULL, flags 0 */
+    uint32_t w[] = { 2, 0x766d0000, 0, 0, 0, 0, 1, 0, 0 };
+    size_t n = make_call(msg, REMOTE_PROGRAM, 1, 201, 7, w, 9);
+    assert_int_equal(rpc_client_feed(c, msg, n), 0);
+    size_t plen;
+    struct rpc_header h = one_reply(c, &plen);
+    assert_int_equal(h.status, REMOTE_OK);
+    assert_int_equal(plen, 0);
+    reset_output(c);
+    assert_non_null(stream);
+
+    /* Server to client: raw bytes, no XDR length, on the call's serial. */
+    assert_int_equal(rpc_stream_send(stream, "login: ", 7), 0);
+    h = one_reply(c, &plen);
+    assert_int_equal(h.type, REMOTE_STREAM);
+    assert_int_equal(h.status, REMOTE_CONTINUE);
+    assert_int_equal(h.serial, 7);
+    assert_int_equal(h.proc, 201);
+    assert_int_equal(plen, 7);
+    assert_memory_equal(rpc_client_output(c)->data + 28, "login: ", 7);
+    reset_output(c);
+
+    /* Client to server, then the client finishes; the server confirms. */
+    n = make_stream(msg, 201, 7, REMOTE_CONTINUE, "root\n", 5);
+    assert_int_equal(rpc_client_feed(c, msg, n), 0);
+    n = make_stream(msg, 201, 99, REMOTE_CONTINUE, "lost", 4);   /* no such stream */
+    assert_int_equal(rpc_client_feed(c, msg, n), 0);
+    assert_int_equal(stream_in_len, 5);
+    assert_memory_equal(stream_in, "root\n", 5);
+    assert_int_equal(rpc_client_output(c)->len, 0);
+    n = make_stream(msg, 201, 7, REMOTE_OK, "", 0);
+    assert_int_equal(rpc_client_feed(c, msg, n), 0);
+    assert_int_equal(stream_closed, 1);
+    h = one_reply(c, &plen);
+    assert_int_equal(h.type, REMOTE_STREAM);
+    assert_int_equal(h.status, REMOTE_OK);
+    assert_int_equal(h.serial, 7);
+    assert_int_equal(plen, 0);
+    rpc_client_close(c);
+}
+
+static void test_stream_abort_on_close(void **state)
+{
+    struct fixture *f = *state;
+    struct rpc_client *c = rpc_client_new(f->srv, -1, false);
+    uint8_t msg[128];
+    uint32_t w[] = { 2, 0x766d0000, 0, 0, 0, 0, 1, 0, 0 };
+    size_t n = make_call(msg, REMOTE_PROGRAM, 1, 201, 3, w, 9);
+    stream_closed = 0;
+    assert_int_equal(rpc_client_feed(c, msg, n), 0);
+    assert_non_null(stream);
+    /* A client that goes away aborts its streams. */
+    rpc_client_close(c);
+    assert_int_equal(stream_closed, 2);
 }
 
 /* ---- the real connect-level procedures ---- */
@@ -513,6 +622,91 @@ static void test_handshake(void **state)
     rpc_client_close(c);
 }
 
+static void open_conn(struct rpc_client *c, uint32_t serial)
+{
+    uint32_t open_args[2] = { 0, 0 };
+    assert_int_equal(call_int(c, 1, serial, open_args, 2), 0);
+}
+
+/* The next message in c's output, decoded with xdr_msg into obj. */
+static struct rpc_header next_message(struct rpc_client *c, size_t *off, xdrproc_t xdr_msg,
+                                      void *obj)
+{
+    struct rpc_buf *out = rpc_client_output(c);
+    struct rpc_header h;
+    struct err e = {0};
+    assert_true(out->len - *off >= 28);
+    uint32_t n = get32(out->data + *off);
+    assert_true(n <= out->len - *off);
+    assert_int_equal(rpc_header_decode(out->data + *off, n, &h, &e), 0);
+    assert_int_equal(rpc_payload_decode(out->data + *off + 28, n - 28, xdr_msg, obj, &e), 0);
+    *off += n;
+    return h;
+}
+
+static void test_lifecycle_events(void **state)
+{
+    struct fixture *f = *state;
+    struct rpc_client *c = rpc_client_new(f->srv, -1, false);
+    struct rpc_client *quiet = rpc_client_new(f->srv, -1, false);
+    open_conn(c, 0);
+    open_conn(quiet, 0);
+    /* 316 for every domain, 316 for one other domain, 167 (legacy). */
+    uint32_t any[2] = { 0, 0 };
+    assert_int_equal(call_int(c, 316, 1, any, 2), 1);
+    /* eventID 0, dom "x" with an all-zero uuid, id 0 */
+    uint32_t other[9] = { 0, 1, 1, 0x78000000, 0, 0, 0, 0, 0 };
+    uint8_t msg[80];
+    size_t n = make_call(msg, REMOTE_PROGRAM, 1, 316, 2, other, 9);
+    assert_int_equal(rpc_client_feed(c, msg, n), 0);
+    size_t plen;
+    assert_int_equal(one_reply(c, &plen).status, REMOTE_OK);
+    reset_output(c);
+    uint32_t lifecycle = 0;
+    assert_int_equal(call_int(c, 167, 3, &lifecycle, 1), 0);
+
+    remote_nonnull_domain dom = { .name = (char *)"vm1", .id = 3 };
+    memset(dom.uuid, 0x11, sizeof(dom.uuid));
+    rpc_server_emit_lifecycle(f->srv, &dom, 2, 0);   /* STARTED, BOOTED */
+
+    size_t off = 0;
+    remote_domain_event_lifecycle_msg legacy = {0};
+    struct rpc_header h = next_message(c, &off, (xdrproc_t)xdr_remote_domain_event_lifecycle_msg,
+                                       &legacy);
+    assert_int_equal(h.proc, 107);
+    assert_int_equal(h.type, REMOTE_MESSAGE);
+    assert_int_equal(h.serial, 0);
+    assert_string_equal(legacy.dom.name, "vm1");
+    assert_int_equal(legacy.dom.id, 3);
+    assert_int_equal(legacy.event, 2);
+    xdr_free((xdrproc_t)xdr_remote_domain_event_lifecycle_msg, &legacy);
+    remote_domain_event_callback_lifecycle_msg cb = {0};
+    h = next_message(c, &off, (xdrproc_t)xdr_remote_domain_event_callback_lifecycle_msg, &cb);
+    assert_int_equal(h.proc, 318);
+    assert_int_equal(cb.callbackID, 1);
+    assert_memory_equal(cb.msg.dom.uuid, dom.uuid, 16);
+    xdr_free((xdrproc_t)xdr_remote_domain_event_callback_lifecycle_msg, &cb);
+    /* Nothing for the callback on the other domain, nor for a client that
+     * registered nothing. */
+    assert_int_equal(off, rpc_client_output(c)->len);
+    assert_int_equal(rpc_client_output(quiet)->len, 0);
+
+    /* After deregistering 1, only the legacy registration is left. */
+    reset_output(c);
+    uint32_t id = 1;
+    assert_int_equal(call_int(c, 317, 5, &id, 1), 0);
+    rpc_server_emit_lifecycle(f->srv, &dom, 5, 0);
+    off = 0;
+    memset(&legacy, 0, sizeof(legacy));
+    h = next_message(c, &off, (xdrproc_t)xdr_remote_domain_event_lifecycle_msg, &legacy);
+    assert_int_equal(h.proc, 107);
+    assert_int_equal(legacy.event, 5);
+    xdr_free((xdrproc_t)xdr_remote_domain_event_lifecycle_msg, &legacy);
+    assert_int_equal(off, rpc_client_output(c)->len);
+    rpc_client_close(c);
+    rpc_client_close(quiet);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,7 +719,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_program, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_open_and_readonly, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_bad_frames_drop_client, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_duplex, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_abort_on_close, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_keepalive_ping_pong, setup_real, teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle_events, setup_real, teardown),
         cmocka_unit_test_setup_teardown(test_handshake, setup_real, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
