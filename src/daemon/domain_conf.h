@@ -49,6 +49,11 @@ struct domain_backing {
 struct domain_disk {
     char *source_file;               /* required */
     enum domain_disk_format format;  /* <driver type=>, raw when absent */
+    bool format_absent;              /* no <driver type=> was given: the
+                                      * daemon may learn the format from the
+                                      * image once, at define time (clients
+                                      * like virt-install leave it out when
+                                      * they cannot read the file) */
     enum domain_disk_cache cache;
     char *target_dev;                /* "vda": unique within the domain */
     bool readonly;

@@ -86,6 +86,8 @@ static int parse_backing(xnode n, const char *dev, struct domain_backing **out, 
 static int parse_disk_driver(xnode n, struct domain_disk *disk, const char *dev, struct err *e)
 {
     int r = parse_format(n, dev, &disk->format, e);
+    if (xmlHasProp(n, (const xmlChar *)"type"))
+        disk->format_absent = false;
     char *cache = attr(n, "cache");
     if (r == 0 && cache && strcmp(cache, "default")) {
         int i = domain_enum_lookup(domain_cache_names, 3, cache);
@@ -106,6 +108,12 @@ static const char *const disk_dropped[] = {
     "product", "blockio", "geometry", "transient", NULL,
 };
 
+/* The buses virt-install picks for an x86 guest whose OS it does not know.
+ * cvirt has only virtio-blk, and a guest cvirt can run has its driver, so
+ * such a disk is given as virtio rather than refused; the formatted XML says
+ * bus='virtio'. The name stays, as it is only a hint to the guest. */
+static const char *const disk_buses_as_virtio[] = { "ide", "sata", "scsi", NULL };
+
 static int parse_disk_target(xnode n, struct domain_disk *disk, struct err *e)
 {
     disk->target_dev = attr(n, "dev");
@@ -115,12 +123,12 @@ static int parse_disk_target(xnode n, struct domain_disk *disk, struct err *e)
     if (r < 0)
         return r;
     char *bus = attr(n, "bus");
-    if (!bus && strncmp(disk->target_dev, "vd", 2))
-        r = err_set(e, EINVAL, "disk '%s': no bus given and the name does not say virtio "
-                    "(cvirt disks are virtio: use bus='virtio' and dev='vdX')", disk->target_dev);
-    else if (bus && strcmp(bus, "virtio"))
+    if (bus && strcmp(bus, "virtio") && !in_list(disk_buses_as_virtio, bus))
         r = err_set(e, EINVAL, "disk '%s': bus '%s' is not supported (cvirt disks are "
                     "virtio: use bus='virtio' and dev='vdX')", disk->target_dev, bus);
+    else if (bus && strcmp(bus, "virtio"))
+        log_warn("disk '%s': bus '%s' is given as virtio, the only disk bus cvirt has",
+                 disk->target_dev, bus);
     free(bus);
     return r;
 }
@@ -158,6 +166,7 @@ static int parse_disk_children(xnode n, struct domain_disk *disk, struct pctx *p
 int domain_conf_parse_disk(xnode n, struct domain_disk *disk, struct pctx *p)
 {
     memset(disk, 0, sizeof(*disk));
+    disk->format_absent = true;
     xnode t = first_child(n, "target");
     if (!t)
         return err_set(p->e, EINVAL, "disk: missing <target dev=...>");
@@ -190,6 +199,14 @@ static const char *const net_dropped[] = {
     "rom", "coalesce", "virtualport", "guest", "ip", "route", "script", "backend", NULL,
 };
 
+/* virtio and its variants, and the emulated NICs virt-install picks when it
+ * does not know the guest OS: given as virtio-net (the formatted XML says
+ * so), for the same reason as disk buses. */
+static const char *const net_models_as_virtio[] = {
+    "virtio", "virtio-transitional", "virtio-non-transitional",
+    "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", NULL,
+};
+
 static int parse_net_child(xnode c, struct domain_net *net, bool *have_mac, struct pctx *p)
 {
     const char *what = domain_net_type_names[net->type];
@@ -214,9 +231,11 @@ static int parse_net_child(xnode c, struct domain_net *net, bool *have_mac, stru
     } else if (is_el(c, "model")) {
         char *m = attr(c, "type");
         int r = 0;
-        if (m && strcmp(m, "virtio"))
+        if (m && !in_list(net_models_as_virtio, m))
             r = err_set(p->e, EINVAL, "interface: model '%s' is not supported (cvirt has "
                         "virtio-net only: <model type='virtio'/>)", m);
+        else if (m && strncmp(m, "virtio", 6))
+            log_warn("interface: model '%s' is given as virtio, the only NIC cvirt has", m);
         free(m);
         return r;
     } else if (is_el(c, "target")) {

@@ -266,7 +266,9 @@ static void fmt_backing(struct sbuf *b, const struct domain_backing *bs, int ind
 static void fmt_disk(struct sbuf *b, const struct domain_disk *k, unsigned flags)
 {
     sb_puts(b, "    <disk type='file' device='disk'>\n");
-    sb_printf(b, "      <driver name='qemu' type='%s'", domain_disk_format_names[k->format]);
+    sb_puts(b, "      <driver name='qemu'");
+    if (!k->format_absent)
+        sb_printf(b, " type='%s'", domain_disk_format_names[k->format]);
     if (k->cache != DOMAIN_CACHE_DEFAULT)
         sb_printf(b, " cache='%s'", domain_cache_names[k->cache]);
     sb_puts(b, "/>\n");

@@ -267,12 +267,9 @@ static void test_errors(void **state)
           "disk 'vda': missing <source file=...>" },
         { MIN_XML("<disk type='file'><source file=''/><target dev='vda'/></disk>"),
           "disk 'vda': empty source file" },
-        { MIN_XML("<disk type='file'><source file='/a'/><target dev='hda' bus='ide'/></disk>"),
-          "disk 'hda': bus 'ide' is not supported (cvirt disks are virtio: use bus='virtio' "
+        { MIN_XML("<disk type='file'><source file='/a'/><target dev='sda' bus='usb'/></disk>"),
+          "disk 'sda': bus 'usb' is not supported (cvirt disks are virtio: use bus='virtio' "
           "and dev='vdX')" },
-        { MIN_XML("<disk type='file'><source file='/a'/><target dev='sda'/></disk>"),
-          "disk 'sda': no bus given and the name does not say virtio (cvirt disks are "
-          "virtio: use bus='virtio' and dev='vdX')" },
         { MIN_XML("<disk type='file' device='cdrom'><source file='/a.iso'/>"
                   "<target dev='vdb'/></disk>"),
           "disk 'vdb': device 'cdrom' is not supported (cvirt has virtio disks only)" },
@@ -309,8 +306,8 @@ static void test_errors(void **state)
           "interface: mac address '01:00:5e:00:00:01' is not a unicast MAC "
           "(like 52:54:00:12:34:56)" },
         { MIN_XML("<interface type='network'><source network='default'/>"
-                  "<model type='e1000'/></interface>"),
-          "interface: model 'e1000' is not supported (cvirt has virtio-net only: "
+                  "<model type='vmxnet3'/></interface>"),
+          "interface: model 'vmxnet3' is not supported (cvirt has virtio-net only: "
           "<model type='virtio'/>)" },
         { MIN_XML("<interface type='ethernet'><target dev='tap,0'/></interface>"),
           "interface: target dev 'tap,0' is not a valid tap name (1 to 15 bytes, "
@@ -480,6 +477,37 @@ static void test_dropped_elements(void **state)
     assert_false(d->vconsole.present);
     assert_null(d->os.kernel);
     domain_def_free(d);
+}
+
+/* What virt-install picks for an OS it does not know becomes virtio, and
+ * the output says so; a disk without a format is raw and remembers it. */
+static void test_given_as_virtio(void **state)
+{
+    struct domain_def *d = parse_ok(MIN_XML(
+        "<disk type='file'><driver name='qemu'/><source file='/a'/>"
+        "<target dev='hda' bus='ide'/></disk>"
+        "<disk type='file'><source file='/b'/><target dev='sdb'/></disk>"
+        "<disk type='file'><driver name='qemu' type='raw'/><source file='/c'/>"
+        "<target dev='sdc' bus='sata'/></disk>"
+        "<interface type='bridge'><source bridge='br0'/><model type='e1000'/></interface>"), 0);
+    assert_int_equal(d->ndisks, 3);
+    assert_true(d->disks[0].format_absent);
+    assert_true(d->disks[1].format_absent);
+    assert_false(d->disks[2].format_absent);
+    assert_int_equal(d->disks[0].format, DOMAIN_DISK_RAW);
+    char *x = domain_def_format(d, 0);
+    assert_non_null(strstr(x, "<target dev='hda' bus='virtio'/>"));
+    assert_non_null(strstr(x, "<model type='virtio'/>"));
+    assert_null(strstr(x, "e1000"));
+    assert_null(strstr(x, "ide"));
+    assert_non_null(strstr(x, "<driver name='qemu'/>\n      <source file='/a'/>"));
+    assert_non_null(strstr(x, "<driver name='qemu' type='raw'/>\n      <source file='/c'/>"));
+    struct domain_def *d2 = parse_ok(x, 0);
+    assert_true(d2->disks[0].format_absent);
+    assert_false(d2->disks[2].format_absent);
+    free(x);
+    domain_def_free(d);
+    domain_def_free(d2);
 }
 
 /* ---- disk attach/detach ---- */
@@ -768,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_odd_characters),
         cmocka_unit_test(test_dropped_elements),
+        cmocka_unit_test(test_given_as_virtio),
         cmocka_unit_test(test_disk_edit),
         cmocka_unit_test(test_argv_errors),
     };
