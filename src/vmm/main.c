@@ -339,10 +339,6 @@ static int build_machine(struct runner *rn, const struct opts *o, struct machine
 
 static void destroy_machine(struct vm *vm, struct machine *m)
 {
-    /* First, so the last replies and events still go out and nothing
-     * emits into a server that is gone. */
-    control_free(vm->control);
-    vm->control = NULL;
     if (vm->console)
         console_close(vm->console);
     vm->console = NULL;
@@ -352,6 +348,11 @@ static void destroy_machine(struct vm *vm, struct machine *m)
     vm->pci = NULL;
     for (unsigned i = 0; i < MAX_VIRTIO_DEVS; i++)
         virtio_pci_destroy(m->vdevs[i]);
+    /* Last: device threads may emit events until their device is gone,
+     * and no command runs any more (the loop has stopped). Freeing sends
+     * the last replies and SHUTDOWN out. */
+    control_free(vm->control);
+    vm->control = NULL;
 }
 
 /* Runs the guest until it stops; returns the reason. */
