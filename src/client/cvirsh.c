@@ -151,10 +151,10 @@ static bool run_argv(struct cvirsh *ctl, int argc, char **argv)
     }
     bool ok;
     ctl->no_blank = false;
+    /* Without a connection virsh runs nothing, so prints no blank line. */
     if (!(cmd.def->flags & CVIRSH_CMD_NOCONNECT) && !ensure_connected(ctl))
-        ok = false;
-    else
-        ok = cmd.def->run(ctl, &cmd);
+        return false;
+    ok = cmd.def->run(ctl, &cmd);
     if (ctl->quit)
         return ok;
     if (!ctl->no_blank)

@@ -242,7 +242,7 @@ bool cvirsh_cmd_detach_disk(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
         ok = false;
     }
     if (ok && !(disk = find_disk(xml, target))) {
-        cvirsh_error(ctl, "No disk found whose source path or target is %s", target);
+        cvirsh_error(ctl, "Failed to get disk information");
         ok = false;
     }
     if (ok && cvirsh_opt_bool(cmd, "print-xml")) {

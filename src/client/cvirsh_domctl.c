@@ -276,16 +276,18 @@ static bool set_memory(struct cvirsh *ctl, const struct cvirsh_cmd *cmd, bool ma
     unsigned flags;
     if (!cvirsh_affect_flags(ctl, cmd, &flags))
         return false;
+    remote_nonnull_domain dom;
+    if (!cvirsh_lookup_domain(ctl, cmd, &dom))
+        return false;
+    /* virsh reads the size after the lookup: an unknown domain wins. */
     unsigned long long kib;
     const char *size = cvirsh_opt_str(cmd, "size");
     if (cvirsh_parse_scaled_kib(size, &kib) < 0 || kib > (~0ULL >> 10)) {
         cvirsh_error(ctl, "Scaled numeric value '%s' for <size> option is malformed or out of range",
                      size);
+        cvirsh_domain_free(&dom);
         return false;
     }
-    remote_nonnull_domain dom;
-    if (!cvirsh_lookup_domain(ctl, cmd, &dom))
-        return false;
     if (max)
         flags |= 4;     /* VIR_DOMAIN_MEM_MAXIMUM */
     remote_domain_set_memory_flags_args a = { .dom = dom, .memory = kib, .flags = flags };

@@ -1,0 +1,245 @@
+#!/bin/bash
+# cvirsh against Debian's real virsh as the oracle, both talking to the
+# same cvirtd --root: for each command, stdout, stderr and the exit code
+# must be the same byte for byte (version's client-library lines aside).
+# Read-only commands, the error cases (unknown command, missing argument,
+# bad option, unknown domain), the shell on piped input and command
+# strings; then, with /dev/kvm, a kit guest (the counter program) through
+# define, start, list, dominfo, suspend, resume, setmem, attach/detach-disk,
+# autostart, console, destroy and undefine, where each changing command is
+# run by virsh on one domain and by cvirsh on its twin.
+source "$(dirname "$0")/lib.sh"
+source "$CVIRT_SRC/tests/guest/kit/cases.sh"
+
+CVIRTD=$CVIRT_BUILD/src/daemon/cvirtd
+CVIRSH=$CVIRT_BUILD/src/client/cvirsh
+for bin in "$CVIRTD" "$CVIRSH" "$VMM"; do
+    if [ ! -x "$bin" ]; then
+        tap_fail "$bin is not built"
+        tap_done
+        exit 1
+    fi
+done
+if ! command -v virsh >/dev/null || ! command -v script >/dev/null; then
+    tap_fail "virsh and script are required (libvirt-clients, bsdutils)"
+    tap_done
+    exit 1
+fi
+
+ROOT=$(mktemp -d)
+PID=
+cleanup() {
+    # VMMs outlive the daemon by design: stop the ones this test started.
+    for f in "$ROOT"/run/cvirt/qemu/*.pid; do
+        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+    done
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    rm -rf "$ROOT"
+}
+trap cleanup EXIT
+
+SOCK=$ROOT/run/cvirt/cvirt-sock
+URI="qemu+unix:///system?socket=$SOCK"
+OUT=$ROOT/out
+mkdir -p "$OUT"
+
+CVIRT_VMM=$VMM "$CVIRTD" --root "$ROOT" 2>"$ROOT/cvirtd.log" &
+PID=$!
+for _ in $(seq 50); do [ -S "$SOCK" ] && [ -S "$SOCK-ro" ] && break; sleep 0.1; done
+check "cvirtd serves under --root" test -S "$SOCK"
+
+# run_both NAME [FILTER] -- ARGS...: runs virsh and cvirsh with ARGS; the
+# outputs land in $OUT/NAME.{virsh,cvirsh}.{out,err,rc}. FILTER (a sed
+# script) is applied to both outputs before they are compared.
+run_both() {
+    local name=$1; shift
+    local filter=""
+    if [ "$1" != -- ]; then filter=$1; shift; fi
+    shift
+    timeout 30 virsh "$@" >"$OUT/$name.virsh.out" 2>"$OUT/$name.virsh.err" </dev/null
+    echo $? >"$OUT/$name.virsh.rc"
+    timeout 30 "$CVIRSH" "$@" >"$OUT/$name.cvirsh.out" 2>"$OUT/$name.cvirsh.err" </dev/null
+    echo $? >"$OUT/$name.cvirsh.rc"
+    if [ -n "$filter" ]; then
+        local f
+        for f in "$OUT/$name".*.out "$OUT/$name".*.err; do sed -i -e "$filter" "$f"; done
+    fi
+}
+
+# same NAME DESC: the two runs agree on stdout, stderr and exit code.
+same() {
+    local name=$1 desc=$2 k bad=""
+    for k in out err rc; do
+        if ! cmp -s "$OUT/$name.virsh.$k" "$OUT/$name.cvirsh.$k"; then
+            bad="$bad $k"
+            diff -u "$OUT/$name.virsh.$k" "$OUT/$name.cvirsh.$k" | sed 's/^/# /' >&2
+        fi
+    done
+    if [ -z "$bad" ]; then
+        tap_ok "$desc (exit $(cat "$OUT/$name.virsh.rc"))"
+    else
+        tap_fail "$desc: cvirsh differs from virsh in$bad"
+    fi
+}
+
+# compare DESC ARGS...: run_both + same with a name made from the args.
+n=0
+compare() {
+    local desc=$1; shift
+    n=$((n + 1))
+    run_both "c$n" -- -c "$URI" "$@"
+    same "c$n" "$desc"
+}
+
+# ---- read-only commands ----
+compare "list --all on an empty daemon" list --all
+compare "list" list
+compare "list --inactive --name" list --inactive --name
+compare "nodeinfo" nodeinfo
+compare "hostname" hostname
+compare "uri" uri
+compare "capabilities" capabilities
+compare "-q list --all" -q list --all
+compare "-r list --all (read-only connection)" -r list --all
+# The client library's own version lines legitimately differ.
+run_both version '/^Compiled against library\|^Using library\|^Using API/d' -- -c "$URI" version
+same version "version (daemon's lines)"
+check "version's client lines name cvirt" grep -q '^Using library: cvirt ' <(timeout 30 "$CVIRSH" -c "$URI" version)
+
+# ---- errors ----
+compare "unknown command" nosuchcommand
+compare "missing <domain>" dominfo
+compare "missing --size" setmem vm
+compare "unsupported option" list --bogus
+compare "option given twice" list --all --all
+compare "'=' after a bool option" domstate vm --reason=1
+compare "unexpected data" domstate vm extra
+compare "option without its value" dominfo --domain
+compare "unknown domain: dominfo" dominfo nosuch
+compare "unknown domain: domstate" domstate nosuch
+compare "unknown domain: start" start nosuch
+compare "unknown domain: destroy" destroy nosuch
+compare "unknown domain by id" domname 42
+compare "unknown domain by uuid" dominfo 00000000-0000-0000-0000-00000000abcd
+compare "malformed size" setmem nosuch abc
+compare "--current with --live" setmaxmem nosuch 1G --current --live
+compare "define of a missing file" define "$ROOT/missing.xml"
+run_both noconn -- -c "qemu+unix:///system?socket=$ROOT/nothing-here" list
+same noconn "connection refused: failed to connect to the hypervisor"
+
+# help needs no daemon: compare with the test driver's virsh.
+for c in dominfo domstate setmem hostname; do
+    run_both "help-$c" -- -c test:///default help "$c"
+    same "help-$c" "help $c"
+done
+
+# ---- command strings and the shell on piped input ----
+compare "a command string with ';'" "list --all; nodeinfo; dominfo nosuch"
+printf 'list --all\nhostname\nnosuch\ndominfo "nosuch"\nquit\n' >"$ROOT/shell.in"
+timeout 30 virsh -c "$URI" <"$ROOT/shell.in" >"$OUT/shell.virsh.out" 2>"$OUT/shell.virsh.err"
+echo $? >"$OUT/shell.virsh.rc"
+timeout 30 "$CVIRSH" -c "$URI" <"$ROOT/shell.in" >"$OUT/shell.cvirsh.out" 2>"$OUT/shell.cvirsh.err"
+echo $? >"$OUT/shell.cvirsh.rc"
+sed -i 's/^virsh # /cvirsh # /; s/Welcome to virsh,/Welcome to cvirsh,/' "$OUT"/shell.virsh.out
+same shell "interactive shell on piped input (prompt and banner named cvirsh)"
+
+# ---- a kit guest through both clients ----
+if ! have_kvm; then tap_done; exit 0; fi
+if ! kit_build "$KIT"; then
+    tap_fail "the guest kit does not build"
+    tap_done
+    exit 1
+fi
+
+domxml() {
+    cat <<EOF
+<domain type='kvm'>
+  <name>$1</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type><kernel>$KIT/counter.elf</kernel>
+      <cmdline>cpus=1</cmdline></os>
+  <devices><serial type='pty'/></devices>
+</domain>
+EOF
+}
+domxml va >"$ROOT/va.xml"
+domxml vb >"$ROOT/vb.xml"
+truncate -s 16M "$ROOT/disk.img"
+
+# twin DESC ARGS...: virsh runs ARGS on va, cvirsh the same on vb; the
+# outputs must agree once va is read as vb.
+twin() {
+    local desc=$1; shift
+    n=$((n + 1))
+    local a=() b=() x
+    for x in "$@"; do a+=("${x//@/va}"); b+=("${x//@/vb}"); done
+    timeout 60 virsh -c "$URI" "${a[@]}" >"$OUT/c$n.virsh.out" 2>"$OUT/c$n.virsh.err" </dev/null
+    echo $? >"$OUT/c$n.virsh.rc"
+    timeout 60 "$CVIRSH" -c "$URI" "${b[@]}" >"$OUT/c$n.cvirsh.out" 2>"$OUT/c$n.cvirsh.err" </dev/null
+    echo $? >"$OUT/c$n.cvirsh.rc"
+    sed -i 's/\bva\b/vb/g' "$OUT/c$n.virsh.out" "$OUT/c$n.virsh.err"
+    same "c$n" "$desc"
+}
+
+twin "define" define "$ROOT/@.xml"
+compare "list --all with two defined domains" list --all
+compare "list --all --name" list --all --name
+compare "list --uuid --all" list --uuid --all
+compare "dominfo of a shut-off domain" dominfo va
+compare "domstate --reason, shut off" domstate vb --reason
+compare "domid of a shut-off domain" domid va
+compare "domuuid" domuuid vb
+compare "dumpxml" dumpxml va
+compare "dumpxml --inactive" dumpxml vb --inactive
+compare "suspend of a shut-off domain" suspend va
+twin "setmem --config" setmem @ 48M --config
+twin "setmaxmem --config" setmaxmem @ 96M --config
+compare "dominfo after setmem/setmaxmem" dominfo vb
+twin "autostart" autostart @
+compare "dominfo with autostart" dominfo va
+twin "autostart --disable" autostart --disable @
+twin "attach-disk --config" attach-disk @ "$ROOT/disk.img" vdb --config --targetbus virtio --mode readonly
+compare "dumpxml --inactive with the attached disk" dumpxml va --inactive
+twin "detach-disk --config" detach-disk @ vdb --config
+twin "detach-disk of a missing disk" detach-disk @ vdz --config
+
+twin "start" start @
+compare "list with two running domains" list
+compare "list --all --name" list --all --name
+compare "dominfo of a running domain (by name)" dominfo va
+id=$(timeout 30 "$CVIRSH" -c "$URI" domid vb)
+check "domid of a running domain is a number" test -n "$id" -a "$id" -ge 0
+compare "dominfo by id" dominfo "$id"
+compare "domname by id" domname "$id"
+compare "domid" domid vb
+compare "domstate --reason, running" domstate va --reason
+compare "start of a running domain" start va
+twin "suspend" suspend @
+compare "domstate --reason, paused" domstate vb --reason
+compare "list --all with paused domains" list --all
+twin "resume" resume @
+compare "domstate --reason, resumed" domstate va --reason
+compare "resume of a running domain" resume vb
+
+# The console over a pty: both clients print the same until the guest's
+# output starts (the daemon decides whether there is a stream at all).
+for who in virsh cvirsh; do
+    bin=virsh; [ $who = cvirsh ] && bin=$CVIRSH
+    (sleep 3; printf '\035') | timeout 30 script -qfec "$bin -c '$URI' console va" /dev/null \
+        | tr -d '\r' | grep -v '^Authorization not available' | head -4 >"$OUT/console.$who.out"
+    : >"$OUT/console.$who.err"; echo 0 >"$OUT/console.$who.rc"
+done
+if grep -q '^counter [0-9]' "$OUT/console.cvirsh.out"; then
+    check "console shows the guest's counter lines" grep -q "^Connected to domain 'va'" "$OUT/console.cvirsh.out"
+else
+    same console "console: the same banner and answer as virsh"
+fi
+
+twin "destroy" destroy @
+compare "domstate --reason, destroyed" domstate vb --reason
+compare "list --all after destroy" list --all
+twin "undefine" undefine @
+compare "list --all after undefine" list --all
+compare "dominfo of an undefined domain" dominfo va
+tap_done
