@@ -186,6 +186,48 @@ check "raw undecodable CONNECT_OPEN arguments: code 39 'Unable to decode message
     test "$out" = "error 39 7 Unable to decode message payload"
 check "daemon still serves virsh after the bad payload" alive
 
+# Keepalive, on a second daemon that pings after 1 s of silence: a raw
+# client that asked for it and never answers is pinged 6 times, then
+# dropped; virsh, which answers, stays connected through the same silence.
+ROOT2=$ROOT/ka
+"$CVIRTD" --root "$ROOT2" --keepalive 1 2>"$ROOT/ka.log" &
+PID2=$!
+for _ in $(seq 50); do [ -S "$ROOT2/run/cvirt/cvirt-sock" ] && break; sleep 0.1; done
+timeout 30 "$PY" - "$ROOT2/run/cvirt/cvirt-sock" >"$ROOT/ka.out" <<'EOF' &
+import socket, struct, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(struct.pack(">8I", 32, 0x20008086, 1, 60, 0, 0, 0, 10))
+start = time.time()
+pings = 0
+buf = b""
+while True:
+    try:
+        b = s.recv(4096)
+    except ConnectionResetError:
+        b = b""
+    if not b:
+        break
+    buf += b
+    while len(buf) >= 4 and len(buf) >= struct.unpack(">I", buf[:4])[0]:
+        n = struct.unpack(">I", buf[:4])[0]
+        prog, vers, proc, typ = struct.unpack(">4I", buf[4:20])
+        if prog == 0x6b656570 and proc == 1 and typ == 2:
+            pings += 1
+        buf = buf[n:]
+print("pings %d dropped after %d s" % (pings, round(time.time() - start)))
+EOF
+RAWKA=$!
+out=$(timeout 30 virsh -c "qemu+unix:///system?socket=$ROOT2/run/cvirt/cvirt-sock" \
+      event --all --timeout 9 2>&1)
+check "virsh answers the daemon's pings and stays connected for 9 s of silence" \
+    bash -c "grep -q 'event loop timed out' <<<\"\$0\" && ! grep -qi 'error' <<<\"\$0\"" "$out"
+wait "$RAWKA"
+out=$(cat "$ROOT/ka.out")
+check "a client that never answers is pinged 6 times and dropped ($out)" \
+    bash -c "grep -qE '^pings 6 dropped after ([6-9]|10) s' <<<\"\$0\"" "$out"
+kill "$PID2"; wait "$PID2"
+
 "$CVIRTD" --root "$ROOT" 2>"$ROOT/second.log"; rc=$?
 check "a second cvirtd on the same root is refused" \
     bash -c "[ $rc != 0 ] && grep -q 'another cvirtd (pid $PID)' '$ROOT/second.log'"
