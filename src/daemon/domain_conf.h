@@ -47,7 +47,9 @@ struct domain_backing {
 };
 
 struct domain_disk {
-    char *source_file;               /* required */
+    char *source_file;               /* required: the file, or the device
+                                      * node of a type='block' disk */
+    bool block;                      /* <disk type='block'>, <source dev=> */
     enum domain_disk_format format;  /* <driver type=>, raw when absent */
     bool format_absent;              /* no <driver type=> was given: the
                                       * daemon may learn the format from the

@@ -142,7 +142,7 @@ static int parse_disk_children(xnode n, struct domain_disk *disk, struct pctx *p
             continue;
         if (is_el(c, "source")) {
             free(disk->source_file);
-            disk->source_file = attr(c, "file");
+            disk->source_file = attr(c, disk->block ? "dev" : "file");
         } else if (is_el(c, "driver")) {
             r = parse_disk_driver(c, disk, dev, p->e);
         } else if (is_el(c, "readonly")) {
@@ -175,8 +175,10 @@ int domain_conf_parse_disk(xnode n, struct domain_disk *disk, struct pctx *p)
         return r;
     const char *dev = disk->target_dev;
     char *type = attr(n, "type"), *device = attr(n, "device");
-    if (type && strcmp(type, "file"))
-        r = err_set(p->e, EINVAL, "disk '%s': type '%s' is not supported (only type='file')",
+    /* A block device is read and written like a raw file. */
+    disk->block = type && !strcmp(type, "block");
+    if (type && strcmp(type, "file") && !disk->block)
+        r = err_set(p->e, EINVAL, "disk '%s': type '%s' is not supported (file or block)",
                     dev, type);
     else if (device && strcmp(device, "disk"))
         r = err_set(p->e, EINVAL, "disk '%s': device '%s' is not supported (cvirt has "
@@ -185,10 +187,11 @@ int domain_conf_parse_disk(xnode n, struct domain_disk *disk, struct pctx *p)
     free(device);
     if (r == 0)
         r = parse_disk_children(n, disk, p);
+    const char *key = disk->block ? "dev" : "file";
     if (r == 0 && !disk->source_file)
-        r = err_set(p->e, EINVAL, "disk '%s': missing <source file=...>", dev);
+        r = err_set(p->e, EINVAL, "disk '%s': missing <source %s=...>", dev, key);
     if (r == 0 && !disk->source_file[0])
-        r = err_set(p->e, EINVAL, "disk '%s': empty source file", dev);
+        r = err_set(p->e, EINVAL, "disk '%s': empty source %s", dev, key);
     return r;
 }
 

@@ -265,14 +265,14 @@ static void fmt_backing(struct sbuf *b, const struct domain_backing *bs, int ind
 
 static void fmt_disk(struct sbuf *b, const struct domain_disk *k, unsigned flags)
 {
-    sb_puts(b, "    <disk type='file' device='disk'>\n");
+    sb_printf(b, "    <disk type='%s' device='disk'>\n", k->block ? "block" : "file");
     sb_puts(b, "      <driver name='qemu'");
     if (!k->format_absent)
         sb_printf(b, " type='%s'", domain_disk_format_names[k->format]);
     if (k->cache != DOMAIN_CACHE_DEFAULT)
         sb_printf(b, " cache='%s'", domain_cache_names[k->cache]);
     sb_puts(b, "/>\n");
-    sb_attr_line(b, 6, "<source file='", k->source_file, "'/>\n");
+    sb_attr_line(b, 6, k->block ? "<source dev='" : "<source file='", k->source_file, "'/>\n");
     /* libvirt shows the chain of a running domain; an empty element says
      * the chain ends here. */
     if (!(flags & DOMAIN_FORMAT_INACTIVE) && k->backing)

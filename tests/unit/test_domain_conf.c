@@ -274,7 +274,9 @@ static void test_errors(void **state)
                   "<target dev='vdb'/></disk>"),
           "disk 'vdb': device 'cdrom' is not supported (cvirt has virtio disks only)" },
         { MIN_XML("<disk type='network'><source protocol='nbd'/><target dev='vdb'/></disk>"),
-          "disk 'vdb': type 'network' is not supported (only type='file')" },
+          "disk 'vdb': type 'network' is not supported (file or block)" },
+        { MIN_XML("<disk type='block'><source file='/dev/sdb'/><target dev='vdb'/></disk>"),
+          "disk 'vdb': missing <source dev=...>" },
         { MIN_XML("<disk type='file'><driver name='qemu' type='vmdk'/><source file='/a'/>"
                   "<target dev='vda'/></disk>"),
           "disk 'vda': format type 'vmdk' is not supported (raw or qcow2)" },
@@ -745,6 +747,16 @@ static void test_golden(void **state)
         fail_msg("%s.out.xml does not parse: %s", name, e.msg);
     char *out2 = domain_def_format(d2, 0);
     assert_string_equal(out, out2);
+    /* So is the inactive form, read back as a definition. */
+    char *ina = domain_def_format(d, DOMAIN_FORMAT_INACTIVE);
+    struct domain_def *d3 = NULL;
+    if (domain_def_parse(ina, strlen(ina), DOMAIN_PARSE_INACTIVE, &d3, &e) < 0)
+        fail_msg("%s: inactive XML does not parse: %s", name, e.msg);
+    char *ina2 = domain_def_format(d3, DOMAIN_FORMAT_INACTIVE);
+    assert_string_equal(ina, ina2);
+    free(ina);
+    free(ina2);
+    domain_def_free(d3);
     char *av = argv_text(d, name);
     golden_check(name, ".argv", av);
     free(av);
