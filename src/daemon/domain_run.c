@@ -581,9 +581,11 @@ int domain_set_live_memory(struct domain_driver *drv, struct domain *d, uint64_t
     struct json_object *args = json_object_new_object();
     json_object_object_add(args, "value", json_object_new_int64((int64_t)(kib * 1024)));
     r = vmm_client_execute(d->vmm, "balloon", args, VMM_CLIENT_TIMEOUT_MS, NULL, e);
-    if (r == 0)
-        d->live->current_memory_kib = kib;
-    return r;
+    if (r < 0)
+        return r;
+    d->live->current_memory_kib = kib;
+    /* A daemon that restarts shows the size it set. */
+    return save_run_state(drv, d, e);
 }
 
 uint64_t domain_cpu_time_ns(const struct domain *d)

@@ -690,9 +690,13 @@ NOSUP_FN(190, "virDomainHasCurrentSnapshot")
 NOSUP_FN(191, "virDomainSnapshotCurrent")
 NOSUP_FN(192, "virDomainRevertToSnapshot")
 NOSUP_FN(193, "virDomainSnapshotDelete")
-NOSUP_FN(201, "virDomainOpenConsole")
 
 /* ---- the table ---- */
+
+/* domain_console.c */
+int domain_console_open(struct rpc_client *c, const void *args, void *ret,
+                        struct rpc_error *err);
+
 
 #define RO RPC_PROC_READONLY
 const struct rpc_proc remote_domain_procs[] = {
@@ -761,7 +765,8 @@ const struct rpc_proc remote_domain_procs[] = {
              h_nosup_192, 0),
     RPC_PROC(193, "virDomainSnapshotDelete", domain_snapshot_delete_args, void,
              h_nosup_193, 0),
-    RPC_PROC(201, "virDomainOpenConsole", domain_open_console_args, void, h_nosup_201, 0),
+    RPC_PROC(201, "virDomainOpenConsole", domain_open_console_args, void,
+             domain_console_open, 0),
     RPC_PROC(204, "virDomainSetMemoryFlags", domain_set_memory_flags_args, void,
              h_set_memory_flags, 0),
     RPC_PROC(212, "virDomainGetState", domain_get_state_args, domain_get_state_ret,

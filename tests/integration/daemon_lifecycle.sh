@@ -126,6 +126,19 @@ check "the VMM is detached: not the daemon's child, its own session" \
 pty=$(pty_of lc1)
 check "live XML has the serial pty the VMM opened" test -c "$pty"
 check "the console shows the guest counting" grep -q '^counter [0-9]' <(read_pty "$pty" 2)
+# virsh console needs a terminal: script(1) gives it one; ^] (0x1d) ends it.
+console() { (sleep "$2"; printf '\035') | timeout 30 script -qec "virsh -c '$URI' console $1" /dev/null 2>&1; }
+out=$(console lc1 2); rc=$?
+check "virsh console shows the guest counting, ^] leaves it with exit 0" \
+    bash -c '[ $1 = 0 ] && grep -q "Connected to domain .lc1." <<<"$0" &&
+             grep -q "^counter [0-9]" <<<"$(tr -d "\r" <<<"$0")"' "$out" "$rc"
+console lc1 3 >/dev/null &
+cpid=$!
+sleep 1
+out=$(console lc1 0.5)
+wait $cpid
+check "a second console while one is open: libvirt's error" \
+    grep -q "Active console session exists for this domain" <<<"$out"
 out=$(v dumpxml lc1 2>&1)
 check "live XML has the domain id" grep -q "<domain type='kvm' id='1'>" <<<"$out"
 out=$(v dominfo lc1 2>&1)
@@ -179,6 +192,19 @@ check "setmem --config changes currentMemory of the saved definition only" \
 out=$(v setmem lc1 32M --live 2>&1)
 check "setmem --live without a balloon: libvirt's error" \
     grep -q "without the balloon device" <<<"$out"
+
+domxml lcb "" "<memballoon model='virtio'/>" > "$ROOT/lcb.xml"
+v define "$ROOT/lcb.xml" >/dev/null 2>&1
+v start lcb >/dev/null 2>&1
+out=$(v setmem lcb 32M --live 2>&1); rc=$?
+check "setmem --live with a balloon: the new size is reported" \
+    bash -c '[ $1 = 0 ] && virsh -c "$2" dominfo lcb | grep -qE "^Used memory: +32768 KiB"' \
+    "$out" "$rc" "$URI"
+out=$(v setmem lcb 128M --live 2>&1)
+check "setmem --live above the maximum: refused" \
+    grep -q "cannot set memory higher than max memory" <<<"$out"
+v destroy lcb >/dev/null 2>&1
+v undefine lcb >/dev/null 2>&1
 
 # ---- errors: the daemon refuses, nothing on disk changes ----
 before=$(conf_snapshot)
