@@ -228,6 +228,32 @@ check "a client that never answers is pinged 6 times and dropped ($out)" \
     bash -c "grep -qE '^pings 6 dropped after ([6-9]|10) s' <<<\"\$0\"" "$out"
 kill "$PID2"; wait "$PID2"
 
+# Session mode: an unprivileged user's daemon under its XDG folders.
+if id nobody >/dev/null 2>&1; then
+    S=$ROOT/session
+    mkdir -p "$S/home" "$S/rt"
+    chmod 755 "$ROOT" "$S"
+    chown nobody "$S/home" "$S/rt"
+    chmod 700 "$S/rt"
+    setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        env HOME="$S/home" XDG_RUNTIME_DIR="$S/rt" XDG_CONFIG_HOME= XDG_DATA_HOME= \
+        "$CVIRTD" 2>"$ROOT/session.log" &
+    PID3=$!
+    for _ in $(seq 50); do [ -S "$S/rt/cvirt/cvirt-sock-ro" ] && break; sleep 0.1; done
+    check "session mode: sockets in \$XDG_RUNTIME_DIR/cvirt, owned by the user" \
+        test "$(stat -c '%U %a' "$S/rt/cvirt/cvirt-sock")" = "nobody 700"
+    check "session mode: state in ~/.local/share/cvirt, config in ~/.config/cvirt" \
+        test -d "$S/home/.local/share/cvirt" -a -d "$S/home/.config/cvirt"
+    out=$(timeout 20 virsh -c "qemu+unix:///session?socket=$S/rt/cvirt/cvirt-sock" hostname 2>&1)
+    check "session mode: virsh connects with qemu:///session" test "$out" = "$(hostname)"
+    out=$(timeout 20 virsh -c "qemu+unix:///system?socket=$S/rt/cvirt/cvirt-sock" hostname 2>&1)
+    check "session mode: qemu:///system is refused with libvirt's message" \
+        grep -q "unexpected QEMU URI path '/system', try qemu:///session" <<<"$out"
+    kill "$PID3"; wait "$PID3"
+else
+    tap_fail "no user 'nobody' to run a session daemon as"
+fi
+
 "$CVIRTD" --root "$ROOT" 2>"$ROOT/second.log"; rc=$?
 check "a second cvirtd on the same root is refused" \
     bash -c "[ $rc != 0 ] && grep -q 'another cvirtd (pid $PID)' '$ROOT/second.log'"
