@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "img/blk.h"
+#include "util/evloop.h"
 #include "virtio/virtio.h"
 #include "vm.h"
 
@@ -44,6 +45,7 @@ struct fixture {
     struct virtio_dev vd;
     char path[64];
     uint16_t avail_idx;
+    struct evloop *loop;        /* for aio=io_uring: completions come here */
 };
 
 static void irq_queue(void *opaque, unsigned q) {}
@@ -73,6 +75,8 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     virtio_dev_fini(&f->vd);
+    if (f->loop)
+        evloop_free(f->loop);
     unlink(f->path);
     munmap(f->mem, MEM_SIZE);
     free(f);
@@ -85,7 +89,7 @@ static void bring_up(struct fixture *f, const char *opts)
     char arg[200];
     struct err e = { 0 };
     snprintf(arg, sizeof(arg), "%s%s", f->path, opts);
-    assert_int_equal(virtio_dev_init(&f->vd, &virtio_blk_ops, &f->vm, NULL, arg, &e), 0);
+    assert_int_equal(virtio_dev_init(&f->vd, &virtio_blk_ops, &f->vm, f->loop, arg, &e), 0);
     f->vd.transport = &transport;
     virtio_set_status(&f->vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
     f->vd.guest_features = f->vd.host_features;
@@ -124,7 +128,10 @@ static void submit(struct fixture *f)
     virtio_unlock(&f->vd);
     for (int i = 0; i < 5000 && used_idx(f) != want; i++) {
         struct timespec ts = { 0, 1000000 };
-        nanosleep(&ts, NULL);
+        if (f->loop)
+            evloop_run_once(f->loop, 1);
+        else
+            nanosleep(&ts, NULL);
     }
     assert_int_equal(used_idx(f), want);
 }
@@ -165,7 +172,7 @@ static uint32_t cfg32(struct fixture *f, unsigned off)
 static void test_options(void **state)
 {
     struct fixture *f = *state;
-    static const char *bad[] = { "", ",format=vmdk", ",readonly=maybe", ",bogus=1",
+    static const char *bad[] = { "", ",format=vmdk", ",readonly=maybe", ",bogus=1", ",aio=native",
                                  ",serial=012345678901234567890", ",format=qcow2" };
     for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char arg[200];
@@ -383,6 +390,26 @@ static long fd_flags_of(const char *path)
     return flags;
 }
 
+/* Whether this process holds an io_uring: the device made its ring. */
+static bool holds_io_uring(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    bool found = false;
+    struct dirent *de;
+    while (!found && (de = readdir(d))) {
+        char link[300], target[64];
+        snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        if (n > 0) {
+            target[n] = 0;
+            found = strstr(target, "io_uring") != NULL;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
 static bool fs_takes_direct(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECT);
@@ -483,6 +510,67 @@ static void test_cache_none_tmpfs(void **state)
     assert_int_equal(f->mem[DATA + 511], 0x3c);
 }
 
+/* aio=io_uring with an event loop: reads and writes go through the ring
+ * (completions on the loop), on a buffered and an O_DIRECT image, with
+ * unaligned buffers and errors left to the threads; results as before. */
+static void ring_rounds(struct fixture *f, const char *opts)
+{
+    bring_up(f, opts);
+    assert_true(holds_io_uring());
+    for (unsigned k = 0; k < 3; k++) {
+        static const uint32_t one[] = { 4096 }, odd[] = { 100, 3000, 996 };
+        uint64_t at = k == 2 ? DATA + 8 : DATA;
+        const uint32_t *segs = k == 2 ? odd : one;
+        unsigned n = k == 2 ? 3 : 1;
+        for (unsigned i = 0; i < 4096; i++)
+            f->mem[at + i] = (uint8_t)(i * 31 + k);
+        uint8_t want[4096];
+        memcpy(want, f->mem + at, sizeof(want));
+        assert_int_equal(request_segs(f, T_OUT, 8 * k, at, segs, n), 0);
+        memset(f->mem + at, 0, 4096);
+        assert_int_equal(request_segs(f, T_IN, 8 * k, at, segs, n), 0);
+        assert_memory_equal(f->mem + at, want, sizeof(want));
+        uint32_t ulen;
+        memcpy(&ulen, f->mem + USED + 4 + 8 * ((used_idx(f) - 1) % QSIZE) + 4, 4);
+        assert_int_equal(ulen, 4097);
+    }
+    assert_int_equal(request(f, T_IN, SECTORS, 512, true), 1);
+    assert_int_equal(request(f, T_FLUSH, 0, 0, false), 0);
+    FILE *fp = fopen(f->path, "rb");
+    uint8_t got[4096];
+    assert_int_equal(fseek(fp, 8 * 512, SEEK_SET), 0);
+    assert_int_equal(fread(got, 1, sizeof(got), fp), sizeof(got));
+    fclose(fp);
+    for (unsigned i = 0; i < 4096; i++)
+        assert_int_equal(got[i], (uint8_t)(i * 31 + 1));
+}
+
+static void test_aio_io_uring(void **state)
+{
+    struct fixture *f = *state;
+    f->loop = evloop_new();
+    assert_non_null(f->loop);
+    ring_rounds(f, ",aio=io_uring");
+}
+
+static void test_aio_io_uring_direct(void **state)
+{
+    struct fixture *f = *state;
+    f->loop = evloop_new();
+    assert_non_null(f->loop);
+    ring_rounds(f, ",aio=io_uring,cache=none");
+}
+
+/* The default, aio=threads, makes no ring. */
+static void test_aio_default_threads(void **state)
+{
+    struct fixture *f = *state;
+    f->loop = evloop_new();
+    assert_non_null(f->loop);
+    bring_up(f, "");
+    assert_false(holds_io_uring());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -498,6 +586,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_none_tmpfs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aio_io_uring, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aio_io_uring_direct, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aio_default_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
