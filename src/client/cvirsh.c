@@ -2,6 +2,7 @@
  * command loop, with the layout and exit codes of Debian's virsh 9.0. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,78 @@ static bool run_line(struct cvirsh *ctl, const char *line)
     return ok;
 }
 
+/* Input read straight from the descriptor, so that poll() sees all of it
+ * (a stdio buffer would hide lines already read). */
+struct linebuf {
+    char *buf;
+    size_t len, cap;
+    bool eof;
+};
+
+/* Takes the first line out of lb into *line (malloc'd, no newline).
+ * Returns 1 with a line, 0 when none is complete yet. */
+static int take_line(struct linebuf *lb, char **line)
+{
+    char *nl = lb->len ? memchr(lb->buf, '\n', lb->len) : NULL;
+    if (!nl && !(lb->eof && lb->len))
+        return 0;
+    size_t n = nl ? (size_t)(nl - lb->buf) : lb->len;
+    *line = strndup(lb->buf, n);
+    size_t used = nl ? n + 1 : n;
+    memmove(lb->buf, lb->buf + used, lb->len - used);
+    lb->len -= used;
+    return *line ? 1 : -ENOMEM;
+}
+
+/* Waits for a line while answering the daemon's keepalive PINGs and
+ * taking its events, as virsh's event loop does between commands; an
+ * idle shell is not dropped. Returns 1 with a line, 0 at the end of input. */
+static int shell_readline(struct cvirsh *ctl, struct linebuf *lb, char **line)
+{
+    for (;;) {
+        int rc = take_line(lb, line);
+        if (rc != 0)
+            return rc;
+        if (lb->eof)
+            return 0;
+        struct pollfd p[2] = {
+            { .fd = STDIN_FILENO, .events = POLLIN },
+            { .fd = ctl->conn ? client_fd(ctl->conn) : -1, .events = POLLIN },
+        };
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return 0;
+        }
+        if (p[1].revents) {
+            struct err e = {0};
+            if (client_event_wait(ctl->conn, 0, &e) < 0) {
+                cvirsh_error(ctl, "Disconnected from %s due to %s",
+                             client_get_uri(ctl->conn), e.msg);
+                client_close(ctl->conn);
+                ctl->conn = NULL;
+            }
+        }
+        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        if (lb->len + 4096 > lb->cap) {
+            size_t cap = lb->cap ? lb->cap * 2 : 8192;
+            char *nb = realloc(lb->buf, cap);
+            if (!nb)
+                return -ENOMEM;
+            lb->buf = nb;
+            lb->cap = cap;
+        }
+        ssize_t n = read(STDIN_FILENO, lb->buf + lb->len, lb->cap - lb->len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            lb->eof = true;
+        else
+            lb->len += (size_t)n;
+    }
+}
+
 static int shell(struct cvirsh *ctl)
 {
     bool tty = isatty(STDIN_FILENO);
@@ -186,24 +259,23 @@ static int shell(struct cvirsh *ctl)
                        "Type:  'help' for help with commands\n"
                        "       'quit' to quit\n\n");
     /* virsh connects before the first prompt; a failure is reported and
-     * the shell still runs (connect can be retried by any command). */
+     * the shell still runs (any command tries to connect again). */
     if (!ensure_connected(ctl))
         ctl->conn = NULL;
+    struct linebuf lb = {0};
     char *line = NULL;
-    size_t cap = 0;
     while (!ctl->quit) {
         fputs("cvirsh # ", stdout);
         fflush(stdout);
-        ssize_t n = getline(&line, &cap, stdin);
-        if (n < 0)
+        if (shell_readline(ctl, &lb, &line) <= 0)
             break;
-        if (n > 0 && line[n - 1] == '\n')
-            line[--n] = '\0';
         if (!tty)
             printf("%s\n", line);   /* what readline shows for piped input */
         run_line(ctl, line);
+        free(line);
+        line = NULL;
     }
-    free(line);
+    free(lb.buf);
     putchar('\n');
     return 0;
 }

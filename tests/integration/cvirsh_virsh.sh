@@ -124,6 +124,9 @@ compare "unknown domain by uuid" dominfo 00000000-0000-0000-0000-00000000abcd
 compare "malformed size" setmem nosuch abc
 compare "--current with --live" setmaxmem nosuch 1G --current --live
 compare "define of a missing file" define "$ROOT/missing.xml"
+out=$(timeout 30 "$CVIRSH" -c "$URI" migrate nosuch qemu+ssh://elsewhere/system 2>&1); rc=$?
+check "migrate of an unknown domain: virsh's lookup error, exit 1" \
+    test "$rc:$out" = "1:error: failed to get domain 'nosuch'"
 run_both noconn -- -c "qemu+unix:///system?socket=$ROOT/nothing-here" list
 same noconn "connection refused: failed to connect to the hypervisor"
 
@@ -142,6 +145,25 @@ timeout 30 "$CVIRSH" -c "$URI" <"$ROOT/shell.in" >"$OUT/shell.cvirsh.out" 2>"$OU
 echo $? >"$OUT/shell.cvirsh.rc"
 sed -i 's/^virsh # /cvirsh # /; s/Welcome to virsh,/Welcome to cvirsh,/' "$OUT"/shell.virsh.out
 same shell "interactive shell on piped input (prompt and banner named cvirsh)"
+
+# An idle shell on a daemon that pings every second and drops a client
+# after 6 unanswered pings: cvirsh must answer them as virsh does.
+KROOT=$ROOT/ka
+mkdir -p "$KROOT"
+"$CVIRTD" --root "$KROOT" --keepalive 1 2>"$KROOT/cvirtd.log" &
+KPID=$!
+for _ in $(seq 50); do [ -S "$KROOT/run/cvirt/cvirt-sock" ] && break; sleep 0.1; done
+KURI="qemu+unix:///system?socket=$KROOT/run/cvirt/cvirt-sock"
+for who in virsh cvirsh; do
+    bin=virsh; [ $who = cvirsh ] && bin=$CVIRSH
+    (echo hostname; sleep 9; echo hostname) | timeout 30 "$bin" -c "$KURI" \
+        >"$OUT/ka.$who.out" 2>"$OUT/ka.$who.err"
+    echo $? >"$OUT/ka.$who.rc"
+done
+kill "$KPID"; wait "$KPID" 2>/dev/null
+sed -i 's/^virsh # /cvirsh # /; s/Welcome to virsh,/Welcome to cvirsh,/' "$OUT"/ka.virsh.out
+same ka "a shell idle for 9 s under 1 s keepalive stays connected"
+check "... and answered hostname both times" test "$(grep -c "^$(hostname)\$" "$OUT/ka.cvirsh.out")" = 2
 
 # ---- a kit guest through both clients ----
 if ! have_kvm; then tap_done; exit 0; fi
@@ -204,6 +226,17 @@ compare "dumpxml --inactive with the attached disk" dumpxml va --inactive
 twin "detach-disk --config" detach-disk @ vdb --config
 twin "detach-disk of a missing disk" detach-disk @ vdz --config
 
+# Snapshots: whatever the daemon answers, both clients must print it alike.
+twin "snapshot-create-as" snapshot-create-as @ s1
+twin "snapshot-create-as --name --description" snapshot-create-as @ --name s2 --description "second one"
+twin "snapshot-list" snapshot-list @
+twin "snapshot-list --name" snapshot-list @ --name
+twin "snapshot-current --name" snapshot-current @ --name
+twin "snapshot-revert" snapshot-revert @ s1
+twin "snapshot-delete" snapshot-delete @ s2
+twin "snapshot-delete of a missing snapshot" snapshot-delete @ nosuch
+twin "restore of a missing file" restore "$ROOT/@.missing"
+
 twin "start" start @
 compare "list with two running domains" list
 compare "list --all --name" list --all --name
@@ -222,6 +255,13 @@ twin "resume" resume @
 compare "domstate --reason, resumed" domstate va --reason
 compare "resume of a running domain" resume vb
 
+twin "save" save @ "$ROOT/@.save"
+twin "-q suspend (no message)" -q suspend @
+compare "-q list" -q list --all
+twin "-q resume" -q resume @
+twin "reboot" reboot @
+twin "shutdown" shutdown @
+
 # The console over a pty: both clients print the same until the guest's
 # output starts (the daemon decides whether there is a stream at all).
 for who in virsh cvirsh; do
@@ -237,6 +277,7 @@ else
 fi
 
 twin "destroy" destroy @
+twin "destroy of a shut-off domain" destroy @
 compare "domstate --reason, destroyed" domstate vb --reason
 compare "list --all after destroy" list --all
 twin "undefine" undefine @
