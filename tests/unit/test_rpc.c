@@ -221,6 +221,13 @@ static int h_open(struct rpc_client *c, const void *args, void *ret, struct rpc_
     return 0;
 }
 
+/* Forgets to fill its non-NULL string. */
+static int h_forgetful(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
+{
+    (void)c; (void)args; (void)ret; (void)err;
+    return 0;
+}
+
 /* A duplex stream like the console's. */
 static struct rpc_stream *stream;
 static char stream_in[64];
@@ -262,6 +269,8 @@ static const struct rpc_proc fake_procs[] = {
              connect_supports_feature_ret, h_echo, RPC_PROC_READONLY),
     RPC_PROC(201, "virDomainOpenConsole", domain_open_console_args, void, h_stream,
              RPC_PROC_NO_CONN),
+    RPC_PROC(3, "virConnectGetType", void, connect_get_type_ret, h_forgetful,
+             RPC_PROC_NO_CONN),
 };
 
 struct fixture {
@@ -274,7 +283,7 @@ static int setup_fake(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     struct err e = {0};
-    assert_int_equal(rpc_table_add(&f->table, fake_procs, 4, &e), 0);
+    assert_int_equal(rpc_table_add(&f->table, fake_procs, 5, &e), 0);
     f->srv = rpc_server_new(NULL, &f->table, &f->d, &e);
     assert_non_null(f->srv);
     *state = f;
@@ -434,12 +443,25 @@ static void test_dispatch_open_and_readonly(void **state)
     rpc_client_close(c);
 }
 
+static void test_unencodable_result(void **state)
+{
+    struct fixture *f = *state;
+    struct rpc_client *c = rpc_client_new(f->srv, -1, false);
+    uint8_t msg[28];
+    make_call(msg, REMOTE_PROGRAM, 1, 3, 9, NULL, 0);
+    assert_int_equal(rpc_client_feed(c, msg, 28), 0);
+    /* A reply that cannot be built still gets an answer, not a crash. */
+    expect_error(c, 3, 9, VIR_ERR_RPC, VIR_FROM_RPC, "Unable to encode message payload");
+    assert_false(rpc_client_closed(c));
+    rpc_client_close(c);
+}
+
 static void test_table_rejects_duplicates(void **state)
 {
     (void)state;
     struct rpc_table t = {0};
     struct err e = {0};
-    assert_int_equal(rpc_table_add(&t, fake_procs, 4, &e), 0);
+    assert_int_equal(rpc_table_add(&t, fake_procs, 5, &e), 0);
     assert_int_equal(rpc_table_add(&t, fake_procs + 1, 1, &e), -EINVAL);
     assert_non_null(strstr(e.msg, "twice"));
 }
@@ -719,6 +741,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_program, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_open_and_readonly, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_bad_frames_drop_client, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_unencodable_result, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_stream_duplex, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_stream_abort_on_close, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_keepalive_ping_pong, setup_real, teardown),
