@@ -329,9 +329,12 @@ static int global_options(struct cvirsh *ctl, int argc, char **argv, int *rc)
                 *rc = 1;
                 return -1;
             }
-            printf("%s\n", CVIRT_VERSION);
-            *rc = 0;
-            return -1;
+            if (!optarg || strcmp(optarg, "short") == 0) {
+                printf("%s\n", CVIRT_VERSION);
+                *rc = 0;
+                return -1;
+            }
+            __attribute__((fallthrough));   /* --version=long */
         case 'V':
             printf("Virsh command line tool of cvirt %s\n", CVIRT_VERSION);
             *rc = 0;
