@@ -71,7 +71,10 @@ struct rpc_stream_ops {
     void (*on_close)(struct rpc_stream *st, bool aborted, void *opaque);
 };
 /* Called from a handler of a streaming procedure, before it returns 0:
- * its REPLY goes out first, stream messages follow on the same serial. */
+ * its REPLY goes out first, stream messages follow on the same serial.
+ * Send nothing on the new stream from inside that handler (it would
+ * precede the REPLY); start from the event loop's next callback. When the
+ * client disconnects, on_close(aborted=true) runs and the stream is gone. */
 struct rpc_stream *rpc_stream_open(struct rpc_client *c, const struct rpc_stream_ops *ops,
                                    void *opaque, struct rpc_error *err);
 /* Sends data (split into RPC_STREAM_CHUNK pieces). */
