@@ -226,8 +226,10 @@ static void parse_features(xnode f, struct domain_def *d)
 
 static int parse_mem(xnode n, uint64_t *kib, struct err *e)
 {
-    char *v = text_trim(n), *unit = attr(n, "unit");
-    int r = v ? domain_memory_parse(v, unit, kib) : -ENOMEM;
+    char *v = text_trim(n), *unit;
+    int r = attr_opt(n, "unit", &unit);
+    if (r == 0)
+        r = v ? domain_memory_parse(v, unit, kib) : -ENOMEM;
     if (r == -ERANGE)
         err_set(e, ERANGE, "<%s> '%s %s' is too large", el_name(n), v, unit ? unit : "KiB");
     else if (r == -ENOMEM)

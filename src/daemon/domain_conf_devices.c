@@ -39,7 +39,9 @@ static int serial_check(const char *dev, const char *s, struct err *e)
 
 static int parse_format(xnode n, const char *dev, enum domain_disk_format *f, struct err *e)
 {
-    char *t = attr(n, "type");
+    char *t;
+    if (attr_opt(n, "type", &t) < 0)
+        return dx_oom(e);
     int r = 0, i = domain_enum_lookup(domain_disk_format_names, 2, t);
     if (!t)
         *f = DOMAIN_DISK_RAW;

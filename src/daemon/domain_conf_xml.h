@@ -43,6 +43,17 @@ static inline char *attr(xnode n, const char *name)
     return s;
 }
 
+/* For attributes whose absence means a default that would be wrong to
+ * assume when only the copy failed (a disk's format, a memory unit): 0 with
+ * *out NULL when absent, -ENOMEM when present but not copied. */
+static inline int attr_opt(xnode n, const char *name, char **out)
+{
+    *out = attr(n, name);
+    if (!*out && xmlHasProp(n, (const xmlChar *)name))
+        return -ENOMEM;
+    return 0;
+}
+
 /* Compares an attribute without copying it. */
 static inline bool attr_is(xnode n, const char *name, const char *val)
 {
