@@ -145,6 +145,8 @@ int client_stream_finish(struct client_conn *c, struct err *e);
 /* Registers cb for lifecycle events of every domain (procedure 316). */
 int client_event_lifecycle_register(struct client_conn *c, client_lifecycle_cb cb,
                                     void *opaque, struct err *e);
+/* Deregisters the callback (procedure 317). */
+int client_event_lifecycle_deregister(struct client_conn *c, struct err *e);
 /* Waits up to timeout_ms for messages and dispatches events. Returns 0, or
  * a negative errno when the connection broke. */
 int client_event_wait(struct client_conn *c, int timeout_ms, struct err *e);

@@ -336,7 +336,7 @@ static int global_options(struct cvirsh *ctl, int argc, char **argv, int *rc)
             }
             __attribute__((fallthrough));   /* --version=long */
         case 'V':
-            printf("Virsh command line tool of cvirt %s\n", CVIRT_VERSION);
+            printf("cvirsh command line tool of cvirt %s\n", CVIRT_VERSION);
             *rc = 0;
             return -1;
         case ':':

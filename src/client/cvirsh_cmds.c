@@ -144,6 +144,17 @@ static const struct cvirsh_opt opts_snap_current[] = {
     END,
 };
 
+static const struct cvirsh_opt opts_event[] = {
+    { "domain", CVIRSH_OT_STRING, 0, "filter by domain name, id or uuid" },
+    S("event", "which event type to wait for"),
+    B("all", "wait for all events instead of just one type"),
+    B("loop", "loop until timeout or interrupt, rather than one-shot"),
+    { "timeout", CVIRSH_OT_INT, 0, "timeout seconds" },
+    B("list", "list valid event types"),
+    B("timestamp", "show timestamp for each printed event"),
+    END,
+};
+
 #define NC CVIRSH_CMD_NOCONNECT
 const struct cvirsh_cmd_def cvirsh_commands[] = {
     /* domain management */
@@ -170,6 +181,7 @@ const struct cvirsh_cmd_def cvirsh_commands[] = {
     { "dominfo", cvirsh_cmd_dominfo, opts_domain, "domain information", "Returns basic information about the domain.", 0 },
     { "domname", cvirsh_cmd_domname, opts_domname, "convert a domain id or UUID to domain name", NULL, 0 },
     { "domstate", cvirsh_cmd_domstate, opts_domstate, "domain state", "Returns state about a domain.", 0 },
+    { "event", cvirsh_cmd_event, opts_event, "Domain Events", "List event types, or wait for domain events to occur", 0 },
     { "domuuid", cvirsh_cmd_domuuid, opts_domain, "convert a domain name or id to domain UUID", NULL, 0 },
     { "list", cvirsh_cmd_list, opts_list, "list domains", "Returns list of domains.", 0 },
     /* host and hypervisor */

@@ -43,6 +43,8 @@ CVIRSH_HANDLER(attach_disk);
 CVIRSH_HANDLER(detach_disk);
 /* cvirsh_console.c */
 CVIRSH_HANDLER(console);
+/* cvirsh_event.c */
+CVIRSH_HANDLER(event);
 /* cvirsh_snap.c */
 CVIRSH_HANDLER(snapshot_create_as);
 CVIRSH_HANDLER(snapshot_list);

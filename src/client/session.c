@@ -193,6 +193,19 @@ int client_event_lifecycle_register(struct client_conn *c, client_lifecycle_cb c
     return 0;
 }
 
+int client_event_lifecycle_deregister(struct client_conn *c, struct err *e)
+{
+    if (!c->lifecycle_cb)
+        return 0;
+    remote_connect_domain_event_callback_deregister_any_args a = {
+        .callbackID = c->lifecycle_id,
+    };
+    c->lifecycle_cb = NULL;
+    return client_call(c, CLIENT_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY,
+            (xdrproc_t)xdr_remote_connect_domain_event_callback_deregister_any_args, &a,
+            NULL, NULL, e);
+}
+
 int client_event_wait(struct client_conn *c, int timeout_ms, struct err *e)
 {
     struct rpc_header h;

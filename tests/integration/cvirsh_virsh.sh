@@ -237,7 +237,29 @@ twin "snapshot-delete" snapshot-delete @ s2
 twin "snapshot-delete of a missing snapshot" snapshot-delete @ nosuch
 twin "restore of a missing file" restore "$ROOT/@.missing"
 
+# Lifecycle events: both clients listen while the domains change.
+# listen NAME ARGS...: starts virsh and cvirsh `event ARGS` in the background.
+listen() {
+    local name=$1 who bin; shift
+    for who in virsh cvirsh; do
+        bin=virsh; [ $who = cvirsh ] && bin=$CVIRSH
+        timeout 60 "$bin" -c "$URI" event "$@" >"$OUT/$name.$who.out" 2>"$OUT/$name.$who.err" &
+        echo $! >"$OUT/$name.$who.pid"
+    done
+    sleep 1     # registered before anything happens
+}
+heard() {
+    local name=$1 who
+    for who in virsh cvirsh; do
+        wait "$(cat "$OUT/$name.$who.pid")"
+        echo $? >"$OUT/$name.$who.rc"
+    done
+}
+listen ev1 --domain vb --event lifecycle --timeout 30
 twin "start" start @
+heard ev1
+same ev1 "event (one-shot, one domain): the start"
+check "... which is 'Started Booted'" grep -q "^event 'lifecycle' for domain 'vb': Started Booted$" "$OUT/ev1.cvirsh.out"
 compare "list with two running domains" list
 compare "list --all --name" list --all --name
 compare "dominfo of a running domain (by name)" dominfo va
@@ -248,12 +270,16 @@ compare "domname by id" domname "$id"
 compare "domid" domid vb
 compare "domstate --reason, running" domstate va --reason
 compare "start of a running domain" start va
+listen ev2 --all --loop --timeout 6
 twin "suspend" suspend @
 compare "domstate --reason, paused" domstate vb --reason
 compare "list --all with paused domains" list --all
 twin "resume" resume @
 compare "domstate --reason, resumed" domstate va --reason
 compare "resume of a running domain" resume vb
+heard ev2
+same ev2 "event --loop --timeout: suspend and resume of both domains, then the timeout"
+check "... four events" grep -q '^events received: 4$' "$OUT/ev2.cvirsh.out"
 
 twin "save" save @ "$ROOT/@.save"
 twin "-q suspend (no message)" -q suspend @
