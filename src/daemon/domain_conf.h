@@ -156,6 +156,8 @@ struct domain_def *domain_def_copy(const struct domain_def *d);
 struct domain_vmm_env {
     const char *vmm_path;          /* argv[0]; "cvirt-vmm" when NULL */
     const char *control_path;      /* --control PATH, omitted when NULL */
+    const char *vconsole_socket;   /* virtio console on this UNIX socket
+                                    * instead of a pty, when non-NULL */
     const char *const *tap_names;  /* one per d->nets[i], in order; entries
                                     * may be NULL only when nnets is 0 */
     size_t ntap_names;

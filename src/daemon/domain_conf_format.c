@@ -537,7 +537,10 @@ int domain_def_vmm_argv(const struct domain_def *d, const struct domain_vmm_env 
         av_add(&a, "--rng");
     if (d->vconsole.present) {
         av_add(&a, "--vconsole");
-        av_add(&a, "pty");
+        if (env->vconsole_socket)
+            av_add(&a, "socket=%s", env->vconsole_socket);
+        else
+            av_add(&a, "pty");
     }
     if (d->balloon == DOMAIN_BALLOON_VIRTIO)
         av_add(&a, "--balloon");

@@ -590,6 +590,19 @@ static void test_argv_errors(void **state)
     assert_string_equal(argv[n - 1], "tap=vnet0,mac=52:54:00:00:00:01");
     domain_argv_free(argv);
     domain_def_free(d);
+
+    /* The virtio console on a socket the caller chose. */
+    d = parse_ok(MIN_XML("<console type='pty'><target type='virtio'/></console>"), 0);
+    struct domain_vmm_env env2 = { .vconsole_socket = "/run/cvirt/t.hvc0" };
+    assert_int_equal(domain_def_vmm_argv(d, &env2, &argv, &e), 0);
+    n = 0;
+    while (argv[n] && strcmp(argv[n], "--vconsole"))
+        n++;
+    assert_non_null(argv[n]);
+    assert_string_equal(argv[n + 1], "socket=/run/cvirt/t.hvc0");
+    assert_string_equal(argv[n - 1], "none");   /* no serial port: --console none */
+    domain_argv_free(argv);
+    domain_def_free(d);
 }
 
 /* ---- golden files ---- */
