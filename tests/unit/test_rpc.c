@@ -221,10 +221,13 @@ static int h_open(struct rpc_client *c, const void *args, void *ret, struct rpc_
     return 0;
 }
 
-/* Forgets to fill its non-NULL string. */
-static int h_forgetful(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
+/* Returns a list over its .x limit (REMOTE_AUTH_TYPE_LIST_MAX). */
+static int h_overfull(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
 {
-    (void)c; (void)args; (void)ret; (void)err;
+    remote_auth_list_ret *r = ret;
+    (void)c; (void)args; (void)err;
+    r->types.types_len = REMOTE_AUTH_TYPE_LIST_MAX + 1;
+    r->types.types_val = calloc(r->types.types_len, sizeof(remote_auth_type));
     return 0;
 }
 
@@ -260,6 +263,27 @@ static int h_stream(struct rpc_client *c, const void *args, void *ret, struct rp
     return stream ? 0 : -1;
 }
 
+/* Sends data before returning, or fails after opening. */
+static int h_stream_eager(struct rpc_client *c, const void *args, void *ret,
+                          struct rpc_error *err)
+{
+    (void)args; (void)ret;
+    stream = rpc_stream_open(c, &st_ops, NULL, err);
+    if (!stream)
+        return -1;
+    return rpc_stream_send(stream, "early", 5);
+}
+
+static int h_stream_fails(struct rpc_client *c, const void *args, void *ret,
+                          struct rpc_error *err)
+{
+    (void)args; (void)ret;
+    struct rpc_stream *st = rpc_stream_open(c, &st_ops, NULL, err);
+    assert_non_null(st);
+    rpc_stream_send(st, "lost", 4);
+    return rpc_err_set(err, VIR_ERR_OPERATION_FAILED, VIR_FROM_QEMU, "no console");
+}
+
 static const struct rpc_proc fake_procs[] = {
     RPC_PROC(1, "virConnectOpen", connect_open_args, void, h_open,
              RPC_PROC_NO_CONN | RPC_PROC_READONLY),
@@ -269,7 +293,10 @@ static const struct rpc_proc fake_procs[] = {
              connect_supports_feature_ret, h_echo, RPC_PROC_READONLY),
     RPC_PROC(201, "virDomainOpenConsole", domain_open_console_args, void, h_stream,
              RPC_PROC_NO_CONN),
-    RPC_PROC(3, "virConnectGetType", void, connect_get_type_ret, h_forgetful,
+    RPC_PROC(66, "virConnectAuthList", void, auth_list_ret, h_overfull, RPC_PROC_NO_CONN),
+    RPC_PROC(209, "virStorageVolDownload", domain_open_console_args, void, h_stream_eager,
+             RPC_PROC_NO_CONN),
+    RPC_PROC(208, "virStorageVolUpload", domain_open_console_args, void, h_stream_fails,
              RPC_PROC_NO_CONN),
 };
 
@@ -283,7 +310,7 @@ static int setup_fake(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     struct err e = {0};
-    assert_int_equal(rpc_table_add(&f->table, fake_procs, 5, &e), 0);
+    assert_int_equal(rpc_table_add(&f->table, fake_procs, 7, &e), 0);
     f->srv = rpc_server_new(NULL, &f->table, &f->d, &e);
     assert_non_null(f->srv);
     *state = f;
@@ -448,10 +475,10 @@ static void test_unencodable_result(void **state)
     struct fixture *f = *state;
     struct rpc_client *c = rpc_client_new(f->srv, -1, false);
     uint8_t msg[28];
-    make_call(msg, REMOTE_PROGRAM, 1, 3, 9, NULL, 0);
+    make_call(msg, REMOTE_PROGRAM, 1, 66, 9, NULL, 0);
     assert_int_equal(rpc_client_feed(c, msg, 28), 0);
     /* A reply that cannot be built still gets an answer, not a crash. */
-    expect_error(c, 3, 9, VIR_ERR_RPC, VIR_FROM_RPC, "Unable to encode message payload");
+    expect_error(c, 66, 9, VIR_ERR_RPC, VIR_FROM_RPC, "Unable to encode message payload");
     assert_false(rpc_client_closed(c));
     rpc_client_close(c);
 }
@@ -461,7 +488,7 @@ static void test_table_rejects_duplicates(void **state)
     (void)state;
     struct rpc_table t = {0};
     struct err e = {0};
-    assert_int_equal(rpc_table_add(&t, fake_procs, 5, &e), 0);
+    assert_int_equal(rpc_table_add(&t, fake_procs, 7, &e), 0);
     assert_int_equal(rpc_table_add(&t, fake_procs + 1, 1, &e), -EINVAL);
     assert_non_null(strstr(e.msg, "twice"));
 }
@@ -557,6 +584,33 @@ static void test_stream_abort_on_close(void **state)
     /* A client that goes away aborts its streams. */
     rpc_client_close(c);
     assert_int_equal(stream_closed, 2);
+}
+
+static void test_stream_early_data_follows_reply(void **state)
+{
+    struct fixture *f = *state;
+    struct rpc_client *c = rpc_client_new(f->srv, -1, false);
+    uint8_t msg[128];
+    uint32_t w[] = { 2, 0x766d0000, 0, 0, 0, 0, 1, 0, 0 };
+    size_t n = make_call(msg, REMOTE_PROGRAM, 1, 209, 11, w, 9);
+    assert_int_equal(rpc_client_feed(c, msg, n), 0);
+    struct rpc_buf *out = rpc_client_output(c);
+    /* REPLY (28 bytes) first, then the data sent inside the handler. */
+    assert_int_equal(out->len, 28 + 28 + 5);
+    assert_int_equal(get32(out->data + 16), REMOTE_REPLY);
+    assert_int_equal(get32(out->data + 28 + 16), REMOTE_STREAM);
+    assert_int_equal(get32(out->data + 28 + 20), 11);
+    assert_memory_equal(out->data + 56, "early", 5);
+    reset_output(c);
+
+    /* A handler that fails after opening: only its error goes out. */
+    stream_closed = 0;
+    n = make_call(msg, REMOTE_PROGRAM, 1, 208, 12, w, 9);
+    assert_int_equal(rpc_client_feed(c, msg, n), 0);
+    expect_error(c, 208, 12, VIR_ERR_OPERATION_FAILED, VIR_FROM_QEMU,
+                 "operation failed: no console");
+    assert_int_equal(stream_closed, 0);
+    rpc_client_close(c);
 }
 
 /* ---- the real connect-level procedures ---- */
@@ -744,6 +798,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unencodable_result, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_stream_duplex, setup_fake, teardown),
         cmocka_unit_test_setup_teardown(test_stream_abort_on_close, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_early_data_follows_reply, setup_fake,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_keepalive_ping_pong, setup_real, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle_events, setup_real, teardown),
         cmocka_unit_test_setup_teardown(test_handshake, setup_real, teardown),

@@ -49,9 +49,16 @@ struct rpc_stream {
     uint32_t serial;
     const struct rpc_stream_ops *ops;
     void *opaque;
+    /* Until the opening CALL's REPLY is out, stream messages wait here. */
+    bool started;
+    struct rpc_buf early;
 };
 
 /* server.c: frees every stream of c without calling back. */
 void rpc_client_drop_streams(struct rpc_client *c);
+/* server.c, from the dispatcher once the REPLY to the CALL with this serial
+ * is queued: the streams it opened start, messages sent early follow the
+ * REPLY. With ok false (an error reply) they are freed without callback. */
+void rpc_client_streams_started(struct rpc_client *c, uint32_t serial, bool ok);
 
 #endif

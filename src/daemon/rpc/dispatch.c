@@ -111,7 +111,9 @@ static int run(const struct rpc_proc *p, struct rpc_client *c, const struct rpc_
         xdr_free(p->ret_xdr, ret);
         if (!rpc_err_is_set(&err))
             rpc_err_set(&err, VIR_ERR_INTERNAL_ERROR, VIR_FROM_RPC, "%s failed", p->api);
-        return reply_error(call, &err, out);
+        rc = reply_error(call, &err, out);
+        rpc_client_streams_started(c, call->serial, false);
+        return rc;
     }
     /* Whatever table is in use, a successful CONNECT_OPEN is what lets the
      * other procedures run. */
@@ -125,8 +127,11 @@ static int run(const struct rpc_proc *p, struct rpc_client *c, const struct rpc_
     if (rc < 0) {
         log_error("procedure %d (%s): %s", call->proc, p->api, e.msg);
         rpc_err_set(&err, VIR_ERR_RPC, VIR_FROM_RPC, "Unable to encode message payload");
-        return reply_error(call, &err, out);
+        rc = reply_error(call, &err, out);
+        rpc_client_streams_started(c, call->serial, false);
+        return rc;
     }
+    rpc_client_streams_started(c, call->serial, true);
     return 0;
 }
 

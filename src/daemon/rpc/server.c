@@ -129,6 +129,7 @@ static void stream_unlink(struct rpc_stream *st)
             break;
         }
     }
+    rpc_buf_free(&st->early);
     free(st);
 }
 
@@ -137,7 +138,27 @@ void rpc_client_drop_streams(struct rpc_client *c)
     while (c->streams) {
         struct rpc_stream *st = c->streams;
         c->streams = st->next;
+        rpc_buf_free(&st->early);
         free(st);
+    }
+}
+
+void rpc_client_streams_started(struct rpc_client *c, uint32_t serial, bool ok)
+{
+    struct rpc_stream *next;
+    for (struct rpc_stream *st = c->streams; st; st = next) {
+        next = st->next;
+        if (st->started || st->serial != serial)
+            continue;
+        if (!ok) {
+            stream_unlink(st);
+            continue;
+        }
+        st->started = true;
+        size_t n = rpc_buf_pending(&st->early);
+        if (n && rpc_buf_append(&c->out, st->early.data + st->early.off, n) < 0)
+            c->closed = true;
+        rpc_buf_free(&st->early);
     }
 }
 
@@ -560,7 +581,7 @@ static int stream_msg(struct rpc_stream *st, uint32_t status, const void *data, 
         .type = REMOTE_STREAM, .serial = st->serial, .status = status,
     };
     struct err e = {0};
-    return rpc_msg_append_raw(&st->c->out, &h, data, len, &e);
+    return rpc_msg_append_raw(st->started ? &st->c->out : &st->early, &h, data, len, &e);
 }
 
 int rpc_stream_send(struct rpc_stream *st, const void *data, size_t len)
@@ -574,7 +595,7 @@ int rpc_stream_send(struct rpc_stream *st, const void *data, size_t len)
         p += n;
         len -= n;
     }
-    if (st->c->fd >= 0) {
+    if (st->started && st->c->fd >= 0) {
         client_flush(st->c);
         client_update_events(st->c);
     }
@@ -584,7 +605,7 @@ int rpc_stream_send(struct rpc_stream *st, const void *data, size_t len)
 int rpc_stream_send_eof(struct rpc_stream *st)
 {
     int rc = stream_msg(st, REMOTE_CONTINUE, NULL, 0);
-    if (rc == 0 && st->c->fd >= 0) {
+    if (rc == 0 && st->started && st->c->fd >= 0) {
         client_flush(st->c);
         client_update_events(st->c);
     }
@@ -598,7 +619,10 @@ void rpc_stream_abort(struct rpc_stream *st, const struct rpc_error *err)
         .type = REMOTE_STREAM, .serial = st->serial, .status = REMOTE_ERROR,
     };
     struct err e = {0};
-    rpc_error_append(&st->c->out, &h, err, &e);
+    /* Before its REPLY the client does not know the stream: the failed
+     * handler's own error says it all. */
+    if (st->started)
+        rpc_error_append(&st->c->out, &h, err, &e);
     if (st->ops->on_close)
         st->ops->on_close(st, true, st->opaque);
     stream_unlink(st);

@@ -72,9 +72,10 @@ struct rpc_stream_ops {
 };
 /* Called from a handler of a streaming procedure, before it returns 0:
  * its REPLY goes out first, stream messages follow on the same serial.
- * Send nothing on the new stream from inside that handler (it would
- * precede the REPLY); start from the event loop's next callback. When the
- * client disconnects, on_close(aborted=true) runs and the stream is gone. */
+ * Data sent from inside that handler waits and follows the REPLY; if the
+ * handler fails after opening, the stream is freed without callback. When
+ * the client disconnects, on_close(aborted=true) runs and the stream is
+ * gone. */
 struct rpc_stream *rpc_stream_open(struct rpc_client *c, const struct rpc_stream_ops *ops,
                                    void *opaque, struct rpc_error *err);
 /* Sends data (split into RPC_STREAM_CHUNK pieces). */

@@ -61,6 +61,15 @@ static int buf_reserve(struct rpc_buf *b, size_t extra)
     return 0;
 }
 
+int rpc_buf_append(struct rpc_buf *b, const void *data, size_t len)
+{
+    if (buf_reserve(b, len) < 0)
+        return -ENOMEM;
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
 void rpc_header_encode(uint8_t out[RPC_HEADER_SIZE], const struct rpc_header *h,
                        uint32_t total_len)
 {

@@ -48,6 +48,8 @@ struct rpc_buf {
 };
 
 void rpc_buf_free(struct rpc_buf *b);
+/* Appends bytes as they are (whole messages built elsewhere). */
+int rpc_buf_append(struct rpc_buf *b, const void *data, size_t len);
 /* Drops the bytes already written (before off), keeping the rest. */
 void rpc_buf_consume(struct rpc_buf *b, size_t n);
 static inline size_t rpc_buf_pending(const struct rpc_buf *b) { return b->len - b->off; }
