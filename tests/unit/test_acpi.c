@@ -339,6 +339,18 @@ static void check_dsdt_iasl(const uint8_t *dsdt, const struct acpi_config *c)
         assert_non_null(strstr(dsl, "0xDFFFFFFF"));
         /* The INTx routing, as iasl reads it back. */
         assert_non_null(strstr(dsl, "Name (_PRT, Package (0x80)"));
+        /* Hotplug: the register block, every slot, the GPE method. */
+        assert_non_null(strstr(dsl, "OperationRegion (PCST, SystemIO, 0xAE00, 0x0C)"));
+        assert_non_null(strstr(dsl, "B0EJ,   32"));
+        assert_non_null(strstr(dsl, "Device (S01)"));
+        assert_non_null(strstr(dsl, "Device (S1F)"));
+        assert_null(strstr(dsl, "Device (S00)"));
+        assert_non_null(strstr(dsl, "B0EJ = 0x80000000"));
+        assert_non_null(strstr(dsl, "If ((Local0 & 0x02))"));
+        assert_non_null(strstr(dsl, "Notify (S01, One)"));
+        assert_non_null(strstr(dsl, "Notify (S1F, 0x03)"));
+        assert_non_null(strstr(dsl, "Method (_E01, 0, NotSerialized)"));
+        assert_non_null(strstr(dsl, "\\_SB.PCI0.PCNT ()"));
     } else {
         assert_null(strstr(dsl, "PNP0A08"));
     }
@@ -512,7 +524,8 @@ static void test_acpiexec_loads_tables(void **state)
              "cd %s && acpiexec -b 'evaluate \\_S5; "
              "resources \\_SB.COM1; resources \\_SB.RTC; "
              "resources \\_SB.MBRS; resources \\_SB.PCI0; "
-             "evaluate \\_SB.PCI0._PRT' "
+             "evaluate \\_SB.PCI0._PRT; evaluate \\_GPE._E01; "
+             "evaluate \\_SB.PCI0.S03._EJ0 1; evaluate \\_SB.PCI0.S1F._SUN' "
              "FACP.dat DSDT.dat APIC.dat MCFG.dat >out 2>&1", dir);
     int st = system(cmd);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -545,6 +558,13 @@ static void test_acpiexec_loads_tables(void **state)
     assert_non_null(strstr(out, "Address Minimum : 0D00"));
     assert_non_null(strstr(out, "Address Maximum : DFFFFFFF"));
     check_prt(out);
+    /* The hotplug methods run to the end in ACPICA (the simulated I/O
+     * region reads zero, so PCNT notifies nothing). */
+    assert_non_null(strstr(out, "No object was returned from evaluation of \\_GPE._E01"));
+    assert_non_null(strstr(out, "No object was returned from evaluation of "
+                                "\\_SB.PCI0.S03._EJ0"));
+    assert_non_null(strstr(out, "Evaluation of \\_SB.PCI0.S1F._SUN returned object"));
+    assert_non_null(strstr(out, "[Integer] = 000000000000001F"));
     free(out);
     free(im.buf);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -341,6 +341,20 @@ static void test_misuse(void **state)
     aml_free(&b);
 
     aml_init(&b);
+    assert_int_equal(aml_local(&b, 8), -EINVAL);
+    aml_free(&b);
+
+    /* A field unit is one NameSeg of at least one bit. */
+    static const struct aml_field_unit two_segs[] = { { "A.B", 8 } };
+    static const struct aml_field_unit no_bits[] = { { "A", 0 } };
+    aml_init(&b);
+    assert_int_equal(aml_field(&b, "R", 0, two_segs, 1), -EINVAL);
+    aml_free(&b);
+    aml_init(&b);
+    assert_int_equal(aml_field(&b, "R", 0, no_bits, 1), -EINVAL);
+    aml_free(&b);
+
+    aml_init(&b);
     for (int i = 0; i < AML_MAX_DEPTH; i++)
         assert_int_equal(aml_scope_begin(&b, "A"), 0);
     assert_int_equal(aml_scope_begin(&b, "A"), -E2BIG);
@@ -420,6 +434,53 @@ static void build_both(struct aml_buf *b, FILE *asl)
     aml_string(b, "a");
     aml_end(b);
     aml_int(b, 7);
+    aml_end(b);
+    /* Region, field and the statements of the hotplug methods. */
+    fprintf(asl, "OperationRegion (PCST, SystemIO, 0xAE00, 0x40)\n"
+                 "Field (PCST, DWordAcc, NoLock, WriteAsZeros) { PCIU, 32, PCID, 32, B0EJ, 200 }\n"
+                 "Device (S01) { Name (_ADR, 0x00010000)\n"
+                 "Method (_EJ0, 1, NotSerialized) { Store (0x02, B0EJ) } }\n"
+                 "Method (PCNT, 0, Serialized) { Store (PCIU, Local0) Store (PCID, Local7)\n"
+                 "If (And (Local0, 0x80000000)) { Notify (S01, One) }\n"
+                 "If (And (Local7, 0x02)) { Notify (S01, 0x03) } }\n");
+    static const struct aml_field_unit regs[] = {
+        { "PCIU", 32 }, { "PCID", 32 }, { "B0EJ", 200 },
+    };
+    aml_opregion(b, "PCST", AML_SPACE_SYSTEM_IO, 0xae00, 0x40);
+    aml_field(b, "PCST", AML_FIELD_DWORD_ACC | AML_FIELD_WRITE_ZEROS, regs, 3);
+    aml_device_begin(b, "S01");
+    aml_name_int(b, "_ADR", 0x10000);
+    aml_method_begin(b, "_EJ0", 1, false);
+    aml_store(b);
+    aml_int(b, 2);
+    aml_namestring(b, "B0EJ");
+    aml_end(b);
+    aml_end(b);
+    aml_method_begin(b, "PCNT", 0, true);
+    aml_store(b);
+    aml_namestring(b, "PCIU");
+    aml_local(b, 0);
+    aml_store(b);
+    aml_namestring(b, "PCID");
+    aml_local(b, 7);
+    aml_if_begin(b);
+    aml_and(b);
+    aml_local(b, 0);
+    aml_int(b, 0x80000000u);
+    aml_null_target(b);
+    aml_notify(b);
+    aml_namestring(b, "S01");
+    aml_int(b, 1);
+    aml_end(b);
+    aml_if_begin(b);
+    aml_and(b);
+    aml_local(b, 7);
+    aml_int(b, 2);
+    aml_null_target(b);
+    aml_notify(b);
+    aml_namestring(b, "S01");
+    aml_int(b, 3);
+    aml_end(b);
     aml_end(b);
     /* Buffers whose PkgLength needs one, two and three bytes. */
     emit_fill_buffer(b, asl, "BUF1", 40);

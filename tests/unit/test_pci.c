@@ -27,6 +27,18 @@ void acpi_pm_reset_control(struct vm *vm, uint8_t value)
     reset_value = value;
 }
 
+static uint32_t gpes_raised;
+static int gpe_raises;
+
+/* The GPE block's owner, recorded: the hotplug notification. */
+int acpi_pm_raise_gpe(struct vm *vm, unsigned bit)
+{
+    (void)vm;
+    gpe_raises++;
+    gpes_raised |= 1u << bit;
+    return 0;
+}
+
 struct access {
     unsigned bar;
     uint64_t off;
@@ -97,6 +109,8 @@ static int setup(void **state)
     assert_int_equal(pci_dev_set_bar(f->dev, 4, 0x100000, true, true, &e), 0);
     assert_int_equal(pci_bus_assign(f->bus, &e), 0);
     reset_writes = 0;
+    gpe_raises = 0;
+    gpes_raised = 0;
     *state = f;
     return 0;
 }
@@ -494,6 +508,162 @@ static void test_intx_msix_and_reset(void **state)
     assert_true(pci_bus_intx_line(f->bus, 1));
 }
 
+/* ---- hotplug ---- */
+
+static int unplugs;
+static void *unplugged_opaque;
+static void dev_unplugged(void *opaque)
+{
+    unplugs++;
+    unplugged_opaque = opaque;
+}
+
+static const struct pci_dev_ops hp_ops = { .unplugged = dev_unplugged };
+static const struct pci_dev_ops hp_bar_ops = {
+    .bar_moved = dev_bar_moved, .unplugged = dev_unplugged,
+};
+
+static uint32_t hp_in(struct fixture *f, unsigned off)
+{
+    return pio_in(f, (uint16_t)(LAYOUT_PORT_PCI_HOTPLUG + off), 4);
+}
+
+static void hp_eject(struct fixture *f, uint32_t slots)
+{
+    pio_out(f, LAYOUT_PORT_PCI_HOTPLUG + 8, 4, slots);
+}
+
+/* Insert: announced by the GPE, "up" read once (then present), the
+ * function visible in config space with its BARs unplaced. */
+static void test_hotplug_insert(void **state)
+{
+    struct fixture *f = *state;
+    struct err e = { 0 };
+    struct pci_dev *d;
+    int tag;
+    unplugs = 0;
+    assert_int_equal(pci_hotplug_slot_state(f->bus, 2), PCI_SLOT_EMPTY);
+    assert_int_equal(pci_hotplug_slot_state(f->bus, 1), PCI_SLOT_PRESENT);
+    assert_int_equal(pci_dev_add(f->bus, &d, "hot", &dev_id, &hp_ops, &tag, &e), 0);
+    assert_int_equal(pci_dev_set_bar(d, 0, 0x1000, false, false, &e), 0);
+    assert_int_equal(pci_hotplug_add(f->bus, d, &e), 0);
+    assert_int_equal(gpe_raises, 1);
+    assert_int_equal(gpes_raised, 1u << LAYOUT_GPE_PCI_HOTPLUG);
+    assert_int_equal(pci_hotplug_slot_state(f->bus, 2), PCI_SLOT_INSERTING);
+    /* A second event on a busy slot is refused. */
+    assert_int_equal(pci_hotplug_add(f->bus, d, &e), -EBUSY);
+    assert_int_equal(gpe_raises, 1);
+    assert_int_equal(cfg_in(f, 2, 0, 4), 0x10441af4);
+    assert_int_equal(cfg_in(f, 2, 0x10, 4), 0);       /* the guest places it */
+    assert_int_equal(hp_in(f, 0), 1u << 2);
+    assert_int_equal(hp_in(f, 0), 0);                 /* read clears "up" */
+    assert_int_equal(hp_in(f, 4), 0);
+    assert_int_equal(pci_hotplug_slot_state(f->bus, 2), PCI_SLOT_PRESENT);
+    assert_int_equal(unplugs, 0);
+}
+
+/* Remove: requested, "down" kept until the guest ejects; the eject takes
+ * the function off the bus and tells its owner. */
+static void test_hotplug_remove(void **state)
+{
+    struct fixture *f = *state;
+    struct err e = { 0 };
+    struct pci_dev *d;
+    int tag;
+    unplugs = 0;
+    assert_int_equal(pci_dev_add(f->bus, &d, "hot", &dev_id, &hp_ops, &tag, &e), 0);
+    assert_int_equal(pci_hotplug_remove(f->bus, d, &e), 0);
+    assert_int_equal(gpe_raises, 1);
+    assert_int_equal(pci_hotplug_slot_state(f->bus, 2), PCI_SLOT_REMOVING);
+    assert_int_equal(pci_hotplug_remove(f->bus, d, &e), -EALREADY);
+    assert_int_equal(pci_hotplug_add(f->bus, d, &e), -EBUSY);
+    assert_int_equal(hp_in(f, 4), 1u << 2);
+    assert_int_equal(hp_in(f, 4), 1u << 2);           /* kept until ejected */
+    assert_int_equal(hp_in(f, 0), 0);
+    pci_dev_set_intx(d, true);
+    assert_true(pci_bus_intx_line(f->bus, 2));
+    /* Slot 0 and empty slots are ignored; slot 2 goes. */
+    hp_eject(f, 1u << 0 | 1u << 2 | 1u << 9);
+    assert_int_equal(unplugs, 1);
+    assert_ptr_equal(unplugged_opaque, &tag);
+    assert_false(pci_bus_intx_line(f->bus, 2));
+    assert_int_equal(hp_in(f, 4), 0);
+    assert_int_equal(pci_hotplug_slot_state(f->bus, 2), PCI_SLOT_EMPTY);
+    assert_int_equal(cfg_in(f, 2, 0, 4), 0xffffffff);
+    assert_int_equal(cfg_in(f, 0, 0, 4), 0x00081b36);
+    /* The slot is free for the next device. */
+    assert_int_equal(pci_dev_add(f->bus, &d, "next", &dev_id, &hp_ops, &tag, &e), 0);
+    assert_int_equal(d->slot, 2);
+}
+
+/* The guest may eject a present slot on its own; the host bridge and
+ * devices elsewhere are refused; a removal overtakes an untaken insert. */
+static void test_hotplug_edges(void **state)
+{
+    struct fixture *f = *state;
+    struct err e = { 0 };
+    struct pci_dev *d;
+    int tag;
+    unplugs = 0;
+    assert_int_equal(pci_hotplug_add(f->bus, pci_bus_dev(f->bus, 0), &e), -EINVAL);
+    assert_non_null(strstr(e.msg, "not hotpluggable"));
+    assert_int_equal(pci_dev_add(f->bus, &d, "hot", &dev_id, &hp_ops, &tag, &e), 0);
+    assert_int_equal(pci_hotplug_add(f->bus, d, &e), 0);
+    assert_int_equal(pci_hotplug_remove(f->bus, d, &e), 0);
+    assert_int_equal(hp_in(f, 0), 0);
+    assert_int_equal(hp_in(f, 4), 1u << 2);
+    /* The device in slot 1 has no unplugged hook: not hotpluggable, and
+     * the guest's eject of its slot is ignored. */
+    f->moves = 0;
+    assert_int_equal(pci_hotplug_remove(f->bus, f->dev, &e), -EOPNOTSUPP);
+    assert_int_equal(pci_hotplug_add(f->bus, f->dev, &e), -EOPNOTSUPP);
+    hp_eject(f, 1u << 1);
+    assert_int_equal(f->moves, 0);
+    assert_int_equal(pci_hotplug_slot_state(f->bus, 1), PCI_SLOT_PRESENT);
+    assert_int_equal(cfg_in(f, 1, 0, 4), 0x10441af4);
+    /* Guest-initiated eject of a present hotpluggable function, with a
+     * BAR decoded: it is reported unmapped first. */
+    struct pci_dev *c;
+    assert_int_equal(pci_dev_add(f->bus, &c, "cold", &dev_id, &hp_bar_ops, f, &e), 0);
+    assert_int_equal(pci_dev_set_bar(c, 0, 0x1000, false, false, &e), 0);
+    assert_int_equal(pci_bus_assign(f->bus, &e), 0);
+    f->moves = 0;
+    unplugs = 0;
+    hp_eject(f, 1u << 3);
+    assert_int_equal(f->moves, 1);
+    assert_int_equal(f->moved_to[0], 0);
+    assert_int_equal(unplugs, 1);
+    assert_int_equal(pci_hotplug_slot_state(f->bus, 3), PCI_SLOT_EMPTY);
+    assert_int_equal(pci_hotplug_slot_state(f->bus, 2), PCI_SLOT_REMOVING);
+    /* Narrow or misplaced accesses do nothing. */
+    pio_out(f, LAYOUT_PORT_PCI_HOTPLUG + 8, 2, 0xffff);
+    assert_int_equal(pci_hotplug_slot_state(f->bus, 2), PCI_SLOT_REMOVING);
+    assert_int_equal(pio_in(f, LAYOUT_PORT_PCI_HOTPLUG + 4, 2), 0);
+}
+
+/* A reset completes pending removals and forgets untaken insertions. */
+static void test_hotplug_reset(void **state)
+{
+    struct fixture *f = *state;
+    struct err e = { 0 };
+    struct pci_dev *a, *b;
+    int ta, tb;
+    unplugs = 0;
+    assert_int_equal(pci_dev_add(f->bus, &a, "a", &dev_id, &hp_ops, &ta, &e), 0);
+    assert_int_equal(pci_dev_add(f->bus, &b, "b", &dev_id, &hp_ops, &tb, &e), 0);
+    assert_int_equal(pci_hotplug_add(f->bus, a, &e), 0);
+    assert_int_equal(pci_hotplug_remove(f->bus, b, &e), 0);
+    pci_bus_reset(f->bus);
+    assert_int_equal(unplugs, 1);
+    assert_ptr_equal(unplugged_opaque, &tb);
+    assert_int_equal(pci_hotplug_slot_state(f->bus, 2), PCI_SLOT_PRESENT);
+    assert_int_equal(pci_hotplug_slot_state(f->bus, 3), PCI_SLOT_EMPTY);
+    assert_int_equal(hp_in(f, 0), 0);
+    assert_int_equal(hp_in(f, 4), 0);
+    /* Firmware-style placement after reset covers the hotplugged one too. */
+    assert_int_equal(cfg_in(f, 2, 0x04, 2), PCI_COMMAND_MEMORY);
+}
+
 static void test_full_bus(void **state)
 {
     struct fixture *f = *state;
@@ -525,6 +695,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_intx_status_and_disable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_intx_shared_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_intx_msix_and_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hotplug_insert, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hotplug_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hotplug_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hotplug_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_bus, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

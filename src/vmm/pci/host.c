@@ -3,7 +3,10 @@
  *
  * 0xcf9 sits inside the config port block but is the reset control
  * register; the bridge owns the whole block (so the ACPI PM device's own
- * registration of 0xcf9 steps aside) and forwards byte accesses there. */
+ * registration of 0xcf9 steps aside) and forwards byte accesses there.
+ *
+ * The ACPI PCI hotplug registers (the DSDT's PCST region) sit here too,
+ * as on boards where the chipset's PCI glue carries them. */
 #include "pci/pci.h"
 
 #include <errno.h>
@@ -23,7 +26,7 @@ struct pci_host {
     uint64_t ecam_base, ecam_size;
     pthread_mutex_t lock;    /* the address register */
     uint32_t cf8;
-    bool pio_done, ecam_done, win_done;
+    bool pio_done, ecam_done, win_done, hp_done;
 };
 
 /* Decodes the address latched in 0xcf8 for an access at data port byte
@@ -121,6 +124,20 @@ static void win_write(void *opaque, uint64_t off, const uint8_t *data, unsigned 
 
 static const struct io_ops win_ops = { .read = win_read, .write = win_write };
 
+static void hp_read(void *opaque, uint64_t off, uint8_t *data, unsigned len)
+{
+    struct pci_host *h = opaque;
+    pci_hotplug_read(h->bus, (unsigned)off, data, len);
+}
+
+static void hp_write(void *opaque, uint64_t off, const uint8_t *data, unsigned len)
+{
+    struct pci_host *h = opaque;
+    pci_hotplug_write(h->bus, (unsigned)off, data, len);
+}
+
+static const struct io_ops hp_ops = { .read = hp_read, .write = hp_write };
+
 int pci_host_create(struct pci_host **out, struct vm *vm, struct pci_bus *bus,
                     uint64_t ecam_base, unsigned ecam_end_bus, struct err *e)
 {
@@ -155,6 +172,14 @@ int pci_host_create(struct pci_host **out, struct vm *vm, struct pci_bus *bus,
         goto fail;
     }
     h->win_done = true;
+    r = iobus_register(&vm->pio, LAYOUT_PORT_PCI_HOTPLUG, LAYOUT_PCI_HOTPLUG_LEN, &hp_ops, h,
+                       "pci_hotplug");
+    if (r < 0) {
+        err_set(e, -r, "cannot register PCI hotplug ports 0x%x-0x%x", LAYOUT_PORT_PCI_HOTPLUG,
+                LAYOUT_PORT_PCI_HOTPLUG + LAYOUT_PCI_HOTPLUG_LEN - 1);
+        goto fail;
+    }
+    h->hp_done = true;
     *out = h;
     return 0;
 fail:
@@ -172,6 +197,8 @@ void pci_host_destroy(struct pci_host *h)
         iobus_unregister(&h->vm->mmio, h->ecam_base);
     if (h->win_done)
         iobus_unregister(&h->vm->mmio, LAYOUT_PCI_MMIO_START);
+    if (h->hp_done)
+        iobus_unregister(&h->vm->pio, LAYOUT_PORT_PCI_HOTPLUG);
     pthread_mutex_destroy(&h->lock);
     free(h);
 }

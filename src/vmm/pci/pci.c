@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hw/acpi_pm.h"
 #include "pci/msix.h"
 #include "util/log.h"
 #include "vm.h"
@@ -23,6 +24,9 @@ struct pci_bus {
     pthread_mutex_t intx_lock;
     uint32_t intx_slots[LAYOUT_PCI_INTX_LINES];  /* slots driving each line */
     bool intx_line[LAYOUT_PCI_INTX_LINES];       /* as told to the irqchip */
+    /* Hotplug events the guest has not taken yet, a bit per slot; under
+     * the bus lock. */
+    uint32_t hp_up, hp_down;
 };
 
 /* The host bridge: an identity and nothing else. Linux is content with
@@ -283,8 +287,16 @@ int pci_bus_assign(struct pci_bus *bus, struct err *e)
     return r;
 }
 
+static void hotplug_eject(struct pci_bus *bus, uint32_t slots);
+
 void pci_bus_reset(struct pci_bus *bus)
 {
+    /* As if the guest had ejected them: the new boot must not find them. */
+    pthread_rwlock_wrlock(&bus->lock);
+    uint32_t down = bus->hp_down;
+    bus->hp_up = 0;
+    pthread_rwlock_unlock(&bus->lock);
+    hotplug_eject(bus, down);
     pthread_rwlock_wrlock(&bus->lock);
     for (unsigned s = 0; s < PCI_MAX_SLOTS; s++) {
         struct pci_dev *d = bus->devs[s];
@@ -521,4 +533,136 @@ bool pci_mmio_read(struct pci_bus *bus, uint64_t gpa, uint8_t *data, unsigned le
 bool pci_mmio_write(struct pci_bus *bus, uint64_t gpa, const uint8_t *data, unsigned len)
 {
     return bar_access(bus, gpa, NULL, data, len);
+}
+
+/* ---- ACPI PCI hotplug ------------------------------------------------- */
+
+static int hotplug_check(struct pci_bus *bus, struct pci_dev *d, struct err *e)
+{
+    if (d->bus != bus || d->slot >= PCI_MAX_SLOTS || bus->devs[d->slot] != d)
+        return err_set(e, EINVAL, "%s: not on this PCI bus", d->name);
+    if (d->slot == 0)
+        return err_set(e, EINVAL, "%s: slot 0 (the host bridge) is not hotpluggable", d->name);
+    if (!d->ops || !d->ops->unplugged)
+        return err_set(e, EOPNOTSUPP, "%s: the device model cannot be unplugged", d->name);
+    return 0;
+}
+
+static void hotplug_notify(struct pci_bus *bus)
+{
+    int r = acpi_pm_raise_gpe(bus->vm, LAYOUT_GPE_PCI_HOTPLUG);
+    if (r < 0)
+        log_warn("pci: cannot raise the hotplug GPE (%d)", r);
+}
+
+int pci_hotplug_add(struct pci_bus *bus, struct pci_dev *d, struct err *e)
+{
+    pthread_rwlock_wrlock(&bus->lock);
+    int r = hotplug_check(bus, d, e);
+    uint32_t bit = 1u << (d->slot % PCI_MAX_SLOTS);
+    if (r == 0 && ((bus->hp_up | bus->hp_down) & bit))
+        r = err_set(e, EBUSY, "%s: slot %u has a hotplug event pending", d->name, d->slot);
+    if (r == 0)
+        bus->hp_up |= bit;
+    pthread_rwlock_unlock(&bus->lock);
+    if (r == 0)
+        hotplug_notify(bus);
+    return r;
+}
+
+int pci_hotplug_remove(struct pci_bus *bus, struct pci_dev *d, struct err *e)
+{
+    pthread_rwlock_wrlock(&bus->lock);
+    int r = hotplug_check(bus, d, e);
+    uint32_t bit = 1u << (d->slot % PCI_MAX_SLOTS);
+    if (r == 0 && (bus->hp_down & bit))
+        r = err_set(e, EALREADY, "%s: removal from slot %u is already pending", d->name,
+                    d->slot);
+    if (r == 0) {
+        /* An insertion the guest never took is overtaken by the removal. */
+        bus->hp_up &= ~bit;
+        bus->hp_down |= bit;
+    }
+    pthread_rwlock_unlock(&bus->lock);
+    if (r == 0)
+        hotplug_notify(bus);
+    return r;
+}
+
+enum pci_slot_state pci_hotplug_slot_state(struct pci_bus *bus, unsigned slot)
+{
+    if (slot >= PCI_MAX_SLOTS)
+        return PCI_SLOT_EMPTY;
+    pthread_rwlock_rdlock(&bus->lock);
+    enum pci_slot_state st = PCI_SLOT_EMPTY;
+    if (bus->hp_down & (1u << slot))
+        st = PCI_SLOT_REMOVING;
+    else if (bus->hp_up & (1u << slot))
+        st = PCI_SLOT_INSERTING;
+    else if (bus->devs[slot])
+        st = PCI_SLOT_PRESENT;
+    pthread_rwlock_unlock(&bus->lock);
+    return st;
+}
+
+/* Takes the functions in `slots` off the bus, then tells each owner and
+ * frees it. Called without the bus lock. */
+static void hotplug_eject(struct pci_bus *bus, uint32_t slots)
+{
+    struct pci_dev *gone[PCI_MAX_SLOTS];
+    unsigned n = 0;
+    pthread_rwlock_wrlock(&bus->lock);
+    for (unsigned s = 1; s < PCI_MAX_SLOTS; s++) {
+        struct pci_dev *d = bus->devs[s];
+        /* A model that cannot let go of its function keeps it, whatever
+         * the guest writes: freeing it under the model would be a
+         * use-after-free the guest could trigger. */
+        if (!(slots & (1u << s)) || !d || !d->ops || !d->ops->unplugged)
+            continue;
+        bus->hp_up &= ~(1u << s);
+        bus->hp_down &= ~(1u << s);
+        for (unsigned b = 0; b < PCI_NUM_BARS; b++) {
+            if (d->bars[b].mapped && d->ops && d->ops->bar_moved)
+                d->ops->bar_moved(d->opaque, b, d->bars[b].mapped, 0);
+            d->bars[b].mapped = 0;
+        }
+        bus->devs[s] = NULL;
+        gone[n++] = d;
+    }
+    pthread_rwlock_unlock(&bus->lock);
+    for (unsigned i = 0; i < n; i++) {
+        struct pci_dev *d = gone[i];
+        log_info("pci: %s left slot %u", d->name, d->slot);
+        pci_dev_set_intx(d, false);
+        if (d->ops && d->ops->unplugged)
+            d->ops->unplugged(d->opaque);
+        msix_destroy(d->msix);
+        free(d);
+    }
+}
+
+void pci_hotplug_read(struct pci_bus *bus, unsigned off, uint8_t *data, unsigned len)
+{
+    uint32_t v = 0;
+    if (len == 4 && (off == 0 || off == 4)) {
+        pthread_rwlock_wrlock(&bus->lock);
+        if (off == 0) {
+            /* Read once by the GPE method, which notifies each slot. */
+            v = bus->hp_up;
+            bus->hp_up = 0;
+        } else {
+            v = bus->hp_down;
+        }
+        pthread_rwlock_unlock(&bus->lock);
+    }
+    for (unsigned i = 0; i < len; i++)
+        data[i] = (uint8_t)(v >> (8 * (i % 4)));
+}
+
+void pci_hotplug_write(struct pci_bus *bus, unsigned off, const uint8_t *data, unsigned len)
+{
+    if (len != 4 || off != 8)
+        return;
+    /* Slot 0 is the host bridge: never ejected. */
+    hotplug_eject(bus, pci_get32(data) & ~1u);
 }

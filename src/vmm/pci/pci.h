@@ -71,6 +71,13 @@ struct pci_dev_ops {
     /* Machine reset: the device model's own power-on state (its PCI
      * config space is reset by the bus). vCPUs are stopped. May be NULL. */
     void (*reset)(void *opaque);
+    /* The function left the bus: the guest ejected its slot (a vCPU
+     * thread) or a machine reset completed a pending removal (vCPUs
+     * stopped). Its BARs were reported unmapped and INTx lowered; the
+     * struct pci_dev is freed when this returns, so the owner must drop
+     * its pointer and tear its model down (possibly later, on its own
+     * thread). No bus lock is held. May be NULL. */
+    void (*unplugged)(void *opaque);
 };
 
 struct pci_bar {
@@ -165,6 +172,41 @@ void pci_dev_set_intx(struct pci_dev *d, bool level);
 int pci_dev_intx_gsi(const struct pci_dev *d);
 /* Line i (0..3, GSI LAYOUT_GSI_PCI_INTX + i) as last driven. */
 bool pci_bus_intx_line(struct pci_bus *bus, unsigned i);
+
+/* ACPI PCI hotplug (the scheme of QEMU's piix4 "acpi-pci-hotplug"): the
+ * DSDT declares every slot 1..31 with _ADR, _SUN and _EJ0, and a GPE
+ * method that reads two bitmaps from the register block at
+ * LAYOUT_PORT_PCI_HOTPLUG and notifies the slots: "up" (device check,
+ * read clears it) and "down" (eject request, kept until the eject). The
+ * guest's _EJ0 writes the slot's bit to the eject register, which takes
+ * the function off the bus (ops->unplugged). Only functions whose model
+ * has ops->unplugged are hotpluggable; the guest's eject of any other
+ * slot is ignored.
+ *
+ * Slot states: empty, present, inserting (added, the guest has not read
+ * "up" yet), removing (removal requested, waiting for _EJ0). A guest may
+ * also eject a present slot on its own (Linux: slots/N/power). A reset
+ * completes pending removals and forgets pending insertions (the guest
+ * enumerates the bus again). */
+enum pci_slot_state {
+    PCI_SLOT_EMPTY,
+    PCI_SLOT_PRESENT,
+    PCI_SLOT_INSERTING,
+    PCI_SLOT_REMOVING,
+};
+/* Announces d, already added with pci_dev_add (its BARs are left for the
+ * guest to place), and raises the hotplug GPE. -EINVAL for the host
+ * bridge or a device not on bus, -EOPNOTSUPP for a model without
+ * ops->unplugged, -EBUSY while its slot has a hotplug event pending. */
+int pci_hotplug_add(struct pci_bus *bus, struct pci_dev *d, struct err *e);
+/* Asks the guest to eject d and raises the GPE; d stays on the bus until
+ * the guest's _EJ0 (or a reset). -EINVAL as above, -EALREADY when a
+ * removal is already pending. */
+int pci_hotplug_remove(struct pci_bus *bus, struct pci_dev *d, struct err *e);
+enum pci_slot_state pci_hotplug_slot_state(struct pci_bus *bus, unsigned slot);
+/* The register block (dword accesses at 0, 4, 8), for the host bridge. */
+void pci_hotplug_read(struct pci_bus *bus, unsigned off, uint8_t *data, unsigned len);
+void pci_hotplug_write(struct pci_bus *bus, unsigned off, const uint8_t *data, unsigned len);
 
 struct vm *pci_bus_vm(struct pci_bus *bus);
 struct pci_dev *pci_bus_dev(struct pci_bus *bus, unsigned slot);

@@ -173,6 +173,7 @@ static void dsdt_motherboard(struct aml_buf *b, const struct acpi_config *cfg)
     aml_restemplate_begin(b);
     aml_res_io(b, LAYOUT_PORT_ACPI_PM_BASE, LAYOUT_PORT_ACPI_PM_LEN);
     if (cfg->pci) {
+        aml_res_io(b, LAYOUT_PORT_PCI_HOTPLUG, LAYOUT_PCI_HOTPLUG_LEN);
         uint64_t size = (uint64_t)(cfg->ecam_end_bus + 1) << 20;
         if (cfg->ecam_base + size <= LAYOUT_4G)
             aml_res_memory32_fixed(b, (uint32_t)cfg->ecam_base,
@@ -208,6 +209,73 @@ static void dsdt_pci_routing(struct aml_buf *b)
     aml_end(b);
 }
 
+/* ACPI PCI hotplug (pci/pci.c has the registers and the slot states):
+ *   OperationRegion (PCST, SystemIO, port, 12)
+ *   Field (PCST, DWordAcc, NoLock, WriteAsZeros) { PCIU, 32, PCID, 32, B0EJ, 32 }
+ *   Device (Snn) { _ADR, _SUN, Method (_EJ0, 1) { B0EJ = 1 << nn } }  for nn in 1..31
+ *   Method (PCNT) { Local0 = PCIU; Local1 = PCID;
+ *                   If (Local0 & bit) { Notify (Snn, 1) } ...   device check
+ *                   If (Local1 & bit) { Notify (Snn, 3) } ... } eject request
+ * and \_GPE._E01 calls PCNT. The slot objects exist whether or not a
+ * device is there: the OS reads the vendor ID to tell. */
+static void dsdt_pci_hotplug(struct aml_buf *b)
+{
+    static const struct aml_field_unit regs[] = {
+        { "PCIU", 32 }, { "PCID", 32 }, { "B0EJ", 32 },
+    };
+    char name[8];
+    aml_opregion(b, "PCST", AML_SPACE_SYSTEM_IO, LAYOUT_PORT_PCI_HOTPLUG,
+                 LAYOUT_PCI_HOTPLUG_LEN);
+    aml_field(b, "PCST", AML_FIELD_DWORD_ACC | AML_FIELD_WRITE_ZEROS, regs, 3);
+    for (unsigned slot = 1; slot < 32; slot++) {
+        snprintf(name, sizeof(name), "S%02X", slot);
+        aml_device_begin(b, name);
+        aml_name_int(b, "_ADR", (uint64_t)slot << 16);
+        aml_name_int(b, "_SUN", slot);
+        aml_method_begin(b, "_EJ0", 1, false);
+        aml_store(b);
+        aml_int(b, 1u << slot);
+        aml_namestring(b, "B0EJ");
+        aml_end(b);
+        aml_end(b);
+    }
+    aml_method_begin(b, "PCNT", 0, true);
+    aml_store(b);
+    aml_namestring(b, "PCIU");
+    aml_local(b, 0);
+    aml_store(b);
+    aml_namestring(b, "PCID");
+    aml_local(b, 1);
+    for (unsigned local = 0; local < 2; local++) {
+        for (unsigned slot = 1; slot < 32; slot++) {
+            snprintf(name, sizeof(name), "S%02X", slot);
+            aml_if_begin(b);
+            aml_and(b);
+            aml_local(b, local);
+            aml_int(b, 1u << slot);
+            aml_null_target(b);
+            aml_notify(b);
+            aml_namestring(b, name);
+            aml_int(b, local == 0 ? 1 : 3);
+            aml_end(b);
+        }
+    }
+    aml_end(b);
+}
+
+/* The hotplug GPE's handler: edge-style (_Exx), as the PM block latches
+ * the status bit once per event. */
+static void dsdt_gpe(struct aml_buf *b)
+{
+    char name[8];
+    snprintf(name, sizeof(name), "_E%02X", LAYOUT_GPE_PCI_HOTPLUG);
+    aml_scope_begin(b, "\\_GPE");
+    aml_method_begin(b, name, 0, false);
+    aml_namestring(b, "\\_SB.PCI0.PCNT");
+    aml_end(b);
+    aml_end(b);
+}
+
 static void dsdt_pci_root(struct aml_buf *b, const struct acpi_config *cfg)
 {
     aml_device_begin(b, "PCI0");
@@ -230,6 +298,7 @@ static void dsdt_pci_root(struct aml_buf *b, const struct acpi_config *cfg)
                          false, false);
     aml_restemplate_end(b);
     dsdt_pci_routing(b);
+    dsdt_pci_hotplug(b);
     aml_end(b);
 }
 
@@ -259,6 +328,8 @@ static int build_dsdt_body(const struct acpi_config *cfg, struct aml_buf *b)
     if (cfg->pci)
         dsdt_pci_root(b, cfg);
     aml_end(b);
+    if (cfg->pci)
+        dsdt_gpe(b);
     if (!aml_error(b) && b->depth != 0)
         return -EINVAL;
     return aml_error(b);

@@ -18,12 +18,19 @@ enum {
     AML_BUFFER_OP = 0x11,
     AML_PACKAGE_OP = 0x12,
     AML_METHOD_OP = 0x14,
+    AML_LOCAL0_OP = 0x60,
+    AML_STORE_OP = 0x70,
+    AML_AND_OP = 0x7b,
+    AML_NOTIFY_OP = 0x86,
+    AML_IF_OP = 0xa0,
     AML_DUAL_NAME_PREFIX = 0x2e,
     AML_MULTI_NAME_PREFIX = 0x2f,
     AML_EXT_OP_PREFIX = 0x5b,
     AML_ROOT_CHAR = 0x5c,
     AML_PARENT_PREFIX = 0x5e,
-    AML_DEVICE_OP = 0x82, /* after AML_EXT_OP_PREFIX */
+    AML_OPREGION_OP = 0x80, /* after AML_EXT_OP_PREFIX */
+    AML_FIELD_OP = 0x81,    /* after AML_EXT_OP_PREFIX */
+    AML_DEVICE_OP = 0x82,   /* after AML_EXT_OP_PREFIX */
     AML_RETURN_OP = 0xa4,
     AML_ONES_OP = 0xff,
 };
@@ -59,6 +66,7 @@ enum aml_open_kind {
     OPEN_PACKAGE,
     OPEN_BUFFER,
     OPEN_BUFFER_TEMPLATE,
+    OPEN_IF,
 };
 
 void aml_init(struct aml_buf *b)
@@ -578,4 +586,61 @@ int aml_res_qword_memory(struct aml_buf *b, uint64_t min, uint64_t max,
         return fail(b, -EINVAL);
     return res_addr(b, 8, ADDR_TYPE_MEMORY, mem_gen(consumer),
                     mem_flags(cacheable), min, max);
+}
+
+/* ---- statements and expressions ---------------------------------------- */
+
+int aml_if_begin(struct aml_buf *b)
+{
+    aml_byte(b, AML_IF_OP);
+    return open_pkg(b, OPEN_IF);
+}
+
+int aml_store(struct aml_buf *b) { return aml_byte(b, AML_STORE_OP); }
+int aml_and(struct aml_buf *b) { return aml_byte(b, AML_AND_OP); }
+int aml_notify(struct aml_buf *b) { return aml_byte(b, AML_NOTIFY_OP); }
+int aml_null_target(struct aml_buf *b) { return aml_byte(b, 0x00); }
+
+int aml_local(struct aml_buf *b, unsigned n)
+{
+    if (n > 7)
+        return fail(b, -EINVAL);
+    return aml_byte(b, (uint8_t)(AML_LOCAL0_OP + n));
+}
+
+/* ---- operation regions and fields -------------------------------------- */
+
+int aml_opregion(struct aml_buf *b, const char *name, uint8_t space, uint64_t offset,
+                 uint64_t len)
+{
+    aml_byte(b, AML_EXT_OP_PREFIX);
+    aml_byte(b, AML_OPREGION_OP);
+    aml_namestring(b, name);
+    aml_byte(b, space);
+    aml_int(b, offset);
+    return aml_int(b, len);
+}
+
+int aml_field(struct aml_buf *b, const char *region, uint8_t flags,
+              const struct aml_field_unit *units, unsigned n)
+{
+    aml_byte(b, AML_EXT_OP_PREFIX);
+    aml_byte(b, AML_FIELD_OP);
+    open_pkg(b, OPEN_SCOPE);
+    aml_namestring(b, region);
+    aml_byte(b, flags);
+    for (unsigned i = 0; i < n && !b->err; i++) {
+        char segs[255][4];
+        uint8_t enc[4];
+        /* A NamedField is a bare NameSeg, then its width in bits as a
+         * PkgLength (the value does not count its own bytes here). */
+        unsigned w = aml_pkglen_encode(units[i].bits, enc);
+        if (parse_segs(units[i].name, segs) != 1 || units[i].bits == 0 || !w)
+            return fail(b, -EINVAL);
+        aml_bytes(b, segs[0], 4);
+        aml_bytes(b, enc, w);
+    }
+    if (b->err)
+        return b->err;
+    return close_pkg(b);
 }

@@ -105,4 +105,34 @@ int aml_res_dword_memory(struct aml_buf *b, uint32_t min, uint32_t max,
 int aml_res_qword_memory(struct aml_buf *b, uint64_t min, uint64_t max,
                          bool consumer, bool cacheable);
 
+/* Control flow and expressions, as statements inside a Method. Each
+ * emits its opcode; the caller emits the operands next, in AML order:
+ *   If (predicate) { body }   aml_if_begin, predicate, body, aml_end
+ *   Store (src, dst)          aml_store, src, dst
+ *   And (a, b, target)        aml_and, a, b, target (aml_null_target: none)
+ *   Notify (object, value)    aml_notify, object's name, value
+ * A method call is its name followed by its arguments. */
+int aml_if_begin(struct aml_buf *b);
+int aml_store(struct aml_buf *b);
+int aml_and(struct aml_buf *b);
+int aml_notify(struct aml_buf *b);
+int aml_null_target(struct aml_buf *b);
+int aml_local(struct aml_buf *b, unsigned n);   /* Local0..Local7 */
+
+/* OperationRegion(name, space, offset, len). */
+#define AML_SPACE_SYSTEM_IO 1
+int aml_opregion(struct aml_buf *b, const char *name, uint8_t space, uint64_t offset,
+                 uint64_t len);
+
+/* Field(region, flags) { name, bits; ... }: consecutive units from bit 0.
+ * Flags: access type in bits 3:0, lock in bit 4, update rule in 6:5. */
+#define AML_FIELD_DWORD_ACC    0x03
+#define AML_FIELD_WRITE_ZEROS  0x40
+struct aml_field_unit {
+    const char *name;    /* one NameSeg */
+    uint32_t bits;
+};
+int aml_field(struct aml_buf *b, const char *region, uint8_t flags,
+              const struct aml_field_unit *units, unsigned n);
+
 #endif

@@ -47,6 +47,9 @@
 #define LAYOUT_PORT_PM_TMR       0x608         /* 4 bytes, 3.579545 MHz */
 #define LAYOUT_PORT_GPE0_BLK     0x620         /* 8 bytes: status(4) + enable(4) */
 #define LAYOUT_PORT_ACPI_PM_LEN  0x40
+#define LAYOUT_PORT_PCI_HOTPLUG  0xae00        /* 12 bytes: up, down, eject (dwords) */
+#define LAYOUT_PCI_HOTPLUG_LEN   12
+#define LAYOUT_GPE_PCI_HOTPLUG   1             /* GPE0 bit: the DSDT's \_GPE._E01 */
 
 /* Interrupt lines (ISA IRQ == GSI except IRQ0 -> GSI2 override) */
 #define LAYOUT_IRQ_COM1          4
