@@ -59,6 +59,11 @@ out=$(v capabilities 2>&1)
 check "virsh capabilities: x86_64 hvm guests, kvm domain type, cvirt-vmm emulator" \
     bash -c "grep -q '<os_type>hvm</os_type>' <<<\"\$0\" && grep -q \"<domain type='kvm'/>\" <<<\"\$0\" &&
              grep -q '<emulator>.*cvirt-vmm</emulator>' <<<\"\$0\"" "$out"
+if [ -r /etc/machine-id ]; then
+    mid=$(sed -E 's/^(.{8})(.{4})(.{4})(.{4})(.{12})$/\1-\2-\3-\4-\5/' /etc/machine-id)
+    check "virsh capabilities: host uuid from /etc/machine-id" \
+        grep -q "<uuid>$mid</uuid>" <<<"$out"
+fi
 out=$(v list --all 2>&1); rc=$?
 check "virsh list --all: the empty table, exit 0" \
     bash -c "[ $rc = 0 ] && grep -q 'Id   Name   State' <<<\"\$0\"" "$out"
@@ -253,6 +258,13 @@ if id nobody >/dev/null 2>&1; then
 else
     tap_fail "no user 'nobody' to run a session daemon as"
 fi
+
+mkdir -p "$ROOT/bad/run/cvirt"
+touch "$ROOT/bad/run/cvirt/cvirt-sock"
+"$CVIRTD" --root "$ROOT/bad" 2>"$ROOT/bad.log"; rc=$?
+check "a file that is not a socket at the socket path is refused, not replaced" \
+    bash -c "[ $rc != 0 ] && grep -q 'exists and is not a socket' '$ROOT/bad.log' &&
+             test -f '$ROOT/bad/run/cvirt/cvirt-sock'"
 
 "$CVIRTD" --root "$ROOT" 2>"$ROOT/second.log"; rc=$?
 check "a second cvirtd on the same root is refused" \

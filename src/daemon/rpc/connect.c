@@ -173,6 +173,21 @@ static int h_node_get_info(struct rpc_client *c, const void *args, void *ret,
     return 0;
 }
 
+/* The host's UUID line from /etc/machine-id (32 hex digits), as libvirt
+ * falls back to when SMBIOS gives none; empty when there is no id. */
+static void host_uuid(char out[40])
+{
+    char id[64] = "";
+    FILE *f = fopen("/etc/machine-id", "r");
+    if (!f)
+        return;
+    bool ok = fgets(id, sizeof(id), f) != NULL;
+    fclose(f);
+    if (!ok || strspn(id, "0123456789abcdef") != 32)
+        return;
+    snprintf(out, 40, "%.8s-%.4s-%.4s-%.4s-%.12s", id, id + 8, id + 12, id + 16, id + 20);
+}
+
 static int h_get_capabilities(struct rpc_client *c, const void *args, void *ret,
                               struct rpc_error *err)
 {
@@ -184,12 +199,19 @@ static int h_get_capabilities(struct rpc_client *c, const void *args, void *ret,
         return rpc_err_set(err, VIR_ERR_SYSTEM_ERROR, VIR_FROM_NONE, "uname: %s",
                            strerror(errno));
     const char *vmm = d && d->vmm_path ? d->vmm_path : "/usr/bin/cvirt-vmm";
+    char uuid[40] = "", uuid_line[64] = "";
+    host_uuid(uuid);
+    if (uuid[0])
+        snprintf(uuid_line, sizeof(uuid_line), "    <uuid>%s</uuid>\n", uuid);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     char *xml = NULL;
     int n = asprintf(&xml,
         "<capabilities>\n"
         "  <host>\n"
+        "%s"
         "    <cpu>\n"
         "      <arch>%s</arch>\n"
+        "      <topology sockets='1' dies='1' cores='%ld' threads='1'/>\n"
         "    </cpu>\n"
         "    <power_management/>\n"
         "    <secmodel>\n"
@@ -210,7 +232,7 @@ static int h_get_capabilities(struct rpc_client *c, const void *args, void *ret,
         "      <apic default='on' toggle='no'/>\n"
         "    </features>\n"
         "  </guest>\n"
-        "</capabilities>\n", u.machine, vmm);
+        "</capabilities>\n", uuid_line, u.machine, cpus > 0 ? cpus : 1, vmm);
     if (n < 0)
         return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_RPC, "capabilities");
     r->capabilities = xml;

@@ -481,6 +481,9 @@ int rpc_server_listen_unix(struct rpc_server *s, const char *path, mode_t mode,
     if (strlen(path) >= sizeof(sa.sun_path))
         return err_set(e, ENAMETOOLONG, "socket path %s is too long", path);
     strcpy(sa.sun_path, path);
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+        return err_set(e, EEXIST, "%s exists and is not a socket", path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return err_set_errno(e, errno, "socket for %s", path);
