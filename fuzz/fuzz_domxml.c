@@ -1,4 +1,4 @@
-/* Arbitrary bytes as domain XML and as a <disk> fragment: errors are fine;
+/* Arbitrary bytes as domain XML and as device fragments: errors are fine;
  * a crash, a leak, or an accepted definition whose formatted XML does not
  * parse back to the same text is a bug. Seeds: the .xml files in
  * tests/data/domxml. */
@@ -55,9 +55,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         domain_def_free(c);
         domain_def_free(d);
     }
+    const char *kind = domain_device_kind(xml, size);
     struct domain_disk *disk = NULL;
     err_clear(&e);
-    if (domain_disk_parse(xml, size, &disk, &e) == 0)
+    if (domain_disk_parse(xml, size, &disk, &e) == 0) {
+        if (!kind || strcmp(kind, "disk"))
+            abort();
         domain_disk_free(disk);
+    }
+    struct domain_net *net = NULL;
+    err_clear(&e);
+    if (domain_net_parse(xml, size, &net, &e) == 0) {
+        if (!kind || strcmp(kind, "interface"))
+            abort();
+        domain_net_free(net);
+    }
     return 0;
 }

@@ -470,17 +470,16 @@ static int parse_root(xnode root, struct domain_def *d, struct pctx *p)
 
 /* Reads a document with no network access and no entity expansion;
  * libxml2's own error becomes the message. */
-static xmlDoc *read_xml(const char *xml, size_t len, const char *what, struct err *e)
+static int read_xml(const char *xml, size_t len, const char *what, xmlDoc **out,
+                    struct err *e)
 {
-    if (len > DOMAIN_XML_MAX) {
-        err_set(e, EFBIG, "%s XML is larger than %u bytes", what, DOMAIN_XML_MAX);
-        return NULL;
-    }
+    *out = NULL;
+    if (len > DOMAIN_XML_MAX)
+        return err_set(e, EFBIG, "%s XML is larger than %u bytes", what, DOMAIN_XML_MAX);
     xmlParserCtxt *ctxt = xmlNewParserCtxt();
-    if (!ctxt) {
-        dx_oom(e);
-        return NULL;
-    }
+    if (!ctxt)
+        return dx_oom(e);
+    int r = 0;
     xmlDoc *doc = xmlCtxtReadMemory(ctxt, xml, (int)len, "domain.xml", NULL,
                                     XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc || !xmlDocGetRootElement(doc)) {
@@ -490,21 +489,24 @@ static xmlDoc *read_xml(const char *xml, size_t len, const char *what, struct er
             snprintf(msg, sizeof msg, "%s", xe->message);
             msg[strcspn(msg, "\n")] = '\0';
         }
-        err_set(e, EINVAL, "%s XML is malformed at line %d: %s", what, xe ? xe->line : 0, msg);
+        r = err_set(e, EINVAL, "%s XML is malformed at line %d: %s", what, xe ? xe->line : 0,
+                    msg);
         xmlFreeDoc(doc);
         doc = NULL;
     }
     xmlFreeParserCtxt(ctxt);
-    return doc;
+    *out = doc;
+    return r;
 }
 
 int domain_def_parse(const char *xml, size_t len, unsigned flags,
                      struct domain_def **out, struct err *e)
 {
     *out = NULL;
-    xmlDoc *doc = read_xml(xml, len, "domain", e);
-    if (!doc)
-        return -e->code;
+    xmlDoc *doc;
+    int r = read_xml(xml, len, "domain", &doc, e);
+    if (r < 0)
+        return r;
     struct domain_def *d = calloc(1, sizeof(*d));
     if (!d) {
         xmlFreeDoc(doc);
@@ -516,7 +518,7 @@ int domain_def_parse(const char *xml, size_t len, unsigned flags,
     d->on_reboot = DOMAIN_ACTION_RESTART;
     d->on_crash = DOMAIN_ACTION_DESTROY;
     struct pctx p = { .flags = flags, .e = e };
-    int r = parse_root(xmlDocGetRootElement(doc), d, &p);
+    r = parse_root(xmlDocGetRootElement(doc), d, &p);
     xmlFreeDoc(doc);
     if (r < 0) {
         domain_def_free(d);
@@ -526,22 +528,33 @@ int domain_def_parse(const char *xml, size_t len, unsigned flags,
     return 0;
 }
 
+/* A device fragment for attach-device / detach-device: one root element,
+ * parsed as in an inactive definition. */
+static int read_fragment(const char *xml, size_t len, const char *what, xmlDoc **doc,
+                         struct err *e)
+{
+    int r = read_xml(xml, len, what, doc, e);
+    if (r < 0)
+        return r;
+    xnode root = xmlDocGetRootElement(*doc);
+    if (!is_el(root, what)) {
+        r = err_set(e, EINVAL, "expected <%s>, found <%s>", what, el_name(root));
+        xmlFreeDoc(*doc);
+        *doc = NULL;
+    }
+    return r;
+}
+
 int domain_disk_parse(const char *xml, size_t len, struct domain_disk **out, struct err *e)
 {
     *out = NULL;
-    xmlDoc *doc = read_xml(xml, len, "disk", e);
-    if (!doc)
-        return -e->code;
-    xnode root = xmlDocGetRootElement(doc);
+    xmlDoc *doc;
+    int r = read_fragment(xml, len, "disk", &doc, e);
+    if (r < 0)
+        return r;
     struct domain_disk *disk = calloc(1, sizeof(*disk));
     struct pctx p = { .flags = DOMAIN_PARSE_INACTIVE, .e = e };
-    int r;
-    if (!disk)
-        r = dx_oom(e);
-    else if (!is_el(root, "disk"))
-        r = err_set(e, EINVAL, "expected a <disk> element, found <%s>", el_name(root));
-    else
-        r = domain_conf_parse_disk(root, disk, &p);
+    r = disk ? domain_conf_parse_disk(xmlDocGetRootElement(doc), disk, &p) : dx_oom(e);
     xmlFreeDoc(doc);
     if (r < 0) {
         domain_disk_free(disk);
@@ -549,4 +562,37 @@ int domain_disk_parse(const char *xml, size_t len, struct domain_disk **out, str
     }
     *out = disk;
     return 0;
+}
+
+int domain_net_parse(const char *xml, size_t len, struct domain_net **out, struct err *e)
+{
+    *out = NULL;
+    xmlDoc *doc;
+    int r = read_fragment(xml, len, "interface", &doc, e);
+    if (r < 0)
+        return r;
+    struct domain_net *net = calloc(1, sizeof(*net));
+    struct pctx p = { .flags = DOMAIN_PARSE_INACTIVE, .e = e };
+    r = net ? domain_conf_parse_net(xmlDocGetRootElement(doc), net, &p) : dx_oom(e);
+    xmlFreeDoc(doc);
+    if (r < 0) {
+        domain_net_free(net);
+        return r;
+    }
+    *out = net;
+    return 0;
+}
+
+const char *domain_device_kind(const char *xml, size_t len)
+{
+    xmlDoc *doc;
+    if (read_xml(xml, len, "device", &doc, NULL) < 0)
+        return NULL;
+    static const char *const kinds[] = { "disk", "interface", NULL };
+    const char *name = el_name(xmlDocGetRootElement(doc)), *kind = NULL;
+    for (int i = 0; kinds[i]; i++)
+        if (!strcmp(name, kinds[i]))
+            kind = kinds[i];
+    xmlFreeDoc(doc);
+    return kind;
 }

@@ -185,6 +185,22 @@ int domain_def_add_disk(struct domain_def *d, struct domain_disk *disk, struct e
 int domain_def_remove_disk(struct domain_def *d, const char *match,
                            struct domain_disk **out, struct err *e);
 
+/* Interfaces, for attach-interface / detach-interface --config. */
+int domain_net_parse(const char *xml, size_t len, struct domain_net **out,
+                     struct err *e);
+void domain_net_free(struct domain_net *net);
+/* Takes ownership of *net on success; refuses a MAC already in use. */
+int domain_def_add_net(struct domain_def *d, struct domain_net *net, struct err *e);
+/* Removes the interface with this MAC (what virsh detach-interface --mac
+ * and detach-device match on); -ENOENT when none has it. */
+int domain_def_remove_net(struct domain_def *d, const uint8_t mac[6],
+                          struct domain_net **out, struct err *e);
+
+/* "disk" or "interface" for a device fragment of a kind cvirt can attach,
+ * NULL for anything else (including XML that does not parse), so the
+ * caller can dispatch attach-device. */
+const char *domain_device_kind(const char *xml, size_t len);
+
 /* Lookups; NULL when absent. */
 const struct domain_disk *domain_def_find_disk(const struct domain_def *d,
                                                const char *match);

@@ -261,7 +261,7 @@ static int parse_net_child(xnode c, struct domain_net *net, bool *have_mac, stru
     return 0;
 }
 
-static int parse_net(xnode n, struct domain_net *net, struct pctx *p)
+int domain_conf_parse_net(xnode n, struct domain_net *net, struct pctx *p)
 {
     memset(net, 0, sizeof(*net));
     char *type = attr(n, "type");
@@ -483,7 +483,7 @@ static int add_net(struct domain_def *d, xnode n, struct pctx *p)
     if (!nn)
         return dx_oom(p->e);
     d->nets = nn;
-    int r = parse_net(n, &d->nets[d->nnets], p);
+    int r = domain_conf_parse_net(n, &d->nets[d->nnets], p);
     if (r < 0) {
         free(d->nets[d->nnets].source);
         free(d->nets[d->nnets].target_dev);

@@ -62,6 +62,15 @@ void domain_disk_free(struct domain_disk *disk)
     free(disk);
 }
 
+void domain_net_free(struct domain_net *net)
+{
+    if (!net)
+        return;
+    free(net->source);
+    free(net->target_dev);
+    free(net);
+}
+
 void domain_def_free(struct domain_def *d)
 {
     if (!d)
@@ -617,6 +626,55 @@ int domain_def_remove_disk(struct domain_def *d, const char *match,
         *out = k;
     } else {
         domain_disk_clear(&removed);
+    }
+    return 0;
+}
+
+/* ---- interface edits ---- */
+
+int domain_def_add_net(struct domain_def *d, struct domain_net *net, struct err *e)
+{
+    char mac[18];
+    domain_mac_format(net->mac, mac);
+    if (d->nnets >= DOMAIN_MAX_NETS)
+        return err_set(e, EINVAL, "too many interfaces (at most %d)", DOMAIN_MAX_NETS);
+    for (size_t i = 0; i < d->nnets; i++)
+        if (!memcmp(d->nets[i].mac, net->mac, 6))
+            return err_set(e, EEXIST, "an interface with MAC %s already exists", mac);
+    struct domain_net *nn = realloc(d->nets, (d->nnets + 1) * sizeof(*nn));
+    if (!nn)
+        return err_set(e, ENOMEM, "out of memory");
+    d->nets = nn;
+    d->nets[d->nnets++] = *net;
+    free(net);
+    return 0;
+}
+
+int domain_def_remove_net(struct domain_def *d, const uint8_t mac[6],
+                          struct domain_net **out, struct err *e)
+{
+    if (out)
+        *out = NULL;
+    size_t i;
+    for (i = 0; i < d->nnets && memcmp(d->nets[i].mac, mac, 6); i++)
+        ;
+    if (i == d->nnets) {
+        char s[18];
+        domain_mac_format(mac, s);
+        return err_set(e, ENOENT, "no interface with MAC %s", s);
+    }
+    struct domain_net *k = NULL;
+    if (out && !(k = malloc(sizeof(*k))))
+        return err_set(e, ENOMEM, "out of memory");
+    struct domain_net removed = d->nets[i];
+    memmove(&d->nets[i], &d->nets[i + 1], (d->nnets - i - 1) * sizeof(*d->nets));
+    d->nnets--;
+    if (k) {
+        *k = removed;
+        *out = k;
+    } else {
+        free(removed.source);
+        free(removed.target_dev);
     }
     return 0;
 }

@@ -113,5 +113,6 @@ static inline bool in_list(const char *const *list, const char *name)
 /* <devices> into d; <disk> alone for attach-device. */
 int domain_conf_parse_devices(xnode devs, struct domain_def *d, struct pctx *p);
 int domain_conf_parse_disk(xnode n, struct domain_disk *disk, struct pctx *p);
+int domain_conf_parse_net(xnode n, struct domain_net *net, struct pctx *p);
 
 #endif

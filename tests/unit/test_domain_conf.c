@@ -536,7 +536,7 @@ static void test_disk_edit(void **state)
     err_clear(&e);
     const char *bad = "<interface type='network'/>";
     assert_int_equal(domain_disk_parse(bad, strlen(bad), &k, &e), -EINVAL);
-    assert_string_equal(e.msg, "expected a <disk> element, found <interface>");
+    assert_string_equal(e.msg, "expected <disk>, found <interface>");
 
     /* Detach by source file or by target. */
     err_clear(&e);
@@ -549,6 +549,48 @@ static void test_disk_edit(void **state)
     assert_int_equal(d->ndisks, 0);
     assert_int_equal(domain_def_remove_disk(d, "vdb", NULL, &e), -ENOENT);
     assert_string_equal(e.msg, "no disk with target dev or source file 'vdb'");
+    domain_def_free(d);
+}
+
+static void test_net_edit(void **state)
+{
+    struct domain_def *d = parse_ok(MIN_XML(
+        "<interface type='network'><source network='default'/>"
+        "<mac address='52:54:00:00:00:01'/></interface>"), 0);
+    struct domain_net *n = NULL;
+    struct err e = {0};
+    const char *frag = "<interface type='bridge'><source bridge='br0'/>"
+                       "<mac address='52:54:00:00:00:02'/><model type='virtio'/></interface>";
+    assert_string_equal(domain_device_kind(frag, strlen(frag)), "interface");
+    assert_int_equal(domain_net_parse(frag, strlen(frag), &n, &e), 0);
+    assert_int_equal(domain_def_add_net(d, n, &e), 0);
+    assert_int_equal(d->nnets, 2);
+    assert_string_equal(d->nets[1].source, "br0");
+
+    assert_int_equal(domain_net_parse(frag, strlen(frag), &n, &e), 0);
+    assert_int_equal(domain_def_add_net(d, n, &e), -EEXIST);
+    assert_string_equal(e.msg, "an interface with MAC 52:54:00:00:00:02 already exists");
+    domain_net_free(n);
+
+    err_clear(&e);
+    struct domain_net *out = NULL;
+    assert_int_equal(domain_def_remove_net(d, (const uint8_t *)"\x52\x54\x00\x00\x00\x01",
+                                           &out, &e), 0);
+    assert_string_equal(out->source, "default");
+    domain_net_free(out);
+    assert_int_equal(d->nnets, 1);
+    assert_int_equal(domain_def_remove_net(d, (const uint8_t *)"\x52\x54\x00\x00\x00\x01",
+                                           NULL, &e), -ENOENT);
+    assert_string_equal(e.msg, "no interface with MAC 52:54:00:00:00:01");
+
+    const char *disk = "<disk type='file'><source file='/a'/><target dev='vda'/></disk>";
+    assert_string_equal(domain_device_kind(disk, strlen(disk)), "disk");
+    const char *other = "<hostdev mode='subsystem'/>";
+    assert_null(domain_device_kind(other, strlen(other)));
+    assert_null(domain_device_kind("<disk", 5));
+    err_clear(&e);
+    assert_int_equal(domain_net_parse(disk, strlen(disk), &n, &e), -EINVAL);
+    assert_string_equal(e.msg, "expected <interface>, found <disk>");
     domain_def_free(d);
 }
 
@@ -823,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_dropped_elements),
         cmocka_unit_test(test_given_as_virtio),
         cmocka_unit_test(test_disk_edit),
+        cmocka_unit_test(test_net_edit),
         cmocka_unit_test(test_argv_errors),
     };
     int fails = cmocka_run_group_tests_name("domain_conf", tests, NULL, NULL);
