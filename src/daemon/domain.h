@@ -82,6 +82,7 @@ enum {
     DOMAIN_EVENT_STOPPED_FAILED = 5,
     DOMAIN_EVENT_SHUTDOWN_FINISHED = 0,
     DOMAIN_EVENT_SHUTDOWN_GUEST = 1,
+    DOMAIN_EVENT_SHUTDOWN_HOST = 2,
 };
 
 /* One domain. Persistent domains have def; a running domain has live

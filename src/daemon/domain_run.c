@@ -162,7 +162,7 @@ static void on_vmm_event(void *opaque, const char *name, struct json_object *dat
         if (!d->destroying) {
             domain_set_state(d, DOMAIN_SHUTDOWN, DOMAIN_SHUTDOWN_USER);
             domain_emit(drv, d, DOMAIN_EVENT_SHUTDOWN, d->shutdown_by_guest ?
-                        DOMAIN_EVENT_SHUTDOWN_GUEST : DOMAIN_EVENT_SHUTDOWN_FINISHED);
+                        DOMAIN_EVENT_SHUTDOWN_GUEST : DOMAIN_EVENT_SHUTDOWN_HOST);
         }
     } else if (!strcmp(name, "STOP")) {
         domain_note_paused(drv, d, DOMAIN_PAUSED_UNKNOWN);

@@ -287,5 +287,46 @@ check "... it keeps running, no longer persistent, its file removed" \
 v destroy lc1 >/dev/null 2>&1
 check "... and is gone once destroyed" bash -c '! virsh -c "$0" list --all --name | grep -qx lc1' "$URI"
 
+# ---- shutdown: the real Linux guest presses its ACPI power button ----
+linux_shutdown() {
+    local env
+    if ! env=$("$CVIRT_SRC/tests/guest/linux/prepare.sh"); then
+        tap_fail "building the Linux guest (see stderr)"
+        return
+    fi
+    eval "$env"
+    cat > "$ROOT/lx.xml" <<EOF
+<domain type='kvm'>
+  <name>lx</name>
+  <memory unit='MiB'>256</memory>
+  <os><type>hvm</type><kernel>$KERNEL</kernel><initrd>$INITRD</initrd>
+      <cmdline>$(cat "$CMDLINE_FILE") cvirt.run=echo%20SLEEPING;sleep%20600</cmdline></os>
+  <features><acpi/></features>
+  <devices><serial type='pty'/></devices>
+</domain>
+EOF
+    v define "$ROOT/lx.xml" >/dev/null 2>&1
+    out=$(v start lx 2>&1)
+    check "the Linux guest starts" grep -q "Domain 'lx' started" <<<"$out"
+    local pty
+    pty=$(pty_of lx)
+    timeout "${CVIRT_GUEST_TIMEOUT:-240}" cat "$pty" > "$ROOT/lx.console" 2>/dev/null &
+    local cat_pid=$! up=0
+    for _ in $(seq $((${CVIRT_GUEST_TIMEOUT:-240} * 2))); do
+        grep -q SLEEPING "$ROOT/lx.console" && { up=1; break; }
+        sleep 0.5
+    done
+    check "the Linux guest boots and runs its command" test "$up" = 1
+    out=$(v shutdown lx 2>&1)
+    check "virsh shutdown is accepted" grep -q "Domain 'lx' is being shutdown" <<<"$out"
+    check "the guest powers off: shut off (shutdown)" wait_state lx "shut off (shutdown)" 120
+    for _ in $(seq 30); do grep -q "lx.: Stopped Shutdown" "$ROOT/events.txt" && break; sleep 0.1; done
+    check "events: shutdown after guest request, then stopped" \
+        bash -c 'grep -q "lx.: Shutdown Finished after guest request" "$0" &&
+                 grep -q "lx.: Stopped Shutdown" "$0"' "$ROOT/events.txt"
+    kill "$cat_pid" 2>/dev/null
+}
+linux_shutdown
+
 check "the daemon is still up" kill -0 "$PID"
 tap_done
