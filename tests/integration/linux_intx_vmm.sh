@@ -6,7 +6,8 @@
 # /proc/interrupts shows that IO-APIC line counting for the device while
 # /dev/hwrng yields bytes and /dev/vda is read, and the disk's bytes match
 # the file on the host (random content made here, so nothing passes by
-# accident).
+# accident). The same boot shows that Linux's ACPI PCI hotplug driver took
+# the DSDT's hotplug slots: /sys/bus/pci/slots lists 1..31.
 source "$(dirname "$0")/lib.sh"
 
 GUEST=$CVIRT_SRC/tests/guest/linux
@@ -75,7 +76,8 @@ echo BEGIN-IRQ0; cat /proc/interrupts; echo END-IRQ0; \
 echo HWRNG-BYTES=\$(head -c 256 /dev/hwrng | wc -c); \
 echo BEGIN-IRQ1; cat /proc/interrupts; echo END-IRQ1; \
 echo VDA-MD5=\$(head -c $((DISK_KIB * 1024)) /dev/vda | md5sum | cut -d' ' -f1); \
-echo BEGIN-IRQ2; cat /proc/interrupts; echo END-IRQ2"
+echo BEGIN-IRQ2; cat /proc/interrupts; echo END-IRQ2; \
+echo SLOTS=\$(ls /sys/bus/pci/slots | sort -n | tr '\\n' ,)"
     timeout "$TIMEOUT" "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --memory 256M \
         --no-reboot --rng --disk "$disk,format=raw" \
         --append "$(cat "$CMDLINE_FILE") pci=nomsi cvirt.run=$(encode "$script")" \
@@ -93,8 +95,10 @@ echo BEGIN-IRQ2; cat /proc/interrupts; echo END-IRQ2"
     check "head -c 256 /dev/hwrng gives 256 bytes through INTx" grep -qx 'HWRNG-BYTES=256' "$OUT"
     check "the first $DISK_KIB KiB of /dev/vda match the host file" \
         grep -qx "VDA-MD5=$(md5sum <"$disk" | cut -d' ' -f1)" "$OUT"
+    check "acpiphp registered hotplug slots 1..31 from the DSDT" \
+        grep -qx "SLOTS=$(seq 1 31 | tr '\n' ,)" "$OUT"
     check "no device was marked broken" bash -c "! grep -q 'needs a reset' '$OUT.err'"
-    grep -E '^PCIDEV|IO-APIC|^HWRNG|^VDA' "$OUT" | sed 's/^/# /' | tail -n 30
+    grep -E '^PCIDEV|IO-APIC|^HWRNG|^VDA|^SLOTS' "$OUT" | sed 's/^/# /' | tail -n 30
     sed 's/^/# stderr: /' "$OUT.err"
     rm -rf "$tmp"
 }
