@@ -309,4 +309,51 @@ compare "list --all after destroy" list --all
 twin "undefine" undefine @
 compare "list --all after undefine" list --all
 compare "dominfo of an undefined domain" dominfo va
+
+# ---- cvirt-install and cvirt-clone, judged by virsh and qemu-img ----
+INSTALL=$CVIRT_BUILD/src/client/cvirt-install
+CLONE=$CVIRT_BUILD/src/client/cvirt-clone
+vq() { timeout 30 virsh -q -c "$URI" "$@"; }
+out=$(timeout 60 "$INSTALL" --connect "$URI" --name vi --memory 64 --vcpus 1 \
+      --disk "path=$ROOT/vi.qcow2,size=0.25" --boot "kernel=$KIT/counter.elf,kernel_args=cpus=1" \
+      --import --noautoconsole --autostart 2>&1); rc=$?
+check "cvirt-install defines and starts vi (exit 0)" test "$rc" = 0
+check "... virsh sees it running" test "$(vq domstate vi)" = running
+check "... autostarted, 64 MiB, 1 vCPU" bash -c "virsh -c '$URI' dominfo vi | grep -q '^Autostart: *enable' &&
+    virsh -c '$URI' dominfo vi | grep -q '^Max memory: *65536 KiB' && virsh -c '$URI' dominfo vi | grep -q '^CPU(s): *1$'"
+info=$(qemu-img info --output=json "$ROOT/vi.qcow2" 2>&1)
+check "... qemu-img: the new disk is qcow2 of 0.25 GiB" \
+    bash -c "grep -q '\"format\": \"qcow2\"' <<<'$info' && grep -q '\"virtual-size\": 268435456' <<<'$info'"
+check "... qemu-img check finds it clean" qemu-img check -q "$ROOT/vi.qcow2"
+check "... the domain's disk is that file, as qcow2" \
+    bash -c "virsh -c '$URI' dumpxml vi | grep -q \"<source file='$ROOT/vi.qcow2'/>\" &&
+             virsh -c '$URI' dumpxml vi | grep -q \"<driver name='qemu' type='qcow2'/>\""
+out=$(timeout 30 "$INSTALL" --name vp --memory 64 --disk "path=$ROOT/vp.qcow2,size=1" \
+      --boot "kernel=$KIT/counter.elf" --print-xml 2>&1); rc=$?
+check "cvirt-install --print-xml prints a definition and creates nothing" \
+    bash -c "[ $rc = 0 ] && grep -q '<name>vp</name>' <<<\"\$0\" && [ ! -e '$ROOT/vp.qcow2' ]" "$out"
+out=$(timeout 30 "$INSTALL" --connect "$URI" --name vx --memory 64 --boot "kernel=$KIT/counter.elf" \
+      --graphics vnc 2>&1); rc=$?
+check "cvirt-install --graphics vnc is refused in one line" \
+    test "$rc:$out" = "1:ERROR    --graphics vnc: cvirt has no display, use --graphics none"
+
+out=$(timeout 30 "$CLONE" --connect "$URI" -o vi -n vc 2>&1); rc=$?
+check "cvirt-clone refuses a running original" \
+    test "$rc:$out" = "1:ERROR    Domain with devices to clone must be paused or shutoff."
+vq destroy vi >/dev/null
+out=$(timeout 60 "$CLONE" --connect "$URI" -o vi -n vc 2>&1); rc=$?
+check "cvirt-clone -o vi -n vc (exit 0)" test "$rc" = 0
+check "... a full copy of the disk, byte for byte" cmp "$ROOT/vi.qcow2" "$ROOT/vc.qcow2"
+check "... a new UUID" test "$(vq domuuid vc)" != "$(vq domuuid vi)"
+check "... using the copy" bash -c "virsh -c '$URI' dumpxml vc | grep -q \"<source file='$ROOT/vc.qcow2'/>\""
+out=$(timeout 60 "$CLONE" --connect "$URI" -o vi -n vo --overlay 2>&1); rc=$?
+check "cvirt-clone --overlay (exit 0)" test "$rc" = 0
+info=$(qemu-img info --output=json "$ROOT/vo.qcow2" 2>&1)
+check "... qemu-img: a qcow2 overlay backed by the original" \
+    bash -c "grep -q '\"backing-filename\": \"$ROOT/vi.qcow2\"' <<<'$info' &&
+             grep -q '\"backing-filename-format\": \"qcow2\"' <<<'$info'"
+check "... the clone starts" bash -c "timeout 60 '$CVIRSH' -q -c '$URI' start vo && test \"\$(virsh -c '$URI' domstate vo)\" = running"
+out=$(timeout 30 "$CLONE" --connect "$URI" -o vi -n vc 2>&1); rc=$?
+check "cvirt-clone onto an existing image is refused, nothing left behind" \
+    bash -c "[ $rc = 1 ] && grep -q 'existing storage' <<<'$out' && [ \"\$(virsh -q -c '$URI' list --all --name | grep -c '^vc\$')\" = 1 ]"
 tap_done
