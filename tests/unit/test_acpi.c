@@ -571,6 +571,65 @@ static void test_acpiexec_loads_tables(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static unsigned count_of(const char *s, const char *needle)
+{
+    unsigned n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+/* The hotplug GPE method as ACPICA runs it, with the registers preset
+ * through acpiexec's namespace init file: each slot bit of PCIU gets a
+ * device check, each bit of PCID an eject request, nothing else; _EJ0
+ * writes its slot's bit to B0EJ. */
+static void test_acpiexec_hotplug_notifies(void **state)
+{
+    (void)state;
+    require_tool("acpiexec");
+    struct acpi_config c;
+    struct err e = { 0 };
+    uint64_t rsdp;
+    struct image im = { .len = BUF_LEN, .gpa = GPA_BASE };
+    im.buf = calloc(1, BUF_LEN);
+    assert_non_null(im.buf);
+    cfg_for(1, true, &c);
+    assert_int_equal(acpi_build(&c, im.buf, im.len, im.gpa, &rsdp, &e), 0);
+    const uint8_t *dsdt = check_image(&im, &c);
+
+    char dir[] = "/tmp/cvirt-acpi-XXXXXX", cmd[1024], path[96];
+    assert_non_null(mkdtemp(dir));
+    write_table(dir, "DSDT", dsdt);
+    snprintf(path, sizeof(path), "%s/init", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "\\_SB.PCI0.PCIU 0x%x\n\\_SB.PCI0.PCID 0x%x\n", 1u << 3 | 1u << 31, 1u << 4);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd),
+             "cd %s && acpiexec -fi init -b 'evaluate \\_GPE._E01; "
+             "evaluate \\_SB.PCI0.S05._EJ0 1; evaluate \\_SB.PCI0.B0EJ' "
+             "DSDT.dat >out 2>&1", dir);
+    int st = system(cmd);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    snprintf(path, sizeof(path), "%s/out", dir);
+    char *out = read_text(path);
+    squeeze(out);
+    assert_null(strstr(out, "ACPI Error"));
+    assert_null(strstr(out, "ACPI Warning"));
+    assert_non_null(strstr(out, "Received a System Notify on [S03_]"));
+    assert_non_null(strstr(out, "Value 0x01 (Device Check)\nACPI Exec: Global: Received a System "
+                                "Notify on [S1F_]"));
+    assert_non_null(strstr(out, "Received a System Notify on [S04_]"));
+    assert_non_null(strstr(out, "Value 0x03 (Eject Request)"));
+    assert_int_equal(count_of(out, "Received a System Notify"), 3);
+    assert_int_equal(count_of(out, "(Device Check)"), 2);
+    assert_non_null(strstr(out, "[Integer] = 0000000000000020"));
+    free(out);
+    free(im.buf);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Exactly the space the tables need succeeds; one byte less is ENOSPC. */
 static void test_enospc(void **state)
 {
@@ -683,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_dsdt_iasl_64cpu_pci),
         cmocka_unit_test(test_iasl_reads_tables),
         cmocka_unit_test(test_acpiexec_loads_tables),
+        cmocka_unit_test(test_acpiexec_hotplug_notifies),
         cmocka_unit_test(test_enospc),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_unaligned_base_small_ecam),
