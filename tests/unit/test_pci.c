@@ -641,6 +641,35 @@ static void test_hotplug_edges(void **state)
     assert_int_equal(pio_in(f, LAYOUT_PORT_PCI_HOTPLUG + 4, 2), 0);
 }
 
+/* A device built while the guest runs stays invisible until announced. */
+static void test_hotplug_hidden(void **state)
+{
+    struct fixture *f = *state;
+    struct err e = { 0 };
+    struct pci_dev *d;
+    int tag;
+    unplugs = 0;
+    assert_int_equal(pci_dev_add_hidden(f->bus, &d, "hot", &dev_id, &hp_ops, &tag, &e), 0);
+    assert_int_equal(d->slot, 2);
+    assert_int_equal(pci_dev_set_bar(d, 0, 0x1000, false, false, &e), 0);
+    assert_int_equal(cfg_in(f, 2, 0, 4), 0xffffffff);
+    assert_int_equal(ecam_in(f, 0, 2, 0, 0, 4), 0xffffffff);
+    assert_int_equal(pci_hotplug_slot_state(f->bus, 2), PCI_SLOT_EMPTY);
+    /* Not the guest's to eject, not the host's to remove by hotplug. */
+    hp_eject(f, 1u << 2);
+    assert_int_equal(unplugs, 0);
+    assert_int_equal(pci_hotplug_remove(f->bus, d, &e), -EINVAL);
+    assert_int_equal(gpe_raises, 0);
+    assert_int_equal(pci_hotplug_add(f->bus, d, &e), 0);
+    assert_int_equal(cfg_in(f, 2, 0, 4), 0x10441af4);
+    assert_int_equal(pci_hotplug_slot_state(f->bus, 2), PCI_SLOT_INSERTING);
+    /* One that is never announced is simply taken off again. */
+    struct pci_dev *h;
+    assert_int_equal(pci_dev_add_hidden(f->bus, &h, "late", &dev_id, &hp_ops, &tag, &e), 0);
+    pci_dev_remove(h);
+    assert_null(pci_bus_dev(f->bus, 3));
+}
+
 /* A reset completes pending removals and forgets untaken insertions. */
 static void test_hotplug_reset(void **state)
 {
@@ -698,6 +727,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hotplug_insert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hotplug_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hotplug_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hotplug_hidden, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hotplug_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_bus, setup, teardown),
     };

@@ -82,9 +82,9 @@ struct pci_dev *pci_bus_dev(struct pci_bus *bus, unsigned slot)
     return slot < PCI_MAX_SLOTS ? bus->devs[slot] : NULL;
 }
 
-int pci_dev_add(struct pci_bus *bus, struct pci_dev **out, const char *name,
-                const struct pci_id *id, const struct pci_dev_ops *ops, void *opaque,
-                struct err *e)
+static int dev_add(struct pci_bus *bus, struct pci_dev **out, const char *name,
+                   const struct pci_id *id, const struct pci_dev_ops *ops, void *opaque,
+                   bool hidden, struct err *e)
 {
     unsigned slot = 0;
     while (slot < PCI_MAX_SLOTS && bus->devs[slot])
@@ -120,11 +120,26 @@ int pci_dev_add(struct pci_bus *bus, struct pci_dev **out, const char *name,
      * firmware would leave there: the IOAPIC input (no firmware runs). */
     d->cfg[PCI_INTERRUPT_PIN] = PCI_INTX_PIN_A;
     d->cfg[PCI_INTERRUPT_LINE] = (uint8_t)layout_pci_intx_gsi(slot, 0);
+    d->hidden = hidden;
     pthread_rwlock_wrlock(&bus->lock);
     bus->devs[slot] = d;
     pthread_rwlock_unlock(&bus->lock);
     *out = d;
     return 0;
+}
+
+int pci_dev_add(struct pci_bus *bus, struct pci_dev **out, const char *name,
+                const struct pci_id *id, const struct pci_dev_ops *ops, void *opaque,
+                struct err *e)
+{
+    return dev_add(bus, out, name, id, ops, opaque, false, e);
+}
+
+int pci_dev_add_hidden(struct pci_bus *bus, struct pci_dev **out, const char *name,
+                       const struct pci_id *id, const struct pci_dev_ops *ops, void *opaque,
+                       struct err *e)
+{
+    return dev_add(bus, out, name, id, ops, opaque, true, e);
 }
 
 void pci_dev_remove(struct pci_dev *d)
@@ -400,7 +415,8 @@ static struct pci_dev *cfg_target(struct pci_bus *bus, unsigned busno, unsigned 
 {
     if (busno != 0 || (devfn & 7) != 0)
         return NULL;
-    return bus->devs[devfn >> 3];
+    struct pci_dev *d = bus->devs[devfn >> 3];
+    return d && !d->hidden ? d : NULL;
 }
 
 static bool range_claimed(const struct pci_dev *d, unsigned off, unsigned len)
@@ -481,7 +497,7 @@ static struct pci_dev *bar_find(struct pci_bus *bus, uint64_t gpa, unsigned len,
 {
     for (unsigned s = 0; s < PCI_MAX_SLOTS; s++) {
         struct pci_dev *d = bus->devs[s];
-        for (unsigned n = 0; d && n < PCI_NUM_BARS; n++) {
+        for (unsigned n = 0; d && !d->hidden && n < PCI_NUM_BARS; n++) {
             const struct pci_bar *b = &d->bars[n];
             if (!b->mapped || gpa < b->mapped || gpa - b->mapped >= b->size)
                 continue;
@@ -562,8 +578,10 @@ int pci_hotplug_add(struct pci_bus *bus, struct pci_dev *d, struct err *e)
     uint32_t bit = 1u << (d->slot % PCI_MAX_SLOTS);
     if (r == 0 && ((bus->hp_up | bus->hp_down) & bit))
         r = err_set(e, EBUSY, "%s: slot %u has a hotplug event pending", d->name, d->slot);
-    if (r == 0)
+    if (r == 0) {
+        d->hidden = false;
         bus->hp_up |= bit;
+    }
     pthread_rwlock_unlock(&bus->lock);
     if (r == 0)
         hotplug_notify(bus);
@@ -575,6 +593,9 @@ int pci_hotplug_remove(struct pci_bus *bus, struct pci_dev *d, struct err *e)
     pthread_rwlock_wrlock(&bus->lock);
     int r = hotplug_check(bus, d, e);
     uint32_t bit = 1u << (d->slot % PCI_MAX_SLOTS);
+    if (r == 0 && d->hidden)
+        r = err_set(e, EINVAL, "%s: never announced (take it off with pci_dev_remove)",
+                    d->name);
     if (r == 0 && (bus->hp_down & bit))
         r = err_set(e, EALREADY, "%s: removal from slot %u is already pending", d->name,
                     d->slot);
@@ -599,7 +620,7 @@ enum pci_slot_state pci_hotplug_slot_state(struct pci_bus *bus, unsigned slot)
         st = PCI_SLOT_REMOVING;
     else if (bus->hp_up & (1u << slot))
         st = PCI_SLOT_INSERTING;
-    else if (bus->devs[slot])
+    else if (bus->devs[slot] && !bus->devs[slot]->hidden)
         st = PCI_SLOT_PRESENT;
     pthread_rwlock_unlock(&bus->lock);
     return st;
@@ -617,7 +638,7 @@ static void hotplug_eject(struct pci_bus *bus, uint32_t slots)
         /* A model that cannot let go of its function keeps it, whatever
          * the guest writes: freeing it under the model would be a
          * use-after-free the guest could trigger. */
-        if (!(slots & (1u << s)) || !d || !d->ops || !d->ops->unplugged)
+        if (!(slots & (1u << s)) || !d || d->hidden || !d->ops || !d->ops->unplugged)
             continue;
         bus->hp_up &= ~(1u << s);
         bus->hp_down &= ~(1u << s);

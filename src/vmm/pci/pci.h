@@ -106,6 +106,7 @@ struct pci_dev {
     /* INTx, under the bus's intx lock: what the device asks for, whether
      * the command register lets it through, and what it drives now. */
     bool intx_level, intx_disabled, intx_out;
+    bool hidden;                   /* not yet announced: config reads all-ones */
     const struct pci_dev_ops *ops;
     void *opaque;
 };
@@ -130,6 +131,13 @@ void pci_bus_destroy(struct pci_bus *bus);
 int pci_dev_add(struct pci_bus *bus, struct pci_dev **out, const char *name,
                 const struct pci_id *id, const struct pci_dev_ops *ops, void *opaque,
                 struct err *e);
+/* The same for a device added while the guest runs: it takes a slot but
+ * stays invisible (config reads all-ones, BARs decode nothing) while the
+ * caller declares its BARs and capabilities, until pci_hotplug_add
+ * announces it, so a guest scanning the bus never sees half a function. */
+int pci_dev_add_hidden(struct pci_bus *bus, struct pci_dev **out, const char *name,
+                       const struct pci_id *id, const struct pci_dev_ops *ops, void *opaque,
+                       struct err *e);
 /* Takes a device off the bus again (for a device whose creation failed
  * after pci_dev_add) and frees it. */
 void pci_dev_remove(struct pci_dev *d);
@@ -194,14 +202,16 @@ enum pci_slot_state {
     PCI_SLOT_INSERTING,
     PCI_SLOT_REMOVING,
 };
-/* Announces d, already added with pci_dev_add (its BARs are left for the
- * guest to place), and raises the hotplug GPE. -EINVAL for the host
+/* Announces d, added with pci_dev_add_hidden (or pci_dev_add) and fully
+ * declared, and raises the hotplug GPE; its BARs are left for the guest
+ * to place. -EINVAL for the host
  * bridge or a device not on bus, -EOPNOTSUPP for a model without
  * ops->unplugged, -EBUSY while its slot has a hotplug event pending. */
 int pci_hotplug_add(struct pci_bus *bus, struct pci_dev *d, struct err *e);
 /* Asks the guest to eject d and raises the GPE; d stays on the bus until
- * the guest's _EJ0 (or a reset). -EINVAL as above, -EALREADY when a
- * removal is already pending. */
+ * the guest's _EJ0 (or a reset). -EINVAL as above or for a device never
+ * announced, -EALREADY when a removal is already pending. A hidden
+ * device reads as an empty slot in pci_hotplug_slot_state. */
 int pci_hotplug_remove(struct pci_bus *bus, struct pci_dev *d, struct err *e);
 enum pci_slot_state pci_hotplug_slot_state(struct pci_bus *bus, unsigned slot);
 /* The register block (dword accesses at 0, 4, 8), for the host bridge. */
