@@ -272,3 +272,30 @@ bool domain_set_stopped(struct domain_table *t, struct domain *d, int reason)
     }
     return false;
 }
+
+static bool pair_ok(unsigned flags, unsigned yes, unsigned no, bool v)
+{
+    if (!(flags & (yes | no)))
+        return true;
+    return v ? (flags & yes) != 0 : (flags & no) != 0;
+}
+
+bool domain_list_match(const struct domain *d, unsigned f)
+{
+    bool active = domain_is_active(d);
+    if (!pair_ok(f, DOMAIN_LIST_ACTIVE, DOMAIN_LIST_INACTIVE, active) ||
+        !pair_ok(f, DOMAIN_LIST_PERSISTENT, DOMAIN_LIST_TRANSIENT, d->def != NULL) ||
+        !pair_ok(f, DOMAIN_LIST_MANAGEDSAVE, DOMAIN_LIST_NO_MANAGEDSAVE, false) ||
+        !pair_ok(f, DOMAIN_LIST_AUTOSTART, DOMAIN_LIST_NO_AUTOSTART, d->autostart) ||
+        !pair_ok(f, DOMAIN_LIST_HAS_SNAPSHOT, DOMAIN_LIST_NO_SNAPSHOT, false))
+        return false;
+    unsigned states = f & (DOMAIN_LIST_RUNNING | DOMAIN_LIST_PAUSED | DOMAIN_LIST_SHUTOFF |
+                           DOMAIN_LIST_OTHER);
+    if (!states)
+        return true;
+    return ((states & DOMAIN_LIST_RUNNING) && d->state == DOMAIN_RUNNING) ||
+           ((states & DOMAIN_LIST_PAUSED) && d->state == DOMAIN_PAUSED) ||
+           ((states & DOMAIN_LIST_SHUTOFF) && d->state == DOMAIN_SHUTOFF) ||
+           ((states & DOMAIN_LIST_OTHER) && d->state != DOMAIN_RUNNING &&
+            d->state != DOMAIN_PAUSED && d->state != DOMAIN_SHUTOFF);
+}

@@ -178,6 +178,24 @@ void domain_set_state(struct domain *d, enum domain_state state, int reason);
  * true when d was transient and has been removed and freed. */
 bool domain_set_stopped(struct domain_table *t, struct domain *d, int reason);
 
+/* virConnectListAllDomainsFlags; each pair filters only when one of its
+ * two bits is given, the four states when any of them is. */
+#define DOMAIN_LIST_ACTIVE        (1u << 0)
+#define DOMAIN_LIST_INACTIVE      (1u << 1)
+#define DOMAIN_LIST_PERSISTENT    (1u << 2)
+#define DOMAIN_LIST_TRANSIENT     (1u << 3)
+#define DOMAIN_LIST_RUNNING       (1u << 4)
+#define DOMAIN_LIST_PAUSED        (1u << 5)
+#define DOMAIN_LIST_SHUTOFF       (1u << 6)
+#define DOMAIN_LIST_OTHER         (1u << 7)
+#define DOMAIN_LIST_MANAGEDSAVE   (1u << 8)
+#define DOMAIN_LIST_NO_MANAGEDSAVE (1u << 9)
+#define DOMAIN_LIST_AUTOSTART     (1u << 10)
+#define DOMAIN_LIST_NO_AUTOSTART  (1u << 11)
+#define DOMAIN_LIST_HAS_SNAPSHOT  (1u << 12)
+#define DOMAIN_LIST_NO_SNAPSHOT   (1u << 13)
+bool domain_list_match(const struct domain *d, unsigned flags);
+
 /* Formats uuid as 8-4-4-4-12 lowercase hex into buf (37 bytes). */
 void domain_uuid_format(const uint8_t uuid[16], char buf[37]);
 

@@ -144,49 +144,6 @@ static int h_lookup_by_uuid(struct rpc_client *c, const void *args, void *ret,
 
 /* ---- lists ---- */
 
-/* virConnectListAllDomainsFlags: each pair filters only when one of its
- * two bits is given. */
-#define LIST_ACTIVE        (1u << 0)
-#define LIST_INACTIVE      (1u << 1)
-#define LIST_PERSISTENT    (1u << 2)
-#define LIST_TRANSIENT     (1u << 3)
-#define LIST_RUNNING       (1u << 4)
-#define LIST_PAUSED        (1u << 5)
-#define LIST_SHUTOFF       (1u << 6)
-#define LIST_OTHER         (1u << 7)
-#define LIST_MANAGEDSAVE   (1u << 8)
-#define LIST_NO_MANAGEDSAVE (1u << 9)
-#define LIST_AUTOSTART     (1u << 10)
-#define LIST_NO_AUTOSTART  (1u << 11)
-#define LIST_HAS_SNAPSHOT  (1u << 12)
-#define LIST_NO_SNAPSHOT   (1u << 13)
-
-static bool pair_ok(unsigned flags, unsigned yes, unsigned no, bool v)
-{
-    if (!(flags & (yes | no)))
-        return true;
-    return v ? (flags & yes) != 0 : (flags & no) != 0;
-}
-
-static bool list_match(const struct domain *d, unsigned f)
-{
-    bool active = domain_is_active(d);
-    if (!pair_ok(f, LIST_ACTIVE, LIST_INACTIVE, active) ||
-        !pair_ok(f, LIST_PERSISTENT, LIST_TRANSIENT, d->def != NULL) ||
-        !pair_ok(f, LIST_MANAGEDSAVE, LIST_NO_MANAGEDSAVE, false) ||
-        !pair_ok(f, LIST_AUTOSTART, LIST_NO_AUTOSTART, d->autostart) ||
-        !pair_ok(f, LIST_HAS_SNAPSHOT, LIST_NO_SNAPSHOT, false))
-        return false;
-    unsigned states = f & (LIST_RUNNING | LIST_PAUSED | LIST_SHUTOFF | LIST_OTHER);
-    if (!states)
-        return true;
-    return ((states & LIST_RUNNING) && d->state == DOMAIN_RUNNING) ||
-           ((states & LIST_PAUSED) && d->state == DOMAIN_PAUSED) ||
-           ((states & LIST_SHUTOFF) && d->state == DOMAIN_SHUTOFF) ||
-           ((states & LIST_OTHER) && d->state != DOMAIN_RUNNING &&
-            d->state != DOMAIN_PAUSED && d->state != DOMAIN_SHUTOFF);
-}
-
 static int h_list_all(struct rpc_client *c, const void *args, void *ret,
                       struct rpc_error *err)
 {
@@ -195,7 +152,7 @@ static int h_list_all(struct rpc_client *c, const void *args, void *ret,
     const struct domain_table *t = &driver_of(c)->table;
     unsigned n = 0;
     for (size_t i = 0; i < t->n; i++)
-        n += list_match(t->v[i], a->flags);
+        n += domain_list_match(t->v[i], a->flags);
     r->ret = n;
     if (!a->need_results || n == 0)
         return 0;
@@ -206,7 +163,7 @@ static int h_list_all(struct rpc_client *c, const void *args, void *ret,
     if (!r->domains.domains_val)
         return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
     for (size_t i = 0; i < t->n; i++) {
-        if (!list_match(t->v[i], a->flags))
+        if (!domain_list_match(t->v[i], a->flags))
             continue;
         if (fill_dom(&r->domains.domains_val[r->domains.domains_len++], t->v[i]) < 0)
             return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");

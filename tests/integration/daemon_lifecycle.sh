@@ -267,6 +267,17 @@ check "virsh event saw start and destroy" \
     bash -c 'grep -q "lc1.: Started Booted" "$0" && grep -q "lc1.: Stopped Destroyed" "$0"' \
     "$ROOT/events.txt"
 
+# ---- create: a transient domain ----
+domxml tr1 > "$ROOT/tr1.xml"
+out=$(v create "$ROOT/tr1.xml" 2>&1)
+check "create starts a transient domain" grep -q "Domain 'tr1' created" <<<"$out"
+check "... listed as transient and running, with no definition file" \
+    bash -c 'virsh -c "$0" list --transient | grep -qE " tr1 +running" && [ ! -e "$1/tr1.xml" ]' \
+    "$URI" "$CONF"
+v destroy tr1 >/dev/null 2>&1
+check "... and gone from list --all once destroyed" \
+    bash -c '! virsh -c "$0" list --all --name | grep -qx tr1' "$URI"
+
 # ---- a guest that powers itself off ----
 domxml lc2 count=5 > "$ROOT/lc2.xml"
 v define "$ROOT/lc2.xml" >/dev/null 2>&1

@@ -206,6 +206,52 @@ static void test_uuid_format(void **state)
     assert_string_equal(buf, "f0f1f2f3-f4f5-f6f7-f8f9-fafbfcfdfeff");
 }
 
+static void test_list_filter(void **state)
+{
+    struct domain_table t;
+    struct err e = { 0 };
+    struct domain *off, *run, *paused, *tr;
+    bool created;
+    domain_table_init(&t);
+    assert_int_equal(domain_define(&t, mkdef("off", 1), &off, &created, &e), 0);
+    assert_int_equal(domain_define(&t, mkdef("run", 2), &run, &created, &e), 0);
+    assert_int_equal(domain_define(&t, mkdef("paused", 3), &paused, &created, &e), 0);
+    assert_int_equal(domain_add_transient(&t, mkdef("tr", 4), &tr, &e), 0);
+    domain_set_running(&t, run, mkdef("run", 2), DOMAIN_RUNNING_BOOTED);
+    domain_set_running(&t, paused, mkdef("paused", 3), DOMAIN_RUNNING_BOOTED);
+    domain_set_state(paused, DOMAIN_PAUSED, DOMAIN_PAUSED_USER);
+    domain_set_running(&t, tr, tr->live, DOMAIN_RUNNING_BOOTED);
+    off->autostart = true;
+
+    /* Which of off, run, paused, tr each filter keeps, as a bit mask. */
+    static const struct { unsigned flags; unsigned want; } cases[] = {
+        { 0, 0xf },
+        { DOMAIN_LIST_ACTIVE | DOMAIN_LIST_INACTIVE, 0xf },   /* virsh list --all */
+        { DOMAIN_LIST_ACTIVE, 0xe },                          /* virsh list */
+        { DOMAIN_LIST_INACTIVE, 0x1 },
+        { DOMAIN_LIST_PERSISTENT, 0x7 },
+        { DOMAIN_LIST_TRANSIENT, 0x8 },
+        { DOMAIN_LIST_RUNNING, 0xa },
+        { DOMAIN_LIST_PAUSED, 0x4 },
+        { DOMAIN_LIST_SHUTOFF, 0x1 },
+        { DOMAIN_LIST_RUNNING | DOMAIN_LIST_PAUSED, 0xe },
+        { DOMAIN_LIST_OTHER, 0x0 },
+        { DOMAIN_LIST_AUTOSTART, 0x1 },
+        { DOMAIN_LIST_NO_AUTOSTART, 0xe },
+        { DOMAIN_LIST_MANAGEDSAVE, 0x0 },
+        { DOMAIN_LIST_NO_SNAPSHOT | DOMAIN_LIST_PERSISTENT | DOMAIN_LIST_ACTIVE, 0x6 },
+    };
+    struct domain *doms[4] = { off, run, paused, tr };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unsigned got = 0;
+        for (int k = 0; k < 4; k++)
+            got |= (unsigned)domain_list_match(doms[k], cases[i].flags) << k;
+        if (got != cases[i].want)
+            fail_msg("flags 0x%x: got 0x%x, want 0x%x", cases[i].flags, got, cases[i].want);
+    }
+    domain_table_clear(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_transient),
         cmocka_unit_test(test_undefine),
         cmocka_unit_test(test_uuid_format),
+        cmocka_unit_test(test_list_filter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
