@@ -121,6 +121,12 @@ static bool disk_xml(struct cvirsh *ctl, const struct cvirsh_cmd *cmd, struct sb
     return true;
 }
 
+static bool no_affect(const struct cvirsh_cmd *cmd)
+{
+    return !cvirsh_opt_bool(cmd, "config") && !cvirsh_opt_bool(cmd, "live") &&
+           !cvirsh_opt_bool(cmd, "current") && !cvirsh_opt_bool(cmd, "persistent");
+}
+
 /* --persistent means the config and, if running, the live domain too. */
 static bool device_flags(struct cvirsh *ctl, const struct cvirsh_cmd *cmd,
                          const remote_nonnull_domain *dom, unsigned *flags)
@@ -142,18 +148,41 @@ static bool device_flags(struct cvirsh *ctl, const struct cvirsh_cmd *cmd,
     return true;
 }
 
+/* DOMAIN_ATTACH_DEVICE (8) and DETACH_DEVICE (13) take the domain and the
+ * XML without flags; the shared .x lacks them, so they are encoded here. */
+struct dom_xml_args {
+    remote_nonnull_domain dom;
+    char *xml;
+};
+
+static bool_t xdr_dom_xml_args(XDR *x, struct dom_xml_args *a)
+{
+    return xdr_remote_nonnull_domain(x, &a->dom) && xdr_remote_nonnull_string(x, &a->xml);
+}
+
+/* virsh uses the calls without flags when no --config, --live, --current
+ * or --persistent was given, and so does cvirsh (the daemon sees the same). */
 static bool device_call(struct cvirsh *ctl, int proc, const remote_nonnull_domain *dom,
-                        const char *xml, unsigned flags, const char *done,
-                        const char *failed)
+                        const char *xml, unsigned flags, bool no_flags,
+                        const char *done, const char *failed)
 {
     /* attach and detach args have the same shape. */
     remote_domain_attach_device_flags_args a = {
         .dom = *dom, .xml = (char *)xml, .flags = flags,
     };
+    struct dom_xml_args na = { .dom = *dom, .xml = (char *)xml };
     struct err e = {0};
-    if (client_call(ctl->conn, proc,
-                    (xdrproc_t)xdr_remote_domain_attach_device_flags_args, &a,
-                    NULL, NULL, &e) < 0) {
+    int rc;
+    if (no_flags)
+        rc = client_call(ctl->conn, proc == CLIENT_PROC_DOMAIN_ATTACH_DEVICE_FLAGS
+                                        ? CLIENT_PROC_DOMAIN_ATTACH_DEVICE
+                                        : CLIENT_PROC_DOMAIN_DETACH_DEVICE,
+                         (xdrproc_t)xdr_dom_xml_args, &na, NULL, NULL, &e);
+    else
+        rc = client_call(ctl->conn, proc,
+                         (xdrproc_t)xdr_remote_domain_attach_device_flags_args, &a,
+                         NULL, NULL, &e);
+    if (rc < 0) {
         cvirsh_error(ctl, "%s", failed);
         cvirsh_report(ctl, &e);
         return false;
@@ -175,7 +204,7 @@ bool cvirsh_cmd_attach_disk(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
     } else if (ok) {
         ok = device_flags(ctl, cmd, &dom, &flags) &&
              device_call(ctl, CLIENT_PROC_DOMAIN_ATTACH_DEVICE_FLAGS, &dom, b.s, flags,
-                         "Disk attached successfully", "Failed to attach disk");
+                         no_affect(cmd), "Disk attached successfully", "Failed to attach disk");
     }
     free(b.s);
     cvirsh_domain_free(&dom);
@@ -197,9 +226,11 @@ static bool attr_is(xmlNode *n, const char *child, const char *attr, const char 
 }
 
 /* The <disk> element of the domain XML whose target or source is `what`,
- * serialized for DETACH_DEVICE; NULL when there is none. */
-static char *find_disk(const char *domxml, const char *what)
+ * serialized for DETACH_DEVICE; NULL when there is none, with *any false
+ * when the domain has no disk at all (virsh says so differently). */
+static char *find_disk(const char *domxml, const char *what, bool *any)
 {
+    *any = false;
     xmlDoc *doc = xmlReadMemory(domxml, (int)strlen(domxml), "domain.xml", NULL,
                                 XML_PARSE_NONET);
     if (!doc)
@@ -212,6 +243,7 @@ static char *find_disk(const char *domxml, const char *what)
         for (xmlNode *k = d->children; k; k = k->next) {
             if (k->type != XML_ELEMENT_NODE || strcmp((const char *)k->name, "disk") != 0)
                 continue;
+            *any = true;
             if (!attr_is(k, "target", "dev", what) && !attr_is(k, "source", "file", what) &&
                 !attr_is(k, "source", "dev", what))
                 continue;
@@ -236,13 +268,18 @@ bool cvirsh_cmd_detach_disk(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
     struct err e = {0};
     const char *target = cvirsh_opt_str(cmd, "target");
     bool ok = cvirsh_affect_flags(ctl, cmd, &flags);
-    bool config = cvirsh_opt_bool(cmd, "config") || cvirsh_opt_bool(cmd, "persistent");
+    bool config = (cvirsh_opt_bool(cmd, "config") || cvirsh_opt_bool(cmd, "persistent")) &&
+                  !cvirsh_opt_bool(cmd, "live");
     if (ok && !cvirsh_get_xml(ctl, &dom, config ? 2 : 0, &xml, &e)) {
         cvirsh_report(ctl, &e);
         ok = false;
     }
-    if (ok && !(disk = find_disk(xml, target))) {
-        cvirsh_error(ctl, "Failed to get disk information");
+    bool any = false;
+    if (ok && !(disk = find_disk(xml, target, &any))) {
+        if (any)
+            cvirsh_error(ctl, "No disk found whose source path or target is %s", target);
+        else
+            cvirsh_error(ctl, "Failed to get disk information");
         ok = false;
     }
     if (ok && cvirsh_opt_bool(cmd, "print-xml")) {
@@ -250,7 +287,7 @@ bool cvirsh_cmd_detach_disk(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
     } else if (ok) {
         ok = device_flags(ctl, cmd, &dom, &flags) &&
              device_call(ctl, CLIENT_PROC_DOMAIN_DETACH_DEVICE_FLAGS, &dom, disk, flags,
-                         "Disk detached successfully", "Failed to detach disk");
+                         no_affect(cmd), "Disk detached successfully", "Failed to detach disk");
     }
     free(disk);
     free(xml);

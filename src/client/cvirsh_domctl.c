@@ -288,6 +288,12 @@ static bool set_memory(struct cvirsh *ctl, const struct cvirsh_cmd *cmd, bool ma
         cvirsh_domain_free(&dom);
         return false;
     }
+    /* Without --config, --live or --current virsh calls virDomainSetMemory
+     * (the running domain only: LIVE) or virDomainSetMaxMemory (CURRENT),
+     * which libvirt's client sends as these flags. */
+    bool none = !cvirsh_opt_bool(cmd, "current") && flags == 0;
+    if (none && !max)
+        flags = 1;      /* VIR_DOMAIN_AFFECT_LIVE */
     if (max)
         flags |= 4;     /* VIR_DOMAIN_MEM_MAXIMUM */
     remote_domain_set_memory_flags_args a = { .dom = dom, .memory = kib, .flags = flags };

@@ -224,7 +224,15 @@ twin "autostart --disable" autostart --disable @
 twin "attach-disk --config" attach-disk @ "$ROOT/disk.img" vdb --config --targetbus virtio --mode readonly
 compare "dumpxml --inactive with the attached disk" dumpxml va --inactive
 twin "detach-disk --config" detach-disk @ vdb --config
-twin "detach-disk of a missing disk" detach-disk @ vdz --config
+twin "detach-disk of a missing disk, no disk left" detach-disk @ vdz --config
+twin "setmem without flags: the running domain only" setmem @ 40M
+twin "setmem --current" setmem @ 40M --current
+twin "setmaxmem without flags" setmaxmem @ 100M
+twin "attach-disk without flags" attach-disk @ "$ROOT/disk.img" vdc
+twin "attach-disk --current" attach-disk @ "$ROOT/disk.img" vdc --current
+twin "detach-disk of a missing disk" detach-disk @ vdz
+twin "detach-disk without flags" detach-disk @ vdc
+twin "detach-disk --current" detach-disk @ vdc --current
 
 # Snapshots: whatever the daemon answers, both clients must print it alike.
 twin "snapshot-create-as" snapshot-create-as @ s1
