@@ -49,7 +49,7 @@ static struct acpi_info ai;
 static struct slot slots[QD_MAX];
 static struct vring_desc tables[QD_MAX][3] __attribute__((aligned(16)));
 static uint32_t qd, bs, nblocks, salt, rnd = 2463534242u;
-static uint32_t bad_status, bad_data, bad_where;
+static uint32_t bad_status, bad_data, bad_where, lost;
 
 struct run {
     uint32_t type;
@@ -58,6 +58,7 @@ struct run {
     bool random;
     uint32_t issued, done;
     uint32_t ticks, last_pm;
+    uint32_t progress;          /* ticks at the last completion */
 };
 
 typedef uint32_t __attribute__((may_alias)) word_t;
@@ -140,6 +141,9 @@ static void run_phase(struct run *r)
             if (++spins == 4096) {
                 spins = 0;
                 clock_sample(r);
+                /* Nothing back for five seconds: the device lost requests. */
+                if (r->ticks - r->progress > 5 * PMTMR_HZ)
+                    break;
             }
             cpu_relax();
             continue;
@@ -157,6 +161,7 @@ static void run_phase(struct run *r)
                 more = true;
             }
         }
+        r->progress = r->ticks;
         /* No interrupts wanted: keep used_event half a ring behind. */
         vq.avail[2 + vq.size] = (uint16_t)(vq.last_used - 0x8000);
         if (more) {
@@ -233,7 +238,8 @@ static bool phase(uint32_t type, bool random, uint32_t total, uint32_t bytes)
     struct run r = { .type = type, .total = total, .bytes = bytes, .random = random };
     bad_status = bad_data = 0;
     run_phase(&r);
-    return !bad_status && !bad_data;
+    lost = r.total - r.done;
+    return !bad_status && !bad_data && !lost;
 }
 
 void kit_main(void)
@@ -264,12 +270,14 @@ void kit_main(void)
     uint32_t nreq = (mb << 20) / bs;
 
     tap_check(phase(BLK_T_OUT, false, nreq, bs), "sequential writes complete with OK",
-              "%u failed, first at block %u", bad_status, bad_where);
+              "%u failed, first at block %u, %u never completed", bad_status, bad_where, lost);
     tap_check(phase(BLK_T_IN, false, nreq, bs), "sequential reads return the blocks written",
-              "%u failed, %u with wrong data, first at block %u", bad_status, bad_data, bad_where);
+              "%u failed, %u with wrong data, first at block %u, %u never completed", bad_status,
+              bad_data, bad_where, lost);
     bool rd = phase(BLK_T_IN, true, ops, BLOCK);
     tap_check(rd, "random 4 KiB reads return the blocks written",
-              "%u failed, %u with wrong data, first at block %u", bad_status, bad_data, bad_where);
+              "%u failed, %u with wrong data, first at block %u, %u never completed", bad_status,
+              bad_data, bad_where, lost);
     tap_check((dev.accepted & VIRTIO_BIT(BLK_F_FLUSH)) && flush(), "VIRTIO_BLK_F_FLUSH offered and a flush completes with OK",
               "%s", dev.accepted & VIRTIO_BIT(BLK_F_FLUSH) ? "flush failed" : "not offered");
     virtio_reset(&dev);
