@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "client/uri.h"
+#include "util/log.h"
 
 static int send_buf(struct client_conn *c, struct rpc_buf *b, struct err *e)
 {
@@ -230,6 +231,7 @@ int client_call(struct client_conn *c, int proc, xdrproc_t xargs,
         .proc = proc, .type = REMOTE_CALL, .serial = c->serial++,
         .status = REMOTE_OK,
     };
+    log_debug("call proc=%d serial=%u", proc, h.serial);
     int rc = conn_send(c, &h, xargs, args, NULL, 0, e);
     if (rc < 0)
         return rc;

@@ -10,6 +10,7 @@
 
 #include "client/cvirsh.h"
 #include "client/cvirsh_cmds.h"
+#include "util/log.h"
 
 #ifndef CVIRT_VERSION
 #define CVIRT_VERSION "0.0.0"
@@ -360,6 +361,7 @@ int cvirsh_main(int argc, char **argv)
 {
     struct cvirsh ctl = {0};
     int rc = 0;
+    log_init("cvirsh");
     int first = global_options(&ctl, argc, argv, &rc);
     if (first < 0)
         return rc;

@@ -264,6 +264,29 @@ heard() {
     done
 }
 listen ev1 --domain vb --event lifecycle --timeout 30
+# The wire: the procedures each command sends, in order, as virsh's own
+# debug log and cvirsh's (CVIRT_LOG=debug) show them.
+procs_virsh() {
+    LIBVIRT_LOG_FILTERS=1:rpc LIBVIRT_LOG_OUTPUTS=1:stderr timeout 30 virsh -c "$URI" "$@" 2>&1 >/dev/null |
+        grep RPC_CLIENT_MSG_TX_QUEUE | grep -o 'proc=[0-9]*' | tr '\n' ' '
+}
+procs_cvirsh() {
+    CVIRT_LOG=debug timeout 30 "$CVIRSH" -c "$URI" "$@" 2>&1 >/dev/null |
+        grep -o 'call proc=[0-9]*' | sed 's/^call //' | tr '\n' ' '
+}
+uuid_b=$(timeout 30 "$CVIRSH" -c "$URI" domuuid vb)
+for c in "list --all" "list --name" "dominfo va" "dominfo $uuid_b" "domstate vb --reason" \
+         "domid va" "domuuid vb" "dumpxml va --inactive" "version --daemon" "nodeinfo" \
+         "hostname" "uri" "capabilities" "snapshot-list va" "save nosuch /x" "undefine nosuch" \
+         "setmem va 40M --config" "autostart vb --disable"; do
+    a=$(procs_virsh $c) b=$(procs_cvirsh $c)
+    if [ -n "$a" ] && [ "$a" = "$b" ]; then
+        tap_ok "same procedures as virsh: $c"
+    else
+        tap_fail "same procedures as virsh: $c (virsh: $a; cvirsh: $b)"
+    fi
+done
+
 twin "start" start @
 heard ev1
 same ev1 "event (one-shot, one domain): the start"
