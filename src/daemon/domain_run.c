@@ -442,10 +442,16 @@ static int start_vmm(struct domain_driver *drv, struct domain *d, struct err *e)
     if (r < 0)
         return r;
     int pidfd = domain_pidfd_open(pid);
-    if (pidfd < 0) {
+    if (pidfd < 0 && errno == ESRCH) {
         char tail[512];
         log_tail(log_path, log_off, tail, sizeof(tail));
         return err_set(e, EIO, "the VMM exited at once: %s", tail[0] ? tail : "(no message)");
+    }
+    if (pidfd < 0) {
+        /* Unwatchable (a kernel before 5.3): it must not run unmanaged. */
+        r = err_set_errno(e, errno, "cannot watch the VMM (pidfd_open)");
+        kill(pid, SIGKILL);
+        return r;
     }
     d->pid = pid;
     d->drv = drv;
