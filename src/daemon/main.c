@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "storage.h"
 #include "rpc/server.h"
 #include "util/evloop.h"
 #include "util/log.h"
@@ -241,7 +242,8 @@ static int run(struct daemon *d, const struct options *o, struct err *e)
     struct sigctx sig = { .fd = -1 };
     int rc = -1;
     if (rpc_table_add(&table, rpc_connect_procs, rpc_connect_nprocs, e) < 0 ||
-        rpc_table_add(&table, remote_domain_procs, remote_domain_nprocs, e) < 0)
+        rpc_table_add(&table, remote_domain_procs, remote_domain_nprocs, e) < 0 ||
+        rpc_table_add(&table, remote_storage_procs, remote_storage_nprocs, e) < 0)
         return -1;
     d->loop = evloop_new();
     if (!d->loop)
@@ -261,9 +263,11 @@ static int run(struct daemon *d, const struct options *o, struct err *e)
     }
     if (remote_domain_init(d, e) < 0)
         goto out;
+    if (remote_storage_init(d, e) < 0)
+        goto out_domains;
     d->srv = rpc_server_new(d->loop, &table, d, e);
     if (!d->srv)
-        goto out_domains;
+        goto out_storage;
     if (o->keepalive >= 0)
         rpc_server_set_keepalive(d->srv, o->keepalive, RPC_KEEPALIVE_COUNT);
     if (rpc_server_listen_unix(d->srv, d->paths.sock_rw, 0700, false, e) < 0 ||
@@ -275,6 +279,8 @@ static int run(struct daemon *d, const struct options *o, struct err *e)
 out_srv:
     rpc_server_free(d->srv);
     d->srv = NULL;
+out_storage:
+    remote_storage_fini(d);
 out_domains:
     remote_domain_fini(d);
 out:

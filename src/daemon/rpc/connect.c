@@ -420,21 +420,6 @@ static int h_event_deregister_any(struct rpc_client *c, const void *args, void *
     return 0;
 }
 
-static int h_vol_lookup_by_path(struct rpc_client *c, const void *args, void *ret,
-                                struct rpc_error *err)
-{
-    const remote_storage_vol_lookup_by_path_args *a = args;
-    (void)c; (void)ret;
-    /* The answer libvirt gives for a path outside every pool: tools then
-     * use the path as a plain file. */
-    return rpc_err_set(err, VIR_ERR_NO_STORAGE_VOL, VIR_FROM_STORAGE,
-                       "no storage vol with matching path '%s'", a->path);
-}
-
-/* Storage pools are not served yet: 281 (list all pools) stays unknown,
- * which tools read as "no storage API" and then use disk paths as plain
- * files (virt-install would otherwise try to define a pool per folder). */
-
 #define RO RPC_PROC_READONLY
 #define NC RPC_PROC_NO_CONN
 
@@ -450,8 +435,6 @@ const struct rpc_proc rpc_connect_procs[] = {
     RPC_PROC(60, "virConnectSupportsFeature", connect_supports_feature_args,
              connect_supports_feature_ret, h_supports_feature, RO | NC),
     RPC_PROC(66, "virConnectAuthList", void, auth_list_ret, h_auth_list, RO | NC),
-    RPC_PROC(97, "virStorageVolLookupByPath", storage_vol_lookup_by_path_args,
-             storage_vol_lookup_by_path_ret, h_vol_lookup_by_path, RO),
     RPC_PROC(110, "virConnectGetURI", void, connect_get_uri_ret, h_get_uri, RO),
     RPC_PROC(122, "virNodeGetSecurityModel", void, node_get_security_model_ret,
              h_node_get_security_model, RO),

@@ -1,0 +1,862 @@
+/* Storage pools: definitions, their XML and their life cycle; then
+ * volumes, which are nothing but the files of a pool's folder. */
+#include "daemon/storage.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "daemon/uuid.h"
+#include "img/blk.h"
+#include "util/log.h"
+
+/* Pool definitions are small; bigger files are not ours. */
+#define POOL_XML_MAX (1u << 20)
+
+bool storage_name_valid(const char *name)
+{
+    return name && *name && !strchr(name, '/') && strcmp(name, ".") != 0 &&
+           strcmp(name, "..") != 0 && strlen(name) <= STORAGE_NAME_MAX;
+}
+
+/* Pool names also name files under CONFIG/storage, so the hidden ones that
+ * store.c keeps for its temporary files are refused too. */
+static bool pool_name_valid(const char *name)
+{
+    return storage_name_valid(name) && name[0] != '.';
+}
+
+void storage_pool_free(struct storage_pool *p)
+{
+    if (!p)
+        return;
+    free(p->name);
+    free(p->path);
+    free(p);
+}
+
+/* ---- XML helpers ---- */
+
+static xmlNode *child(xmlNode *n, const char *name)
+{
+    for (xmlNode *c = n ? n->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && !strcmp((const char *)c->name, name))
+            return c;
+    return NULL;
+}
+
+/* Text of an element (malloc'ed, surrounding blanks removed) or NULL. */
+static char *text_of(xmlNode *n)
+{
+    if (!n)
+        return NULL;
+    xmlChar *t = xmlNodeGetContent(n);
+    if (!t)
+        return NULL;
+    const char *s = (const char *)t;
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t len = strlen(s);
+    while (len && isspace((unsigned char)s[len - 1]))
+        len--;
+    char *out = strndup(s, len);
+    xmlFree(t);
+    return out;
+}
+
+static xmlDoc *parse_doc(const char *xml, const char *root, struct err *e)
+{
+    size_t len = strlen(xml);
+    if (len > INT_MAX)
+        return err_set(e, EINVAL, "XML document too large"), NULL;
+    xmlDoc *doc = xmlReadMemory(xml, (int)len, NULL, NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc) {
+        const xmlError *x = xmlGetLastError();
+        err_set(e, EINVAL, "(%s_definition):%d: %s", root, x ? x->line : 0,
+                x && x->message ? x->message : "malformed XML");
+        e->msg[strcspn(e->msg, "\n")] = '\0';
+        return NULL;
+    }
+    xmlNode *r = xmlDocGetRootElement(doc);
+    if (!r || strcmp((const char *)r->name, root) != 0) {
+        err_set(e, EINVAL, "unexpected root element <%s>, expecting <%s>",
+                r ? (const char *)r->name : "", root);
+        xmlFreeDoc(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* A path as libvirt keeps it: absolute, no repeated or trailing '/'. */
+static char *clean_path(const char *in)
+{
+    char *out = malloc(strlen(in) + 1);
+    if (!out)
+        return NULL;
+    size_t j = 0;
+    for (size_t i = 0; in[i]; i++) {
+        if (in[i] == '/' && j > 0 && out[j - 1] == '/')
+            continue;
+        out[j++] = in[i];
+    }
+    while (j > 1 && out[j - 1] == '/')
+        j--;
+    out[j] = '\0';
+    return out;
+}
+
+/* ---- pool XML ---- */
+
+static int pool_from_doc(xmlNode *root, struct storage_pool *p, struct err *e)
+{
+    xmlChar *type = xmlGetNoNsProp(root, (const xmlChar *)"type");
+    if (!type)
+        return err_set(e, EINVAL, "storage pool type is missing");
+    bool dir = !strcmp((const char *)type, "dir");
+    if (!dir) {
+        err_set(e, ENOTSUP, "unsupported storage pool type '%s' (only 'dir' pools are served)",
+                (const char *)type);
+        xmlFree(type);
+        return -ENOTSUP;
+    }
+    xmlFree(type);
+    p->name = text_of(child(root, "name"));
+    if (!p->name || !*p->name)
+        return err_set(e, EINVAL, "missing pool source name element");
+    if (!pool_name_valid(p->name))
+        return err_set(e, EINVAL, "pool name '%s' cannot contain '/' or start with '.'",
+                       p->name);
+    char *u = text_of(child(root, "uuid"));
+    if (u && *u) {
+        int r = uuid_parse(u, p->uuid);
+        if (r < 0) {
+            err_set(e, EINVAL, "malformed uuid element '%s'", u);
+            free(u);
+            return r;
+        }
+    } else if (uuid_generate(p->uuid) < 0) {
+        free(u);
+        return err_set(e, EIO, "cannot generate a uuid");
+    }
+    free(u);
+    char *path = text_of(child(child(root, "target"), "path"));
+    if (!path || !*path) {
+        free(path);
+        return err_set(e, EINVAL, "missing storage pool target path");
+    }
+    if (path[0] != '/' || strlen(path) >= PATH_MAX - STORAGE_NAME_MAX - 2) {
+        err_set(e, EINVAL, "storage pool target path '%s' must be absolute and shorter "
+                "than %d bytes", path, PATH_MAX - STORAGE_NAME_MAX - 2);
+        free(path);
+        return -EINVAL;
+    }
+    p->path = clean_path(path);
+    free(path);
+    if (!p->path)
+        return err_set(e, ENOMEM, "out of memory");
+    return 0;
+}
+
+int storage_pool_parse(const char *xml, struct storage_pool **out, struct err *e)
+{
+    xmlDoc *doc = parse_doc(xml, "pool", e);
+    if (!doc)
+        return -e->code;
+    struct storage_pool *p = calloc(1, sizeof(*p));
+    int r = p ? pool_from_doc(xmlDocGetRootElement(doc), p, e)
+              : err_set(e, ENOMEM, "out of memory");
+    xmlFreeDoc(doc);
+    if (r < 0) {
+        storage_pool_free(p);
+        return r;
+    }
+    *out = p;
+    return 0;
+}
+
+/* Text with &, < and > (and quotes) escaped; NULL when out of memory. */
+static char *escape(const char *s)
+{
+    xmlChar *x = xmlEncodeSpecialChars(NULL, (const xmlChar *)s);
+    if (!x)
+        return NULL;
+    char *out = strdup((const char *)x);
+    xmlFree(x);
+    return out;
+}
+
+char *storage_pool_format(const struct storage_pool *p, const struct storage_pool_usage *u)
+{
+    char uuid[UUID_STRING_LEN], sizes[256] = "";
+    uuid_format(p->uuid, uuid);
+    if (u)
+        snprintf(sizes, sizeof(sizes),
+                 "  <capacity unit='bytes'>%" PRIu64 "</capacity>\n"
+                 "  <allocation unit='bytes'>%" PRIu64 "</allocation>\n"
+                 "  <available unit='bytes'>%" PRIu64 "</available>\n",
+                 u->capacity, u->allocation, u->available);
+    char *name = escape(p->name), *path = escape(p->path), *out = NULL;
+    if (name && path &&
+        asprintf(&out, "<pool type='dir'>\n  <name>%s</name>\n  <uuid>%s</uuid>\n%s"
+                 "  <source>\n  </source>\n  <target>\n    <path>%s</path>\n  </target>\n"
+                 "</pool>\n", name, uuid, sizes, path) < 0)
+        out = NULL;
+    free(name);
+    free(path);
+    return out;
+}
+
+/* ---- the pool table ---- */
+
+struct storage_pool *storage_find_name(const struct storage_driver *d, const char *name)
+{
+    for (size_t i = 0; i < d->npools; i++)
+        if (!strcmp(d->pools[i]->name, name))
+            return d->pools[i];
+    return NULL;
+}
+
+struct storage_pool *storage_find_uuid(const struct storage_driver *d, const uint8_t uuid[16])
+{
+    for (size_t i = 0; i < d->npools; i++)
+        if (!memcmp(d->pools[i]->uuid, uuid, 16))
+            return d->pools[i];
+    return NULL;
+}
+
+struct storage_pool *storage_find_path(const struct storage_driver *d, const char *path)
+{
+    char *clean = clean_path(path);
+    struct storage_pool *found = NULL;
+    for (size_t i = 0; clean && i < d->npools && !found; i++)
+        if (!strcmp(d->pools[i]->path, clean))
+            found = d->pools[i];
+    free(clean);
+    return found;
+}
+
+static int table_add(struct storage_driver *d, struct storage_pool *p, struct err *e)
+{
+    struct storage_pool **n = realloc(d->pools, (d->npools + 1) * sizeof(*n));
+    if (!n)
+        return err_set(e, ENOMEM, "out of memory");
+    d->pools = n;
+    d->pools[d->npools++] = p;
+    return 0;
+}
+
+static void table_remove(struct storage_driver *d, struct storage_pool *p)
+{
+    for (size_t i = 0; i < d->npools; i++) {
+        if (d->pools[i] == p) {
+            memmove(&d->pools[i], &d->pools[i + 1], (d->npools - i - 1) * sizeof(p));
+            d->npools--;
+            break;
+        }
+    }
+    storage_pool_free(p);
+}
+
+/* The pool np would replace (same name and uuid), NULL for a new one, or
+ * -EEXIST through e when it clashes with another pool. */
+static int check_clash(const struct storage_driver *d, const struct storage_pool *np,
+                       struct storage_pool **same, struct err *e)
+{
+    char uuid[UUID_STRING_LEN];
+    struct storage_pool *by_name = storage_find_name(d, np->name);
+    struct storage_pool *by_uuid = storage_find_uuid(d, np->uuid);
+    *same = NULL;
+    if (by_name && memcmp(by_name->uuid, np->uuid, 16) != 0) {
+        uuid_format(by_name->uuid, uuid);
+        return err_set(e, EEXIST, "pool '%s' already exists with uuid %s", np->name, uuid);
+    }
+    if (by_uuid && by_uuid != by_name) {
+        uuid_format(np->uuid, uuid);
+        return err_set(e, EEXIST, "pool '%s' is already defined with uuid %s",
+                       by_uuid->name, uuid);
+    }
+    struct storage_pool *by_path = storage_find_path(d, np->path);
+    if (by_path && by_path != by_name)
+        return err_set(e, EEXIST, "Storage source conflict with pool: '%s'", by_path->name);
+    *same = by_name;
+    return 0;
+}
+
+static int save_def(const struct storage_driver *d, const struct storage_pool *p,
+                    struct err *e)
+{
+    char *xml = storage_pool_format(p, NULL);
+    if (!xml)
+        return err_set(e, ENOMEM, "out of memory");
+    int r = store_save_def(&d->store, p->name, xml, e);
+    free(xml);
+    return r;
+}
+
+/* Marks a pool running (or not) under RUN/storage for the next start. */
+static void save_running(const struct storage_driver *d, const struct storage_pool *p)
+{
+    struct err e = {0};
+    char file[STORAGE_NAME_MAX + 8];
+    snprintf(file, sizeof(file), "%s.xml", p->name);
+    if (p->active) {
+        char *xml = storage_pool_format(p, NULL);
+        if (!xml || store_write_atomic(d->store.run_dir, file, xml, strlen(xml), &e) < 0)
+            log_warn("pool '%s': cannot record its state: %s", p->name,
+                     xml ? e.msg : "out of memory");
+        free(xml);
+    } else {
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof(path), "%s/%s", d->store.run_dir, file) < (int)sizeof(path))
+            unlink(path);
+    }
+}
+
+int storage_define(struct storage_driver *d, const char *xml, struct storage_pool **out,
+                   struct err *e)
+{
+    struct storage_pool *np, *old;
+    int r = storage_pool_parse(xml, &np, e);
+    if (r < 0)
+        return r;
+    if ((r = check_clash(d, np, &old, e)) < 0 || (r = save_def(d, np, e)) < 0) {
+        storage_pool_free(np);
+        return r;
+    }
+    if (old) {
+        /* A running pool keeps the folder it runs on until it restarts, as
+         * libvirt keeps the live definition. */
+        if (!old->active) {
+            free(old->path);
+            old->path = np->path;
+            np->path = NULL;
+        }
+        old->persistent = true;
+        storage_pool_free(np);
+        *out = old;
+        return 0;
+    }
+    np->persistent = true;
+    if ((r = table_add(d, np, e)) < 0) {
+        struct err ignore = {0};
+        store_delete_def(&d->store, np->name, &ignore);
+        storage_pool_free(np);
+        return r;
+    }
+    *out = np;
+    return 0;
+}
+
+static int check_dir(const char *path, struct err *e)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return err_set_errno(e, errno, "cannot open directory '%s'", path);
+    if (!S_ISDIR(st.st_mode))
+        return err_set(e, ENOTDIR, "'%s' is not a directory", path);
+    return 0;
+}
+
+int storage_create_transient(struct storage_driver *d, const char *xml,
+                             struct storage_pool **out, struct err *e)
+{
+    struct storage_pool *np, *old;
+    int r = storage_pool_parse(xml, &np, e);
+    if (r < 0)
+        return r;
+    if ((r = check_clash(d, np, &old, e)) == 0 && old)
+        r = err_set(e, EEXIST, "storage pool '%s' already exists", np->name);
+    if (r == 0)
+        r = check_dir(np->path, e);
+    if (r == 0)
+        r = table_add(d, np, e);
+    if (r < 0) {
+        storage_pool_free(np);
+        return r;
+    }
+    np->active = true;
+    *out = np;
+    return 0;
+}
+
+int storage_undefine(struct storage_driver *d, struct storage_pool *p, struct err *e)
+{
+    if (p->active)
+        return err_set(e, EBUSY, "storage pool '%s' is still active", p->name);
+    if (!p->persistent)
+        return err_set(e, EINVAL, "storage pool '%s' is not persistent", p->name);
+    int r = store_delete_def(&d->store, p->name, e);
+    if (r < 0)
+        return r;
+    table_remove(d, p);
+    return 0;
+}
+
+static int mkdir_parents(const char *path, struct err *e)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+        return err_set(e, ENAMETOOLONG, "%s: path too long", path);
+    for (char *s = buf + 1; ; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+            return err_set_errno(e, errno, "cannot create directory '%s'", buf);
+        *s = c;
+        if (!c)
+            break;
+    }
+    return check_dir(path, e);
+}
+
+int storage_build(struct storage_pool *p, struct err *e)
+{
+    if (p->active)
+        return err_set(e, EBUSY, "storage pool '%s' is already active", p->name);
+    return mkdir_parents(p->path, e);
+}
+
+int storage_start(struct storage_driver *d, struct storage_pool *p, struct err *e)
+{
+    if (p->active)
+        return err_set(e, EBUSY, "storage pool '%s' is already active", p->name);
+    int r = check_dir(p->path, e);
+    if (r < 0)
+        return r;
+    p->active = true;
+    save_running(d, p);
+    return 0;
+}
+
+int storage_destroy(struct storage_driver *d, struct storage_pool *p, struct err *e)
+{
+    if (!p->active)
+        return err_set(e, EBUSY, "storage pool '%s' is not active", p->name);
+    p->active = false;
+    save_running(d, p);
+    if (!p->persistent)
+        table_remove(d, p);
+    return 0;
+}
+
+int storage_delete(struct storage_pool *p, struct err *e)
+{
+    if (p->active)
+        return err_set(e, EBUSY, "storage pool '%s' is still active", p->name);
+    if (rmdir(p->path) < 0)
+        return err_set_errno(e, errno, "cannot remove directory '%s'", p->path);
+    return 0;
+}
+
+int storage_set_autostart(struct storage_driver *d, struct storage_pool *p, bool on,
+                          struct err *e)
+{
+    if (!p->persistent)
+        return err_set(e, EINVAL, "cannot set autostart for transient pool");
+    int r = store_set_autostart(&d->store, p->name, on, e);
+    if (r == 0)
+        p->autostart = on;
+    return r;
+}
+
+int storage_usage(const struct storage_pool *p, struct storage_pool_usage *u, struct err *e)
+{
+    memset(u, 0, sizeof(*u));
+    if (!p->active)
+        return 0;
+    struct statvfs sv;
+    if (statvfs(p->path, &sv) < 0)
+        return err_set_errno(e, errno, "cannot statvfs path '%s'", p->path);
+    u->capacity = (uint64_t)sv.f_frsize * sv.f_blocks;
+    u->available = (uint64_t)sv.f_frsize * sv.f_bavail;
+    u->allocation = u->capacity - (uint64_t)sv.f_frsize * sv.f_bfree;
+    return 0;
+}
+
+/* ---- loading ---- */
+
+static int load_one(void *opaque, const char *name, const char *path, const char *xml,
+                    size_t len, bool autostart, struct err *e)
+{
+    struct storage_driver *d = opaque;
+    struct storage_pool *p, *old;
+    (void)len;
+    int r = storage_pool_parse(xml, &p, e);
+    if (r < 0)
+        return r;
+    if (strcmp(p->name, name) != 0) {
+        r = err_set(e, EINVAL, "%s defines pool '%s', not '%s'", path, p->name, name);
+    } else if ((r = check_clash(d, p, &old, e)) == 0 && old) {
+        r = err_set(e, EEXIST, "pool '%s' is defined twice", name);
+    }
+    if (r == 0)
+        r = table_add(d, p, e);
+    if (r < 0) {
+        storage_pool_free(p);
+        return r;
+    }
+    p->persistent = true;
+    p->autostart = autostart;
+    return 0;
+}
+
+static char *join(const char *a, const char *b)
+{
+    char *s;
+    return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
+}
+
+int storage_init(struct storage_driver *d, const char *config, const char *run,
+                 struct err *e)
+{
+    memset(d, 0, sizeof(*d));
+    struct store *s = &d->store;
+    s->config_dir = join(config, "storage");
+    s->autostart_dir = join(config, "storage/autostart");
+    s->run_dir = join(run, "storage");
+    if (!s->config_dir || !s->autostart_dir || !s->run_dir) {
+        storage_fini(d);
+        return err_set(e, ENOMEM, "out of memory");
+    }
+    int r = mkdir_parents(s->autostart_dir, e);
+    if (r == 0)
+        r = mkdir_parents(s->run_dir, e);
+    if (r < 0) {
+        storage_fini(d);
+        return r;
+    }
+    store_load_defs(s, load_one, d);
+    for (size_t i = 0; i < d->npools; i++) {
+        struct storage_pool *p = d->pools[i];
+        char run_file[PATH_MAX];
+        snprintf(run_file, sizeof(run_file), "%s/%s.xml", s->run_dir, p->name);
+        if (!p->autostart && access(run_file, F_OK) != 0)
+            continue;
+        struct err se = {0};
+        if (storage_start(d, p, &se) < 0)
+            log_warn("pool '%s' not started: %s", p->name, se.msg);
+    }
+    return 0;
+}
+
+void storage_fini(struct storage_driver *d)
+{
+    for (size_t i = 0; i < d->npools; i++)
+        storage_pool_free(d->pools[i]);
+    free(d->pools);
+    free(d->store.config_dir);
+    free(d->store.autostart_dir);
+    free(d->store.run_dir);
+    memset(d, 0, sizeof(*d));
+}
+
+/* ---- volume XML ---- */
+
+void storage_vol_def_clear(struct storage_vol_def *d)
+{
+    free(d->name);
+    free(d->format);
+    memset(d, 0, sizeof(*d));
+}
+
+/* A size element: a number and libvirt's unit attribute (bytes by
+ * default; k/K/KiB and up are powers of 1024, KB and up powers of 1000). */
+static int parse_size(xmlNode *n, const char *what, uint64_t *out, struct err *e)
+{
+    static const struct { const char *unit; uint64_t mul; } units[] = {
+        { "b", 1 }, { "bytes", 1 },
+        { "k", 1ull << 10 }, { "KiB", 1ull << 10 }, { "KB", 1000ull },
+        { "M", 1ull << 20 }, { "MiB", 1ull << 20 }, { "MB", 1000000ull },
+        { "G", 1ull << 30 }, { "GiB", 1ull << 30 }, { "GB", 1000000000ull },
+        { "T", 1ull << 40 }, { "TiB", 1ull << 40 }, { "TB", 1000000000000ull },
+        { "P", 1ull << 50 }, { "PiB", 1ull << 50 }, { "PB", 1000000000000000ull },
+    };
+    char *t = text_of(n);
+    xmlChar *u = xmlGetNoNsProp(n, (const xmlChar *)"unit");
+    uint64_t mul = 0;
+    int r = 0;
+    if (!u) {
+        mul = 1;
+    } else {
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && !mul; i++)
+            if (!strcmp((const char *)u, units[i].unit) ||
+                (units[i].unit[1] == '\0' && u[0] && u[1] == '\0' &&
+                 tolower((unsigned char)u[0]) == tolower((unsigned char)units[i].unit[0])))
+                mul = units[i].mul;
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = t && isdigit((unsigned char)t[0]) ? strtoull(t, &end, 10) : 0;
+    if (!mul)
+        r = err_set(e, EINVAL, "unknown unit '%s' of the volume %s", (const char *)u, what);
+    else if (!t || !end || *end || errno)
+        r = err_set(e, EINVAL, "malformed volume %s '%s'", what, t ? t : "");
+    else if (v > UINT64_MAX / mul)
+        r = err_set(e, ERANGE, "volume %s %s%s is too large", what, t, u ? (char *)u : "");
+    else
+        *out = v * mul;
+    free(t);
+    xmlFree(u);
+    return r;
+}
+
+static int vol_from_doc(xmlNode *root, struct storage_vol_def *d, struct err *e)
+{
+    d->name = text_of(child(root, "name"));
+    if (!d->name || !*d->name)
+        return err_set(e, EINVAL, "missing volume name element");
+    if (!storage_name_valid(d->name))
+        return err_set(e, EINVAL, "volume name '%s' cannot contain '/'", d->name);
+    xmlNode *cap = child(root, "capacity");
+    if (!cap)
+        return err_set(e, EINVAL, "missing capacity element");
+    int r = parse_size(cap, "capacity", &d->capacity, e);
+    xmlNode *alloc = child(root, "allocation");
+    if (r == 0 && alloc) {
+        d->allocation_set = true;
+        r = parse_size(alloc, "allocation", &d->allocation, e);
+    }
+    xmlNode *fmt = child(child(root, "target"), "format");
+    if (r == 0 && fmt) {
+        xmlChar *t = xmlGetNoNsProp(fmt, (const xmlChar *)"type");
+        if (t) {
+            d->format = strdup((const char *)t);
+            xmlFree(t);
+            if (!d->format)
+                return err_set(e, ENOMEM, "out of memory");
+        }
+    }
+    if (r == 0 && d->format && strcmp(d->format, "raw") && strcmp(d->format, "qcow2"))
+        r = err_set(e, ENOTSUP, "unsupported volume format '%s' (raw or qcow2)", d->format);
+    return r;
+}
+
+int storage_vol_parse(const char *xml, struct storage_vol_def *out, struct err *e)
+{
+    memset(out, 0, sizeof(*out));
+    xmlDoc *doc = parse_doc(xml, "volume", e);
+    if (!doc)
+        return -e->code;
+    int r = vol_from_doc(xmlDocGetRootElement(doc), out, e);
+    xmlFreeDoc(doc);
+    if (r < 0)
+        storage_vol_def_clear(out);
+    return r;
+}
+
+char *storage_vol_format(const struct storage_vol *v)
+{
+    char *name = escape(v->name), *path = escape(v->path), *out = NULL;
+    if (name && path &&
+        asprintf(&out, "<volume type='file'>\n  <name>%s</name>\n  <key>%s</key>\n"
+                 "  <capacity unit='bytes'>%" PRIu64 "</capacity>\n"
+                 "  <allocation unit='bytes'>%" PRIu64 "</allocation>\n"
+                 "  <physical unit='bytes'>%" PRIu64 "</physical>\n"
+                 "  <target>\n    <path>%s</path>\n    <format type='%s'/>\n  </target>\n"
+                 "</volume>\n", name, path, v->capacity, v->allocation, v->physical,
+                 path, v->format) < 0)
+        out = NULL;
+    free(name);
+    free(path);
+    return out;
+}
+
+/* ---- volumes ---- */
+
+void storage_vol_clear(struct storage_vol *v)
+{
+    free(v->path);
+    v->path = NULL;
+}
+
+void storage_vol_list_free(struct storage_vol *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        storage_vol_clear(&v[i]);
+    free(v);
+}
+
+/* Fills v from the file at v->path: its format and virtual size come from
+ * the image's own header, read as hostile input by libcvirt-img. */
+static int vol_stat(struct storage_vol *v, struct err *e)
+{
+    struct stat st;
+    if (stat(v->path, &st) < 0)
+        return err_set_errno(e, errno, "cannot stat file '%s'", v->path);
+    if (!S_ISREG(st.st_mode))
+        return err_set(e, ENOENT, "'%s' is not a regular file", v->path);
+    struct blk *b;
+    int r = blk_open(&b, v->path, NULL, BLK_O_NO_BACKING, NULL, e);
+    if (r < 0)
+        return r;
+    v->format = b->drv == &blk_qcow2_driver ? "qcow2" : "raw";
+    v->capacity = b->size;
+    blk_close(b);
+    v->physical = (uint64_t)st.st_size;
+    v->allocation = (uint64_t)st.st_blocks * 512;
+    return 0;
+}
+
+int storage_vol_get(const char *dir, const char *name, struct storage_vol *out,
+                    struct err *e)
+{
+    memset(out, 0, sizeof(*out));
+    if (!storage_name_valid(name))
+        return err_set(e, EINVAL, "invalid volume name '%s'", name);
+    snprintf(out->name, sizeof(out->name), "%s", name);
+    if (asprintf(&out->path, "%s/%s", dir, name) < 0) {
+        out->path = NULL;
+        return err_set(e, ENOMEM, "out of memory");
+    }
+    int r = vol_stat(out, e);
+    if (r < 0)
+        storage_vol_clear(out);
+    return r;
+}
+
+static int vol_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct storage_vol *)a)->name, ((const struct storage_vol *)b)->name);
+}
+
+int storage_vol_list(const char *dir, struct storage_vol **out, size_t *n, struct err *e)
+{
+    DIR *dh = opendir(dir);
+    if (!dh)
+        return err_set_errno(e, errno, "cannot open directory '%s'", dir);
+    struct storage_vol *v = NULL;
+    size_t count = 0, cap = 0;
+    int r = 0;
+    struct dirent *de;
+    while ((de = readdir(dh)) != NULL) {
+        if (!storage_name_valid(de->d_name))
+            continue;
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct storage_vol *nv = realloc(v, ncap * sizeof(*nv));
+            if (!nv) {
+                r = err_set(e, ENOMEM, "out of memory");
+                break;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        struct err ve = {0};
+        if (storage_vol_get(dir, de->d_name, &v[count], &ve) == 0)
+            count++;
+        else if (ve.code != ENOENT)
+            log_info("%s/%s left out of the volumes: %s", dir, de->d_name, ve.msg);
+    }
+    closedir(dh);
+    if (r < 0) {
+        storage_vol_list_free(v, count);
+        return r;
+    }
+    if (count)
+        qsort(v, count, sizeof(*v), vol_cmp);
+    *out = v;
+    *n = count;
+    return 0;
+}
+
+struct storage_pool *storage_pool_of_path(const struct storage_driver *d, const char *path,
+                                          const char **name)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || !storage_name_valid(slash + 1))
+        return NULL;
+    for (size_t i = 0; i < d->npools; i++) {
+        struct storage_pool *p = d->pools[i];
+        size_t len = strlen(p->path);
+        /* The root folder as a pool: its files are "/NAME". */
+        size_t dirlen = (size_t)(slash - path);
+        bool match = len == 1 ? dirlen == 0 : dirlen == len && !strncmp(path, p->path, len);
+        if (p->active && match) {
+            *name = slash + 1;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static int create_raw(int fd, const char *path, const struct storage_vol_def *def,
+                      struct err *e)
+{
+    if (ftruncate(fd, (off_t)def->capacity) < 0)
+        return err_set_errno(e, errno, "cannot resize '%s'", path);
+    /* Fully allocated only when asked for all of it, as libvirt does. */
+    if (def->allocation_set && def->allocation >= def->capacity && def->capacity) {
+        int r = posix_fallocate(fd, 0, (off_t)def->capacity);
+        if (r)
+            return err_set_errno(e, r, "cannot allocate %" PRIu64 " bytes for '%s'",
+                                 def->capacity, path);
+    }
+    return 0;
+}
+
+int storage_vol_create(const char *dir, const struct storage_vol_def *def,
+                       struct storage_vol *out, struct err *e)
+{
+    if (!storage_name_valid(def->name))
+        return err_set(e, EINVAL, "invalid volume name '%s'", def->name);
+    if (def->capacity > (uint64_t)INT64_MAX)
+        return err_set(e, ERANGE, "volume capacity %" PRIu64 " is too large", def->capacity);
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s", dir, def->name) >= (int)sizeof(path))
+        return err_set(e, ENAMETOOLONG, "%s/%s: path too long", dir, def->name);
+    /* O_EXCL claims the name; the image is then written over the empty file. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return err_set(e, EEXIST, "storage volume name '%s' already in use.", def->name);
+        return err_set_errno(e, errno, "cannot create volume '%s'", path);
+    }
+    int r;
+    if (def->format && !strcmp(def->format, "qcow2")) {
+        close(fd);
+        fd = -1;
+        struct blk_create_opts o = { .size = def->capacity, .size_set = true };
+        r = blk_create("qcow2", path, &o, e);
+    } else {
+        r = create_raw(fd, path, def, e);
+    }
+    if (fd >= 0 && close(fd) < 0 && r == 0)
+        r = err_set_errno(e, errno, "cannot write '%s'", path);
+    if (r == 0)
+        r = storage_vol_get(dir, def->name, out, e);
+    if (r < 0)
+        unlink(path);
+    return r;
+}
+
+int storage_vol_delete(const char *dir, const char *name, struct err *e)
+{
+    if (!storage_name_valid(name))
+        return err_set(e, EINVAL, "invalid volume name '%s'", name);
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+        return err_set(e, ENAMETOOLONG, "%s/%s: path too long", dir, name);
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return err_set_errno(e, errno, "cannot remove '%s'", path);
+    if (!S_ISREG(st.st_mode))
+        return err_set(e, EINVAL, "'%s' is not a volume file", path);
+    if (unlink(path) < 0)
+        return err_set_errno(e, errno, "cannot remove '%s'", path);
+    return 0;
+}

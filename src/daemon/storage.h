@@ -1,0 +1,147 @@
+/* Storage pools of type "dir" and their volumes, kept as libvirt's storage
+ * driver keeps them:
+ *
+ *   CONFIG/storage/NAME.xml              persistent pool definitions
+ *   CONFIG/storage/autostart/NAME.xml    symlinks to ../NAME.xml
+ *   RUN/storage/NAME.xml                 the pools that are running, so a
+ *                                        restarted daemon starts them again
+ *
+ * A pool is a folder; its volumes are the regular files in it, raw or
+ * qcow2 as libcvirt-img's probe reads them. Nothing about volumes is kept
+ * apart from the files: a listing is always what the folder holds. A
+ * volume's key is its path, as for libvirt's dir pools. */
+#ifndef CVIRT_DAEMON_STORAGE_H
+#define CVIRT_DAEMON_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/rpc/dispatch.h"
+#include "daemon/store.h"
+#include "util/err.h"
+
+/* Names libvirt accepts for pools and volumes are file names. */
+#define STORAGE_NAME_MAX 255
+
+struct storage_pool {
+    char *name;
+    uint8_t uuid[16];
+    char *path;             /* <target><path>, absolute, no trailing '/' */
+    bool active;
+    bool persistent;        /* defined (has CONFIG/storage/NAME.xml) */
+    bool autostart;
+};
+
+struct storage_driver {
+    struct store store;     /* config_dir: CONFIG/storage; run_dir: RUN/storage */
+    struct storage_pool **pools;
+    size_t npools;
+};
+
+/* Usage of a running pool's file system, in bytes (zero when inactive). */
+struct storage_pool_usage {
+    uint64_t capacity, allocation, available;
+};
+
+struct storage_vol {
+    char name[STORAGE_NAME_MAX + 1];
+    char *path;             /* malloc'ed: pool path / name */
+    const char *format;     /* "raw" or "qcow2" (static) */
+    uint64_t capacity;      /* virtual size */
+    uint64_t allocation;    /* bytes the file occupies on disk */
+    uint64_t physical;      /* the file's size */
+};
+
+/* What a <volume> XML asks for. */
+struct storage_vol_def {
+    char *name;
+    uint64_t capacity;
+    uint64_t allocation;
+    bool allocation_set;
+    char *format;           /* NULL: raw */
+};
+
+/* ---- XML ---- */
+
+/* Parses <pool type='dir'> (name, uuid, target/path). A missing uuid is
+ * generated. The result's active/persistent/autostart are false. */
+int storage_pool_parse(const char *xml, struct storage_pool **out, struct err *e);
+/* The pool's XML; usage NULL leaves capacity, allocation and available out
+ * (the form kept on disk). NULL when out of memory. */
+char *storage_pool_format(const struct storage_pool *p, const struct storage_pool_usage *u);
+void storage_pool_free(struct storage_pool *p);
+
+int storage_vol_parse(const char *xml, struct storage_vol_def *out, struct err *e);
+void storage_vol_def_clear(struct storage_vol_def *d);
+char *storage_vol_format(const struct storage_vol *v);
+
+/* ---- pools ---- */
+
+/* Loads the definitions and starts the pools that are autostarted or were
+ * running when the daemon stopped. config and run are the daemon's roots. */
+int storage_init(struct storage_driver *d, const char *config, const char *run,
+                 struct err *e);
+void storage_fini(struct storage_driver *d);
+
+struct storage_pool *storage_find_name(const struct storage_driver *d, const char *name);
+struct storage_pool *storage_find_uuid(const struct storage_driver *d, const uint8_t uuid[16]);
+struct storage_pool *storage_find_path(const struct storage_driver *d, const char *path);
+
+/* Defines (or redefines, same name and uuid) a persistent pool. A name
+ * taken by another uuid, a uuid taken by another name and a target path
+ * another pool uses are refused with -EEXIST. */
+int storage_define(struct storage_driver *d, const char *xml, struct storage_pool **out,
+                   struct err *e);
+/* A transient pool, started at once; it disappears when destroyed. */
+int storage_create_transient(struct storage_driver *d, const char *xml,
+                             struct storage_pool **out, struct err *e);
+/* Refuses an active pool with -EBUSY. */
+int storage_undefine(struct storage_driver *d, struct storage_pool *p, struct err *e);
+/* Creates the target folder (and its parents). */
+int storage_build(struct storage_pool *p, struct err *e);
+/* Starts a pool: its folder must exist. -EBUSY when already active. */
+int storage_start(struct storage_driver *d, struct storage_pool *p, struct err *e);
+/* Stops a pool (a transient one is removed: p is then freed). */
+int storage_destroy(struct storage_driver *d, struct storage_pool *p, struct err *e);
+/* Removes the (empty) target folder of an inactive pool. */
+int storage_delete(struct storage_pool *p, struct err *e);
+int storage_set_autostart(struct storage_driver *d, struct storage_pool *p, bool on,
+                          struct err *e);
+int storage_usage(const struct storage_pool *p, struct storage_pool_usage *u, struct err *e);
+
+/* ---- volumes (the pool must be active; the handlers check) ---- */
+
+/* The volumes of a folder, sorted by name; files that cannot be read are
+ * left out with a log line. */
+int storage_vol_list(const char *dir, struct storage_vol **out, size_t *n, struct err *e);
+void storage_vol_list_free(struct storage_vol *v, size_t n);
+void storage_vol_clear(struct storage_vol *v);
+/* One volume by name (-ENOENT when no such file; a name with '/' or a
+ * dot-name is -EINVAL). */
+int storage_vol_get(const char *dir, const char *name, struct storage_vol *out,
+                    struct err *e);
+/* The active pool holding path as one of its volumes, and the volume's
+ * name (a pointer into path). */
+struct storage_pool *storage_pool_of_path(const struct storage_driver *d, const char *path,
+                                          const char **name);
+/* Creates a raw (sparse; fully allocated when allocation >= capacity) or
+ * qcow2 volume. -EEXIST when the name is taken. */
+int storage_vol_create(const char *dir, const struct storage_vol_def *def,
+                       struct storage_vol *out, struct err *e);
+int storage_vol_delete(const char *dir, const char *name, struct err *e);
+
+/* True for a name that is a single path component other than . and .. */
+bool storage_name_valid(const char *name);
+
+/* ---- the remote procedures (remote_storage.c) ---- */
+
+struct daemon;
+/* Loads the pools under the daemon's config folder and starts the
+ * autostarted and previously running ones; called before the sockets open. */
+int remote_storage_init(struct daemon *d, struct err *e);
+void remote_storage_fini(struct daemon *d);
+extern const struct rpc_proc remote_storage_procs[];
+extern const size_t remote_storage_nprocs;
+
+#endif
