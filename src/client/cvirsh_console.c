@@ -116,7 +116,6 @@ bool cvirsh_cmd_console(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
         e = fe;
         ok = false;
     }
-    cvirsh_print_extra(ctl, "\n");
     if (!ok)
         cvirsh_report(ctl, &e);
 out:

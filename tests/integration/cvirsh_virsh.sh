@@ -27,8 +27,10 @@ if ! command -v virsh >/dev/null || ! command -v script >/dev/null; then
 fi
 
 ROOT=$(mktemp -d)
-PID=
+PID= FPID= KPID=
 cleanup() {
+    [ -n "$FPID" ] && kill "$FPID" 2>/dev/null
+    [ -n "$KPID" ] && kill "$KPID" 2>/dev/null
     # VMMs outlive the daemon by design: stop the ones this test started.
     for f in "$ROOT"/run/cvirt/qemu/*.pid; do
         [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
@@ -164,6 +166,110 @@ kill "$KPID"; wait "$KPID" 2>/dev/null
 sed -i 's/^virsh # /cvirsh # /; s/Welcome to virsh,/Welcome to cvirsh,/' "$OUT"/ka.virsh.out
 same ka "a shell idle for 9 s under 1 s keepalive stays connected"
 check "... and answered hostname both times" test "$(grep -c "^$(hostname)\$" "$OUT/ka.cvirsh.out")" = 2
+
+# ---- the console stream, on a scripted daemon ----
+# cvirtd may not offer consoles yet; a small python daemon does: it answers
+# the handshake, the lookup and the state, opens the stream with a line of
+# "guest" output after a keepalive PING, echoes typed bytes in brackets,
+# and confirms the client's end of stream. Both clients run on a pty.
+PY=${CVIRT_PYTHON3:-/usr/bin/python3}
+cat >"$ROOT/fake.py" <<'PYEOF'
+import os, socket, struct, sys, time
+
+PROG, KEEP = 0x20008086, 0x6b656570
+path, log = sys.argv[1], open(sys.argv[2], "a")
+UUID = bytes(range(16))
+
+def s_str(s):
+    b = s.encode()
+    return struct.pack(">I", len(b)) + b + b"\0" * ((4 - len(b) % 4) % 4)
+
+DOM = s_str("g") + UUID + struct.pack(">i", 7)
+
+def send(c, prog, proc, typ, serial, status, payload=b""):
+    c.sendall(struct.pack(">IIIiIII", 28 + len(payload), prog, 1, proc, typ, serial, status) + payload)
+
+def recv(c):
+    hdr = b""
+    while len(hdr) < 4:
+        d = c.recv(4 - len(hdr))
+        if not d:
+            return None
+        hdr += d
+    n = struct.unpack(">I", hdr)[0]
+    body = b""
+    while len(body) < n - 4:
+        d = c.recv(n - 4 - len(body))
+        if not d:
+            return None
+        body += d
+    prog, vers, proc, typ, serial, status = struct.unpack(">IIiIII", body[:24])
+    return prog, proc, typ, serial, status, body[24:]
+
+def serve(c):
+    stream = None
+    while True:
+        m = recv(c)
+        if m is None:
+            return
+        prog, proc, typ, serial, status, pl = m
+        if prog == KEEP:
+            log.write("pong\n" if proc == 2 else "ping from client\n")
+            log.flush()
+            continue
+        if typ == 3:        # stream message from the client
+            if status == 2 and pl:
+                send(c, PROG, proc, 3, serial, 2, b"[" + pl + b"]")
+            elif status == 0:
+                log.write("stream finished\n")
+                send(c, PROG, proc, 3, serial, 0)
+            else:
+                log.write("stream aborted\n")
+            log.flush()
+            continue
+        ret = b""
+        if proc == 66:
+            ret = struct.pack(">II", 1, 0)
+        elif proc == 60:
+            ret = struct.pack(">i", 1)
+        elif proc in (23, 22, 24):
+            ret = DOM
+        elif proc == 212:
+            ret = struct.pack(">ii", 1, 1)
+        send(c, PROG, proc, 1, serial, 0, ret)
+        if proc == 201:
+            # A ping first: the client must answer it while it streams.
+            send(c, KEEP, 1, 2, 0, 0)
+            send(c, PROG, 201, 3, serial, 2, b"guest says hello\r\n")
+
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(path)
+srv.listen(4)
+open(path + ".ready", "w").close()
+while True:
+    c, _ = srv.accept()
+    serve(c)
+    c.close()
+PYEOF
+"$PY" "$ROOT/fake.py" "$ROOT/fake-sock" "$ROOT/fake.log" &
+FPID=$!
+for _ in $(seq 50); do [ -e "$ROOT/fake-sock.ready" ] && break; sleep 0.1; done
+FURI="qemu+unix:///system?socket=$ROOT/fake-sock"
+for who in virsh cvirsh; do
+    bin=virsh; [ $who = cvirsh ] && bin=$CVIRSH
+    : >"$ROOT/fake.log"
+    (sleep 1; printf 'abc'; sleep 1; printf '\035') |
+        timeout 30 script -qfec "$bin -c '$FURI' console g" /dev/null |
+        tr -d '\r' | grep -v '^Authorization not available' >"$OUT/fcons.$who.out"
+    echo "${PIPESTATUS[1]}" >"$OUT/fcons.$who.rc"
+    : >"$OUT/fcons.$who.err"
+    cp "$ROOT/fake.log" "$OUT/fcons.$who.log"
+done
+kill "$FPID" 2>/dev/null; wait "$FPID" 2>/dev/null
+same fcons "console: guest output, typed keys and ^] as virsh shows them"
+check "... the guest's line came through the stream" grep -q '^guest says hello$' "$OUT/fcons.cvirsh.out"
+check "... cvirsh answered the PING during the stream" grep -q '^pong$' "$OUT/fcons.cvirsh.log"
+check "... and ended the stream (status OK) after ^]" grep -q '^stream finished$' "$OUT/fcons.cvirsh.log"
 
 # ---- a kit guest through both clients ----
 if ! have_kvm; then tap_done; exit 0; fi
