@@ -112,6 +112,9 @@ static void vmm_exited(struct domain_driver *drv, struct domain *d)
     }
     domain_unwatch(drv, d);
     store_clear_run(&drv->store, d->name);
+    char sock[108];
+    if (store_sock_path(&drv->store, d->name, d->uuid, sock, sizeof(sock)) == 0)
+        unlink(sock);
     char name[DOMAIN_NAME_MAX + 1];
     uint8_t uuid[16];
     snprintf(name, sizeof(name), "%s", d->name);
@@ -197,7 +200,7 @@ int domain_watch(struct domain_driver *drv, struct domain *d, int pidfd, int tim
         if (r < 0)
             return err_set(e, -r, "cannot watch the VMM of '%s': %s", d->name, strerror(-r));
     }
-    if (store_sock_path(&drv->store, d->name, sock, sizeof(sock)) < 0)
+    if (store_sock_path(&drv->store, d->name, d->uuid, sock, sizeof(sock)) < 0)
         return err_set(e, ENAMETOOLONG, "domain name '%s' is too long for a socket path",
                        d->name);
     return vmm_client_connect(drv->loop, sock, timeout_ms, &vmm_ops, d, &d->vmm, e);
@@ -367,7 +370,7 @@ static int connect_new_vmm(struct domain_driver *drv, struct domain *d, int pidf
                            const char *log_path, off_t log_off, struct err *e)
 {
     char sock[108];
-    store_sock_path(&drv->store, d->name, sock, sizeof(sock));
+    store_sock_path(&drv->store, d->name, d->uuid, sock, sizeof(sock));
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
@@ -418,7 +421,7 @@ static int build_argv(struct domain_driver *drv, struct domain *d, const char *s
 static int start_vmm(struct domain_driver *drv, struct domain *d, struct err *e)
 {
     char sock[108], log_path[4096];
-    if (store_sock_path(&drv->store, d->name, sock, sizeof(sock)) < 0 ||
+    if (store_sock_path(&drv->store, d->name, d->uuid, sock, sizeof(sock)) < 0 ||
         store_log_path(&drv->store, d->name, log_path, sizeof(log_path)) < 0)
         return err_set(e, ENAMETOOLONG, "domain name '%s' is too long for its socket path",
                        d->name);

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "daemon/uuid.h"
 #include "util/log.h"
 
 /* Definitions are small; anything bigger is not one of ours. */
@@ -350,12 +351,19 @@ void store_clear_run(const struct store *s, const char *name)
     unlink_in(s->run_dir, name, ".sock", &e);
 }
 
-int store_sock_path(const struct store *s, const char *name, char *buf, size_t len)
+int store_sock_path(const struct store *s, const char *name, const uint8_t uuid[16],
+                    char *buf, size_t len)
 {
     size_t max = sizeof(((struct sockaddr_un *)0)->sun_path);
     if (len > max)
         len = max;
     int n = snprintf(buf, len, "%s/%s.sock", s->run_dir, name);
+    if (n >= 0 && (size_t)n < len)
+        return 0;
+    /* A long name does not fit in a socket address; the uuid is short. */
+    char us[UUID_STRING_LEN];
+    uuid_format(uuid, us);
+    n = snprintf(buf, len, "%s/%s.sock", s->run_dir, us);
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 

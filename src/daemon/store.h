@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "util/err.h"
@@ -67,8 +68,11 @@ void store_load_runs(const struct store *s, store_run_cb cb, void *opaque);
 /* Removes NAME.pid, NAME.xml and NAME.sock. */
 void store_clear_run(const struct store *s, const char *name);
 
-/* Paths of one domain's files; -ENAMETOOLONG when they do not fit. */
-int store_sock_path(const struct store *s, const char *name, char *buf, size_t len);
+/* Paths of one domain's files; -ENAMETOOLONG when they do not fit. A
+ * socket path too long for a socket address uses the uuid instead of the
+ * name. */
+int store_sock_path(const struct store *s, const char *name, const uint8_t uuid[16],
+                    char *buf, size_t len);
 int store_log_path(const struct store *s, const char *name, char *buf, size_t len);
 
 #endif

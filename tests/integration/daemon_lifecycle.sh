@@ -278,6 +278,17 @@ v destroy tr1 >/dev/null 2>&1
 check "... and gone from list --all once destroyed" \
     bash -c '! virsh -c "$0" list --all --name | grep -qx tr1' "$URI"
 
+# ---- a name too long for a socket path (the control socket uses the uuid) ----
+long=$(printf 'n%.0s' $(seq 150))
+domxml "$long" > "$ROOT/long.xml"
+v define "$ROOT/long.xml" >/dev/null 2>&1
+v start "$long" >/dev/null 2>&1
+check "a domain with a 150-byte name runs" test "$(state "$long")" = "running (booted)"
+v destroy "$long" >/dev/null 2>&1
+v undefine "$long" >/dev/null 2>&1
+check "... and is destroyed and undefined" \
+    bash -c '! virsh -c "$0" list --all --name | grep -q nnnn && [ -z "$(ls "$1")" ]' "$URI" "$RUN"
+
 # ---- a guest that powers itself off ----
 domxml lc2 count=5 > "$ROOT/lc2.xml"
 v define "$ROOT/lc2.xml" >/dev/null 2>&1

@@ -84,13 +84,18 @@ static void test_layout(void **state)
     assert_int_equal(st.st_mode & 0777, 0700);
     assert_string_equal(f->s.run_dir + strlen(f->run), "/qemu");
     char sock[108];
-    assert_int_equal(store_sock_path(&f->s, "vm1", sock, sizeof(sock)), 0);
+    uint8_t uuid[16];
+    memset(uuid, 0xab, sizeof(uuid));
+    assert_int_equal(store_sock_path(&f->s, "vm1", uuid, sock, sizeof(sock)), 0);
     snprintf(p, sizeof(p), "%s/qemu/vm1.sock", f->run);
     assert_string_equal(sock, p);
+    /* A name too long for a socket address: the uuid stands in. */
     char longname[200];
     memset(longname, 'x', sizeof(longname) - 1);
     longname[sizeof(longname) - 1] = '\0';
-    assert_int_equal(store_sock_path(&f->s, longname, sock, sizeof(sock)), -ENAMETOOLONG);
+    assert_int_equal(store_sock_path(&f->s, longname, uuid, sock, sizeof(sock)), 0);
+    snprintf(p, sizeof(p), "%s/qemu/abababab-abab-abab-abab-abababababab.sock", f->run);
+    assert_string_equal(sock, p);
 }
 
 static void test_atomic_replace(void **state)
