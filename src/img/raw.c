@@ -32,24 +32,35 @@ static int raw_xfer(int fd, const struct iovec *iov, int n, uint64_t off, bool w
     struct iovec v[64];
     int i = 0;
     size_t skip = 0;            /* bytes of iov[i] already done */
-    while (i < n) {
+    bool was_short = false;
+    for (;;) {
+        while (i < n && iov[i].iov_len == skip) {
+            i++;
+            skip = 0;
+        }
+        if (i == n)
+            return 0;
         int k = 0;
         for (int j = i; j < n && k < (int)(sizeof v / sizeof v[0]); j++, k++) {
             size_t s = j == i ? skip : 0;
             v[k] = (struct iovec){ (uint8_t *)iov[j].iov_base + s, iov[j].iov_len - s };
         }
         ssize_t r = write ? pwritev(fd, v, k, (off_t)off) : preadv(fd, v, k, (off_t)off);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
+        if (r < 0 && errno == EINTR)
+            continue;
+        /* O_DIRECT stops short at an end of file that is not aligned, and
+         * refuses to go on from there: that is the end of the file too. */
+        bool eof = r == 0 || (r < 0 && errno == EINVAL && was_short);
+        if (r < 0 && !(eof && !write))
             return -errno;
-        }
-        if (r == 0 && !write) {
+        size_t want = 0;
+        for (int j = 0; j < k; j++)
+            want += v[j].iov_len;
+        was_short = r >= 0 && (size_t)r < want;
+        if (eof && !write) {
             for (int j = 0; j < k; j++)
                 memset(v[j].iov_base, 0, v[j].iov_len);
-            r = 0;
-            for (int j = 0; j < k; j++)
-                r += (ssize_t)v[j].iov_len;
+            r = (ssize_t)want;
         } else if (r == 0) {
             return -EIO;
         }
@@ -65,12 +76,7 @@ static int raw_xfer(int fd, const struct iovec *iov, int n, uint64_t off, bool w
                 skip = 0;
             }
         }
-        while (i < n && iov[i].iov_len == skip) {
-            i++;
-            skip = 0;
-        }
     }
-    return 0;
 }
 
 /* Whether an O_DIRECT transfer can use the caller's buffers as they are. */
@@ -127,6 +133,11 @@ static int raw_bounce(struct blk *b, const struct iovec *iov, int n, uint64_t of
     }
     if (r == 0 && write)
         r = raw_xfer(b->fd, &whole, 1, start, true);
+    /* A whole last block went out where the file ends inside it: cut the
+     * file back to its size, or the image would grow by the padding. */
+    if (r == 0 && write && end > b->size && off + len <= b->size &&
+        ftruncate(b->fd, (off_t)b->size) < 0)
+        r = -errno;
     free(buf);
     return r;
 }

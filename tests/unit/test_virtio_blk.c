@@ -571,6 +571,37 @@ static void test_aio_default_threads(void **state)
     assert_false(holds_io_uring());
 }
 
+/* libcvirt-img's O_DIRECT mode on a file whose size is not a multiple of
+ * the block: reads stop at the end, a write into the last partial block
+ * goes through the bounce buffer and the file keeps its size. */
+static void test_direct_unaligned_end(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t buf[1000], got[1000];
+    for (unsigned i = 0; i < sizeof(buf); i++)
+        buf[i] = (uint8_t)(i * 3 + 1);
+    FILE *fp = fopen(f->path, "wb");
+    assert_int_equal(fwrite(buf, 1, sizeof(buf), fp), sizeof(buf));
+    fclose(fp);
+    struct blk *b;
+    struct err e = { 0 };
+    assert_int_equal(blk_open(&b, f->path, "raw", BLK_O_RDWR | BLK_O_DIRECT, NULL, &e), 0);
+    assert_int_equal(b->align != 0, fs_takes_direct(f->path));
+    assert_int_equal(blk_pread(b, got, sizeof(got), 0, &e), 0);
+    assert_memory_equal(got, buf, sizeof(buf));
+    assert_int_equal(blk_pread(b, got, 100, 900, &e), 0);
+    assert_memory_equal(got, buf + 900, 100);
+    assert_int_equal(blk_pwrite(b, "abc", 3, 997, &e), 0);
+    assert_int_equal(blk_pwrite(b, "", 0, 0, &e), 0);
+    blk_close(b);
+    memcpy(buf + 997, "abc", 3);
+    fp = fopen(f->path, "rb");
+    assert_int_equal(fread(got, 1, sizeof(got), fp), sizeof(got));
+    assert_int_equal(fgetc(fp), EOF);
+    fclose(fp);
+    assert_memory_equal(got, buf, sizeof(buf));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -586,6 +617,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_none_tmpfs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_direct_unaligned_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aio_io_uring, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aio_io_uring_direct, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aio_default_threads, setup, teardown),
