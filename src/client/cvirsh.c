@@ -388,14 +388,33 @@ bool cvirsh_cmd_quit(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
     return true;
 }
 
+/* In the full listing a blank line ends each group; alone it has none. */
+static void print_group(struct cvirsh *ctl, const struct cvirsh_group *g, bool blank)
+{
+    cvirsh_print(ctl, " %s (help keyword '%s'):\n", g->title, g->keyword);
+    for (int i = 0; g->names[i]; i++) {
+        const struct cvirsh_cmd_def *d = cvirsh_cmd_find(cvirsh_commands, g->names[i]);
+        if (d)
+            cvirsh_print(ctl, "    %-30s %s\n", d->name, d->info);
+    }
+    if (blank)
+        cvirsh_print(ctl, "\n");
+}
+
 bool cvirsh_cmd_help(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
 {
     const char *name = cvirsh_opt_str(cmd, "command");
     if (!name) {
         cvirsh_print(ctl, "Grouped commands:\n\n");
-        for (const struct cvirsh_cmd_def *d = cvirsh_commands; d->name; d++)
-            cvirsh_print(ctl, "    %-30s %s\n", d->name, d->info);
+        for (const struct cvirsh_group *g = cvirsh_groups; g->title; g++)
+            print_group(ctl, g, true);
         return true;
+    }
+    for (const struct cvirsh_group *g = cvirsh_groups; g->title; g++) {
+        if (strcmp(g->keyword, name) == 0) {
+            print_group(ctl, g, false);
+            return true;
+        }
     }
     const struct cvirsh_cmd_def *d = cvirsh_cmd_find(cvirsh_commands, name);
     if (!d) {

@@ -74,6 +74,14 @@ int cvirsh_main(int argc, char **argv);
 /* The commands, ending with a NULL name. */
 extern const struct cvirsh_cmd_def cvirsh_commands[];
 
+/* help's groups, as virsh shows them; names end with NULL. */
+struct cvirsh_group {
+    const char *title;
+    const char *keyword;
+    const char *const *names;
+};
+extern const struct cvirsh_group cvirsh_groups[];   /* ends with a NULL title */
+
 const struct cvirsh_cmd_def *cvirsh_cmd_find(const struct cvirsh_cmd_def *table,
                                              const char *name);
 /* Parses argv (argv[0] is the command) with virsh's rules: --opt value,

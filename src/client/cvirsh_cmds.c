@@ -202,3 +202,30 @@ const struct cvirsh_cmd_def cvirsh_commands[] = {
     { "quit", cvirsh_cmd_quit, opts_none, "quit this interactive terminal", NULL, NC },
     { NULL, NULL, NULL, NULL, NULL, 0 },
 };
+
+static const char *const g_domain[] = {
+    "attach-disk", "autostart", "console", "define", "destroy", "detach-disk",
+    "domid", "domname", "domuuid", "dumpxml", "migrate", "reboot", "restore",
+    "resume", "save", "setmaxmem", "setmem", "shutdown", "start", "suspend",
+    "undefine", NULL,
+};
+static const char *const g_monitor[] = { "dominfo", "domstate", "list", NULL };
+static const char *const g_events[] = { "event", NULL };
+static const char *const g_host[] = {
+    "capabilities", "hostname", "nodeinfo", "uri", "version", NULL,
+};
+static const char *const g_snapshot[] = {
+    "snapshot-create-as", "snapshot-current", "snapshot-delete", "snapshot-list",
+    "snapshot-revert", NULL,
+};
+static const char *const g_virsh[] = { "exit", "help", "quit", NULL };
+
+const struct cvirsh_group cvirsh_groups[] = {
+    { "Domain Management", "domain", g_domain },
+    { "Domain Monitoring", "monitor", g_monitor },
+    { "Domain Events", "events", g_events },
+    { "Host and Hypervisor", "host", g_host },
+    { "Snapshot", "snapshot", g_snapshot },
+    { "Virsh itself", "virsh", g_virsh },
+    { NULL, NULL, NULL },
+};

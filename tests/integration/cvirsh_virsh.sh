@@ -133,7 +133,7 @@ run_both noconn -- -c "qemu+unix:///system?socket=$ROOT/nothing-here" list
 same noconn "connection refused: failed to connect to the hypervisor"
 
 # help needs no daemon: compare with the test driver's virsh.
-for c in dominfo domstate setmem hostname; do
+for c in dominfo domstate setmem hostname event events nosuch; do
     run_both "help-$c" -- -c test:///default help "$c"
     same "help-$c" "help $c"
 done
