@@ -127,7 +127,17 @@ static void vmm_exited(struct domain_driver *drv, struct domain *d)
 static void on_pidfd(void *opaque, uint32_t events)
 {
     struct domain *d = opaque;
-    vmm_exited(d->drv, d);
+    struct domain_driver *drv = d->drv;
+    /* <on_poweroff>restart</on_poweroff>: a guest that powers off boots
+     * again (a persistent domain only, so d outlives the stop). */
+    bool restart = !d->destroying && d->shutdown_by_guest && d->def && d->live &&
+                   d->live->on_poweroff == DOMAIN_ACTION_RESTART;
+    vmm_exited(drv, d);
+    if (restart) {
+        struct err e = { 0 };
+        if (domain_start(drv, d, &e) < 0)
+            log_error("domain '%s': restart after power-off failed: %s", d->name, e.msg);
+    }
 }
 
 /* ---- events from the VMM ---- */

@@ -299,6 +299,21 @@ check "... with its Shutdown and Stopped events" \
     bash -c 'grep -q "lc2.: Shutdown Finished\|lc2.: Shutdown Guest" "$0" &&
              grep -q "lc2.: Stopped Shutdown" "$0"' "$ROOT/events.txt"
 
+# ---- <on_poweroff>restart</on_poweroff>: the guest boots again ----
+domxml lc4 count=3 > "$ROOT/lc4.xml"
+sed -i "s|</os>|</os><on_poweroff>restart</on_poweroff>|" "$ROOT/lc4.xml"
+v define "$ROOT/lc4.xml" >/dev/null 2>&1
+v start lc4 >/dev/null 2>&1
+for _ in $(seq 300); do
+    [ "$(grep -c "lc4.: Started Booted" "$ROOT/events.txt")" -ge 3 ] && break
+    sleep 0.1
+done
+check "on_poweroff=restart: each power-off is followed by a new start" \
+    bash -c '[ "$(grep -c "lc4.: Stopped Shutdown" "$0")" -ge 2 ] &&
+             [ "$(grep -c "lc4.: Started Booted" "$0")" -ge 3 ]' "$ROOT/events.txt"
+v destroy lc4 >/dev/null 2>&1
+check "... until it is destroyed" test "$(state lc4)" = "shut off (destroyed)"
+
 # ---- undefine of a running domain: transient until it stops ----
 v start lc1 >/dev/null 2>&1
 out=$(v undefine lc1 2>&1)
