@@ -723,6 +723,17 @@ int remote_storage_init(struct daemon *dm, struct err *e)
         free(d);
         return r;
     }
+    /* --root DIR shows as a state folder DIR/var/lib/cvirt. */
+    const char *tail = "/var/lib/cvirt";
+    size_t len = strlen(dm->paths.state_dir), tl = strlen(tail);
+    if (dm->privileged && len > tl && !strcmp(dm->paths.state_dir + len - tl, tail)) {
+        d->root = strndup(dm->paths.state_dir, len - tl);
+        if (!d->root) {
+            storage_fini(d);
+            free(d);
+            return err_set(e, ENOMEM, "out of memory");
+        }
+    }
     the_driver = d;
     return 0;
 }

@@ -22,8 +22,8 @@
 #include "img/blk.h"
 #include "util/log.h"
 
-/* Pool definitions are small; bigger files are not ours. */
-#define POOL_XML_MAX (1u << 20)
+/* libvirt's data folder, where tools put its default pool. */
+#define LIBVIRT_DATA_ROOT "/var/lib/libvirt"
 
 bool storage_name_valid(const char *name)
 {
@@ -237,13 +237,26 @@ struct storage_pool *storage_find_uuid(const struct storage_driver *d, const uin
     return NULL;
 }
 
+static struct storage_pool *find_clean_path(const struct storage_driver *d, const char *path)
+{
+    for (size_t i = 0; i < d->npools; i++)
+        if (!strcmp(d->pools[i]->path, path))
+            return d->pools[i];
+    return NULL;
+}
+
+static int map_root(const struct storage_driver *d, char **path, struct err *e);
+
 struct storage_pool *storage_find_path(const struct storage_driver *d, const char *path)
 {
     char *clean = clean_path(path);
-    struct storage_pool *found = NULL;
-    for (size_t i = 0; clean && i < d->npools && !found; i++)
-        if (!strcmp(d->pools[i]->path, clean))
-            found = d->pools[i];
+    struct err e = {0};
+    if (!clean)
+        return NULL;
+    struct storage_pool *found = find_clean_path(d, clean);
+    /* A client's idea of libvirt's data folder, as map_root() stores it. */
+    if (!found && map_root(d, &clean, &e) == 0)
+        found = find_clean_path(d, clean);
     free(clean);
     return found;
 }
@@ -325,11 +338,42 @@ static void save_running(const struct storage_driver *d, const struct storage_po
     }
 }
 
+/* Puts a target path under libvirt's data folder below d->root. */
+static int map_root(const struct storage_driver *d, char **path, struct err *e)
+{
+    size_t n = strlen(LIBVIRT_DATA_ROOT);
+    if (!d->root || strncmp(*path, LIBVIRT_DATA_ROOT, n) != 0 ||
+        ((*path)[n] != '/' && (*path)[n] != '\0'))
+        return 0;
+    char *mapped;
+    if (asprintf(&mapped, "%s%s", d->root, *path) < 0)
+        return err_set(e, ENOMEM, "out of memory");
+    if (strlen(mapped) >= PATH_MAX - STORAGE_NAME_MAX - 2) {
+        free(mapped);
+        return err_set(e, ENAMETOOLONG, "storage pool target path '%s%s' is too long",
+                       d->root, *path);
+    }
+    free(*path);
+    *path = mapped;
+    return 0;
+}
+
+static int parse_new(const struct storage_driver *d, const char *xml,
+                     struct storage_pool **out, struct err *e)
+{
+    int r = storage_pool_parse(xml, out, e);
+    if (r == 0 && (r = map_root(d, &(*out)->path, e)) < 0) {
+        storage_pool_free(*out);
+        *out = NULL;
+    }
+    return r;
+}
+
 int storage_define(struct storage_driver *d, const char *xml, struct storage_pool **out,
                    struct err *e)
 {
     struct storage_pool *np, *old;
-    int r = storage_pool_parse(xml, &np, e);
+    int r = parse_new(d, xml, &np, e);
     if (r < 0)
         return r;
     if ((r = check_clash(d, np, &old, e)) < 0 || (r = save_def(d, np, e)) < 0) {
@@ -374,7 +418,7 @@ int storage_create_transient(struct storage_driver *d, const char *xml,
                              struct storage_pool **out, struct err *e)
 {
     struct storage_pool *np, *old;
-    int r = storage_pool_parse(xml, &np, e);
+    int r = parse_new(d, xml, &np, e);
     if (r < 0)
         return r;
     if ((r = check_clash(d, np, &old, e)) == 0 && old)
@@ -562,6 +606,7 @@ void storage_fini(struct storage_driver *d)
     free(d->store.config_dir);
     free(d->store.autostart_dir);
     free(d->store.run_dir);
+    free(d->root);
     memset(d, 0, sizeof(*d));
 }
 

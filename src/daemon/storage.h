@@ -37,6 +37,11 @@ struct storage_driver {
     struct store store;     /* config_dir: CONFIG/storage; run_dir: RUN/storage */
     struct storage_pool **pools;
     size_t npools;
+    /* The daemon's --root DIR, or NULL. Tools compute libvirt's own data
+     * folder (/var/lib/libvirt, e.g. virt-install's default pool) on the
+     * client side; with --root such target paths are put under DIR so a
+     * daemon kept in a folder stays there. */
+    char *root;
 };
 
 /* Usage of a running pool's file system, in bytes (zero when inactive). */

@@ -6,7 +6,8 @@
 # in the folder, vol-list/vol-info/vol-path/vol-dumpxml/vol-delete, the
 # refusals, autostart across a daemon restart, pool-destroy/pool-undefine,
 # and virt-install --import with --disk path=...,size=N creating its pool,
-# its qcow2 volume and a running domain, then undefine --remove-all-storage.
+# its qcow2 volume and a running domain, then undefine --remove-all-storage;
+# and virt-install --disk size=N making libvirt's default pool under --root.
 source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
 
@@ -208,6 +209,27 @@ check "destroy k1" v destroy k1
 out=$(v undefine k1 --remove-all-storage 2>&1)
 check "undefine --remove-all-storage removes the domain and its volume" \
     bash -c 'grep -q "Volume .* removed" <<<"$0" && [ ! -e "$1" ]' "$out" "$DISK"
+
+# ---- virt-install --disk size=N: the default pool, kept under --root ----
+out=$(timeout 300 virt-install --connect "$URI" --import --name k2 --memory 64 --vcpus 1 \
+    --disk size=1 --boot "kernel=$KIT/counter.elf" \
+    --network none --graphics none --noautoconsole --osinfo detect=on,require=off 2>&1)
+rc=$?
+check "virt-install --disk size=1 completes" \
+    bash -c '[ "$1" = 0 ] && grep -q "Domain creation completed" <<<"$0"' "$out" "$rc"
+[ "$rc" = 0 ] || echo "$out" | sed 's/^/# /'
+DEF=$ROOT/var/lib/libvirt/images
+out=$(v pool-dumpxml default 2>&1)
+check "virt-install's default pool (libvirt's data folder) lies under --root" \
+    grep -q "<path>$DEF</path>" <<<"$out"
+check "qemu-img: its new disk is qcow2, 1 GiB" \
+    test "$(qi "$DEF/k2.qcow2" format)/$(qi "$DEF/k2.qcow2" virtual-size)" = "qcow2/1073741824"
+out=$(v dumpxml k2 2>&1)
+check "dumpxml k2 shows the disk in the default pool" grep -q "<source file='$DEF/k2.qcow2'/>" <<<"$out"
+v destroy k2 >/dev/null 2>&1
+out=$(v undefine k2 --remove-all-storage 2>&1)
+check "undefine k2 --remove-all-storage removes its volume" test ! -e "$DEF/k2.qcow2"
+
 out=$(v list --all --name 2>&1)
 check "no domain is left" test -z "$(tr -d '[:space:]' <<<"$out")"
 tap_done

@@ -428,6 +428,28 @@ static void test_transient(void **state)
     assert_null(storage_find_name(&f->d, "tmp"));
 }
 
+/* With --root, a pool in libvirt's data folder is kept under the root. */
+static void test_root_mapping(void **state)
+{
+    struct fixture *f = *state;
+    struct err e = { 0 };
+    struct storage_pool *p;
+    f->d.root = strdup(f->root);
+    char *xml = pool_xml("default", NULL, "/var/lib/libvirt/images");
+    assert_int_equal(storage_define(&f->d, xml, &p, &e), 0);
+    free(xml);
+    char want[256];
+    snprintf(want, sizeof(want), "%s/var/lib/libvirt/images", f->root);
+    assert_string_equal(p->path, want);
+    /* Both spellings find it; other folders are left as they are. */
+    assert_ptr_equal(storage_find_path(&f->d, "/var/lib/libvirt/images/"), p);
+    assert_ptr_equal(storage_find_path(&f->d, want), p);
+    xml = pool_xml("other", NULL, "/var/lib/libvirtual");
+    assert_int_equal(storage_define(&f->d, xml, &p, &e), 0);
+    free(xml);
+    assert_string_equal(p->path, "/var/lib/libvirtual");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +463,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_define_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transient, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_root_mapping, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
