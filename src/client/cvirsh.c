@@ -173,7 +173,8 @@ static bool run_line(struct cvirsh *ctl, const char *line)
         cvirsh_report(ctl, &e);
         return false;
     }
-    bool ok = true;
+    /* A command string with no command in it fails, as in virsh. */
+    bool ok = l.ncmds > 0;
     for (int c = 0; c < l.ncmds && !ctl->quit; c++)
         ok = run_argv(ctl, l.argc[c], l.argv[c]);
     cvirsh_line_free(&l);
@@ -369,7 +370,7 @@ int cvirsh_main(int argc, char **argv)
     if (first >= argc) {
         rc = shell(&ctl);
         ok = rc == 0;
-    } else if (first == argc - 1 && strpbrk(argv[first], " \t;")) {
+    } else if (first == argc - 1 && (!argv[first][0] || strpbrk(argv[first], " \t;"))) {
         /* One word with blanks is a command string, as in virsh. */
         ok = run_line(&ctl, argv[first]);
     } else {

@@ -204,7 +204,8 @@ static int read_word(const char **pp, struct wordbuf *w, struct err *e)
         if (wb_put(w, *p) < 0)
             return err_set(e, ENOMEM, "out of memory");
     }
-    if (quote)
+    /* virsh lets a single quote run to the end of the line, not a double. */
+    if (quote == '"')
         return err_set(e, EINVAL, "missing %c", quote);
     *pp = p;
     if (!w->s && wb_put(w, '\0') == 0)

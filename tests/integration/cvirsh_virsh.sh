@@ -140,6 +140,10 @@ done
 
 # ---- command strings and the shell on piped input ----
 compare "a command string with ';'" "list --all; nodeinfo; dominfo nosuch"
+compare "a command string with an open double quote" 'dominfo "nosuch'
+compare "a command string with an open single quote" "hostname; dominfo 'no such"
+compare "an empty command string" ""
+compare "a comment after a command" "hostname # and nothing else"
 printf 'list --all\nhostname\nnosuch\ndominfo "nosuch"\nquit\n' >"$ROOT/shell.in"
 timeout 30 virsh -c "$URI" <"$ROOT/shell.in" >"$OUT/shell.virsh.out" 2>"$OUT/shell.virsh.err"
 echo $? >"$OUT/shell.virsh.rc"

@@ -120,8 +120,15 @@ static void test_line_split(void **state)
     assert_string_equal(l.argv[0][1], "");
     cvirsh_line_free(&l);
 
-    assert_int_equal(cvirsh_line_split("dominfo 'open", &l, &e), -EINVAL);
+    /* virsh: an open double quote is an error, an open single quote runs
+     * to the end of the line. */
+    assert_int_equal(cvirsh_line_split("dominfo \"open", &l, &e), -EINVAL);
+    assert_string_equal(e.msg, "missing \"");
     assert_int_equal(l.ncmds, 0);
+    assert_int_equal(cvirsh_line_split("dominfo 'open vm", &l, &e), 0);
+    assert_int_equal(l.argc[0], 2);
+    assert_string_equal(l.argv[0][1], "open vm");
+    cvirsh_line_free(&l);
 }
 
 static void test_scaled(void **state)
