@@ -128,6 +128,10 @@ static void on_pidfd(void *opaque, uint32_t events)
 {
     struct domain *d = opaque;
     struct domain_driver *drv = d->drv;
+    /* Only a pidfd that polls readable means an exit: an event of a watch
+     * freed and reused in the same loop turn can land here. */
+    if (d->pidfd < 0 || !pidfd_wait(d->pidfd, 0))
+        return;
     /* <on_poweroff>restart</on_poweroff>: a guest that powers off boots
      * again (a persistent domain only, so d outlives the stop). */
     bool restart = !d->destroying && d->shutdown_by_guest && d->def && d->live &&

@@ -179,6 +179,9 @@ static int send_all(int fd, const char *p, size_t len, int timeout_ms)
     return 0;
 }
 
+/* The end of the connection is judged by recv() alone, not by the event
+ * mask: a watch slot freed and reused in the same loop turn may deliver
+ * another descriptor's mask. */
 static void on_readable(void *opaque, uint32_t events)
 {
     struct vmm_client *c = opaque;
@@ -189,8 +192,6 @@ static void on_readable(void *opaque, uint32_t events)
         json_object_put(c->reply);
         c->reply = NULL;
     }
-    if (!c->dead && (events & (EPOLLHUP | EPOLLERR)))
-        c->dead = true;
     if (c->dead && !c->closing_reported) {
         c->closing_reported = true;
         if (c->loop)
