@@ -214,11 +214,7 @@ int domain_op_check(const struct domain *d, enum domain_op op, struct err *e)
         return 0;
     case DOMAIN_OP_SHUTDOWN:
     case DOMAIN_OP_REBOOT:
-        if (!active)
-            return err_set(e, EBUSY, "domain is not running");
-        if (d->state == DOMAIN_PAUSED && op == DOMAIN_OP_SHUTDOWN)
-            return err_set(e, EBUSY, "domain is paused: resume it first");
-        return 0;
+        /* Paused is fine, as for libvirt: the request waits in the guest. */
     case DOMAIN_OP_DESTROY:
     case DOMAIN_OP_SUSPEND:
     case DOMAIN_OP_LIVE_CHANGE:
