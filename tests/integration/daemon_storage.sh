@@ -3,7 +3,8 @@
 # against cvirtd --root: pool-define-as, pool-build, pool-start, pool-list,
 # pool-info (sizes checked against statfs), vol-create-as raw and qcow2
 # (qemu-img info is the judge of what was created), a qemu-img image found
-# in the folder, vol-list/vol-info/vol-path/vol-dumpxml/vol-delete, the
+# in the folder, vol-list/vol-info/vol-path/vol-dumpxml, vol-upload and
+# vol-download (cmp against the file), vol-delete, the
 # refusals, autostart across a daemon restart, pool-destroy/pool-undefine,
 # and virt-install --import with --disk path=...,size=N creating its pool,
 # its qcow2 volume and a running domain, then undefine --remove-all-storage;
@@ -147,6 +148,22 @@ out=$(v pool-info nosuch 2>&1)
 check "pool-info of a missing pool: Storage pool not found" grep -q "Storage pool not found" <<<"$out"
 out=$(v pool-undefine p1 2>&1)
 check "pool-undefine of an active pool fails" grep -q "still active" <<<"$out"
+
+# ---- vol-upload / vol-download: the bytes of the file over a stream ----
+head -c $((9 << 20)) /dev/urandom > "$ROOT/up.bin"
+v vol-upload --pool p1 a.raw "$ROOT/up.bin" >/dev/null 2>&1
+check "vol-upload writes the data into the volume's file" cmp -n $((9 << 20)) "$ROOT/up.bin" "$P1/a.raw"
+check "... and leaves the volume's size" test "$(stat -c %s "$P1/a.raw")" = 10485760
+v vol-download --pool p1 a.raw "$ROOT/down.bin" >/dev/null 2>&1
+check "vol-download gives the whole file back" cmp "$ROOT/down.bin" "$P1/a.raw"
+v vol-download --pool p1 a.raw "$ROOT/part.bin" --offset 4097 --length 100000 >/dev/null 2>&1
+check "vol-download --offset --length gives that range" \
+    cmp "$ROOT/part.bin" <(tail -c +4098 "$P1/a.raw" | head -c 100000)
+out=$(v vol-download --pool p1 a.raw "$ROOT/x.bin" --offset $((11 << 20)) 2>&1)
+check "vol-download past the end is refused" grep -q "lies beyond the end" <<<"$out"
+cp "$P1/a.raw" "$ROOT/a.before"
+out=$(timeout 60 virsh -c "$URI_RO" vol-upload --pool p1 a.raw "$ROOT/part.bin" 2>&1)
+check "the read-only socket refuses vol-upload" cmp "$ROOT/a.before" "$P1/a.raw"
 
 out=$(v vol-delete --pool p1 a.raw 2>&1)
 check "vol-delete: virsh reports it deleted" grep -q "Vol a.raw deleted" <<<"$out"
