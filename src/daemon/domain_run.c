@@ -386,6 +386,7 @@ static int connect_new_vmm(struct domain_driver *drv, struct domain *d, int pidf
     char sock[108];
     store_sock_path(&drv->store, d->name, d->uuid, sock, sizeof(sock));
     struct timespec t0, t;
+    int step = 1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         struct err ce = { 0 };
@@ -404,7 +405,10 @@ static int connect_new_vmm(struct domain_driver *drv, struct domain *d, int pidf
         if (ms > drv->start_timeout_ms)
             return err_set(e, ETIMEDOUT, "the VMM's control socket %s did not answer within "
                            "%d ms: %s", sock, drv->start_timeout_ms, ce.msg);
-        pidfd_wait(pidfd, 20);
+        /* The socket usually appears within a few ms: poll fast first. */
+        pidfd_wait(pidfd, step);
+        if (step < 20)
+            step *= 2;
     }
 }
 
