@@ -132,19 +132,6 @@ bool cvirsh_lookup_domain(struct cvirsh *ctl, const struct cvirsh_cmd *cmd,
     return cvirsh_lookup_by(ctl, cvirsh_opt_str(cmd, "domain"), CVIRSH_BY_ANY, dom);
 }
 
-/* ---- list ---- */
-
-static int dom_cmp(const void *pa, const void *pb)
-{
-    const remote_nonnull_domain *a = pa, *b = pb;
-    /* Running domains first by id, then the others by name, as virsh. */
-    if (a->id >= 0 && b->id >= 0)
-        return (a->id > b->id) - (a->id < b->id);
-    if (a->id >= 0 || b->id >= 0)
-        return a->id >= 0 ? -1 : 1;
-    return strcmp(a->name, b->name);
-}
-
 bool cvirsh_get_state(struct cvirsh *ctl, const remote_nonnull_domain *dom,
                       int *state, int *reason, struct err *e)
 {
@@ -157,72 +144,6 @@ bool cvirsh_get_state(struct cvirsh *ctl, const remote_nonnull_domain *dom,
         return false;
     *state = r.state;
     *reason = r.reason;
-    return true;
-}
-
-static void list_print(struct cvirsh *ctl, const struct cvirsh_cmd *cmd,
-                       remote_nonnull_domain *doms, unsigned n)
-{
-    bool name = cvirsh_opt_bool(cmd, "name"), uuid = cvirsh_opt_bool(cmd, "uuid");
-    bool id = cvirsh_opt_bool(cmd, "id");
-    struct cvirsh_table t = {0};
-    if (!name && !uuid && !id) {
-        const char *head[] = { "Id", "Name", "State" };
-        cvirsh_table_add(&t, 3, head);
-    }
-    for (unsigned i = 0; i < n; i++) {
-        char u[37], ids[16];
-        cvirsh_uuid_format((const unsigned char *)doms[i].uuid, u);
-        if (doms[i].id >= 0)
-            snprintf(ids, sizeof(ids), "%d", doms[i].id);
-        else
-            snprintf(ids, sizeof(ids), "-");
-        if (name || uuid || id) {
-            if (id && doms[i].id < 0)
-                continue;
-            if (id)
-                cvirsh_print(ctl, "%s%s", ids, name || uuid ? " " : "\n");
-            if (uuid)
-                cvirsh_print(ctl, "%s%s", u, name ? "  " : "\n");
-            if (name)
-                cvirsh_print(ctl, "%s\n", doms[i].name);
-            continue;
-        }
-        int state, reason;
-        struct err e = {0};
-        /* A domain whose state can't be read is left out, as virsh does. */
-        if (!cvirsh_get_state(ctl, &doms[i], &state, &reason, &e))
-            continue;
-        const char *row[] = { ids, doms[i].name, cvirsh_state_str(state) };
-        cvirsh_table_add(&t, 3, row);
-    }
-    if (t.nrows)
-        cvirsh_table_print(ctl, &t);
-    cvirsh_table_free(&t);
-}
-
-bool cvirsh_cmd_list(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
-{
-    unsigned flags = 1;     /* VIR_CONNECT_LIST_DOMAINS_ACTIVE */
-    if (cvirsh_opt_bool(cmd, "all"))
-        flags = 3;
-    else if (cvirsh_opt_bool(cmd, "inactive"))
-        flags = 2;
-    remote_connect_list_all_domains_args a = { .need_results = 1, .flags = flags };
-    remote_connect_list_all_domains_ret r;
-    memset(&r, 0, sizeof(r));
-    struct err e = {0};
-    if (client_call(ctl->conn, CLIENT_PROC_CONNECT_LIST_ALL_DOMAINS,
-                    (xdrproc_t)xdr_remote_connect_list_all_domains_args, &a,
-                    (xdrproc_t)xdr_remote_connect_list_all_domains_ret, &r, &e) < 0) {
-        cvirsh_error(ctl, "Failed to list domains");
-        cvirsh_report(ctl, &e);
-        return false;
-    }
-    qsort(r.domains.domains_val, r.domains.domains_len,
-          sizeof(remote_nonnull_domain), dom_cmp);
-    list_print(ctl, cmd, r.domains.domains_val, r.domains.domains_len);
-    client_free_ret((xdrproc_t)xdr_remote_connect_list_all_domains_ret, &r);
     return true;
 }
 

@@ -447,6 +447,12 @@ twin "destroy" destroy @
 twin "destroy of a shut-off domain" destroy @
 compare "domstate --reason, destroyed" domstate vb --reason
 compare "list --all after destroy" list --all
+for o in "--inactive" "--state-shutoff" "--state-running" "--state-shutoff --state-running" \
+         "--persistent" "--transient --all" "--autostart --all" "--no-autostart" \
+         "--with-snapshot --all" "--managed-save --all" "--id --all" "--id --name --uuid --all" \
+         "--uuid --name --inactive" "--name --table"; do
+    compare "list $o" list $o
+done
 twin "undefine" undefine @
 compare "list --all after undefine" list --all
 compare "dominfo of an undefined domain" dominfo va
