@@ -61,6 +61,7 @@
  * blk-mq and the bench use 32): each holds one request in the kernel. */
 #define BLK_WORKERS     32
 #define BLK_RING_WORKERS 4
+#define BLK_WAKE_MAX    8       /* workers woken per notification */
 #define BLK_CHUNK       (1u << 20)  /* bytes per image call, at most */
 /* Discard and write-zeroes: one range per request, at most 2 GiB - 512. */
 #define BLK_MAX_RANGE_SECTORS 0x3fffffu
@@ -633,15 +634,14 @@ static void blk_queue_notify(struct virtio_dev *vd, unsigned q)
     }
     if (d->use_ring)
         ring_submit(d);
-    /* One worker per request: waking them all would only have the rest
-     * find the list empty again. */
+    /* One worker per request, but at most BLK_WAKE_MAX at a time: a woken
+     * worker takes requests until the list is empty, and each wake-up is
+     * two context switches, which on a small host cost more than the
+     * parallel I/O gains (measured with bench/disk). */
     if (queued) {
         pthread_mutex_lock(&d->mu);
-        if (queued >= d->nworkers)
-            pthread_cond_broadcast(&d->cond);
-        else
-            while (queued--)
-                pthread_cond_signal(&d->cond);
+        for (unsigned i = 0; i < queued && i < BLK_WAKE_MAX; i++)
+            pthread_cond_signal(&d->cond);
         pthread_mutex_unlock(&d->mu);
     }
 }
