@@ -81,7 +81,8 @@ static bool disk_xml(struct cvirsh *ctl, const struct cvirsh_cmd *cmd, struct sb
     const char *dev = cvirsh_opt_str(cmd, "type");
     sb_str(b, "<disk");
     sb_attr(b, "type", stype);
-    sb_attr(b, "device", dev ? dev : "disk");
+    if (dev)
+        sb_attr(b, "device", dev);  /* virsh leaves the default out */
     sb_str(b, ">\n");
     const char *drv = cvirsh_opt_str(cmd, "driver");
     const char *sub = cvirsh_opt_str(cmd, "subdriver");

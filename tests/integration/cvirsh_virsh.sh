@@ -232,6 +232,14 @@ def serve(c):
             log.flush()
             continue
         ret = b""
+        if proc in (273, 204, 160, 161, 8, 13, 185):
+            # Record the arguments so both clients' can be compared.
+            log.write("%d %s\n" % (proc, pl.hex()))
+            log.flush()
+        if proc == 273:
+            ret = struct.pack(">II", 0, 0)
+        elif proc == 185:
+            ret = s_str("s1") + DOM
         if proc == 66:
             ret = struct.pack(">II", 1, 0)
         elif proc == 60:
@@ -268,6 +276,28 @@ for who in virsh cvirsh; do
     echo "${PIPESTATUS[1]}" >"$OUT/fcons.$who.rc"
     : >"$OUT/fcons.$who.err"
     cp "$ROOT/fake.log" "$OUT/fcons.$who.log"
+done
+# The arguments on the wire, byte for byte, for calls whose flags cvirsh
+# works out from the options.
+for args in "list" "list --all" "list --inactive" "list --state-shutoff" \
+            "list --state-running --state-paused" "list --persistent --autostart" \
+            "list --transient --no-autostart --all" "list --with-snapshot --without-managed-save" \
+            "setmem g 64M" "setmem g 64M --config" "setmem g 1G --live --config" \
+            "setmem g 2048 --current" "setmaxmem g 1G" "setmaxmem g 1G --config" \
+            "attach-disk g /img vdb --config" "attach-disk g /img vdb --live --targetbus virtio --mode readonly" \
+            "attach-disk g /img vdb --driver qemu --subdriver qcow2 --config --sourcetype file" \
+            "snapshot-create-as g s1" "snapshot-create-as g --name s1 --description 'a <b>'"; do
+    for who in virsh cvirsh; do
+        bin=virsh; [ $who = cvirsh ] && bin=$CVIRSH
+        : >"$ROOT/fake.log"
+        eval timeout 30 "$bin" -c "'$FURI'" "$args" >/dev/null 2>&1
+        grep -v '^pong$' "$ROOT/fake.log" >"$OUT/fargs.$who"
+    done
+    if [ -s "$OUT/fargs.virsh" ] && cmp -s "$OUT/fargs.virsh" "$OUT/fargs.cvirsh"; then
+        tap_ok "same arguments on the wire as virsh: $args"
+    else
+        tap_fail "same arguments on the wire as virsh: $args (virsh: $(cat "$OUT/fargs.virsh"); cvirsh: $(cat "$OUT/fargs.cvirsh"))"
+    fi
 done
 kill "$FPID" 2>/dev/null; wait "$FPID" 2>/dev/null
 same fcons "console: guest output, typed keys and ^] as virsh shows them"
