@@ -13,8 +13,10 @@
 
 #include "console.h"
 #include "control.h"
+#include "control_hotplug.h"
 #include "hw/platform.h"
 #include "pci/pci.h"
+#include "snapshot/snapshot.h"
 #include "util/evloop.h"
 #include "util/log.h"
 #include "util/size.h"
@@ -82,6 +84,10 @@ static void usage(FILE *f)
         "                     virtio-balloon (with --control: balloon, query-balloon,\n"
         "                     query-balloon-stats, BALLOON_CHANGE events)\n"
         "  --control PATH     QMP control socket (a UNIX socket this process creates)\n"
+        "  --restore FILE     start from a snapshot saved with QMP migrate file:FILE (machine\n"
+        "                     options come from the file; --console and --control still apply)\n"
+        "  --incoming tcp:HOST:PORT|file:FILE   wait for a migration (or restore FILE)\n"
+        "  --paused           with --restore/--incoming: stay paused until QMP cont\n"
         "  --help, --version\n"
         "On a terminal, Ctrl-A x quits.\n", VM_MAX_CPUS);
 }
@@ -204,6 +210,7 @@ struct runner {
     bool host_reset;          /* the next reset was asked for over QMP */
     struct control_vm_host host;
     struct control_disk disks[MAX_VIRTIO_DEVS];
+    struct snapshot *snap;    /* --restore / --incoming and migrate */
 };
 
 /* The devices main() creates, destroyed in reverse. */
@@ -306,7 +313,7 @@ static int setup_control(struct runner *rn, const struct opts *o, struct err *e)
         .disks = rn->disks, .ndisks = ndisks,
     };
     r = control_vm_register(vm->control, &rn->host, e);
-    if (r < 0)
+    if (r < 0 || (r = control_hotplug_register(vm->control, vm, rn->loop, e)) < 0)
         return r;
     return control_listen(vm->control, o->control, e);
 }
@@ -360,7 +367,7 @@ static enum vm_exit_reason run_once(struct runner *rn, struct err *e)
 {
     struct vm *vm = rn->vm;
     int r = vm_setup(vm, e);
-    if (r < 0)
+    if (r < 0 || snapshot_restore_apply(rn->snap, e) < 0)
         return VM_EXIT_ERROR;
     for (unsigned i = 0; i < vm->ncpus; i++) {
         if (vcpu_start(vm->vcpus[i], e) < 0) {
@@ -431,12 +438,16 @@ static int run_machine(struct runner *rn, const struct opts *o, struct err *e)
 int main(int argc, char **argv)
 {
     log_init(argv[0]);
+    struct err e = { 0 };
+    struct runner rn = { .sigfd = -1 };
+    if (snapshot_cmdline(&argc, &argv, &rn.snap, &e) < 0) {
+        log_error("%s", e.msg);
+        return EXIT_VMM_USAGE;
+    }
     struct opts o;
     if (parse_opts(argc, argv, &o) < 0)
         return EXIT_VMM_USAGE;
 
-    struct err e = { 0 };
-    struct runner rn = { .sigfd = -1 };
     struct machine m = { 0 };
     int status = EXIT_VMM_ERROR;
 
@@ -449,11 +460,12 @@ int main(int argc, char **argv)
         rn.vm->loop = rn.loop;
         rn.vm->on_exit = on_vm_exit;
         rn.vm->on_exit_opaque = &rn;
-        if (build_machine(&rn, &o, &m, &e) == 0)
+        if (build_machine(&rn, &o, &m, &e) == 0 && snapshot_attach(rn.snap, rn.vm, &e) == 0)
             status = run_machine(&rn, &o, &e);
     }
     if (err_is_set(&e))
         log_error("%s", e.msg);
+    snapshot_free(rn.snap);
     if (rn.vm) {
         destroy_machine(rn.vm, &m);
         vm_destroy(rn.vm);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "util/log.h"
+#include "snapshot/stream.h"
 #include "vm.h"
 #include "x86/layout.h"
 
@@ -216,9 +217,41 @@ static void i8042_destroy(void *state)
     free(k);
 }
 
+static void i8042_save(void *state, struct snapbuf *b)
+{
+    struct i8042 *k = state;
+    pthread_mutex_lock(&k->lock);
+    uint8_t regs[] = { k->ctr, k->outp, k->status, k->data, (uint8_t)k->pending };
+    snapbuf_put(b, regs, sizeof(regs));
+    pthread_mutex_unlock(&k->lock);
+}
+
+static int i8042_load(void *state, struct snapbuf *b, struct err *e)
+{
+    struct i8042 *k = state;
+    uint8_t regs[5];
+    snapbuf_get(b, regs, sizeof(regs));
+    if (b->short_read)
+        return err_set(e, EINVAL, "state truncated");
+    if (regs[4] != PENDING_NONE && regs[4] != PENDING_CTR && regs[4] != PENDING_OUTP)
+        return err_set(e, EINVAL, "unknown pending command %u", regs[4]);
+    pthread_mutex_lock(&k->lock);
+    k->ctr = regs[0];
+    k->outp = regs[1];
+    k->status = regs[2] & (STS_CMD | STS_OBF);
+    k->data = regs[3];
+    k->pending = regs[4];
+    k->irq_level = false;
+    i8042_update_irq(k);
+    pthread_mutex_unlock(&k->lock);
+    return 0;
+}
+
 const struct platform_dev_ops i8042_dev_ops = {
     .name = "i8042",
     .create = i8042_create,
     .reset = i8042_reset,
     .destroy = i8042_destroy,
+    .save = i8042_save,
+    .load = i8042_load,
 };

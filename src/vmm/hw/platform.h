@@ -3,9 +3,12 @@
 #ifndef CVIRT_VMM_HW_PLATFORM_H
 #define CVIRT_VMM_HW_PLATFORM_H
 
+#include <stdint.h>
+
 #include "util/err.h"
 
 struct vm;
+struct snapbuf;
 
 struct platform_dev_ops {
     const char *name;
@@ -16,6 +19,12 @@ struct platform_dev_ops {
      * as on real hardware. May be NULL. */
     void (*reset)(void *state);
     void (*destroy)(void *state);
+    /* Save/restore (snapshot/stream.h); both NULL for a device with no
+     * state beyond its power-on one. load runs on a created device before
+     * any vCPU runs, after the irqchip state is back, and must check
+     * everything it reads: the state comes from a file or a peer. */
+    void (*save)(void *state, struct snapbuf *b);
+    int (*load)(void *state, struct snapbuf *b, struct err *e);
 };
 
 extern const struct platform_dev_ops serial_dev_ops;   /* 8250 UART on COM1 */
@@ -29,5 +38,9 @@ extern const struct platform_dev_ops port_misc_dev_ops;/* POST port 0x80 and fri
 int platform_create_all(struct vm *vm, struct err *e);
 void platform_reset_all(struct vm *vm);
 void platform_destroy_all(struct vm *vm);
+/* One snapshot section per device with a save op (instance: its table
+ * index), and the loader for such a section. */
+void platform_save_all(struct vm *vm, struct snapbuf *b, uint32_t tag);
+int platform_load(struct vm *vm, uint32_t instance, struct snapbuf *body, struct err *e);
 
 #endif

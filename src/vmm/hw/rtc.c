@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "snapshot/stream.h"
 #include "util/evloop.h"
 #include "util/log.h"
 #include "vm.h"
@@ -514,9 +515,48 @@ static void rtc_destroy(void *state)
     rtc_free(r);
 }
 
+/* The offset is saved, not the time: the RTC shows host time plus the
+ * guest's offset, so after a restore it has moved on like a battery-backed
+ * clock in a machine that was switched off. */
+static void rtc_save(void *state, struct snapbuf *b)
+{
+    struct rtc *r = state;
+    pthread_mutex_lock(&r->lock);
+    snapbuf_put(b, r->cmos, CMOS_SIZE);
+    snapbuf_put_u8(b, r->index);
+    snapbuf_put_u8(b, r->flags);
+    snapbuf_put_u64(b, (uint64_t)r->offset);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static int rtc_load(void *state, struct snapbuf *b, struct err *e)
+{
+    struct rtc *r = state;
+    uint8_t cmos[CMOS_SIZE];
+    snapbuf_get(b, cmos, CMOS_SIZE);
+    uint8_t index = snapbuf_get_u8(b);
+    uint8_t flags = snapbuf_get_u8(b);
+    int64_t offset = (int64_t)snapbuf_get_u64(b);
+    if (b->short_read)
+        return err_set(e, EINVAL, "state truncated");
+    pthread_mutex_lock(&r->lock);
+    memcpy(r->cmos, cmos, CMOS_SIZE);
+    r->index = index % CMOS_SIZE;
+    r->flags = flags & (B_PIE | B_AIE | B_UIE);
+    r->offset = offset;
+    struct timespec now = rtc_now();
+    r->last = now;
+    r->irq_level = false;
+    rtc_refresh(r, &now);
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
 const struct platform_dev_ops rtc_dev_ops = {
     .name = "rtc",
     .create = rtc_create,
     .reset = rtc_reset,
     .destroy = rtc_destroy,
+    .save = rtc_save,
+    .load = rtc_load,
 };

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "console.h"
+#include "snapshot/stream.h"
 #include "vm.h"
 #include "x86/layout.h"
 
@@ -448,9 +449,59 @@ static void serial_destroy(void *state)
     free(s);
 }
 
+static void serial_save(void *state, struct snapbuf *b)
+{
+    struct serial *s = state;
+    pthread_mutex_lock(&s->lock);
+    uint8_t regs[] = { s->ier, s->lcr, s->mcr, s->scr, s->lsr_errors, s->msr_deltas,
+                       s->fcr_trigger, s->fifo_enabled, s->thr_pending };
+    snapbuf_put(b, regs, sizeof(regs));
+    snapbuf_put_u16(b, s->divisor);
+    snapbuf_put_u8(b, (uint8_t)s->rx_count);
+    for (unsigned i = 0; i < s->rx_count; i++)
+        snapbuf_put_u8(b, s->rx[(s->rx_head + i) % RX_FIFO_SIZE]);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static int serial_load(void *state, struct snapbuf *b, struct err *e)
+{
+    struct serial *s = state;
+    uint8_t regs[9];
+    snapbuf_get(b, regs, sizeof(regs));
+    uint16_t divisor = snapbuf_get_u16(b);
+    unsigned n = snapbuf_get_u8(b);
+    uint8_t rx[RX_FIFO_SIZE];
+    if (n > RX_FIFO_SIZE)
+        return err_set(e, EINVAL, "receive FIFO of %u bytes", n);
+    snapbuf_get(b, rx, n);
+    if (b->short_read)
+        return err_set(e, EINVAL, "state truncated");
+    pthread_mutex_lock(&s->lock);
+    s->ier = regs[0] & 0x0f;
+    s->lcr = regs[1];
+    s->mcr = regs[2] & MCR_MASK;
+    s->scr = regs[3];
+    s->lsr_errors = regs[4];
+    s->msr_deltas = regs[5] & MSR_DELTAS;
+    s->fcr_trigger = regs[6] & FCR_TRIGGER;
+    s->fifo_enabled = regs[7] != 0;
+    s->thr_pending = regs[8] != 0;
+    s->divisor = divisor;
+    serial_rx_clear(s);
+    for (unsigned i = 0; i < n; i++)
+        s->rx[i] = rx[i];
+    s->rx_count = n;
+    s->irq_level = false;
+    serial_update_irq(s);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
 const struct platform_dev_ops serial_dev_ops = {
     .name = "serial",
     .create = serial_create,
     .reset = serial_reset,
     .destroy = serial_destroy,
+    .save = serial_save,
+    .load = serial_load,
 };

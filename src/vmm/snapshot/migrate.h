@@ -1,0 +1,64 @@
+/* The state of save/restore and migration in one process, shared by
+ * snapshot.c (command line, QMP, files) and migrate.c (live migration). */
+#ifndef CVIRT_VMM_SNAPSHOT_MIGRATE_H
+#define CVIRT_VMM_SNAPSHOT_MIGRATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "snapshot/format.h"
+#include "util/err.h"
+
+struct vm;
+
+struct snapshot {
+    struct vm *vm;
+    /* The machine's options (saved into snapshots) and the argv main()
+     * parses. */
+    char **mach_argv, **run_argv;
+    int mach_argc, run_argc;
+    const char *restore_path;    /* --restore / --incoming file: */
+    const char *incoming;        /* --incoming tcp:HOST:PORT, after "tcp:" */
+    bool paused;                 /* --paused */
+    bool have_file, applied;
+    struct snap_file file;
+
+    /* The last or current outgoing migration, for query-migrate. Written
+     * by the migration thread under lock. */
+    pthread_mutex_t lock;
+    bool lock_ready;
+    char status[16];             /* "" before the first migration */
+    char error[ERR_MSG_MAX];
+    int64_t start_ms, total_ms, downtime_ms;
+    uint64_t ram_total, ram_transferred, ram_remaining, iterations;
+    int64_t downtime_limit_ms;
+
+    /* Live migration (migrate.c). */
+    pthread_t thread;
+    bool thread_started;
+    atomic_bool cancel;
+    int mig_fd;
+    int done_fd;                 /* eventfd: the thread finished */
+    bool was_running;
+};
+
+/* MIGRATION event with status, remembered for query-migrate. Any thread. */
+void snap_emit_migration(struct snapshot *s, const char *status);
+bool snap_stop_vm(struct snapshot *s);
+void snap_resume_vm(struct snapshot *s);
+
+/* Outgoing live migration to "HOST:PORT" on a thread; returns at once. */
+int snap_migrate_start(struct snapshot *s, const char *hostport, struct err *e);
+bool snap_migrate_active(struct snapshot *s);
+void snap_migrate_cancel(struct snapshot *s);
+void snap_migrate_lock(struct snapshot *s);
+void snap_migrate_unlock(struct snapshot *s);
+/* Waits for the thread and closes what migration opened. */
+void snap_migrate_free(struct snapshot *s);
+/* Destination side: listens on s->incoming, takes memory and state, and
+ * returns once the VM can start (blocking: nothing else runs yet). */
+int snap_migrate_incoming(struct snapshot *s, struct err *e);
+
+#endif

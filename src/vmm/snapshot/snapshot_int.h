@@ -1,0 +1,43 @@
+/* Inside the snapshot module: section tags and the state pieces. */
+#ifndef CVIRT_VMM_SNAPSHOT_INT_H
+#define CVIRT_VMM_SNAPSHOT_INT_H
+
+#include <stdint.h>
+
+#include "snapshot/stream.h"
+#include "util/err.h"
+
+struct vm;
+struct vcpu;
+
+/* Top-level sections of the state (docs/snapshot.md). */
+#define SNAP_SEC_CONFIG   SNAP_TAG('C', 'O', 'N', 'F')  /* the machine's options */
+#define SNAP_SEC_CPU      SNAP_TAG('C', 'P', 'U', ' ')  /* instance: vCPU id */
+#define SNAP_SEC_IRQCHIP  SNAP_TAG('I', 'R', 'Q', 'C')  /* instance: KVM chip id */
+#define SNAP_SEC_PIT      SNAP_TAG('P', 'I', 'T', ' ')
+#define SNAP_SEC_CLOCK    SNAP_TAG('C', 'L', 'C', 'K')
+#define SNAP_SEC_PLATFORM SNAP_TAG('P', 'L', 'A', 'T')  /* instance: table index */
+#define SNAP_SEC_END      SNAP_TAG('E', 'N', 'D', ' ')
+
+/* vCPU v's registers and KVM state into one SNAP_SEC_CPU section. The
+ * vCPU must not be running (paused or never started). */
+int snap_cpu_save(struct snapbuf *b, struct vcpu *v, struct err *e);
+/* Applies the body of a SNAP_SEC_CPU section to a created vCPU. */
+int snap_cpu_load(struct snapbuf *sec, struct vcpu *v, struct err *e);
+/* IRQCHIP x3, PIT and CLOCK sections. */
+int snap_chips_save(struct snapbuf *b, struct vm *vm, struct err *e);
+int snap_chip_load(uint32_t tag, uint32_t inst, struct snapbuf *body, struct vm *vm,
+                   struct err *e);
+
+/* The whole device and CPU state of a paused VM (not its memory), config
+ * first: args are the machine's options. */
+int snap_state_save(struct snapbuf *b, struct vm *vm, int argc, char **argv, struct err *e);
+/* Reads the CONF section of a state: a malloc'd argv (NULL-terminated,
+ * every string malloc'd) in *argv_out. */
+int snap_state_config(const struct snapbuf *state, int *argc_out, char ***argv_out,
+                      struct err *e);
+/* Applies everything but the config to a set-up VM whose vCPUs have not
+ * started; memory is the caller's business. */
+int snap_state_load(const struct snapbuf *state, struct vm *vm, struct err *e);
+
+#endif
