@@ -25,6 +25,9 @@
 #define AFFECT_LIVE   1u
 #define AFFECT_CONFIG 2u
 #define MEM_MAXIMUM   4u
+/* What cvirt-vmm can boot, as domain_conf accepts in <memory>. */
+#define MEM_MIN_KIB   (16ull << 10)
+#define MEM_MAX_KIB   (1ull << 30)
 /* virDomainXMLFlags */
 #define XML_INACTIVE  2u
 
@@ -553,9 +556,11 @@ static int h_set_memory_flags(struct rpc_client *c, const void *args, void *ret,
         if (flags & AFFECT_LIVE)
             return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
                                "cannot resize the maximum memory on an active domain");
-        if (kib == 0)
+        if (kib < MEM_MIN_KIB || kib > MEM_MAX_KIB)
             return rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_QEMU,
-                               "memory must be greater than zero");
+                               "maximum memory must be between %llu and %llu KiB",
+                               (unsigned long long)MEM_MIN_KIB,
+                               (unsigned long long)MEM_MAX_KIB);
         d->def->memory_kib = kib;
         if (d->def->current_memory_kib > kib)
             d->def->current_memory_kib = kib;

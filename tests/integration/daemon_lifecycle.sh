@@ -189,6 +189,12 @@ v setmem lc1 32M --config >/dev/null 2>&1
 check "setmem --config changes currentMemory of the saved definition only" \
     bash -c 'grep -q "<currentMemory unit=.KiB.>32768</currentMemory>" "$0/lc1.xml" &&
              virsh -c "$1" dominfo lc1 | grep -qE "^Used memory: +65536 KiB"' "$CONF" "$URI"
+v setmaxmem lc1 96M --config >/dev/null 2>&1
+check "setmaxmem --config changes <memory> of the saved definition" \
+    grep -q "<memory unit=.KiB.>98304</memory>" "$CONF/lc1.xml"
+out=$(v setmaxmem lc1 8P --config 2>&1)
+check "setmaxmem beyond what cvirt-vmm boots: refused" \
+    grep -q "error: invalid argument: maximum memory must be between" <<<"$out"
 out=$(v setmem lc1 32M --live 2>&1)
 check "setmem --live without a balloon: libvirt's error" \
     grep -q "without the balloon device" <<<"$out"
