@@ -13,11 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <json-c/json.h>
 
 #include "control.h"
+#include "util/evloop.h"
 #include "util/le.h"
 #include "virtio/balloon.h"
 #include "virtio/virtio.h"
@@ -605,6 +609,104 @@ static void test_qmp(void **state)
     control_free(c);
 }
 
+/* ---- BALLOON_CHANGE over a real socket, with the event loop ---- */
+
+struct client {
+    struct evloop *loop;
+    int fd;
+    char buf[65536];
+    size_t len;
+};
+
+/* Runs the loop for about ms and gathers what the server sent. */
+static void pump(struct client *cl, int ms)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        evloop_run_once(cl->loop, 10);
+        ssize_t n;
+        while (cl->len < sizeof(cl->buf) - 1 &&
+               (n = recv(cl->fd, cl->buf + cl->len, sizeof(cl->buf) - 1 - cl->len,
+                         MSG_DONTWAIT)) > 0)
+            cl->len += (size_t)n;
+        cl->buf[cl->len] = 0;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+}
+
+/* The "actual" values of the BALLOON_CHANGE events received, in order. */
+static unsigned events(struct client *cl, int64_t *out, unsigned max)
+{
+    unsigned n = 0;
+    for (char *line = cl->buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+        *nl = 0;
+        struct json_object *o = json_tokener_parse(line), *ev, *data;
+        *nl = '\n';
+        if (o && json_object_object_get_ex(o, "event", &ev) &&
+            !strcmp(json_object_get_string(ev), "BALLOON_CHANGE") &&
+            json_object_object_get_ex(o, "data", &data) && n < max)
+            out[n++] = member(data, "actual");
+        json_object_put(o);
+    }
+    return n;
+}
+
+static void test_event_throttle(void **state)
+{
+    struct fixture *f = *state;
+    struct err e = { 0 };
+    struct client cl = { .loop = evloop_new() };
+    assert_non_null(cl.loop);
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/test_balloon.%d.sock", (int)getpid());
+    struct control *c;
+    assert_int_equal(control_new(&c, cl.loop, &e), 0);
+    assert_int_equal(control_listen(c, path, &e), 0);
+    f->vm.control = c;
+    assert_int_equal(virtio_dev_init(&f->vd, &virtio_balloon_ops, &f->vm, cl.loop, NULL, &e), 0);
+    f->up = true;
+    f->vd.transport = &transport;
+
+    cl.fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    assert_int_equal(connect(cl.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    pump(&cl, 50);
+    const char *caps = "{\"execute\": \"qmp_capabilities\"}\n";
+    assert_int_equal(send(cl.fd, caps, strlen(caps), 0), (ssize_t)strlen(caps));
+    pump(&cl, 50);
+    assert_non_null(strstr(cl.buf, "\"return\""));
+
+    /* A burst: the first change goes out at once, the rest fold into one
+     * event with the latest value at the end of the interval. */
+    int64_t ev[8];
+    for (uint32_t a = 1; a <= 5; a++)
+        cfg_write32(f, 4, a);
+    pump(&cl, 50);
+    assert_int_equal(events(&cl, ev, 8), 1);
+    assert_int_equal(ev[0], MEM_SIZE - PAGE);
+    pump(&cl, 1300);
+    assert_int_equal(events(&cl, ev, 8), 2);
+    assert_int_equal(ev[1], MEM_SIZE - 5 * PAGE);
+    /* Out and back within the interval: nothing new to tell. */
+    cfg_write32(f, 4, 9);
+    cfg_write32(f, 4, 5);
+    pump(&cl, 1300);
+    assert_int_equal(events(&cl, ev, 8), 2);
+    /* Long after the last event, a change goes out at once again. */
+    cfg_write32(f, 4, 7);
+    pump(&cl, 50);
+    assert_int_equal(events(&cl, ev, 8), 3);
+    assert_int_equal(ev[2], MEM_SIZE - 7 * PAGE);
+
+    close(cl.fd);
+    virtio_dev_fini(&f->vd);
+    f->up = false;
+    control_free(c);
+    evloop_free(cl.loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -618,6 +720,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stats_without_feature, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_qmp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_throttle, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

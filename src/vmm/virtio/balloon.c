@@ -24,9 +24,13 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "control.h"
+#include "util/evloop.h"
 #include "util/le.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
@@ -52,6 +56,10 @@
 /* Entries read from one stats buffer at most; the spec defines ten tags,
  * a longer buffer is a confused or hostile driver. */
 #define STAT_MAX_ENTRIES 64
+/* BALLOON_CHANGE at most this often, the latest value winning, as QEMU
+ * throttles it: Linux writes actual after every 256 pages, and a large
+ * inflation must not flood (and so drop) a slow client. */
+#define EVENT_INTERVAL_NS 1000000000LL
 
 struct balloon {
     struct virtio_dev *vd;
@@ -65,6 +73,13 @@ struct balloon {
     struct balloon_stats stats;
     uint64_t bad_pfns;           /* PFNs outside RAM, ignored */
     bool bad_pfn_logged;
+    /* Event throttling: when the last BALLOON_CHANGE went out and with
+     * which value; the timer sends the latest one at the end of the
+     * interval. Without an event loop (tests) every change is sent. */
+    int64_t last_event_ns;
+    uint64_t last_event_actual;
+    bool event_pending;
+    int timer_fd;
     struct virtq_elem elem;
 };
 
@@ -245,16 +260,57 @@ static void balloon_config_read(struct virtio_dev *vd, unsigned off, uint8_t *da
         memcpy(data, cfg + off, len);
 }
 
-static void emit_change(struct balloon *b)
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Lock held. */
+static void send_change(struct balloon *b)
 {
     struct control *c = b->vd->vm->control;
-    if (!c)
-        return;
+    uint64_t actual = actual_bytes(b);
+    b->last_event_ns = now_ns();
+    b->last_event_actual = actual;
     struct json_object *data = json_object_new_object();
     if (!data)
         return;
-    json_object_object_add(data, "actual", json_object_new_int64((int64_t)actual_bytes(b)));
+    json_object_object_add(data, "actual", json_object_new_int64((int64_t)actual));
     control_emit_event(c, "BALLOON_CHANGE", data);
+}
+
+/* actual changed (lock held). */
+static void emit_change(struct balloon *b)
+{
+    if (!b->vd->vm->control || b->event_pending)
+        return;
+    int64_t since = now_ns() - b->last_event_ns;
+    if (b->timer_fd < 0 || b->last_event_ns == 0 || since >= EVENT_INTERVAL_NS) {
+        send_change(b);
+        return;
+    }
+    int64_t left = EVENT_INTERVAL_NS - since;
+    struct itimerspec its = { .it_value = { left / 1000000000LL, left % 1000000000LL } };
+    if (timerfd_settime(b->timer_fd, 0, &its, NULL) == 0)
+        b->event_pending = true;
+    else
+        send_change(b);
+}
+
+static void on_event_timer(void *opaque, uint32_t events)
+{
+    struct balloon *b = opaque;
+    uint64_t n;
+    if (read(b->timer_fd, &n, sizeof(n)) < 0)
+        return;
+    virtio_lock(b->vd);
+    b->event_pending = false;
+    /* Back where it was at the last event: nothing to tell. */
+    if (actual_bytes(b) != b->last_event_actual)
+        send_change(b);
+    virtio_unlock(b->vd);
 }
 
 /* Only actual is the driver's to write; num_pages belongs to the device. */
@@ -421,6 +477,19 @@ static int register_commands(struct virtio_dev *vd, struct err *e)
 
 /* ---- device ops ---- */
 
+static void balloon_destroy(struct virtio_dev *vd)
+{
+    struct balloon *b = vd->priv;
+    if (!b)
+        return;
+    if (b->timer_fd >= 0) {
+        evloop_del(vd->loop, b->timer_fd);
+        close(b->timer_fd);
+    }
+    free(b);
+    vd->priv = NULL;
+}
+
 static int parse_arg(struct balloon *b, const char *arg, struct err *e)
 {
     if (!arg || !*arg)
@@ -439,6 +508,8 @@ static int balloon_create(struct virtio_dev *vd, const char *arg, struct err *e)
     if (!b)
         return err_set(e, ENOMEM, "out of memory");
     b->vd = vd;
+    b->timer_fd = -1;
+    b->last_event_actual = vd->vm->ram_size;
     int r = parse_arg(b, arg, e);
     if (r < 0) {
         free(b);
@@ -448,18 +519,19 @@ static int balloon_create(struct virtio_dev *vd, const char *arg, struct err *e)
     vd->device_features = 1ULL << BALLOON_F_STATS_VQ;
     if (b->deflate_on_oom)
         vd->device_features |= 1ULL << BALLOON_F_DEFLATE_ON_OOM;
-    r = register_commands(vd, e);
+    if (vd->vm->control && vd->loop) {
+        b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (b->timer_fd < 0)
+            r = err_set_errno(e, errno, "--balloon: timerfd");
+        else if ((r = evloop_add(vd->loop, b->timer_fd, EPOLLIN, on_event_timer, b)) < 0)
+            err_set_errno(e, -r, "--balloon: cannot watch its timer");
+    }
+    if (r == 0)
+        r = register_commands(vd, e);
     if (r < 0) {
-        vd->priv = NULL;
-        free(b);
+        balloon_destroy(vd);
     }
     return r;
-}
-
-static void balloon_destroy(struct virtio_dev *vd)
-{
-    free(vd->priv);
-    vd->priv = NULL;
 }
 
 /* The driver starts over with an empty balloon (after a machine reset the
