@@ -101,7 +101,8 @@ int storage_define(struct storage_driver *d, const char *xml, struct storage_poo
 /* A transient pool, started at once; it disappears when destroyed. */
 int storage_create_transient(struct storage_driver *d, const char *xml,
                              struct storage_pool **out, struct err *e);
-/* Refuses an active pool with -EBUSY. */
+/* Refuses an active or transient pool with -EBUSY (the operation is not
+ * valid in that state, as for every -EBUSY here). */
 int storage_undefine(struct storage_driver *d, struct storage_pool *p, struct err *e);
 /* Creates the target folder (and its parents). */
 int storage_build(struct storage_pool *p, struct err *e);
@@ -139,6 +140,19 @@ int storage_vol_delete(const char *dir, const char *name, struct err *e);
 /* True for a name that is a single path component other than . and .. */
 bool storage_name_valid(const char *name);
 
+/* ---- XML helpers shared by storage.c and storage_vol.c ---- */
+
+struct _xmlNode;
+struct _xmlDoc;
+/* The first child element with that name, or NULL (n may be NULL). */
+struct _xmlNode *storage_xml_child(struct _xmlNode *n, const char *name);
+/* An element's text without surrounding blanks (malloc'ed), or NULL. */
+char *storage_xml_text(struct _xmlNode *n);
+/* Parses a document whose root element must be root; NULL with e set. */
+struct _xmlDoc *storage_xml_read(const char *xml, const char *root, struct err *e);
+/* Text with XML's special characters escaped (malloc'ed), or NULL. */
+char *storage_xml_escape(const char *s);
+
 /* ---- the remote procedures (remote_storage.c) ---- */
 
 struct daemon;
@@ -148,5 +162,14 @@ int remote_storage_init(struct daemon *d, struct err *e);
 void remote_storage_fini(struct daemon *d);
 extern const struct rpc_proc remote_storage_procs[];
 extern const size_t remote_storage_nprocs;
+/* The volume a client names, in an active pool (remote_storage.c). */
+int remote_storage_vol_get(struct rpc_client *c, const remote_nonnull_storage_vol *rv,
+                           struct storage_pool **pool, struct storage_vol *v,
+                           struct rpc_error *err);
+/* 208 and 209 (remote_storage_stream.c). */
+int remote_storage_upload(struct rpc_client *c, const void *args, void *ret,
+                          struct rpc_error *err);
+int remote_storage_download(struct rpc_client *c, const void *args, void *ret,
+                            struct rpc_error *err);
 
 #endif

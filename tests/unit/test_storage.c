@@ -423,7 +423,8 @@ static void test_transient(void **state)
     free(xml);
     assert_true(p->active);
     assert_false(p->persistent);
-    assert_int_equal(storage_set_autostart(&f->d, p, true, &e), -EINVAL);
+    assert_int_equal(storage_set_autostart(&f->d, p, true, &e), -EBUSY);
+    assert_int_equal(storage_undefine(&f->d, p, &e), -EBUSY);
     assert_int_equal(storage_destroy(&f->d, p, &e), 0);
     assert_null(storage_find_name(&f->d, "tmp"));
 }
