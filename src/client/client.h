@@ -144,9 +144,12 @@ int client_stream_finish(struct client_conn *c, struct err *e);
 
 /* ---- events ---- */
 
-/* Registers cb for lifecycle events of every domain (procedure 316). */
-int client_event_lifecycle_register(struct client_conn *c, client_lifecycle_cb cb,
-                                    void *opaque, struct err *e);
+/* Registers cb for lifecycle events (procedure 316) of dom, or of every
+ * domain when dom is NULL. */
+int client_event_lifecycle_register(struct client_conn *c,
+                                    const remote_nonnull_domain *dom,
+                                    client_lifecycle_cb cb, void *opaque,
+                                    struct err *e);
 /* Deregisters the callback (procedure 317). */
 int client_event_lifecycle_deregister(struct client_conn *c, struct err *e);
 /* Waits up to timeout_ms for messages and dispatches events. Returns 0, or

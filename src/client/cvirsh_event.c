@@ -130,16 +130,19 @@ bool cvirsh_cmd_event(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
     if (!event_options(ctl, cmd, &timeout_s))
         return cvirsh_opt_bool(cmd, "list");
     struct event_state st = { .ctl = ctl, .timestamp = cvirsh_opt_bool(cmd, "timestamp") };
+    remote_nonnull_domain dom = {0};
     if (cvirsh_opt_str(cmd, "domain")) {
-        remote_nonnull_domain dom;
         if (!cvirsh_lookup_domain(ctl, cmd, &dom))
             return false;
         memcpy(st.uuid, dom.uuid, 16);
         st.has_dom = true;
-        cvirsh_domain_free(&dom);
     }
     struct err e = {0};
-    if (client_event_lifecycle_register(ctl->conn, on_lifecycle, &st, &e) < 0) {
+    /* The daemon filters by domain; the callback checks again. */
+    int rc = client_event_lifecycle_register(ctl->conn, st.has_dom ? &dom : NULL,
+                                             on_lifecycle, &st, &e);
+    cvirsh_domain_free(&dom);
+    if (rc < 0) {
         cvirsh_report(ctl, &e);
         return false;
     }

@@ -173,12 +173,14 @@ int client_stream_finish(struct client_conn *c, struct err *e)
 
 /* ---- events ---- */
 
-int client_event_lifecycle_register(struct client_conn *c, client_lifecycle_cb cb,
-                                    void *opaque, struct err *e)
+int client_event_lifecycle_register(struct client_conn *c,
+                                    const remote_nonnull_domain *dom,
+                                    client_lifecycle_cb cb, void *opaque,
+                                    struct err *e)
 {
     remote_connect_domain_event_callback_register_any_args a = {
         .eventID = 0,   /* VIR_DOMAIN_EVENT_ID_LIFECYCLE */
-        .dom = NULL,
+        .dom = (remote_nonnull_domain *)dom,
     };
     remote_connect_domain_event_callback_register_any_ret r;
     memset(&r, 0, sizeof(r));

@@ -232,7 +232,7 @@ def serve(c):
             log.flush()
             continue
         ret = b""
-        if proc in (273, 204, 160, 161, 8, 13, 185):
+        if proc in (273, 204, 160, 161, 8, 13, 185, 316, 14, 231, 27):
             # Record the arguments so both clients' can be compared.
             log.write("%d %s\n" % (proc, pl.hex()))
             log.flush()
@@ -240,6 +240,17 @@ def serve(c):
             ret = struct.pack(">II", 0, 0)
         elif proc == 185:
             ret = s_str("s1") + DOM
+        elif proc == 316:
+            ret = struct.pack(">i", 1)
+        elif proc == 150:
+            ret = struct.pack(">i", 1)
+        elif proc == 14:
+            ret = s_str("<domain type='kvm'>\n  <name>g</name>\n  <devices>\n"
+                        "    <disk type='file' device='disk'>\n"
+                        "      <driver name='qemu' type='qcow2'/>\n"
+                        "      <source file='/img/g &amp; h.qcow2'/>\n"
+                        "      <target dev='vda' bus='virtio'/>\n    </disk>\n"
+                        "  </devices>\n</domain>\n")
         if proc == 66:
             ret = struct.pack(">II", 1, 0)
         elif proc == 60:
@@ -286,7 +297,10 @@ for args in "list" "list --all" "list --inactive" "list --state-shutoff" \
             "setmem g 2048 --current" "setmaxmem g 1G" "setmaxmem g 1G --config" \
             "attach-disk g /img vdb --config" "attach-disk g /img vdb --live --targetbus virtio --mode readonly" \
             "attach-disk g /img vdb --driver qemu --subdriver qcow2 --config --sourcetype file" \
-            "snapshot-create-as g s1" "snapshot-create-as g --name s1 --description 'a <b>'"; do
+            "snapshot-create-as g s1" "snapshot-create-as g --name s1 --description 'a <b>'" \
+            "detach-disk g vda --persistent" "detach-disk g '/img/g & h.qcow2' --live" \
+            "dumpxml g --inactive" "undefine g" "reboot g" \
+            "event --event lifecycle --timeout 1" "event g --event lifecycle --timeout 1"; do
     for who in virsh cvirsh; do
         bin=virsh; [ $who = cvirsh ] && bin=$CVIRSH
         : >"$ROOT/fake.log"
