@@ -4,7 +4,9 @@
 # pool-info (sizes checked against statfs), vol-create-as raw and qcow2
 # (qemu-img info is the judge of what was created), a qemu-img image found
 # in the folder, vol-list/vol-info/vol-path/vol-dumpxml, vol-upload and
-# vol-download (cmp against the file), vol-delete, the
+# vol-download (cmp against the file), vol-delete, python3-libvirt for the
+# calls virsh does not make (transient pools, legacy lists, lookups by uuid
+# and key, pool delete), the
 # refusals, autostart across a daemon restart, pool-destroy/pool-undefine,
 # and virt-install --import with --disk path=...,size=N creating its pool,
 # its qcow2 volume and a running domain, then undefine --remove-all-storage;
@@ -191,6 +193,45 @@ check "the definition is gone" test ! -e "$CONF/p1.xml" -a ! -e "$CONF/autostart
 check "the volumes' files stay" test -f "$P1/b.qcow2" -a -f "$P1/c.qcow2"
 out=$(v pool-list --all --name 2>&1)
 check "pool-list --all is empty again" test -z "$(tr -d '[:space:]' <<<"$out")"
+
+# ---- python3-libvirt: the calls virsh does not make ----
+pyout=$(/usr/bin/python3 - "$URI" "$ROOT" 2>&1 <<'EOF'
+import sys, libvirt
+uri, root = sys.argv[1], sys.argv[2]
+c = libvirt.open(uri)
+def out(name, ok): print(("ok" if ok else "fail") + " " + name)
+x = "<pool type='dir'><name>t1</name><target><path>%s/t1</path></target></pool>" % root
+import os; os.mkdir(root + "/t1")
+p = c.storagePoolCreateXML(x, 0)
+out("createXML: transient and active", p.isActive() == 1 and p.isPersistent() == 0)
+out("legacy lists: active t1 counted", c.numOfStoragePools() == 1 and c.listStoragePools() == ["t1"])
+out("legacy lists: no defined pool", c.numOfDefinedStoragePools() == 0 and c.listDefinedStoragePools() == [])
+out("lookupByUUID", c.storagePoolLookupByUUID(p.UUID()).name() == "t1")
+v = p.createXML("<volume><name>v1</name><capacity unit='MiB'>3</capacity></volume>", 0)
+out("vol key is the path", v.key() == root + "/t1/v1" and v.path() == v.key())
+out("lookupByKey", c.storageVolLookupByKey(v.key()).name() == "v1")
+out("listAllVolumes", [x.name() for x in p.listAllVolumes(0)] == ["v1"])
+out("vol info", v.info() == [0, 3 << 20, v.info()[2]])
+v.delete(0)
+out("numOfVolumes after delete", p.numOfVolumes() == 0)
+p.destroy()
+out("a destroyed transient pool is gone", "t1" not in c.listDefinedStoragePools() and
+    all(x.name() != "t1" for x in c.listAllStoragePools(0)))
+p = c.storagePoolDefineXML(x, 0)
+p.delete(0)
+out("pool delete removes the empty folder", not os.path.exists(root + "/t1"))
+p.undefine()
+print("end")
+EOF
+)
+while read -r verdict name; do
+    case $verdict in
+    ok) tap_ok "python3-libvirt: $name" ;;
+    fail) tap_fail "python3-libvirt: $name" ;;
+    esac
+done <<<"$pyout"
+check "python3-libvirt: the script ran to its end" grep -qx end <<<"$pyout"
+grep -qx end <<<"$pyout" || echo "$pyout" | sed 's/^/# /'
 
 # ---- virt-install --import with a new qcow2 disk ----
 if ! have_kvm; then
