@@ -21,6 +21,7 @@
 #include "util/log.h"
 #include "util/size.h"
 #include "vcpu.h"
+#include "virtio/balloon.h"
 #include "virtio/pci.h"
 #include "virtio/virtio.h"
 #include "vm.h"
@@ -339,6 +340,11 @@ static int build_machine(struct runner *rn, const struct opts *o, struct machine
                               e) < 0)
             return -1;
     }
+    bool balloon = false;
+    for (unsigned i = 0; i < o->nvdevs; i++)
+        balloon |= o->vdevs[i].ops == &virtio_balloon_ops;
+    if (vm->control && !balloon && balloon_control_absent(vm->control, e) < 0)
+        return -1;
     if (vm->pci && pci_bus_assign(vm->pci, e) < 0)
         return -1;
     return 0;

@@ -598,6 +598,26 @@ static void test_qmp(void **state)
     assert_int_equal(member(ret, "ignored-pfns"), 1);
     json_object_put(ret);
 
+    /* Without a balloon, QEMU's commands say so with DeviceNotActive. */
+    struct control *c2;
+    struct control_session s2;
+    assert_int_equal(control_new(&c2, NULL, &e), 0);
+    control_session_init(&s2);
+    assert_int_equal(balloon_control_absent(c2, &e), 0);
+    qmp_ok(c2, &s2, "{\"execute\": \"qmp_capabilities\"}", &ret);
+    json_object_put(ret);
+    for (int i = 0; i < 2; i++) {
+        const char *req = i ? "{\"execute\": \"query-balloon\"}"
+                            : "{\"execute\": \"balloon\", \"arguments\": {\"value\": 1}}";
+        struct json_object *r = qmp(c2, &s2, req), *err, *cls;
+        assert_true(json_object_object_get_ex(r, "error", &err));
+        assert_true(json_object_object_get_ex(err, "class", &cls));
+        assert_string_equal(json_object_get_string(cls), "DeviceNotActive");
+        json_object_put(r);
+    }
+    control_session_fini(&s2);
+    control_free(c2);
+
     /* A second balloon device cannot take the same command names. */
     struct virtio_dev vd2;
     assert_true(virtio_dev_init(&vd2, &virtio_balloon_ops, &f->vm, NULL, NULL, &e) < 0);

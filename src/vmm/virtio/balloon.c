@@ -452,6 +452,24 @@ static int cmd_query_balloon_stats(void *opaque, struct json_object *args,
     return 0;
 }
 
+static int cmd_inactive(void *opaque, struct json_object *args, struct json_object **ret,
+                        enum control_err_class *cls, struct err *e)
+{
+    *cls = CONTROL_ERR_DEVICE_NOT_ACTIVE;
+    return err_set(e, ENODEV, "No balloon device has been activated");
+}
+
+int balloon_control_absent(struct control *c, struct err *e)
+{
+    static const char *const names[] = { "balloon", "query-balloon" };
+    for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        int r = control_register(c, names[i], cmd_inactive, NULL);
+        if (r < 0)
+            return err_set_errno(e, -r, "cannot register %s", names[i]);
+    }
+    return 0;
+}
+
 static int register_commands(struct virtio_dev *vd, struct err *e)
 {
     struct control *c = vd->vm->control;

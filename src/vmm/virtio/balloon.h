@@ -51,4 +51,10 @@ void balloon_get_stats(struct virtio_dev *vd, struct balloon_stats *out);
 /* QMP-style name of a statistic ("stat-free-memory"). */
 const char *balloon_stat_name(enum balloon_stat s);
 
+struct control;
+/* For a machine without a balloon: `balloon` and `query-balloon` answer
+ * DeviceNotActive, as QEMU's do, which clients read as "no balloon"
+ * rather than as an unknown command. */
+int balloon_control_absent(struct control *c, struct err *e);
+
 #endif
