@@ -80,6 +80,11 @@ struct virtio_pci {
     uint8_t cfg_cap;            /* offset of the PCI configuration access capability */
     uint64_t bar_gpa;           /* where BAR 0 is decoded, 0 when not */
     struct vp_queue q[VIRTIO_MAX_QUEUES];
+    /* A function added at run time: the guest's eject signals gone_efd
+     * and the event loop destroys the model, then tells its owner. */
+    int gone_efd;
+    void (*gone)(void *opaque);
+    void *gone_opaque;
 };
 
 static uint32_t pci_class_of(uint16_t device_id)
@@ -97,6 +102,8 @@ static uint32_t pci_class_of(uint16_t device_id)
 /* Device lock held. */
 static void vp_interrupt(struct virtio_pci *vp, uint8_t isr_bit, uint16_t vector)
 {
+    if (!vp->pdev)
+        return;   /* ejected: a worker finishing late has no one to tell */
     vp->isr |= isr_bit;
     if (vector != MSIX_NO_VECTOR && msix_notify(vp->pdev->msix, vector) != -ENODEV)
         return;
@@ -420,6 +427,37 @@ static const struct pci_dev_ops vp_pci_ops = {
     .reset = vp_reset,
 };
 
+/* The guest ejected the function (vCPU thread) or a reset completed its
+ * removal (vCPUs stopped); the struct pci_dev is freed when this returns.
+ * The model is reset so that requests still in flight on worker threads
+ * complete into nothing, and the rest of the teardown goes to the event
+ * loop, which watches the queue eventfds and must not see them vanish
+ * under a callback. */
+static void vp_unplugged(void *opaque)
+{
+    struct virtio_pci *vp = opaque;
+    virtio_lock(&vp->vd);
+    virtio_reset(&vp->vd);
+    vp->pdev = NULL;
+    transport_reset(vp);
+    virtio_unlock(&vp->vd);
+    uint64_t one = 1;
+    if (write(vp->gone_efd, &one, sizeof(one)) < 0)
+        log_warn("virtio-%s: cannot hand its teardown to the event loop", vp->vd.ops->name);
+}
+
+/* The same as vp_pci_ops plus unplugged: only functions added at run time
+ * are hotpluggable, since main() keeps its own pointers to the others. */
+static const struct pci_dev_ops vp_pci_hot_ops = {
+    .bar_read = vp_bar_read,
+    .bar_write = vp_bar_write,
+    .bar_moved = vp_bar_moved,
+    .config_read = vp_config_read,
+    .config_write = vp_config_write,
+    .reset = vp_reset,
+    .unplugged = vp_unplugged,
+};
+
 /* A virtio_pci_cap: cfg_type, BAR, offset and length of a region. */
 static int add_vcap(struct pci_dev *d, uint8_t type, uint32_t off, uint32_t len,
                     unsigned extra)
@@ -466,8 +504,11 @@ static int add_caps(struct virtio_pci *vp, struct err *e)
     return 0;
 }
 
-int virtio_pci_create(struct virtio_pci **out, struct pci_bus *bus, struct evloop *loop,
-                      const struct virtio_dev_ops *ops, const char *arg, struct err *e)
+/* The model, its notification eventfds and its PCI function (hidden for
+ * a run-time addition); on failure nothing is left behind. */
+static int vp_build(struct virtio_pci **out, struct pci_bus *bus, struct evloop *loop,
+                    const struct virtio_dev_ops *ops, const char *arg, bool hot,
+                    struct err *e)
 {
     if (ops->config_size > VP_DEVICE_MAX || ops->nqueues + 1 > MSIX_MAX_VECTORS)
         return err_set(e, EINVAL, "virtio-%s: does not fit the PCI transport", ops->name);
@@ -476,6 +517,7 @@ int virtio_pci_create(struct virtio_pci **out, struct pci_bus *bus, struct evloo
         return err_set(e, ENOMEM, "out of memory");
     vp->vm = pci_bus_vm(bus);
     vp->loop = loop;
+    vp->gone_efd = -1;
     for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
         vp->q[i] = (struct vp_queue){ .vp = vp, .index = i, .efd = -1 };
     int r = virtio_dev_init(&vp->vd, ops, vp->vm, loop, arg, e);
@@ -503,17 +545,15 @@ int virtio_pci_create(struct virtio_pci **out, struct pci_bus *bus, struct evloo
         .subsys_vendor = 0x1af4, .subsys = 0x1100, .revision = 1,
         .class_code = pci_class_of(ops->device_id),
     };
-    r = pci_dev_add(bus, &vp->pdev, ops->name, &id, &vp_pci_ops, vp, e);
+    if (hot)
+        r = pci_dev_add_hidden(bus, &vp->pdev, ops->name, &id, &vp_pci_hot_ops, vp, e);
+    else
+        r = pci_dev_add(bus, &vp->pdev, ops->name, &id, &vp_pci_ops, vp, e);
     if (r < 0)
         goto fail;
     r = pci_dev_set_bar(vp->pdev, VP_BAR, VP_BAR_SIZE, false, false, e);
     if (r < 0 || (r = add_caps(vp, e)) < 0)
         goto fail;
-    r = vm_add_setup_hook(vp->vm, vp_attach, vp);
-    if (r < 0) {
-        err_set(e, -r, "virtio-%s: too many devices", ops->name);
-        goto fail;
-    }
     *out = vp;
     return 0;
 fail:
@@ -521,6 +561,25 @@ fail:
     vp->pdev = NULL;
     virtio_pci_destroy(vp);
     return r;
+}
+
+int virtio_pci_create(struct virtio_pci **out, struct pci_bus *bus, struct evloop *loop,
+                      const struct virtio_dev_ops *ops, const char *arg, struct err *e)
+{
+    struct virtio_pci *vp;
+    int r = vp_build(&vp, bus, loop, ops, arg, false, e);
+    if (r < 0)
+        return r;
+    r = vm_add_setup_hook(vp->vm, vp_attach, vp);
+    if (r < 0) {
+        err_set(e, -r, "virtio-%s: too many devices", ops->name);
+        pci_dev_remove(vp->pdev);
+        vp->pdev = NULL;
+        virtio_pci_destroy(vp);
+        return r;
+    }
+    *out = vp;
+    return 0;
 }
 
 void virtio_pci_destroy(struct virtio_pci *vp)
@@ -534,8 +593,81 @@ void virtio_pci_destroy(struct virtio_pci *vp)
         evloop_del(vp->loop, vp->q[i].efd);
         close(vp->q[i].efd);
     }
+    if (vp->gone_efd >= 0) {
+        evloop_del(vp->loop, vp->gone_efd);
+        close(vp->gone_efd);
+    }
     virtio_dev_fini(&vp->vd);
     /* The PCI function belongs to the bus and goes with it: destroy the
      * bus (after the host) before its devices. */
     free(vp);
+}
+
+/* ---- run-time addition and removal ------------------------------------ */
+
+static void vp_gone(void *opaque, uint32_t events)
+{
+    struct virtio_pci *vp = opaque;
+    uint64_t n;
+    if (read(vp->gone_efd, &n, sizeof(n)) < 0)
+        return;
+    void (*gone)(void *) = vp->gone;
+    void *gone_opaque = vp->gone_opaque;
+    /* blk's destroy joins its workers: nothing of the model runs after. */
+    virtio_pci_destroy(vp);
+    if (gone)
+        gone(gone_opaque);
+}
+
+int virtio_pci_hotplug(struct virtio_pci **out, struct pci_bus *bus, struct evloop *loop,
+                       const struct virtio_dev_ops *ops, const char *arg,
+                       void (*gone)(void *opaque), void *opaque, struct err *e)
+{
+    struct virtio_pci *vp;
+    int r = vp_build(&vp, bus, loop, ops, arg, true, e);
+    if (r < 0)
+        return r;
+    vp->gone = gone;
+    vp->gone_opaque = opaque;
+    vp->gone_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (vp->gone_efd < 0) {
+        r = err_set_errno(e, errno, "virtio-%s: eventfd", ops->name);
+        goto fail;
+    }
+    r = evloop_add(loop, vp->gone_efd, EPOLLIN, vp_gone, vp);
+    if (r < 0) {
+        close(vp->gone_efd);
+        vp->gone_efd = -1;
+        err_set(e, -r, "virtio-%s: cannot watch its removal", ops->name);
+        goto fail;
+    }
+    /* The VM is live: bind the MSI-X irqfds now. The notify ioeventfds
+     * follow when the guest places BAR 0 (bar_moved). */
+    r = vp_attach(vp, e);
+    if (r < 0 || (r = pci_hotplug_add(bus, vp->pdev, e)) < 0)
+        goto fail;
+    *out = vp;
+    return 0;
+fail:
+    pci_dev_remove(vp->pdev);
+    vp->pdev = NULL;
+    virtio_pci_destroy(vp);
+    return r;
+}
+
+int virtio_pci_unplug(struct virtio_pci *vp, struct err *e)
+{
+    if (!vp->pdev)
+        return err_set(e, EALREADY, "virtio-%s: already ejected", vp->vd.ops->name);
+    return pci_hotplug_remove(vp->pdev->bus, vp->pdev, e);
+}
+
+int virtio_pci_attach(struct virtio_pci *vp, struct err *e)
+{
+    return vp->pdev ? vp_attach(vp, e) : 0;
+}
+
+int virtio_pci_slot(const struct virtio_pci *vp)
+{
+    return vp->pdev ? (int)vp->pdev->slot : -1;
 }

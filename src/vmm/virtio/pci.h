@@ -18,4 +18,25 @@ int virtio_pci_create(struct virtio_pci **out, struct pci_bus *bus, struct evloo
                       const struct virtio_dev_ops *ops, const char *arg, struct err *e);
 void virtio_pci_destroy(struct virtio_pci *vp);
 
+/* Run-time addition on the live VM (event-loop thread, guest running or
+ * paused): the model and a hidden PCI function with its BARs and
+ * capabilities, MSI-X bound on the current KVM VM, then announced to the
+ * guest with pci_hotplug_add (the hotplug GPE). When the guest ejects it
+ * (or a reset completes a pending removal), the event loop destroys the
+ * device, blk's in-flight requests drained, then calls gone(opaque).
+ * The owner calls virtio_pci_attach for each such device after every
+ * vm_setup (one setup hook for all: hooks cannot be removed) and
+ * virtio_pci_destroy for those left at exit, before pci_bus_destroy. */
+int virtio_pci_hotplug(struct virtio_pci **out, struct pci_bus *bus, struct evloop *loop,
+                       const struct virtio_dev_ops *ops, const char *arg,
+                       void (*gone)(void *opaque), void *opaque, struct err *e);
+/* Asks the guest to eject a device from virtio_pci_hotplug: -EALREADY when
+ * a removal is pending or done, -EOPNOTSUPP for a device made at start. */
+int virtio_pci_unplug(struct virtio_pci *vp, struct err *e);
+/* Binds the eventfds on the KVM VM vm_setup just made; a no-op once
+ * ejected. */
+int virtio_pci_attach(struct virtio_pci *vp, struct err *e);
+/* The PCI slot on bus 0, -1 once ejected. */
+int virtio_pci_slot(const struct virtio_pci *vp);
+
 #endif

@@ -1,0 +1,397 @@
+/* Disk hotplug commands, a documented subset of QEMU's shapes:
+ *
+ *   blockdev-add  {"driver": "raw"|"qcow2", "node-name": N,
+ *                  "file": {"driver": "file", "filename": PATH} | PATH,
+ *                  "read-only": bool, "cache": {"direct": bool}}
+ *   blockdev-del  {"node-name": N}
+ *   device_add    {"driver": "virtio-blk-pci", "drive": N, "id": ID,
+ *                  "serial": TEXT}
+ *   device_del    {"id": ID}  ->  later DEVICE_DELETED {"device", "path"}
+ *
+ * A node is only a name for an image the next device_add opens: the file
+ * is opened once here to report a missing or malformed image at once,
+ * then again by the device, so a node has no state of its own to share.
+ * Everything here runs on the event-loop thread (commands, the setup
+ * hook, the devices' gone callbacks), so nothing is locked. */
+#include "control_hotplug.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+#include "img/blk.h"
+#include "pci/pci.h"
+#include "util/log.h"
+#include "virtio/pci.h"
+#include "virtio/virtio.h"
+#include "vm.h"
+
+#define HP_NAME_MAX 32    /* QEMU's limit on node names and ids (with the NUL) */
+#define HP_PATH_MAX 4096
+
+struct hp_node {
+    char name[HP_NAME_MAX];
+    char path[HP_PATH_MAX];
+    char format[8];
+    bool ro, direct;
+    struct hp_dev *user;          /* the device using it, NULL if none */
+    struct hp_node *next;
+};
+
+struct hp_dev {
+    struct hotplug *hp;
+    char id[HP_NAME_MAX];
+    struct hp_node *node;
+    struct virtio_pci *vp;
+    bool unplug_requested;
+    struct hp_dev *next;
+};
+
+struct hotplug {
+    struct control *control;
+    struct vm *vm;
+    struct evloop *loop;
+    struct hp_node *nodes;
+    struct hp_dev *devs;
+};
+
+/* One VM per process: fini finds the state through here. */
+static struct hotplug *hp_state;
+
+/* QEMU's rule for node names and ids: a letter, then letters, digits,
+ * '-', '.' and '_', at most 31 characters. */
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= HP_NAME_MAX)
+        return false;
+    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return false;
+    for (size_t i = 1; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+static struct hp_node *find_node(struct hotplug *hp, const char *name)
+{
+    for (struct hp_node *n = hp->nodes; n; n = n->next)
+        if (!strcmp(n->name, name))
+            return n;
+    return NULL;
+}
+
+static struct hp_dev *find_dev(struct hotplug *hp, const char *id)
+{
+    for (struct hp_dev *d = hp->devs; d; d = d->next)
+        if (!strcmp(d->id, id))
+            return d;
+    return NULL;
+}
+
+/* "file": {"driver": "file", "filename": PATH} or the string PATH. */
+static int file_arg(struct json_object *args, const char **path, struct err *e)
+{
+    struct json_object *f;
+    if (!json_object_object_get_ex(args, "file", &f))
+        return err_set(e, EINVAL, "Parameter 'file' is missing");
+    if (json_object_is_type(f, json_type_string)) {
+        *path = json_object_get_string(f);
+        return 0;
+    }
+    if (!json_object_is_type(f, json_type_object))
+        return err_set(e, EINVAL, "Invalid parameter type for 'file', expected: BlockdevRef");
+    static const char *const allowed[] = { "driver", "filename", NULL };
+    const char *drv;
+    int r = control_args_only(f, allowed, e);
+    if (r < 0 || (r = control_arg_str(f, "driver", true, &drv, e)) < 0 ||
+        (r = control_arg_str(f, "filename", true, path, e)) < 0)
+        return err_set(e, EINVAL, "file: %s", e->msg);
+    if (strcmp(drv, "file"))
+        return err_set(e, EINVAL, "file: driver '%s' is not supported (only 'file')", drv);
+    return 0;
+}
+
+/* "cache": {"direct": bool, "no-flush": false} */
+static int cache_arg(struct json_object *args, bool *direct, struct err *e)
+{
+    struct json_object *c;
+    if (!json_object_object_get_ex(args, "cache", &c))
+        return 0;
+    if (!json_object_is_type(c, json_type_object))
+        return err_set(e, EINVAL, "Invalid parameter type for 'cache', expected: object");
+    static const char *const allowed[] = { "direct", "no-flush", NULL };
+    bool no_flush = false;
+    int r = control_args_only(c, allowed, e);
+    if (r < 0 || ((r = control_arg_bool(c, "direct", false, direct, e)) < 0 && r != -ENOENT) ||
+        ((r = control_arg_bool(c, "no-flush", false, &no_flush, e)) < 0 && r != -ENOENT))
+        return err_set(e, EINVAL, "cache: %s", e->msg);
+    if (no_flush)
+        return err_set(e, EINVAL, "cache: no-flush is not supported");
+    return 0;
+}
+
+static int cmd_blockdev_add(void *opaque, struct json_object *args, struct json_object **ret,
+                            enum control_err_class *cls, struct err *e)
+{
+    struct hotplug *hp = opaque;
+    static const char *const allowed[] = { "driver", "node-name", "file", "read-only",
+                                           "cache", "discard", "auto-read-only", NULL };
+    const char *drv, *name, *path;
+    struct hp_node n = { .format = "raw" };
+    int r = control_args_only(args, allowed, e);
+    if (r < 0 || (r = control_arg_str(args, "driver", true, &drv, e)) < 0 ||
+        (r = control_arg_str(args, "node-name", true, &name, e)) < 0 ||
+        (r = file_arg(args, &path, e)) < 0 || (r = cache_arg(args, &n.direct, e)) < 0)
+        return r;
+    r = control_arg_bool(args, "read-only", false, &n.ro, e);
+    if (r < 0 && r != -ENOENT)
+        return r;
+    if (strcmp(drv, "raw") && strcmp(drv, "qcow2"))
+        return err_set(e, EINVAL, "Invalid parameter '%s' for 'driver': raw or qcow2", drv);
+    if (!valid_name(name))
+        return err_set(e, EINVAL, "Invalid node-name: '%s'", name);
+    if (find_node(hp, name))
+        return err_set(e, EEXIST, "Duplicate nodes with node-name='%s'", name);
+    /* The device takes its options as one comma-separated string. */
+    if (!*path || strchr(path, ',') || strlen(path) >= sizeof(n.path))
+        return err_set(e, EINVAL, "'%s': an empty file name, one with a ',' or one longer "
+                       "than %d bytes is not supported", path, HP_PATH_MAX - 1);
+    struct blk *b;
+    r = blk_open(&b, path, drv, n.ro ? 0 : BLK_O_RDWR, &(struct blk_open_opts){ 0 }, e);
+    if (r < 0) {
+        if (r == -ENOENT || r == -EACCES)
+            err_set(e, -r, "Could not open '%s': %s", path, strerror(-r));
+        return r;
+    }
+    blk_close(b);
+    struct hp_node *node = malloc(sizeof(*node));
+    if (!node)
+        return err_set(e, ENOMEM, "out of memory");
+    *node = n;
+    snprintf(node->name, sizeof(node->name), "%s", name);
+    snprintf(node->path, sizeof(node->path), "%s", path);
+    snprintf(node->format, sizeof(node->format), "%s", drv);
+    node->next = hp->nodes;
+    hp->nodes = node;
+    return 0;
+}
+
+static int cmd_blockdev_del(void *opaque, struct json_object *args, struct json_object **ret,
+                            enum control_err_class *cls, struct err *e)
+{
+    struct hotplug *hp = opaque;
+    static const char *const allowed[] = { "node-name", NULL };
+    const char *name;
+    int r = control_args_only(args, allowed, e);
+    if (r < 0 || (r = control_arg_str(args, "node-name", true, &name, e)) < 0)
+        return r;
+    struct hp_node **p = &hp->nodes;
+    while (*p && strcmp((*p)->name, name))
+        p = &(*p)->next;
+    if (!*p)
+        return err_set(e, ENOENT, "Failed to find node with node-name='%s'", name);
+    if ((*p)->user)
+        return err_set(e, EBUSY, "Node '%s' is busy: in use by device '%s'", name,
+                       (*p)->user->id);
+    struct hp_node *n = *p;
+    *p = n->next;
+    free(n);
+    return 0;
+}
+
+static void dev_unlink(struct hotplug *hp, struct hp_dev *d)
+{
+    for (struct hp_dev **p = &hp->devs; *p; p = &(*p)->next) {
+        if (*p == d) {
+            *p = d->next;
+            break;
+        }
+    }
+    if (d->node)
+        d->node->user = NULL;
+}
+
+/* The guest ejected the device and its model is gone (event loop). */
+static void dev_gone(void *opaque)
+{
+    struct hp_dev *d = opaque;
+    struct hotplug *hp = d->hp;
+    log_info("device '%s' deleted", d->id);
+    dev_unlink(hp, d);
+    if (hp->control) {
+        char path[64 + HP_NAME_MAX];
+        snprintf(path, sizeof(path), "/machine/peripheral/%s", d->id);
+        struct json_object *data = json_object_new_object();
+        json_object_object_add(data, "device", json_object_new_string(d->id));
+        json_object_object_add(data, "path", json_object_new_string(path));
+        control_emit_event(hp->control, "DEVICE_DELETED", data);
+    }
+    free(d);
+}
+
+/* The virtio-blk option string for a node (its path has no comma). */
+static int blk_arg(char *buf, size_t size, const struct hp_node *n, const char *serial,
+                   struct err *e)
+{
+    int len = snprintf(buf, size, "%s,format=%s%s%s%s%s", n->path, n->format,
+                       n->ro ? ",readonly=on" : "", n->direct ? ",cache=none" : "",
+                       serial ? ",serial=" : "", serial ? serial : "");
+    if (len < 0 || (size_t)len >= size)
+        return err_set(e, ENAMETOOLONG, "drive '%s': options too long", n->name);
+    return 0;
+}
+
+static int cmd_device_add(void *opaque, struct json_object *args, struct json_object **ret,
+                          enum control_err_class *cls, struct err *e)
+{
+    struct hotplug *hp = opaque;
+    static const char *const allowed[] = { "driver", "drive", "id", "serial", "bus", NULL };
+    const char *drv, *drive, *id, *serial = NULL, *bus = NULL;
+    int r = control_args_only(args, allowed, e);
+    if (r < 0 || (r = control_arg_str(args, "driver", true, &drv, e)) < 0)
+        return r;
+    if (strcmp(drv, "virtio-blk-pci"))
+        return err_set(e, EINVAL, "'%s' is not a valid device model name", drv);
+    if ((r = control_arg_str(args, "id", true, &id, e)) < 0 ||
+        (r = control_arg_str(args, "drive", true, &drive, e)) < 0 ||
+        ((r = control_arg_str(args, "serial", false, &serial, e)) < 0 && r != -ENOENT) ||
+        ((r = control_arg_str(args, "bus", false, &bus, e)) < 0 && r != -ENOENT))
+        return r;
+    if (bus && strcmp(bus, "pci.0"))
+        return err_set(e, EINVAL, "Bus '%s' not found", bus);
+    if (!valid_name(id))
+        return err_set(e, EINVAL, "Invalid device ID '%s'", id);
+    if (find_dev(hp, id))
+        return err_set(e, EEXIST, "Duplicate device ID '%s'", id);
+    if (serial && (strchr(serial, ',') || strlen(serial) > 20))
+        return err_set(e, EINVAL, "serial '%s': at most 20 bytes and no ','", serial);
+    struct hp_node *n = find_node(hp, drive);
+    if (!n)
+        return err_set(e, ENOENT, "Property 'virtio-blk-pci.drive' can't find value '%s'",
+                       drive);
+    if (n->user)
+        return err_set(e, EBUSY, "Drive '%s' is already in use by device '%s'", drive,
+                       n->user->id);
+    if (!hp->vm->pci)
+        return err_set(e, ENODEV, "this machine has no PCI bus to plug '%s' into", id);
+    char arg[HP_PATH_MAX + 128];
+    if ((r = blk_arg(arg, sizeof(arg), n, serial, e)) < 0)
+        return r;
+    struct hp_dev *d = calloc(1, sizeof(*d));
+    if (!d)
+        return err_set(e, ENOMEM, "out of memory");
+    d->hp = hp;
+    d->node = n;
+    snprintf(d->id, sizeof(d->id), "%s", id);
+    r = virtio_pci_hotplug(&d->vp, hp->vm->pci, hp->loop, &virtio_blk_ops, arg, dev_gone, d,
+                           e);
+    if (r < 0) {
+        err_prefix(e, "%s: ", id);
+        free(d);
+        return r;
+    }
+    n->user = d;
+    d->next = hp->devs;
+    hp->devs = d;
+    log_info("device '%s' (%s) added in slot %d", id, n->path, virtio_pci_slot(d->vp));
+    return 0;
+}
+
+static int cmd_device_del(void *opaque, struct json_object *args, struct json_object **ret,
+                          enum control_err_class *cls, struct err *e)
+{
+    struct hotplug *hp = opaque;
+    static const char *const allowed[] = { "id", NULL };
+    const char *id;
+    int r = control_args_only(args, allowed, e);
+    if (r < 0 || (r = control_arg_str(args, "id", true, &id, e)) < 0)
+        return r;
+    struct hp_dev *d = find_dev(hp, id);
+    if (!d) {
+        *cls = CONTROL_ERR_DEVICE_NOT_FOUND;
+        return err_set(e, ENOENT, "Device '%s' not found", id);
+    }
+    if (d->unplug_requested)
+        return err_set(e, EALREADY, "Device %s is already in the process of unplug", id);
+    r = virtio_pci_unplug(d->vp, e);
+    if (r == -EALREADY)
+        return err_set(e, EALREADY, "Device %s is already in the process of unplug", id);
+    if (r < 0)
+        return r;
+    d->unplug_requested = true;
+    return 0;
+}
+
+/* A reset made a new KVM VM: hot-added devices bind their eventfds again
+ * (those made at start have their own hooks). */
+static int hp_setup_hook(void *opaque, struct err *e)
+{
+    struct hotplug *hp = opaque;
+    for (struct hp_dev *d = hp->devs; d; d = d->next) {
+        int r = virtio_pci_attach(d->vp, e);
+        if (r < 0) {
+            err_prefix(e, "device '%s': ", d->id);
+            return r;
+        }
+    }
+    return 0;
+}
+
+int control_hotplug_register(struct control *c, struct vm *vm, struct evloop *loop,
+                             struct err *e)
+{
+    if (hp_state)
+        return err_set(e, EEXIST, "hotplug: already registered");
+    struct hotplug *hp = calloc(1, sizeof(*hp));
+    if (!hp)
+        return err_set(e, ENOMEM, "out of memory");
+    *hp = (struct hotplug){ .control = c, .vm = vm, .loop = loop };
+    int r = vm_add_setup_hook(vm, hp_setup_hook, hp);
+    if (r < 0) {
+        free(hp);
+        return err_set(e, -r, "hotplug: no room for a setup hook");
+    }
+    hp_state = hp;
+    static const struct {
+        const char *name;
+        control_cmd_fn fn;
+    } cmds[] = {
+        { "blockdev-add", cmd_blockdev_add },
+        { "blockdev-del", cmd_blockdev_del },
+        { "device_add", cmd_device_add },
+        { "device_del", cmd_device_del },
+    };
+    for (unsigned i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        r = control_register(c, cmds[i].name, cmds[i].fn, hp);
+        if (r < 0)
+            return err_set(e, -r, "control: cannot register %s", cmds[i].name);
+    }
+    return 0;
+}
+
+void control_hotplug_fini(struct vm *vm)
+{
+    struct hotplug *hp = hp_state;
+    if (!hp || hp->vm != vm)
+        return;
+    /* The setup hook stays registered with the VM: leave an empty list. */
+    while (hp->devs) {
+        struct hp_dev *d = hp->devs;
+        hp->devs = d->next;
+        virtio_pci_destroy(d->vp);
+        free(d);
+    }
+    while (hp->nodes) {
+        struct hp_node *n = hp->nodes;
+        hp->nodes = n->next;
+        free(n);
+    }
+    hp->control = NULL;
+}

@@ -1,0 +1,23 @@
+/* Disk hotplug over the control socket: blockdev-add, blockdev-del,
+ * device_add and device_del (virtio-blk-pci on bus 0, ACPI PCI hotplug),
+ * with DEVICE_DELETED once the guest has ejected the device. */
+#ifndef CVIRT_VMM_CONTROL_HOTPLUG_H
+#define CVIRT_VMM_CONTROL_HOTPLUG_H
+
+#include "util/err.h"
+
+struct control;
+struct evloop;
+struct vm;
+
+/* Registers the four commands on c and a setup hook on vm (hot-added
+ * devices bind their eventfds again after each guest reset). The state
+ * lives until control_hotplug_fini. Devices go on vm->pci, looked up at
+ * each device_add: a machine without a PCI bus refuses them. */
+int control_hotplug_register(struct control *c, struct vm *vm, struct evloop *loop,
+                             struct err *e);
+/* Destroys the hot-added devices still present (call before
+ * pci_bus_destroy) and frees the state; a no-op when never registered. */
+void control_hotplug_fini(struct vm *vm);
+
+#endif
