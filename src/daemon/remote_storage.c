@@ -601,10 +601,15 @@ static int lookup_path(struct rpc_client *c, const char *path, const char *what,
                        remote_nonnull_storage_vol *rv, struct rpc_error *err)
 {
     const char *name;
-    struct storage_pool *p = storage_pool_of_path(drv_of(c), path, &name);
+    char *clean = storage_clean_path(path);
+    if (!clean)
+        return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_STORAGE, "out of memory");
+    struct storage_pool *p = storage_pool_of_path(drv_of(c), clean, &name);
     struct storage_vol v;
     struct err e = {0};
-    if (!p || storage_vol_get(p->path, name, &v, &e) < 0)
+    int found = p ? storage_vol_get(p->path, name, &v, &e) : -ENOENT;
+    free(clean);
+    if (found < 0)
         return rpc_err_set(err, VIR_ERR_NO_STORAGE_VOL, VIR_FROM_STORAGE,
                            "no storage vol with matching %s '%s'", what, path);
     int rc = make_vol(rv, p, &v, err);
@@ -639,8 +644,13 @@ static int h_vol_create_xml(struct rpc_client *c, const void *args, void *ret,
     struct err e = {0};
     if (!p)
         return -1;
+    /* VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA; reflinks (2) need a source. */
+    if (a->flags & ~1u)
+        return rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_STORAGE,
+                           "invalid argument: unsupported flags (0x%x)", a->flags & ~1u);
     if (storage_vol_parse(a->xml, &def, &e) < 0)
         return fail(err, &e);
+    def.prealloc = a->flags & 1u;
     int rc = storage_vol_create(p->path, &def, &v, &e);
     storage_vol_def_clear(&def);
     if (rc < 0)
@@ -809,7 +819,7 @@ const struct rpc_proc remote_storage_procs[] = {
     RPC_PROC(208, "virStorageVolUpload", storage_vol_upload_args, void,
              remote_storage_upload, 0),
     RPC_PROC(209, "virStorageVolDownload", storage_vol_download_args, void,
-             remote_storage_download, RO),
+             remote_storage_download, 0),
     RPC_PROC(281, "virConnectListAllStoragePools", connect_list_all_storage_pools_args,
              connect_list_all_storage_pools_ret, h_list_all_pools, RO),
     RPC_PROC(282, "virStoragePoolListAllVolumes", storage_pool_list_all_volumes_args,

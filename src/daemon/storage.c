@@ -98,7 +98,7 @@ xmlDoc *storage_xml_read(const char *xml, const char *root, struct err *e)
 }
 
 /* A path as libvirt keeps it: absolute, no repeated or trailing '/'. */
-static char *clean_path(const char *in)
+char *storage_clean_path(const char *in)
 {
     char *out = malloc(strlen(in) + 1);
     if (!out)
@@ -160,7 +160,7 @@ static int pool_from_doc(xmlNode *root, struct storage_pool *p, struct err *e)
         free(path);
         return -EINVAL;
     }
-    p->path = clean_path(path);
+    p->path = storage_clean_path(path);
     free(path);
     if (!p->path)
         return err_set(e, ENOMEM, "out of memory");
@@ -246,7 +246,7 @@ static int map_root(const struct storage_driver *d, char **path, struct err *e);
 
 struct storage_pool *storage_find_path(const struct storage_driver *d, const char *path)
 {
-    char *clean = clean_path(path);
+    char *clean = storage_clean_path(path);
     struct err e = {0};
     if (!clean)
         return NULL;

@@ -65,6 +65,9 @@ struct storage_vol_def {
     uint64_t allocation;
     bool allocation_set;
     char *format;           /* NULL: raw */
+    /* qcow2 only: preallocated metadata, or the whole image when the
+     * allocation covers the capacity (libvirt's PREALLOC_METADATA flag). */
+    bool prealloc;
 };
 
 /* ---- XML ---- */
@@ -127,8 +130,8 @@ void storage_vol_clear(struct storage_vol *v);
  * dot-name is -EINVAL). */
 int storage_vol_get(const char *dir, const char *name, struct storage_vol *out,
                     struct err *e);
-/* The active pool holding path as one of its volumes, and the volume's
- * name (a pointer into path). */
+/* The active pool holding path (written as storage_clean_path() leaves
+ * it) as one of its volumes, and the volume's name (a pointer into path). */
 struct storage_pool *storage_pool_of_path(const struct storage_driver *d, const char *path,
                                           const char **name);
 /* Creates a raw (sparse; fully allocated when allocation >= capacity) or
@@ -137,6 +140,8 @@ int storage_vol_create(const char *dir, const struct storage_vol_def *def,
                        struct storage_vol *out, struct err *e);
 int storage_vol_delete(const char *dir, const char *name, struct err *e);
 
+/* path without repeated or trailing '/' (malloc'ed), or NULL. */
+char *storage_clean_path(const char *path);
 /* True for a name that is a single path component other than . and .. */
 bool storage_name_valid(const char *name);
 

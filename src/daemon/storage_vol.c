@@ -268,6 +268,8 @@ int storage_vol_create(const char *dir, const struct storage_vol_def *def,
 {
     if (!storage_name_valid(def->name))
         return err_set(e, EINVAL, "invalid volume name '%s'", def->name);
+    if (def->prealloc && !(def->format && !strcmp(def->format, "qcow2")))
+        return err_set(e, EINVAL, "metadata preallocation only available with qcow2");
     if (def->capacity > (uint64_t)INT64_MAX)
         return err_set(e, ERANGE, "volume capacity %" PRIu64 " is too large", def->capacity);
     char path[PATH_MAX];
@@ -285,6 +287,9 @@ int storage_vol_create(const char *dir, const struct storage_vol_def *def,
         close(fd);
         fd = -1;
         struct blk_create_opts o = { .size = def->capacity, .size_set = true };
+        if (def->prealloc)
+            o.prealloc = def->allocation_set && def->allocation >= def->capacity
+                         ? BLK_PREALLOC_FALLOC : BLK_PREALLOC_METADATA;
         r = blk_create("qcow2", path, &o, e);
     } else {
         r = create_raw(fd, path, def, e);

@@ -121,6 +121,8 @@ out=$(v vol-dumpxml "$P1/b.qcow2" 2>&1)
 check "vol-dumpxml by path: qcow2, key = path" \
     bash -c 'grep -q "<format type=.qcow2./>" <<<"$0" && grep -q "<key>$1</key>" <<<"$0"' \
     "$out" "$P1/b.qcow2"
+out=$(v vol-key "$P1//b.qcow2" 2>&1)
+check "a volume path with a doubled '/' is found" test "$out" = "$P1/b.qcow2"
 out=$(v vol-pool "$P1/a.raw" 2>&1)
 check "vol-pool finds the pool of a path" test "$out" = p1
 
@@ -166,6 +168,8 @@ check "vol-download past the end is refused" grep -q "lies beyond the end" <<<"$
 cp "$P1/a.raw" "$ROOT/a.before"
 out=$(timeout 60 virsh -c "$URI_RO" vol-upload --pool p1 a.raw "$ROOT/part.bin" 2>&1)
 check "the read-only socket refuses vol-upload" cmp "$ROOT/a.before" "$P1/a.raw"
+timeout 60 virsh -c "$URI_RO" vol-download --pool p1 a.raw "$ROOT/ro.bin" >/dev/null 2>&1
+check "the read-only socket refuses vol-download" test ! -s "$ROOT/ro.bin"
 
 out=$(v vol-delete --pool p1 a.raw 2>&1)
 check "vol-delete: virsh reports it deleted" grep -q "Vol a.raw deleted" <<<"$out"

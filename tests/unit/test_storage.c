@@ -300,6 +300,25 @@ static void test_vol_create_delete(void **state)
     assert_true(v.allocation >= 65536);
     storage_vol_clear(&v);
 
+    /* Preallocated qcow2: metadata only, or the whole image. */
+    struct storage_vol_def pm = { .name = "pm.qcow2", .capacity = 64ull << 20,
+                                  .format = "qcow2", .prealloc = true };
+    assert_int_equal(storage_vol_create(f->pool, &pm, &v, &e), 0);
+    uint64_t meta_alloc = v.allocation;
+    assert_true(meta_alloc < (64u << 20));
+    storage_vol_clear(&v);
+    struct storage_vol_def pf = { .name = "pf.qcow2", .capacity = 64ull << 20,
+                                  .allocation = 64ull << 20, .allocation_set = true,
+                                  .format = "qcow2", .prealloc = true };
+    assert_int_equal(storage_vol_create(f->pool, &pf, &v, &e), 0);
+    assert_true(v.allocation >= (64u << 20));
+    assert_true(v.allocation > meta_alloc);
+    storage_vol_clear(&v);
+    struct storage_vol_def praw = { .name = "p.raw", .capacity = 4096, .prealloc = true };
+    err_clear(&e);
+    assert_int_equal(storage_vol_create(f->pool, &praw, &v, &e), -EINVAL);
+    assert_non_null(strstr(e.msg, "only available with qcow2"));
+
     struct storage_vol_def slash = { .name = "../escape", .capacity = 1 };
     assert_int_equal(storage_vol_create(f->pool, &slash, &v, &e), -EINVAL);
     char path[256];
