@@ -1,7 +1,48 @@
-/* Live migration over TCP: pre-copy with KVM dirty logging. */
+/* Live migration over TCP: pre-copy with KVM dirty logging.
+ *
+ * The source thread sends every non-zero page while the guest runs, then
+ * the pages KVM logged dirty, round after round, until what is left would
+ * go out within the downtime limit at the rate measured; then it parks the
+ * vCPUs, sends the last dirty pages and the device state, and waits for
+ * the destination's acknowledgement. Only after it does the source count
+ * the migration as completed (and stays paused, as QEMU's "postmigrate");
+ * a failure or migrate_cancel before that leaves the source running.
+ *
+ * Wire (little-endian): "CVIRTMIG", u32 version, u64 RAM size, the machine
+ * options (u32 count, strings), then records: u32 type + body. */
 #include "snapshot/migrate.h"
 
 #include <errno.h>
+#include <linux/kvm.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "snapshot/snapshot_int.h"
+#include "util/log.h"
+#include "vm.h"
+
+#define MIG_MAGIC   "CVIRTMIG"
+#define MIG_VERSION 1
+#define MIG_PAGE    4096u
+#define MIG_MAX_ROUNDS 30
+
+enum { REC_PAGE = 1, REC_ZERO = 2, REC_STATE = 3, REC_END = 4 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 void snap_migrate_lock(struct snapshot *s)
 {
@@ -15,28 +56,541 @@ void snap_migrate_unlock(struct snapshot *s)
         pthread_mutex_unlock(&s->lock);
 }
 
+/* ---- a buffered socket writer ---- */
+
+struct wbuf {
+    int fd;
+    uint8_t buf[256 * 1024];
+    size_t len;
+    int err;                  /* first failure, negative errno */
+    uint64_t sent;
+};
+
+static void wflush(struct wbuf *w)
+{
+    size_t off = 0;
+    while (!w->err && off < w->len) {
+        ssize_t n = send(w->fd, w->buf + off, w->len - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            w->err = n < 0 ? -errno : -EPIPE;
+            break;
+        }
+        off += (size_t)n;
+    }
+    w->sent += off;
+    w->len = 0;
+}
+
+static void wput(struct wbuf *w, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n > 0 && !w->err) {
+        if (w->len == sizeof(w->buf))
+            wflush(w);
+        size_t k = sizeof(w->buf) - w->len < n ? sizeof(w->buf) - w->len : n;
+        memcpy(w->buf + w->len, b, k);
+        w->len += k;
+        b += k;
+        n -= k;
+    }
+}
+
+static void wput32(struct wbuf *w, uint32_t v)
+{
+    uint8_t x[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+    wput(w, x, 4);
+}
+
+static void wput64(struct wbuf *w, uint64_t v)
+{
+    wput32(w, (uint32_t)v);
+    wput32(w, (uint32_t)(v >> 32));
+}
+
+/* ---- the source ---- */
+
+static int set_dirty_log(struct vm *vm, bool on)
+{
+    for (unsigned i = 0; i < vm->nslots; i++) {
+        struct kvm_userspace_memory_region reg = {
+            .slot = i,
+            .flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+            .guest_phys_addr = vm->slots[i].gpa,
+            .memory_size = vm->slots[i].size,
+            .userspace_addr = (uintptr_t)vm->slots[i].hva,
+        };
+        if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0)
+            return -errno;
+    }
+    return 0;
+}
+
+static void send_page(struct wbuf *w, struct vm *vm, uint64_t off)
+{
+    const uint8_t *p = vm->ram + off;
+    if (snap_page_is_zero(p, MIG_PAGE)) {
+        wput32(w, REC_ZERO);
+        wput64(w, off);
+    } else {
+        wput32(w, REC_PAGE);
+        wput64(w, off);
+        wput(w, p, MIG_PAGE);
+    }
+}
+
+/* Sends the pages KVM logged dirty since the last call (which clears the
+ * log); returns how many, or a negative errno. */
+static int64_t send_dirty(struct snapshot *s, struct wbuf *w, uint64_t *bitmap)
+{
+    struct vm *vm = s->vm;
+    int64_t n = 0;
+    for (unsigned i = 0; i < vm->nslots; i++) {
+        uint64_t pages = vm->slots[i].size / MIG_PAGE;
+        memset(bitmap, 0, (pages + 63) / 64 * 8);
+        struct kvm_dirty_log log = { .slot = i, .dirty_bitmap = bitmap };
+        if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+            return -errno;
+        uint64_t base = (uint64_t)(vm->slots[i].hva - vm->ram);
+        for (uint64_t wd = 0; wd < (pages + 63) / 64; wd++) {
+            for (uint64_t bits = bitmap[wd]; bits; bits &= bits - 1) {
+                uint64_t pg = wd * 64 + (uint64_t)__builtin_ctzll(bits);
+                if (pg < pages) {
+                    send_page(w, vm, base + pg * MIG_PAGE);
+                    n++;
+                }
+            }
+            if (w->err || atomic_load(&s->cancel))
+                return w->err ? w->err : -ECANCELED;
+        }
+    }
+    return n;
+}
+
+static int connect_to(const char *hostport, struct err *e)
+{
+    char host[256];
+    const char *colon = strrchr(hostport, ':');
+    if (!colon || colon == hostport || (size_t)(colon - hostport) >= sizeof(host) || !colon[1])
+        return err_set(e, EINVAL, "Invalid parameter 'uri': expected tcp:HOST:PORT");
+    memcpy(host, hostport, (size_t)(colon - hostport));
+    host[colon - hostport] = '\0';
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+    int g = getaddrinfo(host, colon + 1, &hints, &ai);
+    if (g != 0)
+        return err_set(e, EINVAL, "tcp:%s: %s", hostport, gai_strerror(g));
+    int fd = -1, r = -ECONNREFUSED;
+    for (struct addrinfo *a = ai; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0)
+            continue;
+        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+            break;
+        r = -errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0)
+        return err_set_errno(e, -r, "cannot connect to tcp:%s", hostport);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+static void set_status(struct snapshot *s, const char *status)
+{
+    snap_emit_migration(s, status);
+}
+
+/* The stop-and-copy phase: last dirty pages, device state, acknowledgement. */
+static int final_phase(struct snapshot *s, struct wbuf *w, uint64_t *bitmap, int64_t *paused_at,
+                       struct err *e)
+{
+    *paused_at = mono_ms();
+    s->was_running = snap_stop_vm(s);
+    int64_t n = send_dirty(s, w, bitmap);
+    if (n < 0)
+        return err_set_errno(e, (int)-n, "sending the last dirty pages");
+    struct snapbuf st;
+    snapbuf_init(&st);
+    int r = snap_state_save(&st, s->vm, s->mach_argc, s->mach_argv, e);
+    if (r == 0) {
+        wput32(w, REC_STATE);
+        wput32(w, (uint32_t)st.len);
+        wput(w, st.data, st.len);
+        wput32(w, snap_crc32c(0, st.data, st.len));
+        wput32(w, REC_END);
+        wflush(w);
+    }
+    snapbuf_free(&st);
+    if (r < 0)
+        return r;
+    if (w->err)
+        return err_set_errno(e, -w->err, "sending the device state");
+    char ack[4];
+    size_t got = 0;
+    while (got < sizeof(ack)) {
+        ssize_t k = recv(w->fd, ack + got, sizeof(ack) - got, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return atomic_load(&s->cancel) ? -ECANCELED
+                                           : err_set(e, EPIPE, "the destination closed without taking the VM");
+        got += (size_t)k;
+    }
+    if (memcmp(ack, "DONE", 4) != 0)
+        return err_set(e, EPROTO, "the destination refused the VM");
+    return 0;
+}
+
+static int run_migration(struct snapshot *s, struct wbuf *w, struct err *e)
+{
+    struct vm *vm = s->vm;
+    wput(w, MIG_MAGIC, 8);
+    wput32(w, MIG_VERSION);
+    wput64(w, vm->ram_size);
+    wput32(w, (uint32_t)s->mach_argc);
+    for (int i = 0; i < s->mach_argc; i++) {
+        uint32_t n = (uint32_t)strlen(s->mach_argv[i]);
+        wput32(w, n);
+        wput(w, s->mach_argv[i], n);
+    }
+    int r = set_dirty_log(vm, true);
+    if (r < 0)
+        return err_set_errno(e, -r, "cannot turn on dirty logging");
+    uint64_t max_pages = 0;
+    for (unsigned i = 0; i < vm->nslots; i++)
+        if (vm->slots[i].size / MIG_PAGE > max_pages)
+            max_pages = vm->slots[i].size / MIG_PAGE;
+    uint64_t *bitmap = calloc((max_pages + 63) / 64, 8);
+    if (!bitmap)
+        return err_set(e, ENOMEM, "out of memory for the dirty bitmap");
+    set_status(s, "active");
+    /* Round 0: everything; zero pages are not sent, the destination starts
+     * from zeroed memory. */
+    int64_t t0 = mono_ms();
+    for (uint64_t off = 0; off < vm->ram_size && !w->err && !atomic_load(&s->cancel); off += MIG_PAGE)
+        if (!snap_page_is_zero(vm->ram + off, MIG_PAGE))
+            send_page(w, vm, off);
+    wflush(w);
+    int64_t paused_at = 0;
+    r = 0;
+    for (unsigned round = 1; r == 0; round++) {
+        if (w->err || atomic_load(&s->cancel)) {
+            r = w->err ? err_set_errno(e, -w->err, "sending memory") : -ECANCELED;
+            break;
+        }
+        int64_t elapsed = mono_ms() - t0;
+        double rate = (double)w->sent / (elapsed > 0 ? (double)elapsed : 1.0); /* bytes/ms */
+        int64_t t1 = mono_ms();
+        int64_t n = send_dirty(s, w, bitmap);
+        wflush(w);
+        if (n < 0) {
+            r = n == -ECANCELED ? -ECANCELED : err_set_errno(e, (int)-n, "KVM_GET_DIRTY_LOG");
+            break;
+        }
+        snap_migrate_lock(s);
+        s->iterations = round;
+        s->ram_transferred = w->sent;
+        s->ram_remaining = (uint64_t)n * MIG_PAGE;
+        snap_migrate_unlock(s);
+        /* What the guest dirtied during this round must go out within the
+         * downtime limit at the rate seen so far. */
+        double expect_ms = (double)n * MIG_PAGE / (rate > 1 ? rate : 1);
+        if (expect_ms <= (double)s->downtime_limit_ms / 2 || round >= MIG_MAX_ROUNDS) {
+            r = final_phase(s, w, bitmap, &paused_at, e);
+            break;
+        }
+        (void)t1;
+    }
+    free(bitmap);
+    if (r < 0) {
+        set_dirty_log(vm, false);
+        return r;
+    }
+    snap_migrate_lock(s);
+    s->downtime_ms = mono_ms() - paused_at;
+    s->ram_transferred = w->sent;
+    s->ram_remaining = 0;
+    snap_migrate_unlock(s);
+    set_dirty_log(vm, false);
+    return 0;
+}
+
+static void *migration_thread(void *arg)
+{
+    struct snapshot *s = arg;
+    struct err e = { 0 };
+    struct wbuf *w = calloc(1, sizeof(*w));
+    int r = w ? 0 : err_set(&e, ENOMEM, "out of memory");
+    if (r == 0) {
+        w->fd = s->mig_fd;
+        r = run_migration(s, w, &e);
+    }
+    free(w);
+    snap_migrate_lock(s);
+    s->total_ms = mono_ms() - s->start_ms;
+    if (r < 0 && r != -ECANCELED)
+        snprintf(s->error, sizeof(s->error), "%s", e.msg);
+    snap_migrate_unlock(s);
+    if (r < 0) {
+        /* The source keeps the VM: it runs on if it ran before. */
+        if (s->was_running)
+            snap_resume_vm(s);
+        s->was_running = false;
+        if (r == -ECANCELED) {
+            set_status(s, "cancelled");
+        } else {
+            log_warn("migration failed: %s", e.msg);
+            set_status(s, "failed");
+        }
+    } else {
+        set_status(s, "completed");
+        log_info("migrated in %lld ms, downtime %lld ms", (long long)s->total_ms,
+                 (long long)s->downtime_ms);
+    }
+    atomic_store(&s->active, false);
+    return NULL;
+}
+
+static void join_previous(struct snapshot *s)
+{
+    if (s->thread_started) {
+        pthread_join(s->thread, NULL);
+        s->thread_started = false;
+    }
+    if (s->mig_fd >= 0)
+        close(s->mig_fd);
+    s->mig_fd = -1;
+}
+
 int snap_migrate_start(struct snapshot *s, const char *hostport, struct err *e)
 {
-    (void)s;
-    return err_set(e, ENOTSUP, "migration to tcp:%s is not supported yet", hostport);
+    if (!s->lock_ready) {
+        pthread_mutex_init(&s->lock, NULL);
+        s->lock_ready = true;
+    }
+    join_previous(s);
+    if (s->vm->pci)
+        return err_set(e, ENOTSUP, "cannot migrate a VM with PCI (virtio) devices yet");
+    int fd = connect_to(hostport, e);
+    if (fd < 0)
+        return fd;
+    s->mig_fd = fd;
+    atomic_store(&s->cancel, false);
+    s->was_running = false;
+    s->error[0] = '\0';
+    s->start_ms = mono_ms();
+    s->ram_total = s->vm->ram_size;
+    s->ram_transferred = s->ram_remaining = s->iterations = 0;
+    s->downtime_ms = 0;
+    atomic_store(&s->active, true);
+    set_status(s, "setup");
+    int r = pthread_create(&s->thread, NULL, migration_thread, s);
+    if (r != 0) {
+        atomic_store(&s->active, false);
+        set_status(s, "failed");
+        return err_set_errno(e, r, "cannot start the migration thread");
+    }
+    s->thread_started = true;
+    return 0;
 }
 
 bool snap_migrate_active(struct snapshot *s)
 {
-    return s->thread_started;
+    return atomic_load(&s->active);
 }
 
 void snap_migrate_cancel(struct snapshot *s)
 {
+    if (!atomic_load(&s->active))
+        return;
     atomic_store(&s->cancel, true);
+    /* Wakes a thread blocked sending or waiting for the acknowledgement. */
+    if (s->mig_fd >= 0)
+        shutdown(s->mig_fd, SHUT_RDWR);
 }
 
 void snap_migrate_free(struct snapshot *s)
 {
-    (void)s;
+    snap_migrate_cancel(s);
+    join_previous(s);
+    if (s->lock_ready)
+        pthread_mutex_destroy(&s->lock);
+    s->lock_ready = false;
+}
+
+/* ---- the destination ---- */
+
+static int rfull(int fd, void *p, size_t n)
+{
+    uint8_t *b = p;
+    while (n > 0) {
+        ssize_t k = recv(fd, b, n, MSG_WAITALL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return k < 0 ? -errno : -EPIPE;
+        b += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int r32(int fd, uint32_t *v)
+{
+    uint8_t x[4];
+    int r = rfull(fd, x, 4);
+    *v = (uint32_t)x[0] | (uint32_t)x[1] << 8 | (uint32_t)x[2] << 16 | (uint32_t)x[3] << 24;
+    return r;
+}
+
+static int r64(int fd, uint64_t *v)
+{
+    uint32_t lo, hi;
+    int r = r32(fd, &lo);
+    if (r == 0)
+        r = r32(fd, &hi);
+    *v = r == 0 ? ((uint64_t)hi << 32 | lo) : 0;
+    return r;
+}
+
+static int listen_on(const char *hostport, struct err *e)
+{
+    char host[256];
+    const char *colon = strrchr(hostport, ':');
+    if (!colon || (size_t)(colon - hostport) >= sizeof(host) || !colon[1])
+        return err_set(e, EINVAL, "--incoming tcp:%s: expected tcp:HOST:PORT", hostport);
+    memcpy(host, hostport, (size_t)(colon - hostport));
+    host[colon - hostport] = '\0';
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+    int g = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai);
+    if (g != 0)
+        return err_set(e, EINVAL, "--incoming tcp:%s: %s", hostport, gai_strerror(g));
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1) < 0) {
+        int r = err_set_errno(e, errno, "--incoming tcp:%s: cannot listen", hostport);
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return r;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static int recv_header(struct snapshot *s, int fd, struct err *e)
+{
+    char magic[8];
+    uint32_t version, argc;
+    uint64_t ram;
+    if (rfull(fd, magic, 8) < 0 || memcmp(magic, MIG_MAGIC, 8) != 0)
+        return err_set(e, EPROTO, "the source is not a cvirt-vmm migration stream");
+    if (r32(fd, &version) < 0 || version != MIG_VERSION)
+        return err_set(e, EPROTO, "migration stream version %u is not supported (this cvirt-vmm takes %u)",
+                       version, MIG_VERSION);
+    if (r64(fd, &ram) < 0 || r32(fd, &argc) < 0)
+        return err_set(e, EPROTO, "migration stream cut short");
+    if (ram != s->vm->ram_size)
+        return err_set(e, EINVAL, "the source VM has %llu MiB of memory, this one %llu MiB",
+                       (unsigned long long)(ram >> 20), (unsigned long long)(s->vm->ram_size >> 20));
+    /* The same machine, option for option, as QEMU also requires. */
+    bool same = argc == (uint32_t)s->mach_argc;
+    for (uint32_t i = 0; i < argc; i++) {
+        uint32_t n;
+        char buf[8192];
+        if (r32(fd, &n) < 0 || n >= sizeof(buf) || rfull(fd, buf, n) < 0)
+            return err_set(e, EPROTO, "migration stream: bad machine options");
+        buf[n] = '\0';
+        if (same && strcmp(buf, s->mach_argv[i]) != 0) {
+            log_error("machine option %u differs: source '%s', here '%s'", i, buf, s->mach_argv[i]);
+            same = false;
+        }
+    }
+    if (!same)
+        return err_set(e, EINVAL, "the source VM was started with other machine options");
+    return 0;
+}
+
+static int recv_records(struct snapshot *s, int fd, struct err *e)
+{
+    struct vm *vm = s->vm;
+    for (;;) {
+        uint32_t type;
+        uint64_t off;
+        if (r32(fd, &type) < 0)
+            return err_set(e, EPIPE, "the source went away during the migration");
+        if (type == REC_PAGE || type == REC_ZERO) {
+            if (r64(fd, &off) < 0 || off % MIG_PAGE || off >= vm->ram_size ||
+                vm->ram_size - off < MIG_PAGE)
+                return err_set(e, EPROTO, "migration stream: bad page offset");
+            int r = type == REC_PAGE ? rfull(fd, vm->ram + off, MIG_PAGE) : 0;
+            if (type == REC_ZERO)
+                memset(vm->ram + off, 0, MIG_PAGE);
+            if (r < 0)
+                return err_set(e, EPIPE, "the source went away during the migration");
+        } else if (type == REC_STATE) {
+            uint32_t len, crc;
+            if (r32(fd, &len) < 0 || len > SNAP_MAX_STATE)
+                return err_set(e, EPROTO, "migration stream: bad state length");
+            struct snapbuf st;
+            snapbuf_init(&st);
+            st.data = malloc(len ? len : 1);
+            if (!st.data)
+                return err_set(e, ENOMEM, "out of memory");
+            st.len = st.cap = len;
+            int r = rfull(fd, st.data, len);
+            if (r == 0)
+                r = r32(fd, &crc);
+            if (r == 0 && crc != snap_crc32c(0, st.data, len))
+                r = err_set(e, EPROTO, "migration stream: state checksum mismatch");
+            else if (r < 0)
+                r = err_set(e, EPIPE, "the source went away during the migration");
+            if (r == 0)
+                r = snap_state_load(&st, vm, e);
+            snapbuf_free(&st);
+            if (r < 0)
+                return r;
+            s->have_state = true;
+        } else if (type == REC_END) {
+            if (!s->have_state)
+                return err_set(e, EPROTO, "migration stream ended without the VM state");
+            return 0;
+        } else {
+            return err_set(e, EPROTO, "migration stream: unknown record %u", type);
+        }
+    }
 }
 
 int snap_migrate_incoming(struct snapshot *s, struct err *e)
 {
-    return err_set(e, ENOTSUP, "--incoming tcp:%s is not supported yet", s->incoming);
+    int lfd = listen_on(s->incoming, e);
+    if (lfd < 0)
+        return lfd;
+    log_info("waiting for a migration on tcp:%s", s->incoming);
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    close(lfd);
+    if (fd < 0)
+        return err_set_errno(e, errno, "--incoming: accept");
+    /* Pages the source never sends are zero there: start from zero, not
+     * from the kernel image vm_setup loaded. */
+    madvise(s->vm->ram, s->vm->ram_size, MADV_DONTNEED);
+    int r = recv_header(s, fd, e);
+    if (r == 0)
+        r = recv_records(s, fd, e);
+    if (r == 0 && send(fd, "DONE", 4, MSG_NOSIGNAL) != 4)
+        r = err_set_errno(e, errno, "cannot acknowledge the migration");
+    close(fd);
+    if (r < 0) {
+        err_prefix(e, "incoming migration: ");
+        return r;
+    }
+    if (s->paused)
+        vm_pause(s->vm);
+    log_info("incoming migration complete");
+    return 0;
 }

@@ -39,8 +39,9 @@ struct snapshot {
     pthread_t thread;
     bool thread_started;
     atomic_bool cancel;
+    atomic_bool active;          /* between migrate and its last event */
+    bool have_state;             /* destination: the state arrived */
     int mig_fd;
-    int done_fd;                 /* eventfd: the thread finished */
     bool was_running;
 };
 

@@ -191,7 +191,9 @@ int snapshot_cmdline(int *argc, char ***argv, struct snapshot **out, struct err 
 
 void snap_emit_migration(struct snapshot *s, const char *status)
 {
+    snap_migrate_lock(s);
     snprintf(s->status, sizeof(s->status), "%s", status);
+    snap_migrate_unlock(s);
     if (!s->vm->control)
         return;
     struct json_object *d = json_object_new_object();

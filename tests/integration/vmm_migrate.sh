@@ -1,0 +1,201 @@
+#!/bin/bash
+# Live migration between two cvirt-vmm processes: the kit counter guest
+# (two vCPUs) moves from a source to a destination started with
+# --incoming, in two network namespaces joined by a veth pair (plain
+# loopback when namespaces cannot be made, said in a comment line). The
+# destination's console must go on from the source's last number without
+# a step lost or repeated. migrate_cancel, a destination that dies
+# mid-stream and one with other machine options leave the source running.
+source "$(dirname "$0")/lib.sh"
+
+COUNTER=$KIT/counter.elf
+QMP_PY=$(dirname "$0")/qmp.py
+tmp=$(mktemp -d)
+NSA=cvmigA$$ NSB=cvmigB$$
+cleanup() {
+    kill $(jobs -p) 2>/dev/null
+    ip netns del $NSA 2>/dev/null
+    ip netns del $NSB 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# Two namespaces, 10.201.0.1 (source) and 10.201.0.2 (destination).
+INA=() INB=() DST=127.0.0.1
+if ip netns add $NSA 2>/dev/null && ip netns add $NSB 2>/dev/null &&
+    ip link add cvma$$ netns $NSA type veth peer name cvmb$$ netns $NSB 2>/dev/null &&
+    ip -n $NSA addr add 10.201.0.1/24 dev cvma$$ && ip -n $NSB addr add 10.201.0.2/24 dev cvmb$$ &&
+    ip -n $NSA link set cvma$$ up && ip -n $NSB link set cvmb$$ up &&
+    ip -n $NSA link set lo up && ip -n $NSB link set lo up; then
+    INA=(ip netns exec $NSA) INB=(ip netns exec $NSB) DST=10.201.0.2
+else
+    echo "# network namespaces unavailable here: source and destination share loopback"
+fi
+
+numbers() { sed -n 's/^counter \([0-9]*\)$/\1/p' "$1"; }
+count() { numbers "$1" | wc -l; }
+wait_lines() {
+    local i
+    for ((i = 0; i < 150; i++)); do
+        [ "$(count "$1")" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+consecutive() {
+    numbers "$1" | awk -v first="$2" 'NR == 1 && $1 != first { bad = 1 }
+        NR > 1 && $1 != prev + 1 { bad = 1 } { prev = $1 } END { exit (bad || NR == 0) }'
+}
+wait_sock() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$1" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+wait_exit() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if ! kill -0 "$1" 2>/dev/null; then
+            wait "$1"
+            return
+        fi
+        sleep 0.1
+    done
+    kill -KILL "$1"; wait "$1"
+    return 124
+}
+
+# start_src NAME: the counter guest in the source namespace; sets spid.
+start_src() {
+    "${INA[@]}" "$VMM" --kernel "$COUNTER" --memory 64M --cpus 2 --append "cpus=2" \
+        --control "$tmp/$1.sock" </dev/null >"$tmp/$1.out" 2>"$tmp/$1.err" &
+    spid=$!
+    wait_sock "$tmp/$1.sock" && wait_lines "$tmp/$1.out" 3
+}
+
+# migrate SOCK URI [cancel]: runs migrate (and migrate_cancel at once with
+# "cancel"); prints the MIGRATION statuses, query-migrate's status and
+# downtime, and query-status's status.
+migrate() {
+    python3 - "$QMP_PY" "$@" <<'PY' 2>&1
+import os, sys
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import qmp
+with qmp.Client(sys.argv[2]) as c:
+    c.negotiate()
+    c.execute("migrate-set-parameters", {"downtime-limit": 50})
+    c.execute("migrate", {"uri": sys.argv[3]})
+    if len(sys.argv) > 4:
+        c.wait_event("MIGRATION", timeout=10)
+        c.execute("migrate_cancel")
+    seen = ["setup"] if len(sys.argv) > 4 else []
+    while not seen or seen[-1] not in ("completed", "failed", "cancelled"):
+        seen.append(c.wait_event("MIGRATION", timeout=30)["data"]["status"])
+    q = c.execute("query-migrate")
+    print(",".join(seen), q["status"], q.get("downtime", "-"), c.execute("query-status")["status"])
+PY
+}
+
+# still_running NAME: the source's counter goes on.
+still_running() {
+    local before
+    before=$(count "$tmp/$1.out")
+    wait_lines "$tmp/$1.out" $((before + 2))
+}
+
+# A fake destination: accepts one connection, reads N bytes (or nothing,
+# then never answers), then closes.
+fake_dest() {
+    "${INB[@]}" python3 - "$DST" "$1" "$2" <<'PY' &
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+c, _ = s.accept()
+want = int(sys.argv[3])
+if want < 0:
+    time.sleep(30)
+got = 0
+while got < want:
+    d = c.recv(65536)
+    if not d:
+        break
+    got += len(d)
+c.close()
+PY
+    fpid=$!
+    sleep 0.5
+}
+
+main() {
+    have_kvm || return
+    if [ ! -f "$COUNTER" ]; then
+        tap_fail "kit program $COUNTER is missing (make kit)"
+        return
+    fi
+    local out rc last port=4710
+    # 1. A live migration.
+    if ! start_src a; then
+        tap_fail "the source guest starts ($(head -c 200 "$tmp/a.err"))"
+        return
+    fi
+    "${INB[@]}" "$VMM" --kernel "$COUNTER" --memory 64M --cpus 2 --append "cpus=2" \
+        --control "$tmp/b.sock" --incoming "tcp:$DST:$port" </dev/null >"$tmp/b.out" 2>"$tmp/b.err" &
+    local dpid=$!
+    wait_sock "$tmp/b.sock"
+    sleep 0.3
+    out=$(migrate "$tmp/a.sock" "tcp:$DST:$port")
+    read -r statuses qstatus downtime runstate <<<"$out"
+    check "migrate tcp: goes setup, active, completed ($out)" \
+        [ "$statuses" = "setup,active,completed" ] && [ "$qstatus" = completed ]
+    check "the source stays paused after the migration (QEMU's postmigrate): $runstate" [ "$runstate" = paused ]
+    echo "# downtime reported by the source: $downtime ms"
+    check "downtime is reported and under 1000 ms ($downtime)" [ "$downtime" != - ] && [ "$downtime" -lt 1000 ]
+    last=$(numbers "$tmp/a.out" | tail -1)
+    wait_lines "$tmp/b.out" 5
+    check "the destination counts on from $((last + 1)) with no step lost or repeated ($(numbers "$tmp/b.out" | head -3 | tr '\n' ' ')...)" \
+        consecutive "$tmp/b.out" $((last + 1))
+    sleep 0.3
+    check "the source prints nothing after the migration" [ "$(numbers "$tmp/a.out" | tail -1)" = "$last" ]
+    python3 "$QMP_PY" "$tmp/a.sock" quit >/dev/null; wait_exit "$spid"; rc=$?
+    check "the source quits with status 0 (got $rc)" [ $rc = 0 ]
+    python3 "$QMP_PY" "$tmp/b.sock" quit >/dev/null; wait_exit $dpid; rc=$?
+    check "the destination quits with status 0 (got $rc)" [ $rc = 0 ]
+
+    # 2. migrate_cancel while the destination never answers.
+    start_src c
+    fake_dest $((port + 1)) -1
+    out=$(migrate "$tmp/c.sock" "tcp:$DST:$((port + 1))" cancel)
+    check "migrate_cancel: the migration ends cancelled and the source runs ($out)" \
+        grep -q "cancelled cancelled - running" <<<"$out"
+    check "migrate_cancel: the source's guest keeps counting" still_running c
+    kill $fpid 2>/dev/null; wait $fpid 2>/dev/null
+
+    # 3. A destination that dies mid-stream.
+    fake_dest $((port + 2)) 20000
+    out=$(migrate "$tmp/c.sock" "tcp:$DST:$((port + 2))")
+    check "a destination gone mid-way: the migration fails and the source runs ($out)" \
+        grep -q "failed failed - running" <<<"$out"
+    check "a destination gone mid-way: the source's guest keeps counting" still_running c
+    wait $fpid 2>/dev/null
+
+    # 4. A destination with other machine options refuses the VM.
+    "${INB[@]}" "$VMM" --kernel "$COUNTER" --memory 128M --cpus 2 --append "cpus=2" \
+        --console none --incoming "tcp:$DST:$((port + 3))" </dev/null >/dev/null 2>"$tmp/d.err" &
+    dpid=$!
+    sleep 0.5
+    out=$(migrate "$tmp/c.sock" "tcp:$DST:$((port + 3))")
+    check "a destination with other options: the migration fails, the source runs ($out)" \
+        grep -q "failed failed - running" <<<"$out"
+    wait_exit $dpid; rc=$?
+    check "that destination exits 1 saying why: $(tail -1 "$tmp/d.err")" \
+        [ $rc = 1 ] && grep -q "memory" "$tmp/d.err"
+    check "the source's guest keeps counting" still_running c
+    python3 "$QMP_PY" "$tmp/c.sock" quit >/dev/null; wait_exit "$spid"
+}
+
+main
+tap_done
