@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client/cvirsh.h"
@@ -142,6 +143,13 @@ static bool ensure_connected(struct cvirsh *ctl)
     return true;
 }
 
+static long long now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* Runs one parsed command line. Returns true on success. */
 static bool run_argv(struct cvirsh *ctl, int argc, char **argv)
 {
@@ -153,14 +161,19 @@ static bool run_argv(struct cvirsh *ctl, int argc, char **argv)
     }
     bool ok;
     ctl->no_blank = false;
+    long long start = now_us();
     /* Without a connection virsh runs nothing, so prints no blank line. */
     if (!(cmd.def->flags & CVIRSH_CMD_NOCONNECT) && !ensure_connected(ctl))
         return false;
     ok = cmd.def->run(ctl, &cmd);
     if (ctl->quit)
         return ok;
-    if (!ctl->no_blank)
+    if (ctl->timing) {
+        double ms = (double)(now_us() - start) / 1000.0;
+        cvirsh_print(ctl, "\n(Time: %.3f ms)\n\n", ms);
+    } else if (!ctl->no_blank) {
         cvirsh_print_extra(ctl, "\n");
+    }
     fflush(stdout);
     return ok;
 }
@@ -305,6 +318,31 @@ static void usage(FILE *f)
                "\n  (specify help <command> for details about the command)\n\n");
 }
 
+static bool number_in(const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return *s && !*end && !errno && v >= lo && v <= hi;
+}
+
+/* "^X" (a control character) or one character, as virsh takes -e. */
+static bool parse_escape(struct cvirsh *ctl, const char *s)
+{
+    if (s[0] == '^' && s[1] && !s[2]) {
+        char c = (char)(s[1] & ~0x20);
+        if (c < '@' || c > '_')
+            return false;
+        ctl->escape = (char)(c ^ 0x40);
+    } else if (s[0] && !s[1]) {
+        ctl->escape = s[0];
+    } else {
+        return false;
+    }
+    ctl->escape_str = s;
+    return true;
+}
+
 /* Parses the global options; returns the index of the first command word,
  * or -1 when cvirsh should exit with *rc. */
 static int global_options(struct cvirsh *ctl, int argc, char **argv, int *rc)
@@ -315,15 +353,43 @@ static int global_options(struct cvirsh *ctl, int argc, char **argv, int *rc)
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "version", optional_argument, NULL, 'v' },
+        { "debug", required_argument, NULL, 'd' },
+        { "escape", required_argument, NULL, 'e' },
+        { "keepalive-interval", required_argument, NULL, 'k' },
+        { "keepalive-count", required_argument, NULL, 'K' },
+        { "log", required_argument, NULL, 'l' },
+        { "timing", no_argument, NULL, 't' },
         { NULL, 0, NULL, 0 },
     };
     int ch;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, "+:c:rqhvV", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:c:d:e:hk:K:l:qrtvV", longopts, NULL)) != -1) {
         switch (ch) {
         case 'c': ctl->uri = optarg; break;
         case 'r': ctl->readonly = true; break;
         case 'q': ctl->quiet = true; break;
+        case 't': ctl->timing = true; break;
+        case 'l': break;    /* cvirsh logs with CVIRT_LOG=debug to stderr */
+        case 'd':
+            if (!number_in(optarg, 0, 4))
+                cvirsh_error(ctl, "ignoring debug level %s out of range [0-4]", optarg);
+            break;
+        case 'k': case 'K':
+            /* The daemon's pings are always answered; the client sends
+             * none of its own, so the values are only checked. */
+            if (!number_in(optarg, 0, 1 << 30)) {
+                cvirsh_error(ctl, "Invalid value for option -%c", ch);
+                *rc = 1;
+                return -1;
+            }
+            break;
+        case 'e':
+            if (!parse_escape(ctl, optarg)) {
+                cvirsh_error(ctl, "Invalid string '%s' for escape sequence", optarg);
+                *rc = 1;
+                return -1;
+            }
+            break;
         case 'h': usage(stdout); *rc = 0; return -1;
         case 'v':
             if (optarg && strcmp(optarg, "short") != 0 && strcmp(optarg, "long") != 0) {

@@ -63,6 +63,9 @@ struct cvirsh {
     bool no_blank;              /* the command asks for no trailing blank line */
     bool quit;                  /* quit/exit in the shell */
     bool interactive;
+    bool timing;                /* -t */
+    char escape;                /* console escape character, 0: ^] */
+    const char *escape_str;     /* as given to -e, for the banner */
 };
 
 /* The whole program: global options, then one command, a command string

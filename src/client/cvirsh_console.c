@@ -29,6 +29,7 @@ static bool write_all(int fd, const char *p, size_t n)
 /* Copies both ways until ^], the end of the stream or an error. */
 static bool console_loop(struct cvirsh *ctl, struct err *e)
 {
+    char escape = ctl->escape ? ctl->escape : ESCAPE_CHAR;
     char buf[4096];
     for (;;) {
         /* Drain what is queued first: poll on the socket can't see it. */
@@ -56,7 +57,7 @@ static bool console_loop(struct cvirsh *ctl, struct err *e)
             ssize_t r = read(STDIN_FILENO, buf, sizeof(buf));
             if (r <= 0)
                 return true;
-            char *esc = memchr(buf, ESCAPE_CHAR, (size_t)r);
+            char *esc = memchr(buf, escape, (size_t)r);
             size_t len = esc ? (size_t)(esc - buf) : (size_t)r;
             if (len && client_stream_send(ctl->conn, buf, len, e) < 0)
                 return false;
@@ -89,7 +90,13 @@ bool cvirsh_cmd_console(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
         goto out;
     }
     cvirsh_print_extra(ctl, "Connected to domain '%s'\n", dom.name);
-    cvirsh_print_extra(ctl, "Escape character is ^] (Ctrl + ])\n");
+    if (ctl->escape_str && ctl->escape_str[0] == '^')
+        cvirsh_print_extra(ctl, "Escape character is %s (Ctrl + %c)\n",
+                           ctl->escape_str, ctl->escape_str[1]);
+    else if (ctl->escape_str)
+        cvirsh_print_extra(ctl, "Escape character is %s\n", ctl->escape_str);
+    else
+        cvirsh_print_extra(ctl, "Escape character is ^] (Ctrl + ])\n");
     fflush(stdout);
     const char *dev = cvirsh_opt_str(cmd, "devname");
     char *devname = (char *)dev;

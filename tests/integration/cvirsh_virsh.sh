@@ -126,6 +126,13 @@ compare "unknown domain by uuid" dominfo 00000000-0000-0000-0000-00000000abcd
 compare "malformed size" setmem nosuch abc
 compare "--current with --live" setmaxmem nosuch 1G --current --live
 compare "define of a missing file" define "$ROOT/missing.xml"
+# Global options (before the command).
+run_both g1 -- -e abc -c "$URI" hostname; same g1 "-e with a bad escape"
+run_both g2 -- -k x -c "$URI" hostname; same g2 "-k with a bad value"
+run_both g3 -- -d 9 -k 0 -K 3 -l /dev/null -c "$URI" hostname; same g3 "-d out of range, -k 0, -K, -l"
+run_both g4 -- -z -c "$URI" hostname; same g4 "an unknown global option"
+run_both g5 's/^(Time: [0-9.]* ms)$/(Time: N ms)/' -- -t -c "$URI" hostname; same g5 "-t: the time after each command"
+run_both g6 -- -q -c "$URI" dominfo nosuch; same g6 "-q with an error"
 out=$(timeout 30 "$CVIRSH" -c "$URI" migrate nosuch qemu+ssh://elsewhere/system 2>&1); rc=$?
 check "migrate of an unknown domain: virsh's lookup error, exit 1" \
     test "$rc:$out" = "1:error: failed to get domain 'nosuch'"
@@ -278,16 +285,23 @@ PYEOF
 FPID=$!
 for _ in $(seq 50); do [ -e "$ROOT/fake-sock.ready" ] && break; sleep 0.1; done
 FURI="qemu+unix:///system?socket=$ROOT/fake-sock"
-for who in virsh cvirsh; do
-    bin=virsh; [ $who = cvirsh ] && bin=$CVIRSH
-    : >"$ROOT/fake.log"
-    (sleep 1; printf 'abc'; sleep 1; printf '\035') |
-        timeout 30 script -qfec "$bin -c '$FURI' console g" /dev/null |
-        tr -d '\r' | grep -v '^Authorization not available' >"$OUT/fcons.$who.out"
-    echo "${PIPESTATUS[1]}" >"$OUT/fcons.$who.rc"
-    : >"$OUT/fcons.$who.err"
-    cp "$ROOT/fake.log" "$OUT/fcons.$who.log"
-done
+# console_both NAME ESC_OPTION ESC_BYTE: types "abc", then the escape.
+console_both() {
+    local name=$1 opt=$2 esc=$3 who bin
+    for who in virsh cvirsh; do
+        bin=virsh; [ $who = cvirsh ] && bin=$CVIRSH
+        : >"$ROOT/fake.log"
+        (sleep 1; printf 'abc'; sleep 1; printf "$esc") |
+            timeout 30 script -qfec "$bin $opt -c '$FURI' console g" /dev/null |
+            tr -d '\r' | grep -v '^Authorization not available' >"$OUT/$name.$who.out"
+        echo "${PIPESTATUS[1]}" >"$OUT/$name.$who.rc"
+        : >"$OUT/$name.$who.err"
+        cp "$ROOT/fake.log" "$OUT/$name.$who.log"
+    done
+}
+console_both fcons "" '\035'
+console_both fcons_e "-e ^a" '\001'
+same fcons_e "console -e ^a: its banner, and ^A leaves"
 # The arguments on the wire, byte for byte, for calls whose flags cvirsh
 # works out from the options.
 for args in "list" "list --all" "list --inactive" "list --state-shutoff" \
