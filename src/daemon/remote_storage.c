@@ -662,6 +662,37 @@ static int h_vol_create_xml(struct rpc_client *c, const void *args, void *ret,
     return rc;
 }
 
+static int h_vol_create_xml_from(struct rpc_client *c, const void *args, void *ret,
+                                 struct rpc_error *err)
+{
+    const remote_storage_vol_create_xml_from_args *a = args;
+    struct storage_pool *p = pool_active(c, &a->pool, err);
+    struct storage_vol_def def;
+    struct storage_vol src, v;
+    struct err e = {0};
+    if (!p)
+        return -1;
+    if (a->flags)
+        return rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_STORAGE,
+                           "invalid argument: unsupported flags (0x%x)", a->flags);
+    if (remote_storage_vol_get(c, &a->clonevol, NULL, &src, err) < 0)
+        return -1;
+    int rc = storage_vol_parse(a->xml, &def, &e);
+    if (rc == 0) {
+        rc = storage_vol_create_from(p->path, &def, src.path, &v, &e);
+        storage_vol_def_clear(&def);
+    }
+    if (rc < 0) {
+        storage_vol_clear(&src);
+        return fail(err, &e);
+    }
+    log_info("volume %s created from %s", v.path, src.path);
+    storage_vol_clear(&src);
+    rc = make_vol(&((remote_storage_vol_ret *)ret)->vol, p, &v, err);
+    storage_vol_clear(&v);
+    return rc;
+}
+
 static int h_vol_delete(struct rpc_client *c, const void *args, void *ret,
                         struct rpc_error *err)
 {
@@ -812,6 +843,8 @@ const struct rpc_proc remote_storage_procs[] = {
              h_vol_get_xml, RO),
     RPC_PROC(100, "virStorageVolGetPath", storage_vol_args, storage_vol_get_path_ret,
              h_vol_get_path, RO),
+    RPC_PROC(125, "virStorageVolCreateXMLFrom", storage_vol_create_xml_from_args,
+             storage_vol_ret, h_vol_create_xml_from, 0),
     RPC_PROC(154, "virStoragePoolIsActive", storage_pool_args, storage_int_ret,
              h_pool_is_active, RO),
     RPC_PROC(155, "virStoragePoolIsPersistent", storage_pool_args, storage_int_ret,

@@ -138,6 +138,11 @@ struct storage_pool *storage_pool_of_path(const struct storage_driver *d, const 
  * qcow2 volume. -EEXIST when the name is taken. */
 int storage_vol_create(const char *dir, const struct storage_vol_def *def,
                        struct storage_vol *out, struct err *e);
+/* A new volume holding a copy of the image at src (its guest-visible
+ * content, converted to def's format; zeros stay holes). The capacity is
+ * the larger of def's and src's. -EEXIST when the name is taken. */
+int storage_vol_create_from(const char *dir, const struct storage_vol_def *def,
+                            const char *src, struct storage_vol *out, struct err *e);
 int storage_vol_delete(const char *dir, const char *name, struct err *e);
 
 /* path without repeated or trailing '/' (malloc'ed), or NULL. */

@@ -303,6 +303,67 @@ int storage_vol_create(const char *dir, const struct storage_vol_def *def,
     return r;
 }
 
+/* Copies what a guest would read from src into dst, a MiB at a time.
+ * Ranges src reports as zeros or unallocated (with nothing below) and
+ * chunks that read as zeros are not written, so the copy stays sparse. */
+static int copy_image(struct blk *src, struct blk *dst, struct err *e)
+{
+    const size_t chunk = 1u << 20;
+    uint8_t *buf = malloc(chunk);
+    if (!buf)
+        return err_set(e, ENOMEM, "out of memory");
+    int r = 0;
+    uint64_t off = 0;
+    while (off < src->size && r == 0) {
+        size_t n = src->size - off < chunk ? (size_t)(src->size - off) : chunk;
+        struct blk_status st;
+        struct err se = {0};
+        if (blk_block_status(src, off, n, &st, &se) == 0 && st.len &&
+            (st.kind == BLK_ST_ZERO || (st.kind == BLK_ST_UNALLOC && !src->backing))) {
+            off += st.len < n ? st.len : n;
+            continue;
+        }
+        r = blk_pread(src, buf, n, off, e);
+        if (r == 0 && !blk_is_zero(buf, n))
+            r = blk_pwrite(dst, buf, n, off, e);
+        off += n;
+    }
+    if (r == 0)
+        r = blk_flush(dst, e);
+    free(buf);
+    return r;
+}
+
+int storage_vol_create_from(const char *dir, const struct storage_vol_def *def,
+                            const char *src, struct storage_vol *out, struct err *e)
+{
+    struct blk *in, *copy;
+    int r = blk_open(&in, src, NULL, 0, NULL, e);
+    if (r < 0)
+        return r;
+    struct storage_vol_def d = *def;
+    if (d.capacity < in->size)
+        d.capacity = in->size;
+    struct storage_vol made;
+    r = storage_vol_create(dir, &d, &made, e);
+    if (r < 0) {
+        blk_close(in);
+        return r;
+    }
+    r = blk_open(&copy, made.path, made.format, BLK_O_RDWR, NULL, e);
+    if (r == 0) {
+        r = copy_image(in, copy, e);
+        blk_close(copy);
+    }
+    blk_close(in);
+    if (r == 0)
+        r = storage_vol_get(dir, made.name, out, e);
+    if (r < 0)
+        unlink(made.path);
+    storage_vol_clear(&made);
+    return r;
+}
+
 int storage_vol_delete(const char *dir, const char *name, struct err *e)
 {
     if (!storage_name_valid(name))

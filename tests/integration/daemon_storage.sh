@@ -4,12 +4,14 @@
 # pool-info (sizes checked against statfs), vol-create-as raw and qcow2
 # (qemu-img info is the judge of what was created), a qemu-img image found
 # in the folder, vol-list/vol-info/vol-path/vol-dumpxml, vol-upload and
-# vol-download (cmp against the file), vol-delete, python3-libvirt for the
+# vol-download (cmp against the file), vol-clone (qemu-img compare),
+# vol-delete, python3-libvirt for the
 # calls virsh does not make (transient pools, legacy lists, lookups by uuid
 # and key, pool delete), the
 # refusals, autostart across a daemon restart, pool-destroy/pool-undefine,
 # and virt-install --import with --disk path=...,size=N creating its pool,
-# its qcow2 volume and a running domain, then undefine --remove-all-storage;
+# its qcow2 volume and a running domain, Debian's virt-clone of it, then
+# undefine --remove-all-storage;
 # and virt-install --disk size=N making libvirt's default pool under --root.
 source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
@@ -121,6 +123,14 @@ out=$(v vol-dumpxml "$P1/b.qcow2" 2>&1)
 check "vol-dumpxml by path: qcow2, key = path" \
     bash -c 'grep -q "<format type=.qcow2./>" <<<"$0" && grep -q "<key>$1</key>" <<<"$0"' \
     "$out" "$P1/b.qcow2"
+qemu-io -c "write -P 0x5a 1M 3M" -c "write -P 0x11 900M 64k" "$P1/b.qcow2" >/dev/null
+out=$(v vol-clone --pool p1 b.qcow2 b2.qcow2 2>&1)
+check "vol-clone: virsh reports the clone" grep -q "Vol b2.qcow2 cloned from b.qcow2" <<<"$out"
+check "qemu-img compare: the clone reads as the original" \
+    qemu-img compare -q "$P1/b.qcow2" "$P1/b2.qcow2"
+check "the clone is qcow2 and sparse" \
+    test "$(qi "$P1/b2.qcow2" format)" = qcow2 -a "$(stat -c %b "$P1/b2.qcow2")" -lt 65536
+v vol-delete --pool p1 b2.qcow2 >/dev/null 2>&1
 out=$(v vol-key "$P1//b.qcow2" 2>&1)
 check "a volume path with a doubled '/' is found" test "$out" = "$P1/b.qcow2"
 out=$(v vol-pool "$P1/a.raw" 2>&1)
@@ -268,6 +278,18 @@ check "the domain is running" test "$(head -1 <<<"$out")" = running
 out=$(v dumpxml k1 2>&1)
 check "dumpxml shows the disk" grep -q "<source file='$DISK'/>" <<<"$out"
 check "destroy k1" v destroy k1
+# Debian's virt-clone copies a managed disk through its pool (createXMLFrom).
+out=$(timeout 300 virt-clone --connect "$URI" -o k1 -n k1c --auto-clone 2>&1)
+rc=$?
+check "virt-clone -o k1 -n k1c --auto-clone completes" \
+    bash -c '[ "$1" = 0 ] && grep -q "Clone .k1c. created successfully" <<<"$0"' "$out" "$rc"
+[ "$rc" = 0 ] || echo "$out" | sed 's/^/# /'
+CDISK=$ROOT/images/k1c.qcow2
+check "qemu-img compare: the clone's disk reads as k1's" qemu-img compare -q "$DISK" "$CDISK"
+out=$(v dumpxml k1c 2>&1)
+check "dumpxml k1c shows the cloned disk" grep -q "<source file='$CDISK'/>" <<<"$out"
+out=$(v undefine k1c --remove-all-storage 2>&1)
+check "undefine k1c --remove-all-storage removes its disk" test ! -e "$CDISK"
 out=$(v undefine k1 --remove-all-storage 2>&1)
 check "undefine --remove-all-storage removes the domain and its volume" \
     bash -c 'grep -q "Volume .* removed" <<<"$0" && [ ! -e "$1" ]' "$out" "$DISK"

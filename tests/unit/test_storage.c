@@ -331,6 +331,45 @@ static void test_vol_create_delete(void **state)
     assert_int_equal(storage_vol_delete(f->pool, "a/b", &e), -EINVAL);
 }
 
+static void test_vol_create_from(void **state)
+{
+    struct fixture *f = *state;
+    struct err e = { 0 };
+    assert_int_equal(mkdir(f->pool, 0755), 0);
+    /* A raw source with data in two places and a hole between. */
+    write_file(f->pool, "src.raw", "start", 5, 8 << 20);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/src.raw", f->pool);
+    int fd = open(path, O_WRONLY);
+    assert_int_equal(pwrite(fd, "end", 3, (8 << 20) - 3), 3);
+    close(fd);
+
+    struct storage_vol_def d = { .name = "copy.qcow2", .capacity = 4096, .format = "qcow2" };
+    struct storage_vol v;
+    assert_int_equal(storage_vol_create_from(f->pool, &d, path, &v, &e), 0);
+    assert_string_equal(v.format, "qcow2");
+    assert_int_equal(v.capacity, 8 << 20);      /* the larger of the two */
+    assert_true(v.allocation < (4u << 20));     /* the hole stayed a hole */
+    struct blk *b;
+    assert_int_equal(blk_open(&b, v.path, "qcow2", 0, NULL, &e), 0);
+    char buf[8] = "";
+    assert_int_equal(blk_pread(b, buf, 5, 0, &e), 0);
+    assert_memory_equal(buf, "start", 5);
+    assert_int_equal(blk_pread(b, buf, 3, (8 << 20) - 3, &e), 0);
+    assert_memory_equal(buf, "end", 3);
+    assert_int_equal(blk_pread(b, buf, 8, 4 << 20, &e), 0);
+    assert_true(blk_is_zero(buf, 8));
+    blk_close(b);
+    storage_vol_clear(&v);
+
+    /* A taken name fails and leaves the file; so does a missing source. */
+    assert_int_equal(storage_vol_create_from(f->pool, &d, path, &v, &e), -EEXIST);
+    struct storage_vol_def d2 = { .name = "other.raw", .capacity = 1 };
+    snprintf(path, sizeof(path), "%s/missing", f->pool);
+    assert_true(storage_vol_create_from(f->pool, &d2, path, &v, &e) < 0);
+    assert_int_equal(storage_vol_get(f->pool, "other.raw", &v, &e), -ENOENT);
+}
+
 /* ---- pools ---- */
 
 static void test_define_refusals(void **state)
@@ -480,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_vol_parse_refusals),
         cmocka_unit_test_setup_teardown(test_vol_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vol_create_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vol_create_from, setup, teardown),
         cmocka_unit_test_setup_teardown(test_define_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transient, setup, teardown),
