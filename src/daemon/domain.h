@@ -74,11 +74,13 @@ enum {
     DOMAIN_EVENT_DEFINED_UPDATED = 1,
     DOMAIN_EVENT_UNDEFINED_REMOVED = 0,
     DOMAIN_EVENT_STARTED_BOOTED = 0,
+    DOMAIN_EVENT_STARTED_RESTORED = 2,
     DOMAIN_EVENT_SUSPENDED_PAUSED = 0,
     DOMAIN_EVENT_RESUMED_UNPAUSED = 0,
     DOMAIN_EVENT_STOPPED_SHUTDOWN = 0,
     DOMAIN_EVENT_STOPPED_DESTROYED = 1,
     DOMAIN_EVENT_STOPPED_CRASHED = 2,
+    DOMAIN_EVENT_STOPPED_SAVED = 4,
     DOMAIN_EVENT_STOPPED_FAILED = 5,
     DOMAIN_EVENT_SHUTDOWN_FINISHED = 0,
     DOMAIN_EVENT_SHUTDOWN_GUEST = 1,
@@ -107,6 +109,7 @@ struct domain {
     bool got_shutdown;          /* the VMM reported SHUTDOWN */
     bool shutdown_by_guest;     /* ... with guest=true */
     bool destroying;            /* we asked it to go */
+    bool saving;                /* ... after saving it to a file */
 };
 
 struct domain_table {

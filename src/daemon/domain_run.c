@@ -98,7 +98,10 @@ void domain_unwatch(struct domain_driver *drv, struct domain *d)
 static void vmm_exited(struct domain_driver *drv, struct domain *d)
 {
     int reason, detail;
-    if (d->destroying) {
+    if (d->saving) {
+        reason = DOMAIN_SHUTOFF_SAVED;
+        detail = DOMAIN_EVENT_STOPPED_SAVED;
+    } else if (d->destroying) {
         reason = DOMAIN_SHUTOFF_DESTROYED;
         detail = DOMAIN_EVENT_STOPPED_DESTROYED;
     } else if (d->got_shutdown) {
@@ -427,16 +430,40 @@ static int check_files(const struct domain_def *def, struct err *e)
     return 0;
 }
 
-static int build_argv(struct domain_driver *drv, struct domain *d, const char *sock,
-                      char ***argv, struct err *e)
+/* A restore takes the machine from the file: only the host side (control
+ * socket, console) is given again. */
+static int restore_argv(struct domain_driver *drv, struct domain *d, const char *sock,
+                        const char *restore, char ***argv, struct err *e)
 {
+    const char *v[] = { drv->vmm_path, "--restore", restore, "--control", sock, "--console",
+                        d->live->serial.present ? "pty" : "none", NULL };
+    size_t n = sizeof(v) / sizeof(v[0]);
+    char **a = calloc(n, sizeof(char *));
+    if (!a)
+        return err_set(e, ENOMEM, "out of memory");
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (!(a[i] = strdup(v[i]))) {
+            domain_argv_free(a);
+            return err_set(e, ENOMEM, "out of memory");
+        }
+    }
+    *argv = a;
+    return 0;
+}
+
+static int build_argv(struct domain_driver *drv, struct domain *d, const char *sock,
+                      const char *restore, char ***argv, struct err *e)
+{
+    if (restore)
+        return restore_argv(drv, d, sock, restore, argv, e);
     struct domain_vmm_env env = { .vmm_path = drv->vmm_path, .control_path = sock };
     return domain_def_vmm_argv(d->live, &env, argv, e);
 }
 
 /* Spawns and connects; on failure the VMM is killed and d->live kept for
  * the caller to drop. */
-static int start_vmm(struct domain_driver *drv, struct domain *d, struct err *e)
+static int start_vmm(struct domain_driver *drv, struct domain *d, const char *restore,
+                     struct err *e)
 {
     char sock[108], log_path[4096];
     if (store_sock_path(&drv->store, d->name, d->uuid, sock, sizeof(sock)) < 0 ||
@@ -444,7 +471,7 @@ static int start_vmm(struct domain_driver *drv, struct domain *d, struct err *e)
         return err_set(e, ENAMETOOLONG, "domain name '%s' is too long for its socket path",
                        d->name);
     char **argv = NULL;
-    int r = build_argv(drv, d, sock, &argv, e);
+    int r = build_argv(drv, d, sock, restore, &argv, e);
     if (r < 0)
         return r;
     unlink(sock);
@@ -498,7 +525,8 @@ static int start_vmm(struct domain_driver *drv, struct domain *d, struct err *e)
     return r;
 }
 
-int domain_start(struct domain_driver *drv, struct domain *d, struct err *e)
+int domain_start_from(struct domain_driver *drv, struct domain *d, const char *restore,
+                      struct err *e)
 {
     int r = domain_op_check(d, DOMAIN_OP_START, e);
     if (r < 0)
@@ -511,26 +539,30 @@ int domain_start(struct domain_driver *drv, struct domain *d, struct err *e)
     }
     r = check_files(d->live, e);
     if (r == 0) {
-        domain_set_running(&drv->table, d, d->live, DOMAIN_RUNNING_BOOTED);
-        r = start_vmm(drv, d, e);
+        domain_set_running(&drv->table, d, d->live,
+                           restore ? DOMAIN_RUNNING_RESTORED : DOMAIN_RUNNING_BOOTED);
+        r = start_vmm(drv, d, restore, e);
     }
     if (r < 0) {
         /* A transient domain that never ran leaves the table. */
         domain_set_stopped(&drv->table, d, DOMAIN_SHUTOFF_FAILED);
         return r;
     }
-    log_info("domain '%s' started, pid %d", d->name, (int)d->pid);
-    domain_emit(drv, d, DOMAIN_EVENT_STARTED, DOMAIN_EVENT_STARTED_BOOTED);
+    log_info("domain '%s' %s, pid %d", d->name, restore ? "restored" : "started", (int)d->pid);
+    domain_emit(drv, d, DOMAIN_EVENT_STARTED,
+                restore ? DOMAIN_EVENT_STARTED_RESTORED : DOMAIN_EVENT_STARTED_BOOTED);
     return 0;
+}
+
+int domain_start(struct domain_driver *drv, struct domain *d, struct err *e)
+{
+    return domain_start_from(drv, d, NULL, e);
 }
 
 /* ---- stop and the others ---- */
 
-int domain_destroy(struct domain_driver *drv, struct domain *d, struct err *e)
+int domain_stop_vmm(struct domain_driver *drv, struct domain *d, struct err *e)
 {
-    int r = domain_op_check(d, DOMAIN_OP_DESTROY, e);
-    if (r < 0)
-        return r;
     d->destroying = true;
     if (d->vmm) {
         struct err qe = { 0 };
@@ -540,13 +572,19 @@ int domain_destroy(struct domain_driver *drv, struct domain *d, struct err *e)
         log_warn("domain '%s': the VMM did not quit, killing pid %d", d->name, (int)d->pid);
         pidfd_kill(d->pidfd, SIGKILL);
         if (!pidfd_wait(d->pidfd, DESTROY_KILL_MS)) {
-            d->destroying = false;
+            d->destroying = d->saving = false;
             return err_set(e, EBUSY, "Failed to terminate process %d with SIGKILL",
                            (int)d->pid);
         }
     }
     vmm_exited(drv, d);
     return 0;
+}
+
+int domain_destroy(struct domain_driver *drv, struct domain *d, struct err *e)
+{
+    int r = domain_op_check(d, DOMAIN_OP_DESTROY, e);
+    return r < 0 ? r : domain_stop_vmm(drv, d, e);
 }
 
 /* Runs a command that needs no answer beyond "done". */

@@ -62,6 +62,16 @@ int domain_resume(struct domain_driver *drv, struct domain *d, struct err *e);
 int domain_set_live_memory(struct domain_driver *drv, struct domain *d, uint64_t kib,
                            struct err *e);
 
+/* virsh save / restore: the VMM's snapshot of the running domain goes to
+ * path (absolute), with the domain's XML after it, and the domain stops
+ * (shut off, saved). A restore starts a VMM from such a file: the domain of
+ * the XML (its persistent definition when one exists, else a transient
+ * one) runs again (running, restored). *out may be NULL. */
+int domain_save(struct domain_driver *drv, struct domain *d, const char *path,
+                struct err *e);
+int domain_restore(struct domain_driver *drv, const char *path, struct domain **out,
+                   struct err *e);
+
 /* Writes d's persistent definition to the store. */
 int domain_save_config(struct domain_driver *drv, struct domain *d, struct err *e);
 /* Emits an event for d through drv->emit. */

@@ -15,6 +15,12 @@ void domain_unwatch(struct domain_driver *drv, struct domain *d);
 /* State changes the VMM reports or we caused; each emits its event once. */
 void domain_note_paused(struct domain_driver *drv, struct domain *d, int reason);
 void domain_note_resumed(struct domain_driver *drv, struct domain *d);
+/* Starts d, from a save file when restore is non-NULL. */
+int domain_start_from(struct domain_driver *drv, struct domain *d, const char *restore,
+                      struct err *e);
+/* Makes the VMM quit (SIGKILL when it does not) and records the stop
+ * (reason from d->saving / d->destroying). */
+int domain_stop_vmm(struct domain_driver *drv, struct domain *d, struct err *e);
 /* malloc'd path of cvirt-vmm, see domain_driver_init. */
 char *domain_find_vmm(void);
 

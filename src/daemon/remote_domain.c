@@ -525,6 +525,29 @@ static int h_resume(struct rpc_client *c, const void *args, void *ret,
     return domain_resume(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
 }
 
+static int h_save(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_save_args);
+    struct err e = { 0 };
+    if (domain_save(driver_of(c), d, a->to, &e) < 0)
+        return e.code == EINVAL ? rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_QEMU, "%s",
+                                              e.msg)
+                                : fail(err, &e);
+    return 0;
+}
+
+static int h_restore(struct rpc_client *c, const void *args, void *ret,
+                     struct rpc_error *err)
+{
+    const remote_domain_restore_args *a = args;
+    struct err e = { 0 };
+    if (domain_restore(driver_of(c), a->from, NULL, &e) < 0)
+        return e.code == EINVAL ? rpc_err_set(err, VIR_ERR_OPERATION_FAILED, VIR_FROM_QEMU,
+                                              "%s", e.msg)
+                                : fail(err, &e);
+    return 0;
+}
+
 /* ---- changes: memory and disks ---- */
 
 /* AFFECT_CURRENT (0) means live when running, else the config; live needs
@@ -643,8 +666,6 @@ static int h_detach_device_flags(struct rpc_client *c, const void *args, void *r
     {                                                                         \
         return rpc_err_set(err, VIR_ERR_NO_SUPPORT, VIR_FROM_QEMU, "%s", api); \
     }
-NOSUP_FN(54, "virDomainRestore")
-NOSUP_FN(55, "virDomainSave")
 NOSUP_FN(185, "virDomainSnapshotCreateXML")
 NOSUP_FN(186, "virDomainSnapshotGetXMLDesc")
 NOSUP_FN(189, "virDomainSnapshotLookupByName")
@@ -697,8 +718,8 @@ const struct rpc_proc remote_domain_procs[] = {
              connect_list_domains_ret, h_list_domains, RO),
     RPC_PROC(51, "virConnectNumOfDomains", void, connect_num_of_domains_ret,
              h_num_of_domains, RO),
-    RPC_PROC(54, "virDomainRestore", domain_restore_args, void, h_nosup_54, 0),
-    RPC_PROC(55, "virDomainSave", domain_save_args, void, h_nosup_55, 0),
+    RPC_PROC(54, "virDomainRestore", domain_restore_args, void, h_restore, 0),
+    RPC_PROC(55, "virDomainSave", domain_save_args, void, h_save, 0),
     RPC_PROC(121, "virDomainGetSecurityLabel", domain_get_security_label_args,
              domain_get_security_label_ret, h_get_security_label, RO),
     RPC_PROC(150, "virDomainIsActive", domain_is_active_args, domain_is_active_ret,

@@ -273,6 +273,39 @@ check "virsh event saw start and destroy" \
     bash -c 'grep -q "lc1.: Started Booted" "$0" && grep -q "lc1.: Stopped Destroyed" "$0"' \
     "$ROOT/events.txt"
 
+# ---- save and restore: the guest counts on from where it was ----
+v start lc1 >/dev/null 2>&1
+pty=$(pty_of lc1)
+timeout 60 cat "$pty" > "$ROOT/before.txt" 2>/dev/null &
+catpid=$!
+sleep 1.5
+out=$(v save lc1 "$ROOT/lc1.save" 2>&1)
+wait "$catpid"     # the pty ends with the VMM
+check "save" grep -q "Domain 'lc1' saved to $ROOT/lc1.save" <<<"$out"
+check "domstate --reason: shut off (saved)" test "$(state lc1)" = "shut off (saved)"
+last=$(sed -n 's/^counter \([0-9]*\)\r*$/\1/p' "$ROOT/before.txt" | tail -1)
+out=$(v restore "$ROOT/lc1.save" 2>&1)
+check "restore" grep -q "Domain restored from $ROOT/lc1.save" <<<"$out"
+check "domstate --reason: running (restored)" test "$(state lc1)" = "running (restored)"
+first=$(read_pty "$(pty_of lc1)" 2 | sed -n 's/^counter \([0-9]*\)\r*$/\1/p' | head -1)
+check "the restored guest counts on ($last before the save, $first after)" \
+    test -n "$last" -a -n "$first" -a "${first:-0}" -gt "${last:-0}" -a "${first:-0}" -le "$((${last:-0} + 2))"
+out=$(v restore "$ROOT/lc1.save" 2>&1)
+check "restore while it runs: already active" \
+    grep -q "error: Requested operation is not valid: domain 'lc1' is already active" <<<"$out"
+out=$(v restore "$ROOT/lc1.xml" 2>&1)
+check "restore of a file that is not a save file: refused" \
+    grep -q "is not a cvirt save file" <<<"$out"
+{ head -c 8192 /dev/zero; printf 'CVIRTDOM\xff\xff\xff\xff\0\0\0\0'; } > "$ROOT/forged.save"
+out=$(v restore "$ROOT/forged.save" 2>&1)
+check "restore of a file whose footer claims too much XML: refused" \
+    grep -q "the domain XML length 4294967295 does not fit the file" <<<"$out"
+for _ in $(seq 30); do grep -q "lc1.: Started Restored" "$ROOT/events.txt" && break; sleep 0.1; done
+check "events: Stopped Saved, Started Restored" \
+    bash -c 'grep -q "lc1.: Stopped Saved" "$0" && grep -q "lc1.: Started Restored" "$0"' \
+    "$ROOT/events.txt"
+v destroy lc1 >/dev/null 2>&1
+
 # ---- create: a transient domain ----
 domxml tr1 > "$ROOT/tr1.xml"
 out=$(v create "$ROOT/tr1.xml" 2>&1)
