@@ -27,10 +27,11 @@ if ! command -v virsh >/dev/null || ! command -v script >/dev/null; then
 fi
 
 ROOT=$(mktemp -d)
-PID= FPID= KPID=
+PID= FPID= KPID= HPID=
 cleanup() {
     [ -n "$FPID" ] && kill "$FPID" 2>/dev/null
     [ -n "$KPID" ] && kill "$KPID" 2>/dev/null
+    [ -n "$HPID" ] && kill "$HPID" 2>/dev/null
     # VMMs outlive the daemon by design: stop the ones this test started.
     for f in "$ROOT"/run/cvirt/qemu/*.pid; do
         [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
@@ -332,6 +333,60 @@ same fcons "console: guest output, typed keys and ^] as virsh shows them"
 check "... the guest's line came through the stream" grep -q '^guest says hello$' "$OUT/fcons.cvirsh.out"
 check "... cvirsh answered the PING during the stream" grep -q '^pong$' "$OUT/fcons.cvirsh.log"
 check "... and ended the stream (status OK) after ^]" grep -q '^stream finished$' "$OUT/fcons.cvirsh.log"
+
+# ---- a hostile daemon: each broken first reply is one clean error ----
+cat >"$ROOT/hostile.py" <<'PYEOF'
+import socket, struct, sys
+path, mode = sys.argv[1], sys.argv[2]
+srv = socket.socket(socket.AF_UNIX); srv.bind(path); srv.listen(1)
+open(path + ".ready", "w").close()
+c, _ = srv.accept()
+hdr = c.recv(28)
+proc, serial = struct.unpack(">i", hdr[12:16])[0], struct.unpack(">I", hdr[20:24])[0]
+def reply(payload, status=0, prog=0x20008086, typ=1, length=None):
+    n = 28 + len(payload) if length is None else length
+    c.sendall(struct.pack(">IIIiIII", n, prog, 1, proc, typ, serial, status) + payload)
+if mode == "close":
+    c.close()
+    sys.exit(0)
+elif mode == "huge":
+    reply(b"", length=0xffffffff)
+elif mode == "short":
+    reply(b"", length=8)
+elif mode == "badlist":
+    reply(struct.pack(">I", 1000000) + b"\0" * 64)
+elif mode == "trailing":
+    reply(struct.pack(">II", 1, 0) + b"junk")
+elif mode == "badprog":
+    reply(struct.pack(">II", 1, 0), prog=0x12345678)
+elif mode == "badtype":
+    reply(struct.pack(">II", 1, 0), typ=9)
+elif mode == "errgarbage":
+    reply(b"\xff" * 12, status=1)
+try:
+    c.recv(100)
+except OSError:
+    pass
+c.close()
+PYEOF
+for mode in close huge short badlist trailing badprog badtype errgarbage; do
+    rm -f "$ROOT/hostile-sock" "$ROOT/hostile-sock.ready"
+    "$PY" "$ROOT/hostile.py" "$ROOT/hostile-sock" "$mode" 2>/dev/null &
+    HPID=$!
+    for _ in $(seq 50); do [ -e "$ROOT/hostile-sock.ready" ] && break; sleep 0.1; done
+    out=$(timeout 20 "$CVIRSH" -c "qemu+unix:///system?socket=$ROOT/hostile-sock" list 2>&1); rc=$?
+    kill "$HPID" 2>/dev/null; wait "$HPID" 2>/dev/null
+    if [ "$rc" = 1 ] && [ "$(head -1 <<<"$out")" = "error: failed to connect to the hypervisor" ] &&
+       [ "$(wc -l <<<"$out")" = 2 ]; then
+        tap_ok "hostile daemon ($mode): exit 1, two error lines ($(tail -1 <<<"$out"))"
+    else
+        tap_fail "hostile daemon ($mode): exit $rc, output: $out"
+    fi
+    if [ "$mode" = close ]; then
+        check "... the same words as virsh for a daemon that hangs up" \
+            test "$(tail -1 <<<"$out")" = "error: End of file while reading data: Input/output error"
+    fi
+done
 
 # ---- a kit guest through both clients ----
 if ! have_kvm; then tap_done; exit 0; fi
