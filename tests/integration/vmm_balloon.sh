@@ -7,7 +7,9 @@
 # unless DEFLATE_ON_OOM is negotiated, which --balloon does not offer by
 # default); on the host cvirt-vmm's VmRSS falls; query-balloon and the
 # BALLOON_CHANGE event give the new size; the guest's statistics, fetched
-# after the inflation, carry the new total.
+# after the inflation, carry the new total. A second boot with
+# deflate-on-oom=on shows the other accounting: MemTotal stays, MemFree
+# falls.
 source "$(dirname "$0")/lib.sh"
 
 GUEST=$CVIRT_SRC/tests/guest/linux
@@ -19,6 +21,7 @@ FILL_MB=${CVIRT_BALLOON_FILL_MB:-48}    # touched in the guest first
 # was backed on the host (a page the guest never touched costs nothing to
 # give back), but the pages the fill freed are the guest's first choice.
 MIN_RSS_DROP_MB=$((FILL_MB / 2))
+OOM_BALLOON_MB=32               # the deflate-on-oom boot, without a fill
 
 encode() {
     python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="/;=$|<>&-_.,:()"))' "$1"
@@ -78,24 +81,17 @@ field() {
         2>/dev/null
 }
 
-run_test() {
-    local tmp out rc target=$(((RAM_MB - BALLOON_MB) << 20)) script
-    tmp=$(mktemp -d)
-    out=$tmp/console
-    # MemTotal in kB; the wait ends when it has fallen by the whole balloon
-    # or after a bound, and the guest stays up a little for the peer's
-    # statistics fetch.
-    script="mt() { sed -n 's/^MemTotal: *\\([0-9]*\\) kB/\\1/p' /proc/meminfo; }; \
-b=\$(mt); echo MEMTOTAL-BEFORE=\$b; mkdir -p /t; mount -t tmpfs -o size=$((FILL_MB + 8))M tmpfs /t; \
-dd if=/dev/zero of=/t/fill bs=1M count=$FILL_MB 2>/dev/null; rm /t/fill; echo BALLOON-READY; \
-i=0; while [ \$(mt) -gt \$((b - $BALLOON_MB * 1024)) ] && [ \$i -lt $((TIMEOUT - 60)) ]; do \
-sleep 1; i=\$((i + 1)); done; echo MEMTOTAL-AFTER=\$(mt); sleep 8"
+# boot BALLOON-OPT TARGET SCRIPT: boots the guest with the balloon option
+# and the peer; leaves the console in $out, the peer's JSON in $tmp/peer.json
+# and reports the boot's own cases.
+boot() {
+    local opt=$1 target=$2 script=$3 rc
     # Expanded here, so the background job is timeout itself and its one
     # child is cvirt-vmm, whose RSS the peer reads.
     local append
     append="$(cat "$CMDLINE_FILE") cvirt.run=$(encode "$script")"
     timeout "$TIMEOUT" "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --memory ${RAM_MB}M \
-        --no-reboot --balloon --control "$tmp/qmp.sock" --append "$append" \
+        --no-reboot "$opt" --control "$tmp/qmp.sock" --append "$append" \
         </dev/null >"$out" 2>"$out.err" &
     local tpid=$! vpid="" p
     for _ in $(seq 100); do
@@ -110,37 +106,63 @@ sleep 1; i=\$((i + 1)); done; echo MEMTOTAL-AFTER=\$(mt); sleep 8"
     wait "$tpid"
     rc=$?
     if [ "$rc" = 124 ]; then
-        tap_fail "guest powered off within ${TIMEOUT}s (timed out)"
+        tap_fail "$opt: guest powered off within ${TIMEOUT}s (timed out)"
     else
-        check "guest powered off, cvirt-vmm exited 0 (status $rc)" [ "$rc" = 0 ]
+        check "$opt: guest powered off, cvirt-vmm exited 0 (status $rc)" [ "$rc" = 0 ]
     fi
-    check "cvirt.run command exited 0" grep -qx 'CVIRT-RUN-EXIT=0' <(tr -d '\r' <"$out")
+    check "$opt: cvirt.run command exited 0" grep -qx 'CVIRT-RUN-EXIT=0' <(tr -d '\r' <"$out")
     local err
     err=$(field "$tmp/peer.json" 'r.get("error", "")')
     if [ -s "$tmp/peer.json" ] && [ -z "$err" ]; then
-        tap_ok "the QMP peer did its part"
+        tap_ok "$opt: the QMP peer did its part"
     else
-        tap_fail "the QMP peer did its part # ${err:-no result}"
+        tap_fail "$opt: the QMP peer did its part # ${err:-no result}"
     fi
-
-    local before after
-    before=$(tr -d '\r' <"$out" | sed -n 's/^MEMTOTAL-BEFORE=//p')
-    after=$(tr -d '\r' <"$out" | sed -n 's/^MEMTOTAL-AFTER=//p')
-    check "guest: MemTotal fell by the ballooned ${BALLOON_MB} MiB ($before kB -> $after kB)" \
-        eval '[ -n "$before" ] && [ -n "$after" ] && [ "$((before - after))" = "$((BALLOON_MB * 1024))" ]'
-
-    local q0 q1 ev rb ra
+    local q0 q1 ev
     q0=$(field "$tmp/peer.json" 'r["query_before"]')
     q1=$(field "$tmp/peer.json" 'r["query_after"]')
-    check "query-balloon: the whole RAM before, the target after ($q0 -> $q1)" \
+    check "$opt: query-balloon: the whole RAM before, the target after ($q0 -> $q1)" \
         eval '[ "$q0" = $((RAM_MB << 20)) ] && [ "$q1" = "$target" ]'
     ev=$(field "$tmp/peer.json" 'r["events"][-1]')
-    check "the last BALLOON_CHANGE event carries the target ($ev)" [ "$ev" = "$target" ]
+    check "$opt: the last BALLOON_CHANGE event carries the target ($ev)" [ "$ev" = "$target" ]
+    check "$opt: no device was marked broken" bash -c "! grep -q 'needs a reset' '$out.err'"
+}
+
+# What the guest printed as NAME=VALUE.
+guest_val() { tr -d '\r' <"$out" | sed -n "s/^$1=//p"; }
+
+show() {
+    tr -d '\r' <"$out" | grep -v 'Command line' | tail -n 12 | sed 's/^/# /'
+    sed 's/^/# stderr: /' "$out.err" "$tmp/peer.err"
+    sed 's/^/# peer: /' "$tmp/peer.json"
+    echo
+}
+
+MEMINFO_FN="mi() { sed -n \"s/^\$1: *\\([0-9]*\\) kB/\\1/p\" /proc/meminfo; }"
+
+run_test() {
+    local tmp out target=$(((RAM_MB - BALLOON_MB) << 20)) script
+    tmp=$(mktemp -d)
+    out=$tmp/console
+    # The wait ends when MemTotal has fallen by the whole balloon or after
+    # a bound; the guest stays up a little for the peer's statistics fetch.
+    script="$MEMINFO_FN; b=\$(mi MemTotal); echo MEMTOTAL-BEFORE=\$b; mkdir -p /t; \
+mount -t tmpfs -o size=$((FILL_MB + 8))M tmpfs /t; \
+dd if=/dev/zero of=/t/fill bs=1M count=$FILL_MB 2>/dev/null; rm /t/fill; echo BALLOON-READY; \
+i=0; while [ \$(mi MemTotal) -gt \$((b - $BALLOON_MB * 1024)) ] && [ \$i -lt $((TIMEOUT - 60)) ]; do \
+sleep 1; i=\$((i + 1)); done; echo MEMTOTAL-AFTER=\$(mi MemTotal); sleep 8"
+    boot --balloon "$target" "$script"
+
+    local before after
+    before=$(guest_val MEMTOTAL-BEFORE)
+    after=$(guest_val MEMTOTAL-AFTER)
+    check "guest: MemTotal fell by the ballooned ${BALLOON_MB} MiB ($before kB -> $after kB)" \
+        eval '[ -n "$before" ] && [ -n "$after" ] && [ "$((before - after))" = "$((BALLOON_MB * 1024))" ]'
+    local rb ra
     rb=$(field "$tmp/peer.json" 'r["rss_before_kb"]')
     ra=$(field "$tmp/peer.json" 'r["rss_after_kb"]')
     check "host: cvirt-vmm's VmRSS fell by at least ${MIN_RSS_DROP_MB} MiB ($rb kB -> $ra kB)" \
         eval '[ -n "$rb" ] && [ -n "$ra" ] && [ "$((rb - ra))" -ge $((MIN_RSS_DROP_MB * 1024)) ]'
-
     local tot free
     tot=$(field "$tmp/peer.json" 'r["stats"]["stats"]["stat-total-memory"]')
     free=$(field "$tmp/peer.json" 'r["stats"]["stats"]["stat-free-memory"]')
@@ -148,12 +170,35 @@ sleep 1; i=\$((i + 1)); done; echo MEMTOTAL-AFTER=\$(mt); sleep 8"
         eval '[ -n "$after" ] && [ "$tot" = "$((after * 1024))" ]'
     check "guest statistics: stat-free-memory is below it ($free bytes)" \
         eval '[ -n "$free" ] && [ -n "$tot" ] && [ "$free" -gt 0 ] && [ "$free" -lt "$tot" ]'
-    check "no device was marked broken" bash -c "! grep -q 'needs a reset' '$out.err'"
+    show
+    rm -rf "$tmp"
+}
 
-    tr -d '\r' <"$out" | grep -v 'Command line' | tail -n 12 | sed 's/^/# /'
-    sed 's/^/# stderr: /' "$out.err" "$tmp/peer.err"
-    sed 's/^/# peer: /' "$tmp/peer.json"
-    echo
+# With DEFLATE_ON_OOM Linux leaves ballooned pages in MemTotal (they can
+# come back under memory pressure): MemFree falls instead.
+run_oom() {
+    local tmp out mb=$OOM_BALLOON_MB target=$(((RAM_MB - OOM_BALLOON_MB) << 20)) script
+    tmp=$(mktemp -d)
+    out=$tmp/console
+    script="$MEMINFO_FN; t=\$(mi MemTotal); f=\$(mi MemFree); echo MEMTOTAL-BEFORE=\$t; \
+echo MEMFREE-BEFORE=\$f; echo FEATURES=\$(cat /sys/bus/virtio/devices/*/features | grep -m1 .); \
+echo BALLOON-READY; i=0; \
+while [ \$(mi MemFree) -gt \$((f - $mb * 1024 + 4096)) ] && [ \$i -lt $((TIMEOUT - 60)) ]; do \
+sleep 1; i=\$((i + 1)); done; echo MEMTOTAL-AFTER=\$(mi MemTotal); echo MEMFREE-AFTER=\$(mi MemFree); sleep 4"
+    boot --balloon=deflate-on-oom=on "$target" "$script"
+
+    local tb ta fb fa feat
+    tb=$(guest_val MEMTOTAL-BEFORE)
+    ta=$(guest_val MEMTOTAL-AFTER)
+    fb=$(guest_val MEMFREE-BEFORE)
+    fa=$(guest_val MEMFREE-AFTER)
+    feat=$(guest_val FEATURES)
+    check "deflate-on-oom: the guest's driver accepted DEFLATE_ON_OOM (features ${feat:0:8})" \
+        [ "${feat:2:1}" = 1 ]
+    check "deflate-on-oom: MemTotal stays ($tb kB -> $ta kB)" eval '[ -n "$tb" ] && [ "$tb" = "$ta" ]'
+    check "deflate-on-oom: MemFree fell by about ${mb} MiB ($fb kB -> $fa kB)" \
+        eval '[ -n "$fb" ] && [ -n "$fa" ] && [ "$((fb - fa))" -ge $(((mb - 4) * 1024)) ] && [ "$((fb - fa))" -le $(((mb + 8) * 1024)) ]'
+    show
     rm -rf "$tmp"
 }
 
@@ -161,6 +206,7 @@ if have_kvm; then
     if env=$("$GUEST/prepare.sh"); then
         eval "$env"
         run_test
+        run_oom
     else
         tap_fail "building the guest kernel and initramfs (see stderr)"
     fi
