@@ -233,9 +233,16 @@ struct json_object *control_session_handle(struct control *c, struct control_ses
         return error_reply(CONTROL_ERR_GENERIC, "out of memory", NULL);
     struct json_object *obj = json_tokener_parse_ex(tok, req, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
-    /* Anything but blanks after the value is as bad as a broken value. */
     size_t end = json_tokener_get_parse_end(tok);
-    while (jerr == json_tokener_success && end < len && strchr(" \t\r\n", req[end]))
+    /* A bare number could go on; a NUL tells the tokener the text ended. */
+    if (jerr == json_tokener_continue) {
+        obj = json_tokener_parse_ex(tok, "", 1);
+        jerr = json_tokener_get_error(tok);
+        end = len;
+    }
+    /* Anything but blanks after the value is as bad as a broken value. */
+    while (jerr == json_tokener_success && end < len &&
+           (req[end] == ' ' || req[end] == '\t' || req[end] == '\r' || req[end] == '\n'))
         end++;
     json_tokener_free(tok);
     struct json_object *reply;

@@ -219,6 +219,55 @@ elif what == "stuck":
         check(True, "a request larger than the limit drops the client")
     check(good.execute("query-status")["running"], "the server still serves the others")
 
+elif what == "oracle":
+    # The same requests to QEMU (a machine without guest, two QMP sockets
+    # since QEMU serves one client per socket) and to cvirt-vmm: the same
+    # error classes and texts, the same reply shapes.
+    vmm, q1, q2 = args
+    def session(path, path2):
+        out = []
+        early = qmp.Client(path2)
+        out.append(("before negotiation", early.cmd("query-status")))
+        out.append(("enable of the wrong type",
+                    early.cmd("qmp_capabilities", {"enable": "oob"})))
+        early.close()
+        c = qmp.Client(path)
+        out.append(("greeting members", sorted(c.greeting["QMP"])))
+        out.append(("version members", sorted(c.greeting["QMP"]["version"]["qemu"])))
+        out.append(("qmp_capabilities", c.cmd("qmp_capabilities")))
+        out.append(("second qmp_capabilities", c.cmd("qmp_capabilities")))
+        for raw in ['{"execute": }', "42", '{"arguments": {}}', '{"execute": 5}',
+                    '{"execute": "query-status", "foo": 1}',
+                    '{"execute": "query-status", "arguments": [1]}']:
+            c.send_raw(raw + "\n")
+            out.append((raw, c.reply()))
+        out.append(("unknown command", c.cmd("no-such-command")))
+        out.append(("extra argument", c.cmd("stop", {"force": True})))
+        out.append(("query-status", c.cmd("query-status")))
+        out.append(("stop", c.cmd("stop")))
+        out.append(("STOP event", sorted(c.wait_event("STOP"))))
+        out.append(("query-status paused", c.cmd("query-status")))
+        out.append(("cont", c.cmd("cont")))
+        out.append(("RESUME event", sorted(c.wait_event("RESUME"))))
+        names = {x["name"] for x in c.execute("query-commands")}
+        c.close()
+        return out, names
+    mine, my_names = session(vmm, vmm)
+    theirs, q_names = session(q1, q2)
+    def norm(v):
+        # Ids differ with the order of commands; JSON parse errors differ
+        # past their fixed prefix.
+        if isinstance(v, dict):
+            v = {k: x for k, x in v.items() if k != "id"}
+            e = v.get("error")
+            if e and e.get("desc", "").startswith("JSON parse error"):
+                v["error"] = dict(e, desc="JSON parse error")
+        return v
+    for (what_m, m), (_, q) in zip(mine, theirs):
+        check(norm(m) == norm(q), "like QEMU: %s (%s / QEMU %s)" % (what_m, norm(m), norm(q)))
+    missing = my_names - q_names
+    check(not missing, "every command has QEMU's name (not in QEMU: %s)" % sorted(missing))
+
 elif what == "quit":
     sock, = args
     c = qmp.Client(sock)
@@ -274,6 +323,23 @@ main() {
     report "basics" < <(scenario basics "$tmp/main.sock" $main "$tmp/a.qcow2" "$tmp/b.raw")
     report "pause" < <(scenario pause "$tmp/main.sock" "$tmp/main.out")
     report "slow clients" < <(scenario stuck "$tmp/main.sock" "$tmp/main.out")
+
+    # QEMU as the oracle for the protocol: no guest, two QMP sockets.
+    qemu-system-x86_64 -machine none -nodefaults -display none -serial none -monitor none \
+        -qmp "unix:$tmp/q1.sock,server=on,wait=off" -qmp "unix:$tmp/q2.sock,server=on,wait=off" \
+        </dev/null >"$tmp/qemu.out" 2>&1 &
+    local qpid=$! i
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$tmp/q1.sock" ] && [ -S "$tmp/q2.sock" ] && break
+        sleep 0.1
+    done
+    if [ -S "$tmp/q2.sock" ]; then
+        report "oracle" < <(scenario oracle "$tmp/main.sock" "$tmp/q1.sock" "$tmp/q2.sock")
+    else
+        tap_fail "QEMU's QMP sockets for the oracle ($(cat "$tmp/qemu.out"))"
+    fi
+    kill $qpid 2>/dev/null
+    wait $qpid 2>/dev/null
 
     # A live socket is refused to a second monitor; the first is untouched.
     "$VMM" --kernel "$COUNTER" --memory 64M --console none --control "$tmp/main.sock" \

@@ -205,6 +205,8 @@ static void test_bad_requests(void **state)
     negotiate(f);
     assert_error(run(f, "{\"execute\": }"), "GenericError", "JSON parse error");
     assert_error(run(f, "[1, 2]"), "GenericError", "must be a JSON object");
+    assert_error(run(f, "42"), "GenericError", "QMP input must be a JSON object");
+    assert_error(run(f, "\"text\""), "GenericError", "QMP input must be a JSON object");
     assert_error(run(f, "{\"arguments\": {}}"), "GenericError", "lacks member 'execute'");
     assert_error(run(f, "{\"execute\": 5}"), "GenericError", "'execute' must be a string");
     assert_error(run(f, "{\"execute\": \"add\", \"arguments\": [1]}"), "GenericError",
