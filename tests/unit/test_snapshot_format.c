@@ -114,7 +114,7 @@ static size_t write_sample(uint8_t **ram_out)
     memset(ram + 3 * PAGE, 0x5a, PAGE);
     ram[40 * PAGE + 17] = 1;
     struct err e = { 0 };
-    assert_int_equal(snap_file_save(path, &st, ram, RAM_PAGES * PAGE, &e), 0);
+    assert_int_equal(snap_file_save(path, &st, ram, RAM_PAGES * PAGE, NULL, &e), 0);
     size_t len = st.len;
     snapbuf_free(&st);
     *ram_out = ram;
@@ -166,6 +166,27 @@ static void test_write_read(void **state)
     assert_true((uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size / 4);
     snap_file_close(&f);
     free(ram);
+}
+
+/* Pages never touched are known to be zero without reading them; touched
+ * ones (even written with zeros) must be read. */
+static void test_zero_map(void **state)
+{
+    (void)state;
+    const uint64_t len = SNAP_SCAN_CHUNK;
+    uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(m != MAP_FAILED);
+    madvise(m, len, MADV_NOHUGEPAGE);
+    m[5 * PAGE] = 1;
+    m[9 * PAGE] = 0;
+    bool zero[SNAP_SCAN_CHUNK / PAGE];
+    snap_ram_zero_map(m, 0, len, NULL, zero);
+    assert_false(zero[5]);
+    assert_false(zero[9]);
+    assert_true(zero[0]);
+    assert_true(zero[6]);
+    assert_true(zero[len / PAGE - 1]);
+    munmap(m, len);
 }
 
 static int open_fails(const char *want)
@@ -311,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_crc32c),
         cmocka_unit_test(test_header_layout),
         cmocka_unit_test(test_write_read),
+        cmocka_unit_test(test_zero_map),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_corrupt_state),
         cmocka_unit_test(test_corrupt_header),

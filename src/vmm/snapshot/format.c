@@ -111,8 +111,48 @@ static int write_all(int fd, const void *p, size_t n, uint64_t off, struct err *
     return 0;
 }
 
+/* The file's data extents in [from, from + len), as one flag per page. */
+static void file_data_pages(int fd, uint64_t from, uint64_t len, bool *data)
+{
+    memset(data, 0, (size_t)(len / SNAP_FILE_PAGE) * sizeof(bool));
+    uint64_t pos = from;
+    while (pos < from + len) {
+        off_t d = lseek(fd, (off_t)pos, SEEK_DATA);
+        if (d < 0 || (uint64_t)d >= from + len)
+            return;
+        off_t h = lseek(fd, d, SEEK_HOLE);
+        uint64_t end = h < 0 || (uint64_t)h > from + len ? from + len : (uint64_t)h;
+        for (uint64_t p = ((uint64_t)d - from) / SNAP_FILE_PAGE; p * SNAP_FILE_PAGE < end - from; p++)
+            data[p] = true;
+        pos = end;
+    }
+}
+
+void snap_ram_zero_map(const uint8_t *ram, uint64_t base, uint64_t len,
+                       const struct snap_file *backing, bool *zero)
+{
+    static int pagemap = -2;
+    uint64_t n = len / SNAP_FILE_PAGE;
+    memset(zero, 0, (size_t)n * sizeof(bool));
+    if (pagemap == -2)
+        pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (pagemap < 0 || n > SNAP_SCAN_CHUNK / SNAP_FILE_PAGE)
+        return;
+    uint64_t ent[SNAP_SCAN_CHUNK / SNAP_FILE_PAGE];
+    uint64_t vpage = (uint64_t)(uintptr_t)(ram + base) / SNAP_FILE_PAGE;
+    if (pread(pagemap, ent, (size_t)n * 8, (off_t)(vpage * 8)) != (ssize_t)(n * 8))
+        return;
+    bool data[SNAP_SCAN_CHUNK / SNAP_FILE_PAGE];
+    if (backing)
+        file_data_pages(backing->fd, backing->h.mem_off + base, len, data);
+    for (uint64_t i = 0; i < n; i++) {
+        bool touched = (ent[i] >> 63) & 1 || (ent[i] >> 62) & 1;
+        zero[i] = !touched && !(backing && data[i]);
+    }
+}
+
 int snap_file_write(int fd, const struct snapbuf *state, const uint8_t *ram,
-                    uint64_t ram_size, struct err *e)
+                    uint64_t ram_size, const struct snap_file *backing, struct err *e)
 {
     if (state->nomem)
         return err_set(e, ENOMEM, "out of memory for the snapshot state");
@@ -131,11 +171,18 @@ int snap_file_write(int fd, const struct snapbuf *state, const uint8_t *ram,
     int r = write_all(fd, hdr, sizeof(hdr), 0, e);
     if (r == 0)
         r = write_all(fd, state->data, state->len, h.state_off, e);
-    /* Runs of non-zero pages in one write each; zero pages stay holes. */
+    /* Runs of non-zero pages in one write each; zero pages stay holes,
+     * and pages never touched are not even read. */
     uint64_t run = 0, nrun = 0;
+    bool known[SNAP_SCAN_CHUNK / SNAP_FILE_PAGE];
     for (uint64_t off = 0; r == 0 && off < ram_size; off += SNAP_FILE_PAGE) {
         uint64_t n = ram_size - off < SNAP_FILE_PAGE ? ram_size - off : SNAP_FILE_PAGE;
-        bool zero = n == SNAP_FILE_PAGE ? snap_page_is_zero(ram + off, n) : false;
+        if (off % SNAP_SCAN_CHUNK == 0) {
+            uint64_t len = ram_size - off < SNAP_SCAN_CHUNK ? ram_size - off : SNAP_SCAN_CHUNK;
+            snap_ram_zero_map(ram, off, len & ~(uint64_t)(SNAP_FILE_PAGE - 1), backing, known);
+        }
+        bool zero = n == SNAP_FILE_PAGE ? (known[(off % SNAP_SCAN_CHUNK) / SNAP_FILE_PAGE] ||
+                                           snap_page_is_zero(ram + off, n)) : false;
         if (!zero) {
             if (nrun == 0)
                 run = off;
@@ -152,7 +199,7 @@ int snap_file_write(int fd, const struct snapbuf *state, const uint8_t *ram,
 }
 
 int snap_file_save(const char *path, const struct snapbuf *state, const uint8_t *ram,
-                   uint64_t ram_size, struct err *e)
+                   uint64_t ram_size, const struct snap_file *backing, struct err *e)
 {
     char tmp[4096];
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
@@ -160,7 +207,7 @@ int snap_file_save(const char *path, const struct snapbuf *state, const uint8_t 
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return err_set_errno(e, errno, "cannot create %s", tmp);
-    int r = snap_file_write(fd, state, ram, ram_size, e);
+    int r = snap_file_write(fd, state, ram, ram_size, backing, e);
     if (close(fd) < 0 && r == 0)
         r = err_set_errno(e, errno, "cannot write %s", tmp);
     if (r == 0 && rename(tmp, path) < 0)

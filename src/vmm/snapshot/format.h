@@ -30,14 +30,28 @@ void snap_header_encode(const struct snap_header *h, uint8_t out[SNAP_HEADER_SIZ
 int snap_header_decode(const uint8_t in[SNAP_HEADER_SIZE], uint64_t file_size,
                        struct snap_header *h, struct err *e);
 
+struct snap_file;
+
 /* Writes a whole snapshot to fd (an empty regular file): header, state,
- * and ram_size bytes of memory with all-zero pages left as holes. */
+ * and ram_size bytes of memory with all-zero pages left as holes. backing
+ * is the snapshot ram was restored from (mapped over it), or NULL. */
 int snap_file_write(int fd, const struct snapbuf *state, const uint8_t *ram,
-                    uint64_t ram_size, struct err *e);
+                    uint64_t ram_size, const struct snap_file *backing, struct err *e);
 /* Writes to PATH.tmp and renames it over path, so that a VM restored
  * from the old file at path (whose memory maps it) keeps its pages. */
 int snap_file_save(const char *path, const struct snapbuf *state, const uint8_t *ram,
-                   uint64_t ram_size, struct err *e);
+                   uint64_t ram_size, const struct snap_file *backing, struct err *e);
+
+/* Guest RAM is scanned in chunks of this size. */
+#define SNAP_SCAN_CHUNK (2u << 20)
+/* For the pages of [ram + base, + len) (len at most SNAP_SCAN_CHUNK, a page
+ * multiple), sets zero[i] when page i is certainly all zeros without
+ * reading it, which would fault it in: never touched (neither present nor
+ * swapped, per /proc/self/pagemap) and, for memory mapped from a snapshot
+ * (backing), in a hole of the file's memory section. Other pages, and all
+ * of them when pagemap cannot be read, are left false. */
+void snap_ram_zero_map(const uint8_t *ram, uint64_t base, uint64_t len,
+                       const struct snap_file *backing, bool *zero);
 
 /* An opened, verified snapshot: its state sections are in memory, its
  * guest memory stays in the file. */

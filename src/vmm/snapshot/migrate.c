@@ -245,6 +245,23 @@ static int final_phase(struct snapshot *s, struct wbuf *w, uint64_t *bitmap, int
     return 0;
 }
 
+/* Round 0: every page that may hold data; pages never touched (and, for
+ * memory restored from a snapshot, not in the file either) are zero and
+ * are neither read, which would fault them in, nor sent. */
+static void send_all(struct snapshot *s, struct wbuf *w)
+{
+    struct vm *vm = s->vm;
+    bool zero[SNAP_SCAN_CHUNK / MIG_PAGE];
+    for (uint64_t base = 0; base < vm->ram_size && !w->err && !atomic_load(&s->cancel);
+         base += SNAP_SCAN_CHUNK) {
+        uint64_t len = vm->ram_size - base < SNAP_SCAN_CHUNK ? vm->ram_size - base : SNAP_SCAN_CHUNK;
+        snap_ram_zero_map(vm->ram, base, len, s->have_file ? &s->file : NULL, zero);
+        for (uint64_t off = 0; off < len; off += MIG_PAGE)
+            if (!zero[off / MIG_PAGE] && !snap_page_is_zero(vm->ram + base + off, MIG_PAGE))
+                send_page(w, vm, base + off);
+    }
+}
+
 static int run_migration(struct snapshot *s, struct wbuf *w, struct err *e)
 {
     struct vm *vm = s->vm;
@@ -271,9 +288,7 @@ static int run_migration(struct snapshot *s, struct wbuf *w, struct err *e)
     /* Round 0: everything; zero pages are not sent, the destination starts
      * from zeroed memory. */
     int64_t t0 = mono_ms();
-    for (uint64_t off = 0; off < vm->ram_size && !w->err && !atomic_load(&s->cancel); off += MIG_PAGE)
-        if (!snap_page_is_zero(vm->ram + off, MIG_PAGE))
-            send_page(w, vm, off);
+    send_all(s, w);
     wflush(w);
     int64_t paused_at = 0;
     r = 0;
@@ -329,6 +344,9 @@ static void *migration_thread(void *arg)
         w->fd = s->mig_fd;
         r = run_migration(s, w, &e);
     }
+    /* A cancel shuts the socket down: whatever failed after it was it. */
+    if (r < 0 && atomic_load(&s->cancel))
+        r = -ECANCELED;
     free(w);
     snap_migrate_lock(s);
     s->total_ms = mono_ms() - s->start_ms;

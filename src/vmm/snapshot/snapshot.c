@@ -231,7 +231,8 @@ static int save_to_file(struct snapshot *s, const char *path, struct err *e)
     snapbuf_init(&b);
     int r = snap_state_save(&b, s->vm, s->mach_argc, s->mach_argv, e);
     if (r == 0)
-        r = snap_file_save(path, &b, s->vm->ram, s->vm->ram_size, e);
+        r = snap_file_save(path, &b, s->vm->ram, s->vm->ram_size,
+                           s->have_file ? &s->file : NULL, e);
     snapbuf_free(&b);
     s->total_ms = now_ms() - t0;
     s->downtime_ms = s->total_ms;
