@@ -140,6 +140,157 @@ if up:
 EOF
 }
 
+# Resets with a slot event pending: an insertion the guest has not seen
+# survives the reset (the next boot finds the disk and reads it, so its
+# interrupts were bound again on the new KVM VM); a removal is completed by
+# the reset (DEVICE_DELETED, the next boot has no vdb). Then a removal the
+# paused guest cannot act on stays pending and quit still ends the VM.
+reset_drive() {
+    python3 - "$QMP_PY" "$tmp/vm2.sock" "$tmp/out2" "$TIMEOUT" "$tmp/hot.qcow2" \
+        "$tmp/hot.img" <<'EOF' 2>&1
+import hashlib, os, re, sys, time
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import qmp
+sock, out, timeout, qcow, raw = sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5], sys.argv[6]
+deadline = time.monotonic() + timeout
+def check(cond, desc):
+    print(("PASS " if cond else "FAIL ") + desc, flush=True)
+    return cond
+def boots(n):
+    """(BOOT-VDB, BOOT-SHA) of the first n boots, waiting for them."""
+    while time.monotonic() < deadline:
+        with open(out, errors="replace") as f:
+            text = f.read().replace("\r", "")
+        if text.count("READY") >= n:
+            return re.findall(r"^BOOT-VDB=(\S*)\n(?:BOOT-SHA=(\S*)\n)?READY", text, re.M)[:n]
+        time.sleep(0.3)
+    return None
+def event(name, timeout):
+    try:
+        return c.wait_event(name, timeout=timeout)
+    except (TimeoutError, EOFError) as e:
+        return {"missing": str(e)}
+with open(raw, "rb") as f:
+    want = hashlib.sha256(f.read(65536)).hexdigest()
+c = qmp.Client(sock)
+c.negotiate()
+b = boots(1)
+if check(b is not None and len(b) == 1 and b[0][0] == "no", "first boot: no vdb (%s)" % b):
+    r = c.cmd("blockdev-add", {"driver": "qcow2", "node-name": "q1",
+                               "file": {"driver": "file", "filename": qcow}})
+    check(r.get("return") == {}, "blockdev-add of a qcow2 image (%s)" % r)
+    r1 = c.cmd("device_add", {"driver": "virtio-blk-pci", "drive": "q1", "id": "hd2"})
+    r2 = c.cmd("system_reset")
+    check(r1.get("return") == {} and r2.get("return") == {},
+          "device_add, then system_reset at once (%s, %s)" % (r1, r2))
+    ev = event("RESET", 30)
+    check("event" in ev, "RESET event (%s)" % ev.get("data", ev))
+    b = boots(2)
+    check(b is not None and len(b) == 2 and b[1][0] == "yes",
+          "the insertion survived the reset: the next boot found vdb (%s)" % b)
+    check(b is not None and len(b) == 2 and b[1][1] == want,
+          "the guest read the qcow2 disk's first 64 KiB, the raw bytes qemu-img converted")
+    r1 = c.cmd("device_del", {"id": "hd2"})
+    r2 = c.cmd("system_reset")
+    check(r1.get("return") == {} and r2.get("return") == {},
+          "device_del, then system_reset at once (%s, %s)" % (r1, r2))
+    ev = event("DEVICE_DELETED", 60)
+    check(ev.get("data", {}).get("device") == "hd2",
+          "the reset completed the removal: DEVICE_DELETED (%s)" % ev.get("data", ev))
+    b = boots(3)
+    check(b is not None and len(b) == 3 and b[2][0] == "no",
+          "the boot after it has no vdb (%s)" % b)
+    check(c.execute("stop") == {}, "stop")
+    r1 = c.cmd("device_add", {"driver": "virtio-blk-pci", "drive": "q1", "id": "hd3"})
+    r2 = c.cmd("device_del", {"id": "hd3"})
+    check(r1.get("return") == {} and r2.get("return") == {},
+          "device_add and device_del on the paused guest, the node reused (%s, %s)" % (r1, r2))
+    check(c.execute("quit") == {}, "quit with the removal still pending returns {}")
+    ev = event("SHUTDOWN", 30)
+    check(ev.get("data", {}).get("reason") == "host-qmp-quit",
+          "SHUTDOWN (%s)" % ev.get("data", ev))
+EOF
+}
+
+# PASS/FAIL lines to TAP.
+report() {
+    local line n=0
+    while IFS= read -r line; do
+        case $line in
+        PASS\ *) tap_ok "${line#PASS }"; n=$((n + 1)) ;;
+        FAIL\ *) tap_fail "${line#FAIL }"; n=$((n + 1)) ;;
+        Traceback*) tap_fail "the QMP client stopped on an exception"; n=$((n + 1)) ;;
+        *) echo "# $line" ;;
+        esac
+    done
+    [ $n -gt 0 ] || tap_fail "the QMP client reported nothing"
+}
+
+# Waits up to 60 s for cvirt-vmm (pid $1) to end; sets rc to its status,
+# or to "hung" after killing it.
+wait_exit() {
+    local pid=$1 i
+    for ((i = 0; i < 600; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid"
+        wait "$pid"
+        rc=hung
+    else
+        wait "$pid"
+        rc=$?
+    fi
+}
+
+wait_socket() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$1" ] && return
+        sleep 0.1
+    done
+}
+
+hotplug_run() {
+    local token="hotplug-$RANDOM$RANDOM" rc
+    # The disk on the command line is vda, so the hot-added one is vdb.
+    "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --memory 256M --no-reboot \
+        --disk "$tmp/cold.img" --control "$tmp/vm.sock" \
+        --append "$(cat "$CMDLINE_FILE") cvirt.run=$(encode "$(guest_script "$token")")" \
+        </dev/null >"$tmp/out" 2>"$tmp/err" &
+    local pid=$!
+    wait_socket "$tmp/vm.sock"
+    report < <(drive "$token")
+    wait_exit $pid
+    check "the guest powers off after its command, cvirt-vmm exits 0 (got $rc)" [ "$rc" = 0 ]
+    check "the guest's command exited 0" grep -q 'CVIRT-RUN-EXIT=0' "$tmp/out"
+    check "no device was marked broken" bash -c '! grep -q "needs a reset" "$1"' _ "$tmp/err"
+    tr -d '\r' <"$tmp/out" | grep -v 'Command line' | tail -n 12 | sed 's/^/# /'
+    sed 's/^/# stderr: /' "$tmp/err"
+}
+
+reset_run() {
+    local rc
+    local script='if [ -e /sys/block/vdb ]; then echo BOOT-VDB=yes; echo BOOT-SHA=$(dd if=/dev/vdb bs=65536 count=1 2>/dev/null | sha256sum | cut -d" " -f1); else echo BOOT-VDB=no; fi; echo READY; sleep 600'
+    if ! qemu-img convert -f raw -O qcow2 "$tmp/hot.img" "$tmp/hot.qcow2"; then
+        tap_fail "qemu-img convert to qcow2"
+        return
+    fi
+    "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --memory 256M \
+        --disk "$tmp/cold.img" --control "$tmp/vm2.sock" \
+        --append "$(cat "$CMDLINE_FILE") cvirt.run=$(encode "$script")" \
+        </dev/null >"$tmp/out2" 2>"$tmp/err2" &
+    local pid=$!
+    wait_socket "$tmp/vm2.sock"
+    report < <(reset_drive)
+    wait_exit $pid
+    check "cvirt-vmm exits with status 0 after quit (got $rc)" [ "$rc" = 0 ]
+    check "no device was marked broken" bash -c '! grep -q "needs a reset" "$1"' _ "$tmp/err2"
+    tr -d '\r' <"$tmp/out2" | grep -E '^(BOOT|READY)' | sed 's/^/# /'
+    sed 's/^/# stderr: /' "$tmp/err2"
+}
+
 main() {
     have_kvm || return
     local env
@@ -148,45 +299,10 @@ main() {
         return
     fi
     eval "$env"
-    local token="hotplug-$RANDOM$RANDOM"
     head -c $((4 << 20)) /dev/urandom >"$tmp/hot.img"
     head -c $((1 << 20)) /dev/zero >"$tmp/cold.img"
-    # The disk on the command line is vda, so the hot-added one is vdb.
-    "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --memory 256M --no-reboot \
-        --disk "$tmp/cold.img" --control "$tmp/vm.sock" \
-        --append "$(cat "$CMDLINE_FILE") cvirt.run=$(encode "$(guest_script "$token")")" \
-        </dev/null >"$tmp/out" 2>"$tmp/err" &
-    local pid=$! i line n=0
-    for ((i = 0; i < 100; i++)); do
-        [ -S "$tmp/vm.sock" ] && break
-        sleep 0.1
-    done
-    while IFS= read -r line; do
-        case $line in
-        PASS\ *) tap_ok "${line#PASS }"; n=$((n + 1)) ;;
-        FAIL\ *) tap_fail "${line#FAIL }"; n=$((n + 1)) ;;
-        Traceback*) tap_fail "the QMP client stopped on an exception"; n=$((n + 1)) ;;
-        *) echo "# $line" ;;
-        esac
-    done < <(drive "$token")
-    [ $n -gt 0 ] || tap_fail "the QMP client reported nothing"
-    local rc
-    for ((i = 0; i < 600; i++)); do
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 $pid 2>/dev/null; then
-        kill -KILL $pid
-        wait $pid
-        tap_fail "the guest powers off after its command (still running 60 s later)"
-    else
-        wait $pid; rc=$?
-        check "cvirt-vmm exits with status 0 (got $rc)" [ "$rc" = 0 ]
-    fi
-    check "the guest's command exited 0" grep -q 'CVIRT-RUN-EXIT=0' "$tmp/out"
-    check "no device was marked broken" bash -c '! grep -q "needs a reset" "$1"' _ "$tmp/err"
-    tr -d '\r' <"$tmp/out" | grep -v 'Command line' | tail -n 20 | sed 's/^/# /'
-    sed 's/^/# stderr: /' "$tmp/err"
+    hotplug_run
+    reset_run
 }
 
 main
