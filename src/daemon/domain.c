@@ -281,7 +281,7 @@ bool domain_list_match(const struct domain *d, unsigned f)
     bool active = domain_is_active(d);
     if (!pair_ok(f, DOMAIN_LIST_ACTIVE, DOMAIN_LIST_INACTIVE, active) ||
         !pair_ok(f, DOMAIN_LIST_PERSISTENT, DOMAIN_LIST_TRANSIENT, d->def != NULL) ||
-        !pair_ok(f, DOMAIN_LIST_MANAGEDSAVE, DOMAIN_LIST_NO_MANAGEDSAVE, false) ||
+        !pair_ok(f, DOMAIN_LIST_MANAGEDSAVE, DOMAIN_LIST_NO_MANAGEDSAVE, d->managed_save) ||
         !pair_ok(f, DOMAIN_LIST_AUTOSTART, DOMAIN_LIST_NO_AUTOSTART, d->autostart) ||
         !pair_ok(f, DOMAIN_LIST_HAS_SNAPSHOT, DOMAIN_LIST_NO_SNAPSHOT, false))
         return false;

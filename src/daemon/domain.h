@@ -100,6 +100,7 @@ struct domain {
     struct domain_def *def;     /* persistent definition, or NULL */
     struct domain_def *live;    /* running definition, or NULL */
     bool autostart;
+    bool managed_save;          /* a managed save image waits for the next start */
 
     /* Run-time data, owned by domain_run.c. */
     struct domain_driver *drv;  /* for the VMM's callbacks */

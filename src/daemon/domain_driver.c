@@ -40,12 +40,13 @@ static int load_def(void *opaque, const char *name, const char *path, const char
         return r;
     }
     d->autostart = autostart;
+    d->managed_save = store_has_managed_save(&drv->store, name);
     return 0;
 }
 
 int domain_driver_init(struct domain_driver *drv, struct evloop *loop, const char *config,
-                       const char *run, const char *log, const char *vmm_path,
-                       struct err *e)
+                       const char *run, const char *log, const char *state,
+                       const char *vmm_path, struct err *e)
 {
     memset(drv, 0, sizeof(*drv));
     domain_table_init(&drv->table);
@@ -54,7 +55,7 @@ int domain_driver_init(struct domain_driver *drv, struct evloop *loop, const cha
     drv->vmm_path = vmm_path ? strdup(vmm_path) : domain_find_vmm();
     if (!drv->vmm_path)
         return err_set(e, ENOMEM, "out of memory");
-    int r = store_init(&drv->store, config, run, log, e);
+    int r = store_init(&drv->store, config, run, log, state, e);
     if (r < 0) {
         free(drv->vmm_path);
         drv->vmm_path = NULL;

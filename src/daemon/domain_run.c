@@ -556,6 +556,8 @@ int domain_start_from(struct domain_driver *drv, struct domain *d, const char *r
 
 int domain_start(struct domain_driver *drv, struct domain *d, struct err *e)
 {
+    if (d->managed_save && !domain_is_active(d))
+        return domain_start_managed(drv, d, e);
     return domain_start_from(drv, d, NULL, e);
 }
 

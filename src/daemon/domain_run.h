@@ -37,8 +37,8 @@ struct domain_driver {
  * NULL: CVIRT_VMM, else cvirt-vmm beside the daemon (../vmm/cvirt-vmm in
  * the build tree, or the same folder), else the PATH. */
 int domain_driver_init(struct domain_driver *drv, struct evloop *loop, const char *config,
-                       const char *run, const char *log, const char *vmm_path,
-                       struct err *e);
+                       const char *run, const char *log, const char *state,
+                       const char *vmm_path, struct err *e);
 /* Finds the VMMs that still run (pid file, live process, control socket
  * that answers) and manages them again; cleans up the rest. */
 void domain_driver_reattach(struct domain_driver *drv);
@@ -71,6 +71,11 @@ int domain_save(struct domain_driver *drv, struct domain *d, const char *path,
                 struct err *e);
 int domain_restore(struct domain_driver *drv, const char *path, struct domain **out,
                    struct err *e);
+
+/* Managed save (virsh managedsave): domain_save to the store's save
+ * folder; the next domain_start restores from it and removes it. */
+int domain_managed_save(struct domain_driver *drv, struct domain *d, struct err *e);
+int domain_managed_save_remove(struct domain_driver *drv, struct domain *d, struct err *e);
 
 /* Writes d's persistent definition to the store. */
 int domain_save_config(struct domain_driver *drv, struct domain *d, struct err *e);

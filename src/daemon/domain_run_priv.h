@@ -21,6 +21,8 @@ int domain_start_from(struct domain_driver *drv, struct domain *d, const char *r
 /* Makes the VMM quit (SIGKILL when it does not) and records the stop
  * (reason from d->saving / d->destroying). */
 int domain_stop_vmm(struct domain_driver *drv, struct domain *d, struct err *e);
+/* domain_start for a domain with a managed save image. */
+int domain_start_managed(struct domain_driver *drv, struct domain *d, struct err *e);
 /* malloc'd path of cvirt-vmm, see domain_driver_init. */
 char *domain_find_vmm(void);
 

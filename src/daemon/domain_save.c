@@ -10,6 +10,7 @@
  * against the file size before anything is read. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,5 +169,62 @@ int domain_restore(struct domain_driver *drv, const char *path, struct domain **
     r = domain_start_from(drv, d, path, e);
     if (r == 0 && out)
         *out = d;
+    return r;
+}
+
+/* ---- managed save: a save image the daemon keeps for the next start ---- */
+
+int domain_managed_save(struct domain_driver *drv, struct domain *d, struct err *e)
+{
+    char path[PATH_MAX];
+    if (!d->def)
+        return err_set(e, EBUSY, "cannot do managed save for transient domain");
+    if (store_managed_save_path(&drv->store, d->name, path, sizeof(path)) < 0)
+        return err_set(e, ENAMETOOLONG, "domain name '%s' is too long", d->name);
+    int r = domain_save(drv, d, path, e);
+    if (r == 0)
+        d->managed_save = true;
+    return r;
+}
+
+int domain_managed_save_remove(struct domain_driver *drv, struct domain *d, struct err *e)
+{
+    char path[PATH_MAX];
+    if (store_managed_save_path(&drv->store, d->name, path, sizeof(path)) == 0 &&
+        unlink(path) < 0 && errno != ENOENT)
+        return err_set_errno(e, errno, "Failed to remove managed save file '%s'", path);
+    d->managed_save = false;
+    return 0;
+}
+
+/* A start of a domain with a managed save image restores it, with the
+ * definition saved in the image, and drops the image once it runs. */
+int domain_start_managed(struct domain_driver *drv, struct domain *d, struct err *e)
+{
+    char path[PATH_MAX], *xml = NULL;
+    struct domain_def *def;
+    int r = domain_op_check(d, DOMAIN_OP_START, e);
+    if (r == 0 && store_managed_save_path(&drv->store, d->name, path, sizeof(path)) < 0)
+        r = err_set(e, ENAMETOOLONG, "domain name '%s' is too long", d->name);
+    if (r == 0)
+        r = read_xml(path, &xml, e);
+    if (r == 0) {
+        r = domain_def_parse(xml, strlen(xml), 0, &def, e);
+        free(xml);
+    }
+    if (r == 0 && memcmp(def->uuid, d->uuid, 16) != 0) {
+        domain_def_free(def);
+        r = err_set(e, EINVAL, "%s belongs to another domain", path);
+    }
+    if (r < 0)
+        return r;
+    domain_def_free(d->live);
+    d->live = def;
+    r = domain_start_from(drv, d, path, e);
+    if (r == 0) {
+        /* The restored VM maps the image's memory: unlinking keeps it. */
+        unlink(path);
+        d->managed_save = false;
+    }
     return r;
 }

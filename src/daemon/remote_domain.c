@@ -304,8 +304,7 @@ static int h_has_managed_save(struct rpc_client *c, const void *args, void *ret,
                               struct rpc_error *err)
 {
     GET_DOM(d, remote_domain_has_managed_save_image_args);
-    (void)d;
-    ((remote_domain_has_managed_save_image_ret *)ret)->result = 0;
+    ((remote_domain_has_managed_save_image_ret *)ret)->result = d->managed_save;
     return 0;
 }
 
@@ -398,7 +397,10 @@ static int h_define_xml(struct rpc_client *c, const void *args, void *ret,
     return fill_dom_reply(&((remote_domain_define_xml_ret *)ret)->dom, d, err);
 }
 
-static int undefine(struct rpc_client *c, const remote_nonnull_domain *rd,
+/* virDomainUndefineFlagsValues */
+#define UNDEFINE_MANAGED_SAVE 1u
+
+static int undefine(struct rpc_client *c, const remote_nonnull_domain *rd, unsigned flags,
                     struct rpc_error *err)
 {
     struct domain_driver *drv = driver_of(c);
@@ -409,6 +411,11 @@ static int undefine(struct rpc_client *c, const remote_nonnull_domain *rd,
     if (!d->def)
         return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
                            "cannot undefine transient domain");
+    if (d->managed_save && !(flags & UNDEFINE_MANAGED_SAVE))
+        return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
+                           "Refusing to undefine while domain managed save image exists");
+    if (d->managed_save && domain_managed_save_remove(drv, d, &e) < 0)
+        return fail(err, &e);
     if (store_delete_def(&drv->store, d->name, &e) < 0)
         return fail(err, &e);
     char name[DOMAIN_NAME_MAX + 1];
@@ -429,15 +436,15 @@ static int undefine(struct rpc_client *c, const remote_nonnull_domain *rd,
 static int h_undefine(struct rpc_client *c, const void *args, void *ret,
                       struct rpc_error *err)
 {
-    return undefine(c, &((const remote_domain_undefine_args *)args)->dom, err);
+    return undefine(c, &((const remote_domain_undefine_args *)args)->dom, 0, err);
 }
 
 static int h_undefine_flags(struct rpc_client *c, const void *args, void *ret,
                             struct rpc_error *err)
 {
-    /* The flags ask to remove managed saves, snapshot metadata or NVRAM,
-     * none of which a cvirt domain has yet. */
-    return undefine(c, &((const remote_domain_undefine_flags_args *)args)->dom, err);
+    /* Snapshot metadata and NVRAM flags have nothing to remove yet. */
+    const remote_domain_undefine_flags_args *a = args;
+    return undefine(c, &a->dom, a->flags, err);
 }
 
 static int h_set_autostart(struct rpc_client *c, const void *args, void *ret,
@@ -546,6 +553,24 @@ static int h_restore(struct rpc_client *c, const void *args, void *ret,
                                               "%s", e.msg)
                                 : fail(err, &e);
     return 0;
+}
+
+/* 182 and 184 take (dom, flags), the shape of 183's arguments, which the
+ * table reuses for them. */
+static int h_managed_save(struct rpc_client *c, const void *args, void *ret,
+                          struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_has_managed_save_image_args);
+    struct err e = { 0 };
+    return domain_managed_save(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
+}
+
+static int h_managed_save_remove(struct rpc_client *c, const void *args, void *ret,
+                                 struct rpc_error *err)
+{
+    GET_DOM(d, remote_domain_has_managed_save_image_args);
+    struct err e = { 0 };
+    return domain_managed_save_remove(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
 }
 
 /* ---- changes: memory and disks ---- */
@@ -730,8 +755,12 @@ const struct rpc_proc remote_domain_procs[] = {
              h_attach_device_flags, 0),
     RPC_PROC(161, "virDomainDetachDeviceFlags", domain_detach_device_flags_args, void,
              h_detach_device_flags, 0),
+    RPC_PROC(182, "virDomainManagedSave", domain_has_managed_save_image_args, void,
+             h_managed_save, 0),
     RPC_PROC(183, "virDomainHasManagedSaveImage", domain_has_managed_save_image_args,
              domain_has_managed_save_image_ret, h_has_managed_save, RO),
+    RPC_PROC(184, "virDomainManagedSaveRemove", domain_has_managed_save_image_args, void,
+             h_managed_save_remove, 0),
     RPC_PROC(185, "virDomainSnapshotCreateXML", domain_snapshot_create_xml_args,
              domain_snapshot_create_xml_ret, h_nosup_185, 0),
     RPC_PROC(186, "virDomainSnapshotGetXMLDesc", domain_snapshot_get_xml_desc_args,
@@ -802,7 +831,7 @@ int remote_domain_init(struct daemon *dm, struct err *e)
     if (!drv)
         return err_set(e, ENOMEM, "out of memory");
     int r = domain_driver_init(drv, dm->loop, dm->paths.config_dir, dm->paths.run_dir, logdir,
-                               dm->vmm_path, e);
+                               dm->paths.state_dir, dm->vmm_path, e);
     if (r < 0) {
         free(drv);
         return r;

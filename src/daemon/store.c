@@ -49,14 +49,15 @@ static char *join(const char *a, const char *b)
 }
 
 int store_init(struct store *s, const char *config, const char *run, const char *log,
-               struct err *e)
+               const char *state, struct err *e)
 {
     memset(s, 0, sizeof(*s));
     s->config_dir = join(config, "qemu");
     s->autostart_dir = join(config, "qemu/autostart");
     s->run_dir = join(run, "qemu");
     s->log_dir = join(log, "qemu");
-    if (!s->config_dir || !s->autostart_dir || !s->run_dir || !s->log_dir) {
+    s->save_dir = join(state, "qemu/save");
+    if (!s->config_dir || !s->autostart_dir || !s->run_dir || !s->log_dir || !s->save_dir) {
         store_fini(s);
         return err_set(e, ENOMEM, "out of memory");
     }
@@ -65,6 +66,8 @@ int store_init(struct store *s, const char *config, const char *run, const char 
         r = mkdir_p(s->run_dir, 0700, e);
     if (r == 0)
         r = mkdir_p(s->log_dir, 0700, e);
+    if (r == 0)
+        r = mkdir_p(s->save_dir, 0700, e);
     if (r < 0)
         store_fini(s);
     return r;
@@ -76,6 +79,7 @@ void store_fini(struct store *s)
     free(s->autostart_dir);
     free(s->run_dir);
     free(s->log_dir);
+    free(s->save_dir);
     memset(s, 0, sizeof(*s));
 }
 
@@ -371,4 +375,18 @@ int store_log_path(const struct store *s, const char *name, char *buf, size_t le
 {
     int n = snprintf(buf, len, "%s/%s.log", s->log_dir, name);
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int store_managed_save_path(const struct store *s, const char *name, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s/%s.save", s->save_dir, name);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+bool store_has_managed_save(const struct store *s, const char *name)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    return store_managed_save_path(s, name, path, sizeof(path)) == 0 && stat(path, &st) == 0 &&
+           S_ISREG(st.st_mode);
 }

@@ -26,13 +26,14 @@ struct store {
     char *autostart_dir;    /* CONFIG/qemu/autostart */
     char *run_dir;          /* RUN/qemu */
     char *log_dir;          /* LOG/qemu */
+    char *save_dir;         /* STATE/qemu/save: managed save images */
 };
 
-/* Creates the directories (mode 0700 for config and run, like libvirt's
- * root-only state) when missing. config, run and log are the daemon's
- * roots, e.g. /etc/cvirt, /run/cvirt, /var/log/cvirt. */
+/* Creates the directories (mode 0700, like libvirt's root-only state)
+ * when missing. config, run, log and state are the daemon's roots, e.g.
+ * /etc/cvirt, /run/cvirt, /var/log/cvirt, /var/lib/cvirt. */
 int store_init(struct store *s, const char *config, const char *run, const char *log,
-               struct err *e);
+               const char *state, struct err *e);
 void store_fini(struct store *s);
 
 /* Writes data to dir/name atomically, mode 0600. */
@@ -74,5 +75,8 @@ void store_clear_run(const struct store *s, const char *name);
 int store_sock_path(const struct store *s, const char *name, const uint8_t uuid[16],
                     char *buf, size_t len);
 int store_log_path(const struct store *s, const char *name, char *buf, size_t len);
+/* STATE/qemu/save/NAME.save, where a managed save goes. */
+int store_managed_save_path(const struct store *s, const char *name, char *buf, size_t len);
+bool store_has_managed_save(const struct store *s, const char *name);
 
 #endif

@@ -306,6 +306,26 @@ check "events: Stopped Saved, Started Restored" \
     "$ROOT/events.txt"
 v destroy lc1 >/dev/null 2>&1
 
+# ---- managed save: kept by the daemon, restored by the next start ----
+v start lc1 >/dev/null 2>&1
+sleep 1
+out=$(v managedsave lc1 2>&1)
+check "managedsave" grep -q "Domain 'lc1' state saved by libvirt" <<<"$out"
+check "... the image is under the state folder, dominfo says so" \
+    bash -c '[ -f "$0/var/lib/cvirt/qemu/save/lc1.save" ] &&
+             virsh -c "$1" dominfo lc1 | grep -qE "^Managed save: +yes"' "$ROOT" "$URI"
+check "list --managed-save shows it saved" grep -qE '^ - +lc1 +saved' <(v list --all --managed-save)
+out=$(v start lc1 2>&1)
+check "start restores the managed save" \
+    bash -c 'grep -q "started" <<<"$0" && [ "$(virsh -c "$1" domstate --reason lc1 | head -1)" = "running (restored)" ]' \
+    "$out" "$URI"
+check "... and removes the image" test ! -e "$ROOT/var/lib/cvirt/qemu/save/lc1.save"
+v managedsave lc1 >/dev/null 2>&1
+out=$(v managedsave-remove lc1 2>&1)
+check "managedsave-remove" \
+    bash -c 'grep -q "Removed managedsave image" <<<"$0" && [ ! -e "$1/var/lib/cvirt/qemu/save/lc1.save" ]' \
+    "$out" "$ROOT"
+
 # ---- create: a transient domain ----
 domxml tr1 > "$ROOT/tr1.xml"
 out=$(v create "$ROOT/tr1.xml" 2>&1)

@@ -222,6 +222,7 @@ static void test_list_filter(void **state)
     domain_set_state(paused, DOMAIN_PAUSED, DOMAIN_PAUSED_USER);
     domain_set_running(&t, tr, tr->live, DOMAIN_RUNNING_BOOTED);
     off->autostart = true;
+    off->managed_save = true;
 
     /* Which of off, run, paused, tr each filter keeps, as a bit mask. */
     static const struct { unsigned flags; unsigned want; } cases[] = {
@@ -238,7 +239,8 @@ static void test_list_filter(void **state)
         { DOMAIN_LIST_OTHER, 0x0 },
         { DOMAIN_LIST_AUTOSTART, 0x1 },
         { DOMAIN_LIST_NO_AUTOSTART, 0xe },
-        { DOMAIN_LIST_MANAGEDSAVE, 0x0 },
+        { DOMAIN_LIST_MANAGEDSAVE, 0x1 },
+        { DOMAIN_LIST_NO_MANAGEDSAVE, 0xe },
         { DOMAIN_LIST_NO_SNAPSHOT | DOMAIN_LIST_PERSISTENT | DOMAIN_LIST_ACTIVE, 0x6 },
     };
     struct domain *doms[4] = { off, run, paused, tr };

@@ -18,7 +18,7 @@
 
 struct fixture {
     char root[64];
-    char config[128], run[128], log[128];
+    char config[128], run[128], log[128], state[128];
     struct store s;
 };
 
@@ -31,8 +31,9 @@ static int setup(void **state)
     snprintf(f->config, sizeof(f->config), "%s/etc/cvirt", f->root);
     snprintf(f->run, sizeof(f->run), "%s/run/cvirt", f->root);
     snprintf(f->log, sizeof(f->log), "%s/log/cvirt", f->root);
+    snprintf(f->state, sizeof(f->state), "%s/lib/cvirt", f->root);
     struct err e = { 0 };
-    if (store_init(&f->s, f->config, f->run, f->log, &e) < 0)
+    if (store_init(&f->s, f->config, f->run, f->log, f->state, &e) < 0)
         return -1;
     *state = f;
     return 0;
@@ -83,6 +84,18 @@ static void test_layout(void **state)
     assert_true(S_ISDIR(st.st_mode));
     assert_int_equal(st.st_mode & 0777, 0700);
     assert_string_equal(f->s.run_dir + strlen(f->run), "/qemu");
+    snprintf(p, sizeof(p), "%s/qemu/save", f->state);
+    assert_int_equal(stat(p, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    char save[256];
+    assert_int_equal(store_managed_save_path(&f->s, "vm1", save, sizeof(save)), 0);
+    snprintf(p, sizeof(p), "%s/qemu/save/vm1.save", f->state);
+    assert_string_equal(save, p);
+    assert_false(store_has_managed_save(&f->s, "vm1"));
+    FILE *fp = fopen(save, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_true(store_has_managed_save(&f->s, "vm1"));
     char sock[108];
     uint8_t uuid[16];
     memset(uuid, 0xab, sizeof(uuid));
