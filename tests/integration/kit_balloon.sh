@@ -58,6 +58,7 @@ try:
                               "value": 1})
     else:
         st = c.execute("query-balloon-stats")
+        res["ignored-pfns"] = st["ignored-pfns"]
     res["stats"] = st["stats"]
     res["last-update"] = st["last-update"]
 except Exception as e:
@@ -126,6 +127,10 @@ main() {
         kit_subject "virtio_balloon" virtio_balloon 1 "$args"
     wait "$peer"
     host_checks "cvirt-vmm" "$WORK/v.json" "$pages" "$memfree" "$swapin"
+    local ign
+    ign=$(field "$WORK/v.json" 'r["ignored-pfns"]')
+    check "cvirt-vmm: query-balloon-stats counts the 3 page numbers outside RAM (got $ign)" \
+        [ "$ign" = 3 ]
     local qs vs
     qs=$(field "$WORK/q.json" 'sorted(r["stats"].items())')
     vs=$(field "$WORK/v.json" 'sorted(r["stats"].items())')
