@@ -149,6 +149,16 @@ static void reattach_one(void *opaque, const char *name, pid_t pid, const char *
         domain_set_stopped(&drv->table, d, DOMAIN_SHUTOFF_UNKNOWN);
         return;
     }
+    /* The socket must be the pid file's process, not a stranger that
+     * reuses a stale pid while another VMM owns the socket. */
+    int peer = vmm_client_peer_pid(d->vmm);
+    if (peer != (int)pid) {
+        log_error("domain '%s': its control socket belongs to pid %d, not %d; not reattached",
+                  name, peer, (int)pid);
+        domain_unwatch(drv, d);
+        domain_set_stopped(&drv->table, d, DOMAIN_SHUTOFF_UNKNOWN);
+        return;
+    }
     restore_run_state(drv, d);
     log_info("domain '%s': reattached to VMM pid %d", d->name, (int)pid);
 }

@@ -201,6 +201,15 @@ static void on_readable(void *opaque, uint32_t events)
     }
 }
 
+int vmm_client_peer_pid(const struct vmm_client *c)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return -1;
+    return (int)cred.pid;
+}
+
 bool vmm_client_alive(const struct vmm_client *c)
 {
     return c && !c->dead;

@@ -46,6 +46,9 @@ int vmm_client_connect(struct evloop *loop, const char *path, int timeout_ms,
 int vmm_client_execute(struct vmm_client *c, const char *cmd, struct json_object *args,
                        int timeout_ms, struct json_object **ret, struct err *e);
 
+/* The pid of the process at the other end (SO_PEERCRED), or -1. */
+int vmm_client_peer_pid(const struct vmm_client *c);
+
 /* False once the connection has ended. */
 bool vmm_client_alive(const struct vmm_client *c);
 

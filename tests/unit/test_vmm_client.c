@@ -174,6 +174,8 @@ static void test_execute_with_event(void **state)
     json_object_put(ret);
     assert_int_equal(seen.events, 1);
     assert_string_equal(seen.last, "STOP");
+    /* The scripted server is a thread of this process. */
+    assert_int_equal(vmm_client_peer_pid(c), getpid());
     vmm_client_free(c);
     server_stop(&srv);
 }
