@@ -214,3 +214,11 @@ int msix_attach(struct msix *m, struct err *e)
     }
     return 0;
 }
+
+void msix_restore(struct msix *m, const uint8_t *table, uint64_t pba)
+{
+    msix_table_write(m, 0, table, m->nvec * MSIX_ENTRY_SIZE);
+    pthread_mutex_lock(&m->lock);
+    m->pba = m->nvec < 64 ? pba & ((1ULL << m->nvec) - 1) : pba;
+    pthread_mutex_unlock(&m->lock);
+}

@@ -57,5 +57,9 @@ int msix_notify(struct msix *m, unsigned n);
 int msix_attach(struct msix *m, struct err *e);
 /* Power-on state: disabled, every entry masked, nothing pending. */
 void msix_reset(struct msix *m);
+/* Restore: the table (nvec entries) and pending bits as saved; the
+ * caller then applies the control word (msix_set_control), which routes
+ * the vectors. */
+void msix_restore(struct msix *m, const uint8_t *table, uint64_t pba);
 
 #endif

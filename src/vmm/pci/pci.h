@@ -17,6 +17,7 @@
 struct vm;
 struct msix;
 struct pci_bus;
+struct snapbuf;
 
 #define PCI_MAX_SLOTS   32     /* devices 0..31 on bus 0, function 0 each */
 #define PCI_CFG_SIZE    256    /* conventional config space; ECAM reads 0 above */
@@ -78,6 +79,14 @@ struct pci_dev_ops {
      * its pointer and tear its model down (possibly later, on its own
      * thread). No bus lock is held. May be NULL. */
     void (*unplugged)(void *opaque);
+    /* Save/restore of the model's own state (snapshot/stream.h); the bus
+     * saves config space, BAR addresses, INTx and MSI-X. load runs after
+     * those are back (BARs decoded where the guest put them, vectors
+     * routed). quiesce(true) stops the model taking new work and waits for
+     * what is in flight; quiesce(false) lets it go on. Each may be NULL. */
+    void (*save)(void *opaque, struct snapbuf *b);
+    int (*load)(void *opaque, struct snapbuf *b, struct err *e);
+    void (*quiesce)(void *opaque, bool on);
 };
 
 struct pci_bar {
@@ -217,6 +226,14 @@ enum pci_slot_state pci_hotplug_slot_state(struct pci_bus *bus, unsigned slot);
 /* The register block (dword accesses at 0, 4, 8), for the host bridge. */
 void pci_hotplug_read(struct pci_bus *bus, unsigned off, uint8_t *data, unsigned len);
 void pci_hotplug_write(struct pci_bus *bus, unsigned off, const uint8_t *data, unsigned len);
+
+/* Save/restore of every function on the bus (vCPUs stopped). load wants
+ * the same functions in the same slots (a function added at run time
+ * cannot be restored) and names the first difference. */
+void pci_bus_save(struct pci_bus *bus, struct snapbuf *b);
+int pci_bus_load(struct pci_bus *bus, struct snapbuf *b, struct err *e);
+/* ops->quiesce of every function. */
+void pci_bus_quiesce(struct pci_bus *bus, bool on);
 
 struct vm *pci_bus_vm(struct pci_bus *bus);
 struct pci_dev *pci_bus_dev(struct pci_bus *bus, unsigned slot);

@@ -26,8 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pci/pci.h"
 #include "snapshot/snapshot_int.h"
 #include "util/log.h"
+#include "virtio/virtq.h"
 #include "vm.h"
 
 #define MIG_MAGIC   "CVIRTMIG"
@@ -168,6 +170,36 @@ static int64_t send_dirty(struct snapshot *s, struct wbuf *w, uint64_t *bitmap)
     return n;
 }
 
+/* The virtqueue write hook: pages a device may write. */
+static void mark_device_write(void *opaque, const void *hva, size_t len)
+{
+    struct snapshot *s = opaque;
+    const uint8_t *p = hva, *ram = s->vm->ram;
+    if (len == 0 || p < ram || (uint64_t)(p - ram) >= s->vm->ram_size)
+        return;
+    uint64_t first = (uint64_t)(p - ram) / MIG_PAGE;
+    uint64_t last = ((uint64_t)(p - ram) + len - 1) / MIG_PAGE;
+    for (uint64_t pg = first; pg <= last && pg / 64 < s->dev_dirty_words; pg++)
+        __atomic_fetch_or(&s->dev_dirty[pg / 64], 1ULL << (pg % 64), __ATOMIC_RELAXED);
+}
+
+/* Every page a device may have written since the migration began; the
+ * devices are drained, so none of them changes any more. */
+static int64_t send_device_pages(struct snapshot *s, struct wbuf *w)
+{
+    int64_t n = 0;
+    for (uint64_t wd = 0; wd < s->dev_dirty_words && !w->err; wd++)
+        for (uint64_t bits = __atomic_load_n(&s->dev_dirty[wd], __ATOMIC_RELAXED); bits;
+             bits &= bits - 1) {
+            uint64_t pg = wd * 64 + (uint64_t)__builtin_ctzll(bits);
+            if (pg * MIG_PAGE < s->vm->ram_size) {
+                send_page(w, s->vm, pg * MIG_PAGE);
+                n++;
+            }
+        }
+    return w->err ? w->err : n;
+}
+
 static int connect_to(const char *hostport, struct err *e)
 {
     char host[256];
@@ -210,7 +242,15 @@ static int final_phase(struct snapshot *s, struct wbuf *w, uint64_t *bitmap, int
 {
     *paused_at = mono_ms();
     s->was_running = snap_stop_vm(s);
+    /* Devices finish what they took (virtio-blk completes its requests)
+     * and take nothing more; their writes are in dev_dirty. */
+    if (s->vm->pci) {
+        pci_bus_quiesce(s->vm->pci, true);
+        s->quiesced = true;
+    }
     int64_t n = send_dirty(s, w, bitmap);
+    if (n >= 0)
+        n = send_device_pages(s, w);
     if (n < 0)
         return err_set_errno(e, (int)-n, "sending the last dirty pages");
     struct snapbuf st;
@@ -274,9 +314,24 @@ static int run_migration(struct snapshot *s, struct wbuf *w, struct err *e)
         wput32(w, n);
         wput(w, s->mach_argv[i], n);
     }
+    uint64_t words = (vm->ram_size / MIG_PAGE + 63) / 64;
+    if (!s->dev_dirty) {
+        s->dev_dirty = calloc(words, 8);
+        if (!s->dev_dirty)
+            return err_set(e, ENOMEM, "out of memory for the device dirty bitmap");
+        s->dev_dirty_words = words;
+    }
+    memset(s->dev_dirty, 0, words * 8);
+    virtq_set_write_hook(mark_device_write, s);
     int r = set_dirty_log(vm, true);
     if (r < 0)
         return err_set_errno(e, -r, "cannot turn on dirty logging");
+    /* Chains taken before the hook was set finish now, before round 0
+     * copies what they wrote. */
+    if (vm->pci) {
+        pci_bus_quiesce(vm->pci, true);
+        pci_bus_quiesce(vm->pci, false);
+    }
     uint64_t max_pages = 0;
     for (unsigned i = 0; i < vm->nslots; i++)
         if (vm->slots[i].size / MIG_PAGE > max_pages)
@@ -348,6 +403,10 @@ static void *migration_thread(void *arg)
     if (r < 0 && atomic_load(&s->cancel))
         r = -ECANCELED;
     free(w);
+    virtq_set_write_hook(NULL, NULL);
+    if (r < 0 && s->quiesced)
+        pci_bus_quiesce(s->vm->pci, false);
+    s->quiesced = false;
     snap_migrate_lock(s);
     s->total_ms = mono_ms() - s->start_ms;
     if (r < 0 && r != -ECANCELED)
@@ -391,8 +450,6 @@ int snap_migrate_start(struct snapshot *s, const char *hostport, struct err *e)
         s->lock_ready = true;
     }
     join_previous(s);
-    if (s->vm->pci)
-        return err_set(e, ENOTSUP, "cannot migrate a VM with PCI (virtio) devices yet");
     int fd = connect_to(hostport, e);
     if (fd < 0)
         return fd;
@@ -438,6 +495,10 @@ void snap_migrate_free(struct snapshot *s)
     if (s->lock_ready)
         pthread_mutex_destroy(&s->lock);
     s->lock_ready = false;
+    /* Tracking is off and the thread gone; device threads may still run,
+     * but no longer call the hook. */
+    free(s->dev_dirty);
+    s->dev_dirty = NULL;
 }
 
 /* ---- the destination ---- */

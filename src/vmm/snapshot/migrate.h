@@ -41,6 +41,12 @@ struct snapshot {
     atomic_bool cancel;
     atomic_bool active;          /* between migrate and its last event */
     bool have_state;             /* destination: the state arrived */
+    bool quiesced;               /* the final phase stopped the devices */
+    /* Pages devices may have written since the migration began (a bit per
+     * RAM page), kept until the process ends: a device thread may still
+     * be marking when tracking is turned off. */
+    uint64_t *dev_dirty;
+    uint64_t dev_dirty_words;
     int mig_fd;
     bool was_running;
 };

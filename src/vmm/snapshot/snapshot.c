@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "control.h"
+#include "pci/pci.h"
 #include "snapshot/format.h"
 #include "snapshot/migrate.h"
 #include "snapshot/snapshot_int.h"
@@ -229,7 +230,13 @@ static int save_to_file(struct snapshot *s, const char *path, struct err *e)
     snap_emit_migration(s, "active");
     struct snapbuf b;
     snapbuf_init(&b);
+    /* Requests the devices took finish first: the queues are saved with
+     * every chain either returned or still available to the driver. */
+    if (s->vm->pci)
+        pci_bus_quiesce(s->vm->pci, true);
     int r = snap_state_save(&b, s->vm, s->mach_argc, s->mach_argv, e);
+    if (s->vm->pci)
+        pci_bus_quiesce(s->vm->pci, false);
     if (r == 0)
         r = snap_file_save(path, &b, s->vm->ram, s->vm->ram_size,
                            s->have_file ? &s->file : NULL, e);

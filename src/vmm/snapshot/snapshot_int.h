@@ -17,6 +17,7 @@ struct vcpu;
 #define SNAP_SEC_PIT      SNAP_TAG('P', 'I', 'T', ' ')
 #define SNAP_SEC_CLOCK    SNAP_TAG('C', 'L', 'C', 'K')
 #define SNAP_SEC_PLATFORM SNAP_TAG('P', 'L', 'A', 'T')  /* instance: table index */
+#define SNAP_SEC_PCI      SNAP_TAG('P', 'C', 'I', ' ')  /* bus 0: every function */
 #define SNAP_SEC_END      SNAP_TAG('E', 'N', 'D', ' ')
 
 /* vCPU v's registers and KVM state into one SNAP_SEC_CPU section. The

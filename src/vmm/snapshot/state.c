@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hw/platform.h"
+#include "pci/pci.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -14,10 +15,6 @@
 
 int snap_state_save(struct snapbuf *b, struct vm *vm, int argc, char **argv, struct err *e)
 {
-    /* The PCI functions and the virtio transport keep their registers in
-     * files that have no save hooks yet: refuse rather than lose them. */
-    if (vm->pci)
-        return err_set(e, ENOTSUP, "cannot save a VM with PCI (virtio) devices yet");
     size_t s = snapbuf_section_begin(b, SNAP_SEC_CONFIG, 0);
     snapbuf_put_u32(b, (uint32_t)argc);
     for (int i = 0; i < argc; i++)
@@ -32,6 +29,11 @@ int snap_state_save(struct snapbuf *b, struct vm *vm, int argc, char **argv, str
     if (r < 0)
         return r;
     platform_save_all(vm, b, SNAP_SEC_PLATFORM);
+    if (vm->pci) {
+        s = snapbuf_section_begin(b, SNAP_SEC_PCI, 0);
+        pci_bus_save(vm->pci, b);
+        snapbuf_section_end(b, s);
+    }
     s = snapbuf_section_begin(b, SNAP_SEC_END, 0);
     snapbuf_section_end(b, s);
     if (b->nomem)
@@ -92,6 +94,10 @@ static int load_section(uint32_t tag, uint32_t inst, struct snapbuf *body, struc
         return snap_chip_load(tag, inst, body, vm, e);
     case SNAP_SEC_PLATFORM:
         return platform_load(vm, inst, body, e);
+    case SNAP_SEC_PCI:
+        if (!vm->pci)
+            return err_set(e, EINVAL, "the snapshot has PCI devices, this machine none");
+        return pci_bus_load(vm->pci, body, e);
     default:
         return err_set(e, EINVAL, "unknown state section %08x", tag);
     }
@@ -103,7 +109,7 @@ int snap_state_load(const struct snapbuf *state, struct vm *vm, struct err *e)
     snapbuf_view(&it, state->data, state->len);
     uint32_t tag, inst;
     bool cpu_seen[VM_MAX_CPUS] = { false };
-    bool ended = false;
+    bool ended = false, pci_seen = false;
     int r;
     /* CPUs before the chips and devices, which may raise lines into them. */
     static const uint32_t passes[][2] = { { SNAP_SEC_CPU, 0 }, { 0, SNAP_SEC_CPU } };
@@ -112,6 +118,8 @@ int snap_state_load(const struct snapbuf *state, struct vm *vm, struct err *e)
         while ((r = snapbuf_section_next(&it, &tag, &inst, &body)) == 1) {
             if (tag == SNAP_SEC_END)
                 ended = true;
+            if (tag == SNAP_SEC_PCI)
+                pci_seen = true;
             bool want = passes[p][0] ? tag == passes[p][0] : tag != passes[p][1];
             if (!want)
                 continue;
@@ -127,5 +135,7 @@ int snap_state_load(const struct snapbuf *state, struct vm *vm, struct err *e)
     for (unsigned i = 0; i < vm->ncpus; i++)
         if (!cpu_seen[i])
             return err_set(e, EINVAL, "no state for vCPU %u", i);
+    if (vm->pci && !pci_seen)
+        return err_set(e, EINVAL, "the machine has PCI devices, the snapshot none");
     return 0;
 }

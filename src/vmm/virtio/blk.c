@@ -117,6 +117,10 @@ struct blkdev {
     pthread_cond_t cond;
     struct blk_req *head, *tail, *free_list;
     bool stop;
+    unsigned busy;              /* requests handed to the workers, not done */
+    char *path, *format;        /* to open the image again after a migration */
+    unsigned open_flags;
+    pthread_cond_t idle;        /* busy fell to 0 */
     pthread_t workers[BLK_WORKERS];
     unsigned nworkers;
     bool use_ring;
@@ -590,6 +594,10 @@ static void *blk_worker(void *opaque)
         if (r->gen == __atomic_load_n(&d->gen, __ATOMIC_ACQUIRE))
             blk_complete(d, r);
         blk_release(d, r);
+        pthread_mutex_lock(&d->mu);
+        if (--d->busy == 0)
+            pthread_cond_broadcast(&d->idle);
+        pthread_mutex_unlock(&d->mu);
     }
 }
 
@@ -624,6 +632,7 @@ static void blk_queue_notify(struct virtio_dev *vd, unsigned q)
             continue;
         r->next = NULL;
         pthread_mutex_lock(&d->mu);
+        d->busy++;
         if (d->tail)
             d->tail->next = r;
         else
@@ -644,6 +653,60 @@ static void blk_queue_notify(struct virtio_dev *vd, unsigned q)
             pthread_cond_signal(&d->cond);
         pthread_mutex_unlock(&d->mu);
     }
+}
+
+/* Migration and save: every request taken off the queue completes and
+ * its chain goes back to the driver before the queues are saved. The
+ * core has stopped handing out chains; the ring is reaped here under the
+ * device lock (the event loop takes the same lock to touch it). */
+static void blk_drain(struct virtio_dev *vd)
+{
+    struct blkdev *d = vd->priv;
+    if (d->use_ring) {
+        virtio_lock(vd);
+        struct blk_ring *rg = &d->ring;
+        ring_submit(d);
+        bool pushed = false;
+        while (rg->inflight) {
+            long n = syscall(__NR_io_uring_enter, rg->fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0);
+            if (n < 0 && errno != EINTR)
+                break;
+            pushed |= ring_reap(d, true);
+        }
+        if (pushed)
+            virtio_queue_interrupt(vd, 0);
+        virtio_unlock(vd);
+    }
+    pthread_mutex_lock(&d->mu);
+    while (d->busy)
+        pthread_cond_wait(&d->idle, &d->mu);
+    pthread_mutex_unlock(&d->mu);
+    /* What the format layer caches (qcow2 tables) goes to the file, for
+     * the destination that opens it next. */
+    struct err e = { 0 };
+    if (!d->readonly && blk_flush(d->img, &e) < 0)
+        log_warn("virtio-blk %s: flush before migration: %s", d->img->filename, e.msg);
+}
+
+/* On a restored or migrated VM: the image was opened before the source
+ * last wrote it, so a format that caches metadata (qcow2) opens it again.
+ * Raw images keep their file (and the ring its descriptor). No state of
+ * its own is saved: the drain left nothing in flight. */
+static int blk_load(struct virtio_dev *vd, struct snapbuf *b, struct err *e)
+{
+    struct blkdev *d = vd->priv;
+    if (d->img->drv == &blk_raw_driver || !d->path)
+        return 0;
+    struct blk *img;
+    struct blk_open_opts o = { 0 };
+    int r = blk_open(&img, d->path, d->format, d->open_flags, &o, e);
+    if (r < 0) {
+        err_prefix(e, "--disk %s: ", d->path);
+        return r;
+    }
+    blk_close(d->img);
+    d->img = img;
+    return 0;
 }
 
 static void blk_reset(struct virtio_dev *vd)
@@ -695,6 +758,9 @@ static void blk_destroy(struct virtio_dev *vd)
     if (d->img)
         blk_close(d->img);
     pthread_cond_destroy(&d->cond);
+    pthread_cond_destroy(&d->idle);
+    free(d->path);
+    free(d->format);
     pthread_mutex_destroy(&d->mu);
     free(d);
     vd->priv = NULL;
@@ -718,6 +784,7 @@ static int blk_create_dev(struct virtio_dev *vd, const char *arg, struct err *e)
     d->readonly = a.readonly;
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cond, NULL);
+    pthread_cond_init(&d->idle, NULL);
     vd->priv = d;
     if (a.serial)
         memcpy(d->serial, a.serial, strlen(a.serial));
@@ -726,6 +793,9 @@ static int blk_create_dev(struct virtio_dev *vd, const char *arg, struct err *e)
     r = blk_open(&d->img, a.path, a.format, flags, &o, e);
     if (r < 0)
         err_prefix(e, "--disk %s: ", a.path);
+    d->path = strdup(a.path);
+    d->format = a.format ? strdup(a.format) : NULL;
+    d->open_flags = flags;
     free(s);
     if (r < 0) {
         d->img = NULL;
@@ -766,4 +836,6 @@ const struct virtio_dev_ops virtio_blk_ops = {
     .config_write = blk_config_write,
     .queue_notify = blk_queue_notify,
     .reset = blk_reset,
+    .drain = blk_drain,
+    .load = blk_load,
 };

@@ -30,6 +30,7 @@
 
 #include "pci/msix.h"
 #include "pci/pci.h"
+#include "snapshot/stream.h"
 #include "util/evloop.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
@@ -418,6 +419,109 @@ static void vp_reset(void *opaque)
     virtio_unlock(&vp->vd);
 }
 
+/* ---- save/restore ----------------------------------------------------- */
+
+static void vp_save(void *opaque, struct snapbuf *b)
+{
+    struct virtio_pci *vp = opaque;
+    virtio_lock(&vp->vd);
+    snapbuf_put_str(b, vp->vd.ops->name);
+    snapbuf_put_u32(b, vp->dfselect);
+    snapbuf_put_u32(b, vp->gfselect);
+    snapbuf_put_u16(b, vp->msix_config);
+    snapbuf_put_u16(b, vp->queue_select);
+    snapbuf_put_u8(b, vp->isr);
+    snapbuf_put_u8(b, (uint8_t)vp->vd.ops->nqueues);
+    for (unsigned i = 0; i < vp->vd.ops->nqueues; i++) {
+        const struct vp_queue *q = &vp->q[i];
+        snapbuf_put_u16(b, q->size);
+        snapbuf_put_u16(b, q->vector);
+        snapbuf_put_u8(b, q->enabled);
+        snapbuf_put_u64(b, q->desc);
+        snapbuf_put_u64(b, q->driver);
+        snapbuf_put_u64(b, q->device);
+    }
+    virtio_unlock(&vp->vd);
+    virtio_dev_save(&vp->vd, b);
+}
+
+static int vp_load_transport(struct virtio_pci *vp, struct snapbuf *b, struct err *e)
+{
+    char *name = snapbuf_get_str(b, 32);
+    bool same = name && !strcmp(name, vp->vd.ops->name);
+    free(name);
+    if (!same)
+        return err_set(e, EINVAL, "not a virtio-%s in the snapshot", vp->vd.ops->name);
+    uint32_t dfs = snapbuf_get_u32(b), gfs = snapbuf_get_u32(b);
+    uint16_t mcfg = snapbuf_get_u16(b), qsel = snapbuf_get_u16(b);
+    uint8_t isr = snapbuf_get_u8(b);
+    unsigned n = snapbuf_get_u8(b);
+    if (n != vp->vd.ops->nqueues)
+        return err_set(e, EINVAL, "%u queues saved, virtio-%s has %u", n, vp->vd.ops->name,
+                       vp->vd.ops->nqueues);
+    struct vp_queue qs[VIRTIO_MAX_QUEUES];
+    for (unsigned i = 0; i < n; i++) {
+        qs[i].size = snapbuf_get_u16(b);
+        qs[i].vector = snapbuf_get_u16(b);
+        qs[i].enabled = snapbuf_get_bool(b);
+        qs[i].desc = snapbuf_get_u64(b);
+        qs[i].driver = snapbuf_get_u64(b);
+        qs[i].device = snapbuf_get_u64(b);
+    }
+    if (b->short_read)
+        return err_set(e, EINVAL, "virtio-%s: transport state truncated", vp->vd.ops->name);
+    virtio_lock(&vp->vd);
+    vp->dfselect = dfs;
+    vp->gfselect = gfs;
+    vp->msix_config = valid_vector(vp, mcfg);
+    vp->queue_select = qsel;
+    vp->isr = isr & (ISR_QUEUE | ISR_CONFIG);
+    for (unsigned i = 0; i < n; i++) {
+        struct vp_queue *q = &vp->q[i];
+        q->size = qs[i].size;
+        q->vector = valid_vector(vp, qs[i].vector);
+        q->enabled = qs[i].enabled;
+        q->desc = qs[i].desc;
+        q->driver = qs[i].driver;
+        q->device = qs[i].device;
+    }
+    virtio_unlock(&vp->vd);
+    return 0;
+}
+
+/* The bus has put config space, BARs (so the notify ioeventfds) and
+ * MSI-X back; the transport registers and the device follow. Chains the
+ * driver made available but the device never took are looked at again. */
+static int vp_load(void *opaque, struct snapbuf *b, struct err *e)
+{
+    struct virtio_pci *vp = opaque;
+    int r = vp_load_transport(vp, b, e);
+    if (r == 0)
+        r = virtio_dev_load(&vp->vd, b, e);
+    if (r < 0)
+        return r;
+    for (unsigned i = 0; i < vp->vd.ops->nqueues; i++)
+        if (vp->q[i].enabled != vp->vd.vqs[i].ready)
+            return err_set(e, EINVAL, "virtio-%s: queue %u enable state disagrees", vp->vd.ops->name, i);
+    virtio_lock(&vp->vd);
+    if (virtio_running(&vp->vd))
+        kick_all(vp);
+    virtio_unlock(&vp->vd);
+    return 0;
+}
+
+static void vp_quiesce(void *opaque, bool on)
+{
+    struct virtio_pci *vp = opaque;
+    virtio_quiesce(&vp->vd, on);
+    if (!on) {
+        virtio_lock(&vp->vd);
+        if (virtio_running(&vp->vd))
+            kick_all(vp);
+        virtio_unlock(&vp->vd);
+    }
+}
+
 static const struct pci_dev_ops vp_pci_ops = {
     .bar_read = vp_bar_read,
     .bar_write = vp_bar_write,
@@ -425,6 +529,9 @@ static const struct pci_dev_ops vp_pci_ops = {
     .config_read = vp_config_read,
     .config_write = vp_config_write,
     .reset = vp_reset,
+    .save = vp_save,
+    .load = vp_load,
+    .quiesce = vp_quiesce,
 };
 
 /* The guest ejected the function (vCPU thread) or a reset completed its
@@ -456,6 +563,9 @@ static const struct pci_dev_ops vp_pci_hot_ops = {
     .config_write = vp_config_write,
     .reset = vp_reset,
     .unplugged = vp_unplugged,
+    .save = vp_save,
+    .load = vp_load,
+    .quiesce = vp_quiesce,
 };
 
 /* A virtio_pci_cap: cfg_type, BAR, offset and length of a region. */

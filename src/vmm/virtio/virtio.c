@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "snapshot/stream.h"
 #include "util/log.h"
 
 /* Features every device gets from the core. */
@@ -122,7 +123,7 @@ void virtio_queue_kicked(struct virtio_dev *vd, unsigned q)
 
 int virtio_pop(struct virtio_dev *vd, unsigned q, struct virtq_elem *elem)
 {
-    if (q >= vd->ops->nqueues || !virtio_running(vd))
+    if (q >= vd->ops->nqueues || !virtio_running(vd) || vd->quiesced)
         return 0;
     int r = virtq_pop(&vd->vqs[q], elem);
     if (r < 0)
@@ -147,4 +148,112 @@ void virtio_config_changed(struct virtio_dev *vd)
     vd->config_generation++;
     if (vd->status & VIRTIO_STATUS_DRIVER_OK)
         vd->transport->interrupt_config(vd->transport_opaque);
+}
+
+/* ---- save/restore ---- */
+
+void virtio_dev_save(struct virtio_dev *vd, struct snapbuf *b)
+{
+    virtio_lock(vd);
+    snapbuf_put_u64(b, vd->host_features);
+    snapbuf_put_u64(b, vd->guest_features);
+    snapbuf_put_u8(b, vd->status);
+    snapbuf_put_u8(b, vd->config_generation);
+    snapbuf_put_u8(b, (uint8_t)vd->ops->nqueues);
+    for (unsigned q = 0; q < vd->ops->nqueues; q++) {
+        const struct virtq *vq = &vd->vqs[q];
+        snapbuf_put_u8(b, vq->ready);
+        snapbuf_put_u8(b, vq->broken);
+        snapbuf_put_u16(b, vq->size);
+        snapbuf_put_u64(b, vq->desc_gpa);
+        snapbuf_put_u64(b, vq->avail_gpa);
+        snapbuf_put_u64(b, vq->used_gpa);
+        snapbuf_put_u16(b, vq->last_avail);
+        snapbuf_put_u16(b, vq->used_idx);
+        snapbuf_put_u16(b, vq->signalled_used);
+        snapbuf_put_u8(b, vq->signalled_valid);
+    }
+    struct snapbuf dev;
+    snapbuf_init(&dev);
+    if (vd->ops->save)
+        vd->ops->save(vd, &dev);
+    snapbuf_put_u32(b, (uint32_t)dev.len);
+    snapbuf_put(b, dev.data, dev.len);
+    if (dev.nomem)
+        b->nomem = true;
+    snapbuf_free(&dev);
+    virtio_unlock(vd);
+}
+
+static int load_queues(struct virtio_dev *vd, struct snapbuf *b, struct err *e)
+{
+    unsigned n = snapbuf_get_u8(b);
+    if (n != vd->ops->nqueues)
+        return err_set(e, EINVAL, "%u queues saved, the device has %u", n, vd->ops->nqueues);
+    for (unsigned q = 0; q < n; q++) {
+        bool ready = snapbuf_get_bool(b), broken = snapbuf_get_bool(b);
+        uint16_t size = snapbuf_get_u16(b);
+        uint64_t desc = snapbuf_get_u64(b), avail = snapbuf_get_u64(b), used = snapbuf_get_u64(b);
+        uint16_t last_avail = snapbuf_get_u16(b), used_idx = snapbuf_get_u16(b);
+        uint16_t sig = snapbuf_get_u16(b);
+        bool sig_valid = snapbuf_get_bool(b);
+        if (b->short_read)
+            return err_set(e, EINVAL, "queue state truncated");
+        struct virtq *vq = &vd->vqs[q];
+        virtq_reset(vq);
+        if (!ready)
+            continue;
+        if (size > vd->ops->queue_size ||
+            virtq_init(vq, vd->vm, size, desc, avail, used,
+                       virtio_has_feature(vd, VIRTIO_F_EVENT_IDX),
+                       virtio_has_feature(vd, VIRTIO_F_INDIRECT_DESC)) < 0)
+            return err_set(e, EINVAL, "queue %u: size %u or ring addresses are not valid", q, size);
+        vq->broken = broken;
+        vq->last_avail = last_avail;
+        vq->used_idx = used_idx;
+        vq->signalled_used = sig;
+        vq->signalled_valid = sig_valid;
+    }
+    return 0;
+}
+
+int virtio_dev_load(struct virtio_dev *vd, struct snapbuf *b, struct err *e)
+{
+    uint64_t host = snapbuf_get_u64(b), guest = snapbuf_get_u64(b);
+    uint8_t status = snapbuf_get_u8(b), gen = snapbuf_get_u8(b);
+    if (b->short_read)
+        return err_set(e, EINVAL, "virtio-%s: state truncated", vd->ops->name);
+    if (host != vd->host_features || (guest & ~host))
+        return err_set(e, EINVAL, "virtio-%s: features %#llx were offered, this device offers %#llx",
+                       vd->ops->name, (unsigned long long)host, (unsigned long long)vd->host_features);
+    virtio_lock(vd);
+    virtio_reset(vd);
+    vd->guest_features = guest;
+    vd->status = status;
+    vd->config_generation = gen;
+    int r = load_queues(vd, b, e);
+    uint32_t n = r == 0 ? snapbuf_get_u32(b) : 0;
+    if (r == 0 && (b->short_read || n > snapbuf_left(b)))
+        r = err_set(e, EINVAL, "device state truncated");
+    if (r == 0 && n && !vd->ops->load)
+        r = err_set(e, EINVAL, "state for a device that keeps none");
+    if (r == 0 && vd->ops->load) {
+        struct snapbuf dev;
+        snapbuf_view(&dev, b->data + b->pos, n);
+        r = vd->ops->load(vd, &dev, e);
+    }
+    b->pos += n;
+    virtio_unlock(vd);
+    if (r < 0)
+        err_prefix(e, "virtio-%s: ", vd->ops->name);
+    return r;
+}
+
+void virtio_quiesce(struct virtio_dev *vd, bool on)
+{
+    virtio_lock(vd);
+    vd->quiesced = on;
+    virtio_unlock(vd);
+    if (on && vd->ops->drain)
+        vd->ops->drain(vd);
 }

@@ -25,6 +25,7 @@
 
 struct vm;
 struct evloop;
+struct snapbuf;
 
 /* Device IDs (virtio 1.x, 5) */
 #define VIRTIO_ID_NET      1
@@ -71,6 +72,16 @@ struct virtio_dev_ops {
     /* A device reset by the driver or the machine: back to the state after
      * create. The core has already reset the queues. May be NULL. */
     void (*reset)(struct virtio_dev *vd);
+    /* Save/restore (snapshot/stream.h), lock held: the device's own state
+     * beyond its queues and features; NULL saves nothing extra. load runs
+     * on a created device and must check what it reads. */
+    void (*save)(struct virtio_dev *vd, struct snapbuf *b);
+    int (*load)(struct virtio_dev *vd, struct snapbuf *b, struct err *e);
+    /* Waits, without the lock held, until every chain the device took has
+     * been returned (or its I/O finished); called once the core stopped
+     * handing it new chains (virtio_quiesce). NULL: nothing is ever left
+     * in flight between two calls of its ops. */
+    void (*drain)(struct virtio_dev *vd);
 };
 
 /* The transport's side, called by the core. */
@@ -92,6 +103,7 @@ struct virtio_dev {
     uint8_t status;
     uint8_t config_generation;
     bool reported_broken;       /* a malformed queue was logged */
+    bool quiesced;              /* virtio_pop hands out nothing (migration) */
     struct virtq vqs[VIRTIO_MAX_QUEUES];
 
     const struct virtio_transport_ops *transport;
@@ -122,6 +134,17 @@ int virtio_queue_enable(struct virtio_dev *vd, unsigned q, uint16_t size, uint64
                         uint64_t driver, uint64_t device);
 /* A notification for queue q arrived (lock held). */
 void virtio_queue_kicked(struct virtio_dev *vd, unsigned q);
+
+/* Save/restore of the core state (features, status, queues with their
+ * positions) and the device's own (ops->save), lock taken inside. load
+ * makes the saved queues live again (addresses re-checked against guest
+ * memory). */
+void virtio_dev_save(struct virtio_dev *vd, struct snapbuf *b);
+int virtio_dev_load(struct virtio_dev *vd, struct snapbuf *b, struct err *e);
+/* on: no more chains go to the device, then waits for those in flight
+ * (ops->drain); off: chains flow again (the transport should kick the
+ * queues: notifications may have come meanwhile). Lock not held. */
+void virtio_quiesce(struct virtio_dev *vd, bool on);
 
 /* ---- for devices (lock held) ---- */
 static inline bool virtio_has_feature(const struct virtio_dev *vd, unsigned bit)

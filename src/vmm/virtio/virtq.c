@@ -8,6 +8,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -29,6 +30,29 @@ static uint16_t load16(const uint8_t *p)
 static void store16(uint8_t *p, uint16_t v)
 {
     __atomic_store_n((uint16_t *)p, htole16(v), __ATOMIC_RELAXED);
+}
+
+static void (*_Atomic write_hook)(void *, const void *, size_t);
+static void *_Atomic write_hook_opaque;
+
+void virtq_set_write_hook(void (*fn)(void *opaque, const void *hva, size_t len), void *opaque)
+{
+    if (fn)
+        atomic_store(&write_hook_opaque, opaque);
+    atomic_store(&write_hook, fn);
+}
+
+static void note_write(const void *hva, size_t len)
+{
+    void (*fn)(void *, const void *, size_t) = atomic_load(&write_hook);
+    if (fn)
+        fn(atomic_load(&write_hook_opaque), hva, len);
+}
+
+/* The used ring: its entries, idx and avail_event. */
+static void note_used(const struct virtq *vq)
+{
+    note_write(vq->used, 6 + 8 * (size_t)vq->size);
 }
 
 int virtq_init(struct virtq *vq, struct vm *vm, uint16_t size, uint64_t desc_gpa,
@@ -173,6 +197,11 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
     int r = walk_chain(vq, elem, head);
     if (r < 0)
         return r;
+    if (atomic_load(&write_hook)) {
+        for (unsigned i = 0; i < elem->nin; i++)
+            note_write(elem->iov[elem->nout + i].iov_base, elem->iov[elem->nout + i].iov_len);
+        note_used(vq);
+    }
     vq->last_avail++;
     /* With event-idx, ask to be kicked for the very next chain. */
     if (vq->event_idx)
@@ -184,6 +213,7 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
 {
     if (!vq->ready || vq->broken)
         return;
+    note_used(vq);
     uint8_t *e = vq->used + 4 + 8 * (size_t)(vq->used_idx & (vq->size - 1));
     uint32_t id = htole32(head), len = htole32(written);
     memcpy(e, &id, 4);
@@ -216,6 +246,7 @@ bool virtq_enable_notify(struct virtq *vq)
 {
     if (!vq->ready || vq->broken)
         return false;
+    note_used(vq);
     if (vq->event_idx)
         store16(vq->used + 4 + 8 * (size_t)vq->size, vq->last_avail);
     else

@@ -78,4 +78,11 @@ size_t virtq_elem_read(const struct virtq_elem *elem, size_t off, void *buf, siz
  * count copied (less when the in side is shorter). */
 size_t virtq_elem_write(const struct virtq_elem *elem, size_t off, const void *buf, size_t len);
 
+/* Device writes to guest memory, which KVM's dirty log cannot see, for
+ * live migration: while a hook is set, every host range of guest RAM a
+ * device may write through a virtqueue (the used ring, each writable
+ * buffer of a chain it takes) is passed to fn before the device can write
+ * it. fn runs on device threads; NULL turns tracking off. */
+void virtq_set_write_hook(void (*fn)(void *opaque, const void *hva, size_t len), void *opaque);
+
 #endif
