@@ -12,6 +12,7 @@
 #include "daemon/daemon.h"
 #include "daemon/domain.h"
 #include "daemon/domain_conf.h"
+#include "daemon/domain_rpc.h"
 #include "daemon/domain_run.h"
 #include "daemon/rpc/dispatch.h"
 #include "daemon/rpc/server.h"

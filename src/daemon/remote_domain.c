@@ -10,34 +10,22 @@
 #include "daemon/daemon.h"
 #include "daemon/domain.h"
 #include "daemon/domain_conf.h"
+#include "daemon/domain_rpc.h"
 #include "daemon/domain_run.h"
 #include "daemon/rpc/dispatch.h"
 #include "daemon/rpc/server.h"
 #include "util/log.h"
 
-/* virErrorNumber values beyond the ones wire.h names; their libvirt text
- * is put in front of the detail here. */
-#define VIR_ERR_CONFIG_UNSUPPORTED 67
-#define VIR_ERR_OPERATION_TIMEOUT 68
-#define VIR_ERR_OPERATION_UNSUPPORTED 84
-
-/* virDomainModificationImpact / virDomainMemoryModFlags */
-#define AFFECT_LIVE   1u
-#define AFFECT_CONFIG 2u
-#define MEM_MAXIMUM   4u
-/* What cvirt-vmm can boot, as domain_conf accepts in <memory>. */
-#define MEM_MIN_KIB   (16ull << 10)
-#define MEM_MAX_KIB   (1ull << 30)
 /* virDomainXMLFlags */
 #define XML_INACTIVE  2u
 
-static struct domain_driver *driver_of(struct rpc_client *c)
+struct domain_driver *domain_rpc_driver(struct rpc_client *c)
 {
     return rpc_client_daemon(c)->domains;
 }
 
 /* One error reply from a lower layer's struct err, by the kind of failure. */
-static int fail(struct rpc_error *err, const struct err *e)
+int domain_rpc_fail(struct rpc_error *err, const struct err *e)
 {
     const char *msg = e->msg[0] ? e->msg : "unknown error";
     switch (e->code) {
@@ -63,10 +51,10 @@ static int fail(struct rpc_error *err, const struct err *e)
 }
 
 /* XML a client sent that we refuse. */
-static int fail_xml(struct rpc_error *err, const struct err *e)
+int domain_rpc_fail_xml(struct rpc_error *err, const struct err *e)
 {
     if (e->code == ENOMEM)
-        return fail(err, e);
+        return domain_rpc_fail(err, e);
     return rpc_err_set(err, VIR_ERR_XML_ERROR, VIR_FROM_DOMAIN, "%s",
                        e->msg[0] ? e->msg : "invalid XML");
 }
@@ -88,10 +76,11 @@ static int fill_dom_reply(remote_nonnull_domain *out, const struct domain *d,
 }
 
 /* The domain a call names: by uuid, as libvirtd's drivers look it up. */
-static struct domain *get_dom(struct rpc_client *c, const remote_nonnull_domain *rd,
+struct domain *domain_rpc_get(struct rpc_client *c, const remote_nonnull_domain *rd,
                               struct rpc_error *err)
 {
-    struct domain *d = domain_find_uuid(&driver_of(c)->table, (const uint8_t *)rd->uuid);
+    const struct domain_table *t = &domain_rpc_driver(c)->table;
+    struct domain *d = domain_find_uuid(t, (const uint8_t *)rd->uuid);
     if (!d) {
         char us[37];
         domain_uuid_format((const uint8_t *)rd->uuid, us);
@@ -101,19 +90,13 @@ static struct domain *get_dom(struct rpc_client *c, const remote_nonnull_domain 
     return d;
 }
 
-#define GET_DOM(var, args_type)                                               \
-    const args_type *a = args;                                                \
-    struct domain *var = get_dom(c, &a->dom, err);                            \
-    if (!var)                                                                 \
-        return -1
-
 /* ---- lookups ---- */
 
 static int h_lookup_by_id(struct rpc_client *c, const void *args, void *ret,
                           struct rpc_error *err)
 {
     const remote_domain_lookup_by_id_args *a = args;
-    struct domain *d = domain_find_id(&driver_of(c)->table, a->id);
+    struct domain *d = domain_find_id(&domain_rpc_driver(c)->table, a->id);
     if (!d)
         return rpc_err_set(err, VIR_ERR_NO_DOMAIN, VIR_FROM_QEMU,
                            "no domain with matching id %d", a->id);
@@ -124,7 +107,7 @@ static int h_lookup_by_name(struct rpc_client *c, const void *args, void *ret,
                             struct rpc_error *err)
 {
     const remote_domain_lookup_by_name_args *a = args;
-    struct domain *d = domain_find_name(&driver_of(c)->table, a->name);
+    struct domain *d = domain_find_name(&domain_rpc_driver(c)->table, a->name);
     if (!d)
         return rpc_err_set(err, VIR_ERR_NO_DOMAIN, VIR_FROM_QEMU,
                            "no domain with matching name '%s'", a->name);
@@ -135,7 +118,8 @@ static int h_lookup_by_uuid(struct rpc_client *c, const void *args, void *ret,
                             struct rpc_error *err)
 {
     const remote_domain_lookup_by_uuid_args *a = args;
-    struct domain *d = domain_find_uuid(&driver_of(c)->table, (const uint8_t *)a->uuid);
+    const struct domain_table *t = &domain_rpc_driver(c)->table;
+    struct domain *d = domain_find_uuid(t, (const uint8_t *)a->uuid);
     if (!d) {
         char us[37];
         domain_uuid_format((const uint8_t *)a->uuid, us);
@@ -152,7 +136,7 @@ static int h_list_all(struct rpc_client *c, const void *args, void *ret,
 {
     const remote_connect_list_all_domains_args *a = args;
     remote_connect_list_all_domains_ret *r = ret;
-    const struct domain_table *t = &driver_of(c)->table;
+    const struct domain_table *t = &domain_rpc_driver(c)->table;
     unsigned n = 0;
     for (size_t i = 0; i < t->n; i++)
         n += domain_list_match(t->v[i], a->flags);
@@ -185,7 +169,8 @@ static int count_active(const struct domain_table *t, bool active)
 static int h_num_of_domains(struct rpc_client *c, const void *args, void *ret,
                             struct rpc_error *err)
 {
-    ((remote_connect_num_of_domains_ret *)ret)->num = count_active(&driver_of(c)->table, true);
+    ((remote_connect_num_of_domains_ret *)ret)->num =
+        count_active(&domain_rpc_driver(c)->table, true);
     return 0;
 }
 
@@ -193,7 +178,7 @@ static int h_num_of_defined(struct rpc_client *c, const void *args, void *ret,
                             struct rpc_error *err)
 {
     ((remote_connect_num_of_defined_domains_ret *)ret)->num =
-        count_active(&driver_of(c)->table, false);
+        count_active(&domain_rpc_driver(c)->table, false);
     return 0;
 }
 
@@ -202,7 +187,7 @@ static int h_list_domains(struct rpc_client *c, const void *args, void *ret,
 {
     const remote_connect_list_domains_args *a = args;
     remote_connect_list_domains_ret *r = ret;
-    const struct domain_table *t = &driver_of(c)->table;
+    const struct domain_table *t = &domain_rpc_driver(c)->table;
     if (a->maxids < 0 || a->maxids > REMOTE_DOMAIN_ID_LIST_MAX)
         return rpc_err_set(err, VIR_ERR_RPC, VIR_FROM_RPC, "%s",
                            "maxids > REMOTE_DOMAIN_ID_LIST_MAX");
@@ -220,7 +205,7 @@ static int h_list_defined(struct rpc_client *c, const void *args, void *ret,
 {
     const remote_connect_list_defined_domains_args *a = args;
     remote_connect_list_defined_domains_ret *r = ret;
-    const struct domain_table *t = &driver_of(c)->table;
+    const struct domain_table *t = &domain_rpc_driver(c)->table;
     if (a->maxnames < 0 || a->maxnames > REMOTE_DOMAIN_NAME_LIST_MAX)
         return rpc_err_set(err, VIR_ERR_RPC, VIR_FROM_RPC, "%s",
                            "maxnames > REMOTE_DOMAIN_NAME_LIST_MAX");
@@ -243,7 +228,7 @@ static int h_list_defined(struct rpc_client *c, const void *args, void *ret,
 static int h_get_state(struct rpc_client *c, const void *args, void *ret,
                        struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_get_state_args);
+    DOMAIN_RPC_GET(d, remote_domain_get_state_args);
     remote_domain_get_state_ret *r = ret;
     r->state = d->state;
     r->reason = d->reason;
@@ -253,7 +238,7 @@ static int h_get_state(struct rpc_client *c, const void *args, void *ret,
 static int h_get_info(struct rpc_client *c, const void *args, void *ret,
                       struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_get_info_args);
+    DOMAIN_RPC_GET(d, remote_domain_get_info_args);
     remote_domain_get_info_ret *r = ret;
     const struct domain_def *def = domain_current_def(d, false);
     r->state = (unsigned char)d->state;
@@ -267,7 +252,7 @@ static int h_get_info(struct rpc_client *c, const void *args, void *ret,
 static int h_get_os_type(struct rpc_client *c, const void *args, void *ret,
                          struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_get_os_type_args);
+    DOMAIN_RPC_GET(d, remote_domain_get_os_type_args);
     (void)d;
     char *s = strdup("hvm");
     if (!s)
@@ -279,7 +264,7 @@ static int h_get_os_type(struct rpc_client *c, const void *args, void *ret,
 static int h_is_active(struct rpc_client *c, const void *args, void *ret,
                        struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_is_active_args);
+    DOMAIN_RPC_GET(d, remote_domain_is_active_args);
     ((remote_domain_is_active_ret *)ret)->active = domain_is_active(d);
     return 0;
 }
@@ -287,7 +272,7 @@ static int h_is_active(struct rpc_client *c, const void *args, void *ret,
 static int h_is_persistent(struct rpc_client *c, const void *args, void *ret,
                            struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_is_persistent_args);
+    DOMAIN_RPC_GET(d, remote_domain_is_persistent_args);
     ((remote_domain_is_persistent_ret *)ret)->persistent = d->def != NULL;
     return 0;
 }
@@ -295,7 +280,7 @@ static int h_is_persistent(struct rpc_client *c, const void *args, void *ret,
 static int h_get_autostart(struct rpc_client *c, const void *args, void *ret,
                            struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_get_autostart_args);
+    DOMAIN_RPC_GET(d, remote_domain_get_autostart_args);
     ((remote_domain_get_autostart_ret *)ret)->autostart = d->autostart;
     return 0;
 }
@@ -303,7 +288,7 @@ static int h_get_autostart(struct rpc_client *c, const void *args, void *ret,
 static int h_has_managed_save(struct rpc_client *c, const void *args, void *ret,
                               struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_has_managed_save_image_args);
+    DOMAIN_RPC_GET(d, remote_domain_has_managed_save_image_args);
     ((remote_domain_has_managed_save_image_ret *)ret)->result = d->managed_save;
     return 0;
 }
@@ -311,7 +296,7 @@ static int h_has_managed_save(struct rpc_client *c, const void *args, void *ret,
 static int h_snapshot_num(struct rpc_client *c, const void *args, void *ret,
                           struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_snapshot_num_args);
+    DOMAIN_RPC_GET(d, remote_domain_snapshot_num_args);
     (void)d;
     ((remote_domain_snapshot_num_ret *)ret)->num = 0;
     return 0;
@@ -320,7 +305,7 @@ static int h_snapshot_num(struct rpc_client *c, const void *args, void *ret,
 static int h_list_all_snapshots(struct rpc_client *c, const void *args, void *ret,
                                 struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_list_all_snapshots_args);
+    DOMAIN_RPC_GET(d, remote_domain_list_all_snapshots_args);
     (void)d;
     ((remote_domain_list_all_snapshots_ret *)ret)->ret = 0;
     return 0;
@@ -331,7 +316,7 @@ static int h_list_all_snapshots(struct rpc_client *c, const void *args, void *re
 static int h_get_security_label(struct rpc_client *c, const void *args, void *ret,
                                 struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_get_security_label_args);
+    DOMAIN_RPC_GET(d, remote_domain_get_security_label_args);
     (void)d;
     remote_domain_get_security_label_ret *r = ret;
     r->label.label_val = calloc(1, 1);
@@ -345,7 +330,7 @@ static int h_get_security_label(struct rpc_client *c, const void *args, void *re
 static int h_get_messages(struct rpc_client *c, const void *args, void *ret,
                           struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_get_messages_args);
+    DOMAIN_RPC_GET(d, remote_domain_get_messages_args);
     (void)d;
     return 0;     /* the zeroed result is an empty list */
 }
@@ -353,7 +338,7 @@ static int h_get_messages(struct rpc_client *c, const void *args, void *ret,
 static int h_get_xml_desc(struct rpc_client *c, const void *args, void *ret,
                           struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_get_xml_desc_args);
+    DOMAIN_RPC_GET(d, remote_domain_get_xml_desc_args);
     const struct domain_def *def = domain_current_def(d, a->flags & XML_INACTIVE);
     char *xml = domain_def_format(def, a->flags);
     if (!xml)
@@ -368,11 +353,11 @@ static int h_define_xml(struct rpc_client *c, const void *args, void *ret,
                         struct rpc_error *err)
 {
     const remote_domain_define_xml_args *a = args;
-    struct domain_driver *drv = driver_of(c);
+    struct domain_driver *drv = domain_rpc_driver(c);
     struct domain_def *def;
     struct err e = { 0 };
     if (domain_def_parse(a->xml, strlen(a->xml), DOMAIN_PARSE_INACTIVE, &def, &e) < 0)
-        return fail_xml(err, &e);
+        return domain_rpc_fail_xml(err, &e);
     /* Checked before anything is written, so a refused definition leaves
      * the disk as it was. */
     struct domain *d;
@@ -389,7 +374,7 @@ static int h_define_xml(struct rpc_client *c, const void *args, void *ret,
         r = domain_define(&drv->table, def, &d, &created, &e);
     if (r < 0) {
         domain_def_free(def);
-        return fail(err, &e);
+        return domain_rpc_fail(err, &e);
     }
     log_info("domain '%s' defined", d->name);
     domain_emit(drv, d, DOMAIN_EVENT_DEFINED,
@@ -403,8 +388,8 @@ static int h_define_xml(struct rpc_client *c, const void *args, void *ret,
 static int undefine(struct rpc_client *c, const remote_nonnull_domain *rd, unsigned flags,
                     struct rpc_error *err)
 {
-    struct domain_driver *drv = driver_of(c);
-    struct domain *d = get_dom(c, rd, err);
+    struct domain_driver *drv = domain_rpc_driver(c);
+    struct domain *d = domain_rpc_get(c, rd, err);
     if (!d)
         return -1;
     struct err e = { 0 };
@@ -415,9 +400,9 @@ static int undefine(struct rpc_client *c, const remote_nonnull_domain *rd, unsig
         return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
                            "Refusing to undefine while domain managed save image exists");
     if (d->managed_save && domain_managed_save_remove(drv, d, &e) < 0)
-        return fail(err, &e);
+        return domain_rpc_fail(err, &e);
     if (store_delete_def(&drv->store, d->name, &e) < 0)
-        return fail(err, &e);
+        return domain_rpc_fail(err, &e);
     char name[DOMAIN_NAME_MAX + 1];
     uint8_t uuid[16];
     snprintf(name, sizeof(name), "%s", d->name);
@@ -425,7 +410,7 @@ static int undefine(struct rpc_client *c, const remote_nonnull_domain *rd, unsig
     int id = d->id;
     bool removed;
     if (domain_undefine(&drv->table, d, &removed, &e) < 0)
-        return fail(err, &e);
+        return domain_rpc_fail(err, &e);
     log_info("domain '%s' undefined", name);
     if (drv->emit)
         drv->emit(drv->emit_opaque, name, uuid, id, DOMAIN_EVENT_UNDEFINED,
@@ -450,14 +435,14 @@ static int h_undefine_flags(struct rpc_client *c, const void *args, void *ret,
 static int h_set_autostart(struct rpc_client *c, const void *args, void *ret,
                            struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_set_autostart_args);
-    struct domain_driver *drv = driver_of(c);
+    DOMAIN_RPC_GET(d, remote_domain_set_autostart_args);
+    struct domain_driver *drv = domain_rpc_driver(c);
     struct err e = { 0 };
     if (!d->def)
         return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
                            "cannot set autostart for transient domain");
     if (store_set_autostart(&drv->store, d->name, a->autostart != 0, &e) < 0)
-        return fail(err, &e);
+        return domain_rpc_fail(err, &e);
     d->autostart = a->autostart != 0;
     return 0;
 }
@@ -467,220 +452,69 @@ static int h_set_autostart(struct rpc_client *c, const void *args, void *ret,
 static int h_create(struct rpc_client *c, const void *args, void *ret,
                     struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_create_args);
+    DOMAIN_RPC_GET(d, remote_domain_create_args);
     struct err e = { 0 };
-    return domain_start(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
+    return domain_start(domain_rpc_driver(c), d, &e) < 0 ? domain_rpc_fail(err, &e) : 0;
 }
 
 static int h_create_xml(struct rpc_client *c, const void *args, void *ret,
                         struct rpc_error *err)
 {
     const remote_domain_create_xml_args *a = args;
-    struct domain_driver *drv = driver_of(c);
+    struct domain_driver *drv = domain_rpc_driver(c);
     struct domain_def *def;
     struct err e = { 0 };
     if (domain_def_parse(a->xml_desc, strlen(a->xml_desc), 0, &def, &e) < 0)
-        return fail_xml(err, &e);
+        return domain_rpc_fail_xml(err, &e);
     struct domain *d;
     if (domain_add_transient(&drv->table, def, &d, &e) < 0) {
         domain_def_free(def);
-        return fail(err, &e);
+        return domain_rpc_fail(err, &e);
     }
     /* The domain (and def with it) is gone again when the start fails. */
     if (domain_start(drv, d, &e) < 0)
-        return fail(err, &e);
+        return domain_rpc_fail(err, &e);
     return fill_dom_reply(&((remote_domain_create_xml_ret *)ret)->dom, d, err);
 }
 
 static int h_destroy(struct rpc_client *c, const void *args, void *ret,
                      struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_destroy_args);
+    DOMAIN_RPC_GET(d, remote_domain_destroy_args);
     struct err e = { 0 };
-    return domain_destroy(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
+    return domain_destroy(domain_rpc_driver(c), d, &e) < 0 ? domain_rpc_fail(err, &e) : 0;
 }
 
 static int h_shutdown(struct rpc_client *c, const void *args, void *ret,
                       struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_shutdown_args);
+    DOMAIN_RPC_GET(d, remote_domain_shutdown_args);
     struct err e = { 0 };
-    return domain_shutdown(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
+    return domain_shutdown(domain_rpc_driver(c), d, &e) < 0 ? domain_rpc_fail(err, &e) : 0;
 }
 
 static int h_reboot(struct rpc_client *c, const void *args, void *ret,
                     struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_reboot_args);
+    DOMAIN_RPC_GET(d, remote_domain_reboot_args);
     struct err e = { 0 };
-    return domain_reboot(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
+    return domain_reboot(domain_rpc_driver(c), d, &e) < 0 ? domain_rpc_fail(err, &e) : 0;
 }
 
 static int h_suspend(struct rpc_client *c, const void *args, void *ret,
                      struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_suspend_args);
+    DOMAIN_RPC_GET(d, remote_domain_suspend_args);
     struct err e = { 0 };
-    return domain_suspend(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
+    return domain_suspend(domain_rpc_driver(c), d, &e) < 0 ? domain_rpc_fail(err, &e) : 0;
 }
 
 static int h_resume(struct rpc_client *c, const void *args, void *ret,
                     struct rpc_error *err)
 {
-    GET_DOM(d, remote_domain_resume_args);
+    DOMAIN_RPC_GET(d, remote_domain_resume_args);
     struct err e = { 0 };
-    return domain_resume(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
-}
-
-static int h_save(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
-{
-    GET_DOM(d, remote_domain_save_args);
-    struct err e = { 0 };
-    if (domain_save(driver_of(c), d, a->to, &e) < 0)
-        return e.code == EINVAL ? rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_QEMU, "%s",
-                                              e.msg)
-                                : fail(err, &e);
-    return 0;
-}
-
-static int h_restore(struct rpc_client *c, const void *args, void *ret,
-                     struct rpc_error *err)
-{
-    const remote_domain_restore_args *a = args;
-    struct err e = { 0 };
-    if (domain_restore(driver_of(c), a->from, NULL, &e) < 0)
-        return e.code == EINVAL ? rpc_err_set(err, VIR_ERR_OPERATION_FAILED, VIR_FROM_QEMU,
-                                              "%s", e.msg)
-                                : fail(err, &e);
-    return 0;
-}
-
-/* 182 and 184 take (dom, flags), the shape of 183's arguments, which the
- * table reuses for them. */
-static int h_managed_save(struct rpc_client *c, const void *args, void *ret,
-                          struct rpc_error *err)
-{
-    GET_DOM(d, remote_domain_has_managed_save_image_args);
-    struct err e = { 0 };
-    return domain_managed_save(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
-}
-
-static int h_managed_save_remove(struct rpc_client *c, const void *args, void *ret,
-                                 struct rpc_error *err)
-{
-    GET_DOM(d, remote_domain_has_managed_save_image_args);
-    struct err e = { 0 };
-    return domain_managed_save_remove(driver_of(c), d, &e) < 0 ? fail(err, &e) : 0;
-}
-
-/* ---- changes: memory and disks ---- */
-
-/* AFFECT_CURRENT (0) means live when running, else the config; live needs
- * a running domain, config a persistent one. */
-static int resolve_impact(const struct domain *d, unsigned *flags, struct rpc_error *err)
-{
-    if (!(*flags & (AFFECT_LIVE | AFFECT_CONFIG)))
-        *flags |= domain_is_active(d) ? AFFECT_LIVE : AFFECT_CONFIG;
-    if ((*flags & AFFECT_LIVE) && !domain_is_active(d))
-        return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
-                           "domain is not running");
-    if ((*flags & AFFECT_CONFIG) && !d->def)
-        return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
-                           "transient domains do not have any persistent config");
-    return 0;
-}
-
-static int h_set_memory_flags(struct rpc_client *c, const void *args, void *ret,
-                              struct rpc_error *err)
-{
-    GET_DOM(d, remote_domain_set_memory_flags_args);
-    struct domain_driver *drv = driver_of(c);
-    unsigned flags = a->flags;
-    struct err e = { 0 };
-    if (resolve_impact(d, &flags, err) < 0)
-        return -1;
-    uint64_t kib = a->memory;
-    if (flags & MEM_MAXIMUM) {
-        if (flags & AFFECT_LIVE)
-            return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
-                               "cannot resize the maximum memory on an active domain");
-        if (kib < MEM_MIN_KIB || kib > MEM_MAX_KIB)
-            return rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_QEMU,
-                               "maximum memory must be between %llu and %llu KiB",
-                               (unsigned long long)MEM_MIN_KIB,
-                               (unsigned long long)MEM_MAX_KIB);
-        d->def->memory_kib = kib;
-        if (d->def->current_memory_kib > kib)
-            d->def->current_memory_kib = kib;
-    } else {
-        const struct domain_def *cur = (flags & AFFECT_LIVE) ? d->live : d->def;
-        if (kib > cur->memory_kib)
-            return rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_QEMU,
-                               "cannot set memory higher than max memory");
-        if ((flags & AFFECT_LIVE) && domain_set_live_memory(drv, d, kib, &e) < 0)
-            return fail(err, &e);
-        if (flags & AFFECT_CONFIG)
-            d->def->current_memory_kib = kib;
-    }
-    if ((flags & AFFECT_CONFIG) && domain_save_config(drv, d, &e) < 0)
-        return fail(err, &e);
-    return 0;
-}
-
-static int change_disk(struct rpc_client *c, const remote_nonnull_domain *rd,
-                       const char *xml, unsigned flags, bool attach, struct rpc_error *err)
-{
-    struct domain_driver *drv = driver_of(c);
-    struct domain *d = get_dom(c, rd, err);
-    if (!d || resolve_impact(d, &flags, err) < 0)
-        return -1;
-    struct domain_disk *disk;
-    struct err e = { 0 };
-    if (domain_disk_parse(xml, strlen(xml), &disk, &e) < 0)
-        return fail_xml(err, &e);
-    /* cvirt-vmm has no hotplug yet: libvirt's answer for a device its
-     * hypervisor cannot plug live. */
-    if (flags & AFFECT_LIVE) {
-        domain_disk_free(disk);
-        return rpc_err_set(err, VIR_ERR_OPERATION_UNSUPPORTED, VIR_FROM_QEMU,
-                           "Operation not supported: live %s of device 'disk' is not supported",
-                           attach ? "attach" : "detach");
-    }
-    int r;
-    if (attach) {
-        r = domain_def_add_disk(d->def, disk, &e);
-        if (r < 0)
-            domain_disk_free(disk);
-    } else {
-        r = domain_def_remove_disk(d->def, disk->target_dev, NULL, &e);
-        if (r == -ENOENT) {
-            err_clear(&e);
-            err_set(&e, EINVAL, "disk %s not found", disk->target_dev);
-        }
-        domain_disk_free(disk);
-    }
-    if (r == 0)
-        r = domain_save_config(drv, d, &e);
-    if (r < 0)
-        return e.code == EINVAL ? rpc_err_set(err, VIR_ERR_OPERATION_FAILED, VIR_FROM_QEMU,
-                                              "%s", e.msg)
-                                : fail(err, &e);
-    domain_emit(drv, d, DOMAIN_EVENT_DEFINED, DOMAIN_EVENT_DEFINED_UPDATED);
-    return 0;
-}
-
-static int h_attach_device_flags(struct rpc_client *c, const void *args, void *ret,
-                                 struct rpc_error *err)
-{
-    const remote_domain_attach_device_flags_args *a = args;
-    return change_disk(c, &a->dom, a->xml, a->flags, true, err);
-}
-
-static int h_detach_device_flags(struct rpc_client *c, const void *args, void *ret,
-                                 struct rpc_error *err)
-{
-    const remote_domain_detach_device_flags_args *a = args;
-    return change_disk(c, &a->dom, a->xml, a->flags, false, err);
+    return domain_resume(domain_rpc_driver(c), d, &e) < 0 ? domain_rpc_fail(err, &e) : 0;
 }
 
 /* ---- what the domain code does not do yet ---- */
@@ -701,9 +535,6 @@ NOSUP_FN(193, "virDomainSnapshotDelete")
 
 /* ---- the table ---- */
 
-/* domain_console.c */
-int domain_console_open(struct rpc_client *c, const void *args, void *ret,
-                        struct rpc_error *err);
 
 
 #define RO RPC_PROC_READONLY
@@ -743,8 +574,8 @@ const struct rpc_proc remote_domain_procs[] = {
              connect_list_domains_ret, h_list_domains, RO),
     RPC_PROC(51, "virConnectNumOfDomains", void, connect_num_of_domains_ret,
              h_num_of_domains, RO),
-    RPC_PROC(54, "virDomainRestore", domain_restore_args, void, h_restore, 0),
-    RPC_PROC(55, "virDomainSave", domain_save_args, void, h_save, 0),
+    RPC_PROC(54, "virDomainRestore", domain_restore_args, void, domain_rpc_restore, 0),
+    RPC_PROC(55, "virDomainSave", domain_save_args, void, domain_rpc_save, 0),
     RPC_PROC(121, "virDomainGetSecurityLabel", domain_get_security_label_args,
              domain_get_security_label_ret, h_get_security_label, RO),
     RPC_PROC(150, "virDomainIsActive", domain_is_active_args, domain_is_active_ret,
@@ -752,15 +583,15 @@ const struct rpc_proc remote_domain_procs[] = {
     RPC_PROC(151, "virDomainIsPersistent", domain_is_persistent_args,
              domain_is_persistent_ret, h_is_persistent, RO),
     RPC_PROC(160, "virDomainAttachDeviceFlags", domain_attach_device_flags_args, void,
-             h_attach_device_flags, 0),
+             domain_rpc_attach_device_flags, 0),
     RPC_PROC(161, "virDomainDetachDeviceFlags", domain_detach_device_flags_args, void,
-             h_detach_device_flags, 0),
+             domain_rpc_detach_device_flags, 0),
     RPC_PROC(182, "virDomainManagedSave", domain_has_managed_save_image_args, void,
-             h_managed_save, 0),
+             domain_rpc_managed_save, 0),
     RPC_PROC(183, "virDomainHasManagedSaveImage", domain_has_managed_save_image_args,
              domain_has_managed_save_image_ret, h_has_managed_save, RO),
     RPC_PROC(184, "virDomainManagedSaveRemove", domain_has_managed_save_image_args, void,
-             h_managed_save_remove, 0),
+             domain_rpc_managed_save_remove, 0),
     RPC_PROC(185, "virDomainSnapshotCreateXML", domain_snapshot_create_xml_args,
              domain_snapshot_create_xml_ret, h_nosup_185, 0),
     RPC_PROC(186, "virDomainSnapshotGetXMLDesc", domain_snapshot_get_xml_desc_args,
@@ -780,7 +611,7 @@ const struct rpc_proc remote_domain_procs[] = {
     RPC_PROC(201, "virDomainOpenConsole", domain_open_console_args, void,
              domain_console_open, 0),
     RPC_PROC(204, "virDomainSetMemoryFlags", domain_set_memory_flags_args, void,
-             h_set_memory_flags, 0),
+             domain_rpc_set_memory_flags, 0),
     RPC_PROC(212, "virDomainGetState", domain_get_state_args, domain_get_state_ret,
              h_get_state, RO),
     RPC_PROC(231, "virDomainUndefineFlags", domain_undefine_flags_args, void,

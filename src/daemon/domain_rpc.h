@@ -1,0 +1,55 @@
+/* What the files answering domain procedures share: remote_domain.c (the
+ * table, lookups, lists, definitions, lifecycle), domain_rpc_changes.c
+ * (memory, disks, save and restore) and domain_console.c. */
+#ifndef CVIRT_DAEMON_DOMAIN_RPC_H
+#define CVIRT_DAEMON_DOMAIN_RPC_H
+
+#include "daemon/rpc/dispatch.h"
+#include "util/err.h"
+
+struct domain;
+struct domain_driver;
+
+/* virErrorNumber values beyond the ones wire.h names; their libvirt text
+ * is put in front of the detail by whoever uses them. */
+#define VIR_ERR_CONFIG_UNSUPPORTED 67
+#define VIR_ERR_OPERATION_TIMEOUT 68
+#define VIR_ERR_OPERATION_UNSUPPORTED 84
+
+struct domain_driver *domain_rpc_driver(struct rpc_client *c);
+/* One error reply from a lower layer's struct err, chosen by its errno
+ * (EBUSY: operation invalid, EEXIST: operation failed, ENOENT/EACCES: the
+ * system error as is, ...). Returns -1. */
+int domain_rpc_fail(struct rpc_error *err, const struct err *e);
+/* XML a client sent that is refused: libvirt's XML error. */
+int domain_rpc_fail_xml(struct rpc_error *err, const struct err *e);
+/* The domain a call names, by uuid; NULL with "Domain not found" set. */
+struct domain *domain_rpc_get(struct rpc_client *c, const remote_nonnull_domain *rd,
+                              struct rpc_error *err);
+
+/* Declares `a` (the arguments) and `var` (their domain), or returns the
+ * not-found error. */
+#define DOMAIN_RPC_GET(var, args_type)                                        \
+    const args_type *a = args;                                                \
+    struct domain *var = domain_rpc_get(c, &a->dom, err);                     \
+    if (!var)                                                                 \
+        return -1
+
+/* Handlers, with the rpc_handler signature. */
+int domain_rpc_set_memory_flags(struct rpc_client *c, const void *args, void *ret,
+                                struct rpc_error *err);
+int domain_rpc_attach_device_flags(struct rpc_client *c, const void *args, void *ret,
+                                   struct rpc_error *err);
+int domain_rpc_detach_device_flags(struct rpc_client *c, const void *args, void *ret,
+                                   struct rpc_error *err);
+int domain_rpc_save(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err);
+int domain_rpc_restore(struct rpc_client *c, const void *args, void *ret,
+                       struct rpc_error *err);
+int domain_rpc_managed_save(struct rpc_client *c, const void *args, void *ret,
+                            struct rpc_error *err);
+int domain_rpc_managed_save_remove(struct rpc_client *c, const void *args, void *ret,
+                                   struct rpc_error *err);
+int domain_console_open(struct rpc_client *c, const void *args, void *ret,
+                        struct rpc_error *err);
+
+#endif
