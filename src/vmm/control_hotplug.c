@@ -329,6 +329,67 @@ static int cmd_device_del(void *opaque, struct json_object *args, struct json_ob
     return 0;
 }
 
+/* One function's identity as the guest would read it: through the
+ * locked config path, which also shows a hidden or ejected slot as empty. */
+static struct json_object *pci_function(struct hotplug *hp, unsigned slot)
+{
+    uint8_t cfg[0x40];
+    pci_config_read(hp->vm->pci, 0, slot << 3, 0, cfg, sizeof(cfg));
+    if (pci_get16(cfg + PCI_VENDOR_ID) == 0xffff)
+        return NULL;
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "bus", json_object_new_int(0));
+    json_object_object_add(o, "slot", json_object_new_int((int)slot));
+    json_object_object_add(o, "function", json_object_new_int(0));
+    struct json_object *cls = json_object_new_object();
+    json_object_object_add(cls, "class", json_object_new_int(pci_get16(cfg + 0x0a)));
+    json_object_object_add(o, "class_info", cls);
+    struct json_object *id = json_object_new_object();
+    json_object_object_add(id, "device", json_object_new_int(pci_get16(cfg + PCI_DEVICE_ID)));
+    json_object_object_add(id, "vendor", json_object_new_int(pci_get16(cfg + PCI_VENDOR_ID)));
+    json_object_object_add(id, "subsystem",
+                           json_object_new_int(pci_get16(cfg + PCI_SUBSYSTEM_ID)));
+    json_object_object_add(id, "subsystem-vendor",
+                           json_object_new_int(pci_get16(cfg + PCI_SUBSYSTEM_VENDOR)));
+    json_object_object_add(o, "id", id);
+    if (cfg[PCI_INTERRUPT_PIN]) {
+        json_object_object_add(o, "irq", json_object_new_int(cfg[PCI_INTERRUPT_LINE]));
+        json_object_object_add(o, "irq_pin", json_object_new_int(cfg[PCI_INTERRUPT_PIN]));
+    }
+    const char *qdev = "";
+    for (struct hp_dev *d = hp->devs; d; d = d->next)
+        if (virtio_pci_slot(d->vp) == (int)slot)
+            qdev = d->id;
+    json_object_object_add(o, "qdev_id", json_object_new_string(qdev));
+    json_object_object_add(o, "regions", json_object_new_array());
+    return o;
+}
+
+/* query-pci: bus 0 as the guest can see it now; "regions" is left empty. */
+static int cmd_query_pci(void *opaque, struct json_object *args, struct json_object **ret,
+                         enum control_err_class *cls, struct err *e)
+{
+    struct hotplug *hp = opaque;
+    int r = control_args_only(args, NULL, e);
+    if (r < 0)
+        return r;
+    struct json_object *list = json_object_new_array();
+    if (hp->vm->pci) {
+        struct json_object *devs = json_object_new_array();
+        for (unsigned s = 0; s < PCI_MAX_SLOTS; s++) {
+            struct json_object *f = pci_function(hp, s);
+            if (f)
+                json_object_array_add(devs, f);
+        }
+        struct json_object *bus = json_object_new_object();
+        json_object_object_add(bus, "bus", json_object_new_int(0));
+        json_object_object_add(bus, "devices", devs);
+        json_object_array_add(list, bus);
+    }
+    *ret = list;
+    return 0;
+}
+
 /* A reset made a new KVM VM: hot-added devices bind their eventfds again
  * (those made at start have their own hooks). */
 static int hp_setup_hook(void *opaque, struct err *e)
@@ -367,6 +428,7 @@ int control_hotplug_register(struct control *c, struct vm *vm, struct evloop *lo
         { "blockdev-del", cmd_blockdev_del },
         { "device_add", cmd_device_add },
         { "device_del", cmd_device_del },
+        { "query-pci", cmd_query_pci },
     };
     for (unsigned i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         r = control_register(c, cmds[i].name, cmds[i].fn, hp);
@@ -381,7 +443,8 @@ void control_hotplug_fini(struct vm *vm)
     struct hotplug *hp = hp_state;
     if (!hp || hp->vm != vm)
         return;
-    /* The setup hook stays registered with the VM: leave an empty list. */
+    /* The setup hook stays registered with the VM, which must not run
+     * again: this is for the end of the process. */
     while (hp->devs) {
         struct hp_dev *d = hp->devs;
         hp->devs = d->next;
@@ -393,5 +456,6 @@ void control_hotplug_fini(struct vm *vm)
         hp->nodes = n->next;
         free(n);
     }
-    hp->control = NULL;
+    free(hp);
+    hp_state = NULL;
 }

@@ -10,14 +10,16 @@ struct control;
 struct evloop;
 struct vm;
 
-/* Registers the four commands on c and a setup hook on vm (hot-added
+/* Registers the four commands and query-pci on c and a setup hook on vm (hot-added
  * devices bind their eventfds again after each guest reset). The state
  * lives until control_hotplug_fini. Devices go on vm->pci, looked up at
  * each device_add: a machine without a PCI bus refuses them. */
 int control_hotplug_register(struct control *c, struct vm *vm, struct evloop *loop,
                              struct err *e);
-/* Destroys the hot-added devices still present (call before
- * pci_bus_destroy) and frees the state; a no-op when never registered. */
+/* Destroys the hot-added devices still present and frees the state; a
+ * no-op when never registered. Call once the VM will not run again and
+ * before pci_bus_destroy (their I/O threads may still raise interrupts
+ * through their PCI functions until then). */
 void control_hotplug_fini(struct vm *vm);
 
 #endif

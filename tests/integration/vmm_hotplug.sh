@@ -105,6 +105,13 @@ if up:
     check(cls == "GenericError", "blockdev-del of a node in use: GenericError (%s)" % desc)
     serial = console_value("VDB-SERIAL")
     check(serial == "S" + token[8:27], "/dev/vdb appeared with the serial given (%s)" % serial)
+    def hot_functions():
+        devs = c.execute("query-pci")[0]["devices"]
+        return [(d["slot"], d["id"]["vendor"], d["id"]["device"]) for d in devs
+                if d["qdev_id"] == "hd1"]
+    hot = hot_functions()
+    check(len(hot) == 1 and hot[0][1:] == (0x1af4, 0x1042),
+          "query-pci lists hd1 as a virtio-blk function (%s)" % hot)
     size = console_value("VDB-SIZE")
     check(size == str(os.path.getsize(img) // 512),
           "its size in sectors is the file's (%s)" % size)
@@ -128,6 +135,9 @@ if up:
               "DEVICE_DELETED for hd1 (%s)" % ev.get("data"))
     except (TimeoutError, EOFError) as e:
         check(False, "DEVICE_DELETED for hd1 (%s)" % e)
+    check(hot_functions() == [] and
+          all(d["slot"] != hot[0][0] for d in c.execute("query-pci")[0]["devices"]),
+          "query-pci: its slot is empty again")
     gone = console_value("VDB-(?:GONE|STILL-THERE)")
     check(gone == "" and "VDB-GONE" in open(out, errors="replace").read(),
           "/dev/vdb vanished in the guest")
