@@ -42,6 +42,16 @@ start_vmm() {
     return 1
 }
 
+# wait_count FILE N: until FILE has N lines "counter 1" (10 s).
+wait_count() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ "$(tr -d '\r' <"$1" | grep -cx 'counter 1')" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # wait_exit PID: its status, or 124 (and SIGKILL) after 10 s.
 wait_exit() {
     local i
@@ -272,27 +282,34 @@ elif what == "quit":
     sock, = args
     c = qmp.Client(sock)
     c.negotiate()
-    check(c.execute("quit") == {}, "quit returns {}")
+    c.execute("stop")
+    c.wait_event("STOP")
+    check(c.execute("quit") == {}, "quit on a paused VM returns {}")
     ev = c.wait_event("SHUTDOWN")
     check(ev["data"] == {"guest": False, "reason": "host-qmp-quit"},
           "quit: SHUTDOWN from the host (%s)" % ev.get("data"))
 
 elif what == "watch":
-    # Waits for SHUTDOWN (the guest's own or a signal's) and prints its data.
-    sock, = args
+    # Waits for an event (the guest's own or a signal's) and prints its
+    # data; pauses the VM first when asked to.
+    sock, name, pause = args
     c = qmp.Client(sock)
     c.negotiate()
+    if pause == "paused":
+        c.execute("stop")
+        c.wait_event("STOP")
     print("READY", flush=True)
-    ev = c.wait_event("SHUTDOWN", timeout=30)
+    ev = c.wait_event(name, timeout=30)
     print("DATA " + json.dumps(ev.get("data"), sort_keys=True), flush=True)
 EOF
 }
 
-# SHUTDOWN's data seen by a client while NAME's VM ends by itself or by
-# the action; prints the data line.
-watch_shutdown() {
-    local sock=$1 action=$2
-    scenario watch "$sock" >"$tmp/watch" &
+# watch_event SOCK EVENT running|paused ACTION: the data of EVENT as a
+# client sees it while the VM ends or resets by itself or by ACTION (run
+# once the client is ready, the VM paused first when asked).
+watch_event() {
+    local sock=$1 event=$2 pause=$3 action=$4
+    scenario watch "$sock" "$event" "$pause" >"$tmp/watch" &
     local wpid=$! i
     for ((i = 0; i < 50; i++)); do
         grep -q READY "$tmp/watch" && break
@@ -309,6 +326,16 @@ main() {
         tap_fail "kit program $COUNTER is missing (make kit)"
         return
     fi
+    # The counter guest itself, judged on QEMU first: three lines, then it
+    # powers off; cvirt-vmm must print the same.
+    local run=$CVIRT_SRC/tests/guest/kit/run.sh q v
+    q=$(CVIRT_KIT_TIMEOUT=20 "$run" qemu "$COUNTER" 1 count=3; echo "status $?")
+    check "the counter guest on QEMU prints counter 1..3 and powers off" \
+        [ "$(echo "$q" | tr -d '\r')" = "$(printf 'counter %s\n' 1 2 3; echo 'status 0')" ]
+    v=$(CVIRT_KIT_TIMEOUT=20 "$run" vmm "$COUNTER" 1 count=3; echo "status $?")
+    check "the counter guest on cvirt-vmm prints the same" \
+        [ "$(echo "$v" | tr -d '\r')" = "$(echo "$q" | tr -d '\r')" ]
+
     qemu-img create -q -f qcow2 "$tmp/a.qcow2" 16M
     truncate -s 8M "$tmp/b.raw"
 
@@ -357,9 +384,9 @@ main() {
         "$tmp/stale.sock"
     if start_vmm stale --console none; then
         local data
-        data=$(watch_shutdown "$tmp/stale.sock" "kill -TERM $pid")
+        data=$(watch_event "$tmp/stale.sock" SHUTDOWN paused "kill -TERM $pid")
         tap_ok "a stale socket file is replaced"
-        check "SIGTERM: SHUTDOWN from the host ($data)" \
+        check "SIGTERM on a paused VM: SHUTDOWN from the host ($data)" \
             [ "$data" = '{"guest": false, "reason": "host-signal"}' ]
         wait_exit $pid; rc=$?
         check "SIGTERM: exit status 0 (got $rc)" [ $rc = 0 ]
@@ -370,13 +397,37 @@ main() {
     # The guest powers itself off: SHUTDOWN from the guest.
     if start_vmm off --console none --append "count=20"; then
         local data
-        data=$(watch_shutdown "$tmp/off.sock" ":")
+        data=$(watch_event "$tmp/off.sock" SHUTDOWN running :)
         check "guest power-off: SHUTDOWN from the guest ($data)" \
             [ "$data" = '{"guest": true, "reason": "guest-shutdown"}' ]
         wait_exit $pid; rc=$?
         check "guest power-off: exit status 0 (got $rc)" [ $rc = 0 ]
     else
         tap_fail "the power-off guest starts"
+    fi
+
+    # The guest resets itself: RESET from the guest, and it runs again;
+    # under --no-reboot, SHUTDOWN from the guest and status 3.
+    if start_vmm reset --append "reset=15"; then
+        local data
+        data=$(watch_event "$tmp/reset.sock" RESET running :)
+        check "guest reset: RESET from the guest ($data)" \
+            [ "$data" = '{"guest": true, "reason": "guest-reset"}' ]
+        check "guest reset: the guest counts from 1 again" wait_count "$tmp/reset.out" 2
+        kill -TERM $pid
+        wait_exit $pid
+    else
+        tap_fail "the resetting guest starts"
+    fi
+    if start_vmm noreboot --console none --no-reboot --append "reset=15"; then
+        local data
+        data=$(watch_event "$tmp/noreboot.sock" SHUTDOWN running :)
+        check "guest reset under --no-reboot: SHUTDOWN from the guest ($data)" \
+            [ "$data" = '{"guest": true, "reason": "guest-reset"}' ]
+        wait_exit $pid; rc=$?
+        check "guest reset under --no-reboot: exit status 3 (got $rc)" [ $rc = 3 ]
+    else
+        tap_fail "the --no-reboot guest starts"
     fi
 }
 
