@@ -438,6 +438,15 @@ int control_hotplug_register(struct control *c, struct vm *vm, struct evloop *lo
     return 0;
 }
 
+unsigned control_hotplug_count(const struct vm *vm)
+{
+    unsigned n = 0;
+    if (hp_state && hp_state->vm == vm)
+        for (struct hp_dev *d = hp_state->devs; d; d = d->next)
+            n++;
+    return n;
+}
+
 void control_hotplug_fini(struct vm *vm)
 {
     struct hotplug *hp = hp_state;

@@ -16,6 +16,10 @@ struct vm;
  * each device_add: a machine without a PCI bus refuses them. */
 int control_hotplug_register(struct control *c, struct vm *vm, struct evloop *loop,
                              struct err *e);
+/* How many hot-added devices the VM has now (pending removals included);
+ * 0 when never registered. A snapshot of the VM does not describe them,
+ * so save and migration should refuse while this is not 0. Loop thread. */
+unsigned control_hotplug_count(const struct vm *vm);
 /* Destroys the hot-added devices still present and frees the state; a
  * no-op when never registered. Call once the VM will not run again and
  * before pci_bus_destroy (their I/O threads may still raise interrupts

@@ -183,6 +183,7 @@ static void test_device_refusals(void **state)
     expect_err(run(f, "{\"execute\": \"device_add\", \"arguments\": {\"driver\": "
                    "\"virtio-blk-pci\", \"id\": \"d\", \"drive\": \"a\"}}"),
                "GenericError", "no PCI bus");
+    assert_int_equal(control_hotplug_count(f->vm), 0);
     expect_err(run(f, "{\"execute\": \"device_del\", \"arguments\": {\"id\": \"d\"}}"),
                "DeviceNotFound", "Device 'd' not found");
     expect_err(run(f, "{\"execute\": \"device_del\"}"), "GenericError",
