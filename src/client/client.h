@@ -111,6 +111,8 @@ void client_close(struct client_conn *c);
 /* The URI as given (what `uri` prints) and the socket's descriptor (for
  * poll in a stream loop). */
 const char *client_get_uri(const struct client_conn *c);
+/* True once the socket or the protocol failed: no call can succeed. */
+bool client_is_broken(const struct client_conn *c);
 int client_fd(const struct client_conn *c);
 
 /* One call: encodes args with xargs (NULL: no payload), waits for the

@@ -280,6 +280,7 @@ bool client_error_is_unsupported(const struct client_conn *c)
 
 const char *client_get_uri(const struct client_conn *c) { return c->uri; }
 int client_fd(const struct client_conn *c) { return c->fd; }
+bool client_is_broken(const struct client_conn *c) { return c->broken; }
 
 static int connect_unix(const char *path, struct err *e)
 {

@@ -136,10 +136,12 @@ static bool ensure_connected(struct cvirsh *ctl)
     if (client_open(&ctl->conn, ctl->uri, ctl->readonly ? CLIENT_OPEN_READONLY : 0,
                     &e) < 0) {
         ctl->conn = NULL;
-        cvirsh_error(ctl, "failed to connect to the hypervisor");
+        cvirsh_error(ctl, ctl->disconnected ? "Failed to reconnect to the hypervisor"
+                                            : "failed to connect to the hypervisor");
         cvirsh_report(ctl, &e);
         return false;
     }
+    ctl->disconnected = false;
     return true;
 }
 
@@ -162,10 +164,21 @@ static bool run_argv(struct cvirsh *ctl, int argc, char **argv)
     bool ok;
     ctl->no_blank = false;
     long long start = now_us();
-    /* Without a connection virsh runs nothing, so prints no blank line. */
-    if (!(cmd.def->flags & CVIRSH_CMD_NOCONNECT) && !ensure_connected(ctl))
-        return false;
-    ok = cmd.def->run(ctl, &cmd);
+    /* virsh connects before the first command and gives up when it can't;
+     * only a shell that lost its connection tries again, per command. */
+    if (!(cmd.def->flags & CVIRSH_CMD_NOCONNECT) && !ensure_connected(ctl)) {
+        if (!ctl->disconnected)
+            return false;
+        ok = false;
+    } else {
+        ok = cmd.def->run(ctl, &cmd);
+        if (!ok && ctl->interactive && ctl->conn && client_is_broken(ctl->conn)) {
+            /* The next command connects again. */
+            client_close(ctl->conn);
+            ctl->conn = NULL;
+            ctl->disconnected = true;
+        }
+    }
     if (ctl->quit)
         return ok;
     if (ctl->timing) {
@@ -241,9 +254,11 @@ static int shell_readline(struct cvirsh *ctl, struct linebuf *lb, char **line)
             struct err e = {0};
             if (client_event_wait(ctl->conn, 0, &e) < 0) {
                 cvirsh_error(ctl, "Disconnected from %s due to %s",
-                             client_get_uri(ctl->conn), e.msg);
+                             client_get_uri(ctl->conn),
+                             e.code == ECONNRESET ? "end of file" : e.msg);
                 client_close(ctl->conn);
                 ctl->conn = NULL;
+                ctl->disconnected = true;
             }
         }
         if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -270,13 +285,12 @@ static int shell(struct cvirsh *ctl)
 {
     bool tty = isatty(STDIN_FILENO);
     ctl->interactive = true;
+    /* virsh connects before it says anything, and quits when it can't. */
+    if (!ensure_connected(ctl))
+        return 1;
     cvirsh_print_extra(ctl, "Welcome to cvirsh, the virtualization interactive terminal.\n\n"
                        "Type:  'help' for help with commands\n"
                        "       'quit' to quit\n\n");
-    /* virsh connects before the first prompt; a failure is reported and
-     * the shell still runs (any command tries to connect again). */
-    if (!ensure_connected(ctl))
-        ctl->conn = NULL;
     struct linebuf lb = {0};
     char *line = NULL;
     while (!ctl->quit) {

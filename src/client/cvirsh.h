@@ -59,7 +59,7 @@ struct cvirsh {
     bool readonly;
     bool quiet;
     struct client_conn *conn;
-    bool connect_failed;
+    bool disconnected;          /* the shell lost its connection */
     bool no_blank;              /* the command asks for no trailing blank line */
     bool quit;                  /* quit/exit in the shell */
     bool interactive;

@@ -174,9 +174,29 @@ for who in virsh cvirsh; do
         >"$OUT/ka.$who.out" 2>"$OUT/ka.$who.err"
     echo $? >"$OUT/ka.$who.rc"
 done
-kill "$KPID"; wait "$KPID" 2>/dev/null
 sed -i 's/^virsh # /cvirsh # /; s/Welcome to virsh,/Welcome to cvirsh,/' "$OUT"/ka.virsh.out
 same ka "a shell idle for 9 s under 1 s keepalive stays connected"
+# The same daemon goes away under two idle shells: both notice, and each
+# later command fails to reconnect.
+gone_pids=()
+for who in virsh cvirsh; do
+    bin=virsh; [ $who = cvirsh ] && bin=$CVIRSH
+    (echo hostname; sleep 3; echo hostname; echo list) | timeout 30 "$bin" -c "$KURI" \
+        >"$OUT/gone.$who.out" 2>&1 &
+    gone_pids+=($!)
+done
+sleep 1
+kill "$KPID"; wait "$KPID" 2>/dev/null
+wait "${gone_pids[@]}"
+for who in virsh cvirsh; do : >"$OUT/gone.$who.err"; echo 0 >"$OUT/gone.$who.rc"; done
+sed -i 's/^virsh # /cvirsh # /; s/Welcome to virsh,/Welcome to cvirsh,/' "$OUT"/gone.virsh.out
+same gone "the daemon stops under an idle shell: disconnected, then failed reconnects"
+printf 'hostname\nlist\n' >"$ROOT/two.in"
+timeout 30 virsh -c "$KURI" <"$ROOT/two.in" >"$OUT/noshell.virsh.out" 2>"$OUT/noshell.virsh.err"
+echo $? >"$OUT/noshell.virsh.rc"
+timeout 30 "$CVIRSH" -c "$KURI" <"$ROOT/two.in" >"$OUT/noshell.cvirsh.out" 2>"$OUT/noshell.cvirsh.err"
+echo $? >"$OUT/noshell.cvirsh.rc"
+same noshell "a shell without a daemon quits at once"
 check "... and answered hostname both times" test "$(grep -c "^$(hostname)\$" "$OUT/ka.cvirsh.out")" = 2
 
 # ---- the console stream, on a scripted daemon ----
