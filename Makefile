@@ -32,12 +32,23 @@ guest: deps
 	@cat $(BUILD)/guest.env
 
 # Boots the Linux guest to a shell on this terminal (Ctrl-A x quits).
-# STOCK=1 boots Debian's stock kernel instead (hosts with VMX or SVM only).
+# STOCK=1 boots Debian's stock kernel instead (hosts with VMX or SVM only),
+# with its modules in the initramfs; ROOT=debian adds a fresh copy of the
+# Debian 12 root (mk-debian-root.sh, built once as root) as the virtio disk
+# and boots it with systemd, root logged in on the console.
 run: build guest
 ifeq ($(STOCK),1)
-	@k=$$(tests/guest/linux/stock-kernel.sh | tail -n 1) && . $(ABS_BUILD)/guest.env && \
-	  $(BUILD)/src/vmm/cvirt-vmm --kernel "$$k" --initrd "$$INITRD" \
-	    --append "console=ttyS0 panic=-1 quiet cvirt.shell" --memory $(MEMORY) --cpus $(CPUS)
+	@k=$$(tests/guest/linux/stock-kernel.sh | tail -n 1) && \
+	  i=$$(tests/guest/linux/mk-stock-initramfs.sh "$$k" | tail -n 1) && \
+	  if [ "$(ROOT)" = debian ]; then \
+	    img=$$(tests/guest/linux/mk-debian-root.sh | tail -n 1) && \
+	    cp --sparse=always "$$img" $(BUILD)/debian-root.img && \
+	    set -- --disk $(BUILD)/debian-root.img --append "console=ttyS0 panic=-1 quiet"; \
+	  else \
+	    set -- --append "console=ttyS0 panic=-1 quiet cvirt.shell"; \
+	  fi && \
+	  $(BUILD)/src/vmm/cvirt-vmm --kernel "$$k" --initrd "$$i" "$$@" \
+	    --memory $(MEMORY) --cpus $(CPUS)
 else
 	@. $(ABS_BUILD)/guest.env && \
 	  $(BUILD)/src/vmm/cvirt-vmm --kernel "$$KERNEL" --initrd "$$INITRD" \
