@@ -16,7 +16,8 @@
 # qemu.conf, so the namespace also gets a passwd and group file with that
 # name when the host has none. D-Bus, firewalld, dnsmasq and dmidecode are
 # missing or fail; libvirtd logs that and goes on (nothing here uses
-# networks). Needs: $here, $work, $LV, $LV_URI; sets LV_PID or peer_why.
+# networks). Needs: $here, $work, $LV, $LV_URI; sets LV_PID (the reaper
+# below) and LVD_PID (libvirtd), or peer_why.
 
 PEER_PACKAGES=$here/packages.txt
 
@@ -62,8 +63,8 @@ EOF
     getent group libvirt-qemu >/dev/null || echo "libvirt-qemu:x:64055:" >>"$LV/group"
 }
 
-# The namespace's side: bind the run's folders, then become libvirtd (the
-# same pid, so LV_PID is libvirtd's).
+# The namespace's side: bind the run's folders, then run libvirtd under a
+# reaper (below), which becomes LV_PID.
 PEER_NS_SCRIPT='
 set -e
 d=$1
@@ -75,7 +76,31 @@ for p in etc:/etc/libvirt run:/run/libvirt lib:/var/lib/libvirt \
 done
 mount --bind "$d/passwd" /etc/passwd
 mount --bind "$d/group" /etc/group
-exec libvirtd --config /etc/libvirt/libvirtd.conf
+exec /usr/bin/python3 -c "$2" libvirtd --config /etc/libvirt/libvirtd.conf \
+    --pid-file /run/libvirt/libvirtd.pid
+'
+
+# libvirtd starts each QEMU as a daemon, so an exited QEMU waits for
+# whoever adopts it to reap it, and virsh destroy returns only once the
+# process is gone. systemd reaps at once; a container's init may take
+# seconds (this one: about 1.5 s), which would be charged to libvirtd. So
+# libvirtd runs under a child subreaper (prctl PR_SET_CHILD_SUBREAPER) that
+# reaps at once, as systemd would, and passes SIGTERM on.
+PEER_REAPER='
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGTERM))
+signal.signal(signal.SIGINT, lambda *_: os.kill(pid, signal.SIGTERM))
+while True:
+    try:
+        p, st = os.wait()
+    except ChildProcessError:
+        sys.exit(0)
+    if p == pid:
+        sys.exit(os.waitstatus_to_exitcode(st) & 0xff)
 '
 
 peer_start() {
@@ -88,7 +113,7 @@ peer_start() {
     command -v libvirtd >/dev/null || { peer_why="no libvirtd after installing"; return; }
     command -v qemu-system-x86_64 >/dev/null || { peer_why="no qemu-system-x86_64"; return; }
     peer_config
-    unshare -m bash -c "$PEER_NS_SCRIPT" peer "$LV" >"$work/libvirtd.log" 2>&1 &
+    unshare -m bash -c "$PEER_NS_SCRIPT" peer "$LV" "$PEER_REAPER" >"$work/libvirtd.log" 2>&1 &
     LV_PID=$!
     # The first connection waits for the QEMU driver, which probes QEMU's
     # capabilities (seconds) when its cache is empty, as it is here.
@@ -99,8 +124,13 @@ peer_start() {
             LV_PID=
             return
         fi
-        [ -S "$LV/run/libvirt-sock" ] &&
-            timeout 60 virsh -c "$LV_URI" version >/dev/null 2>&1 && return
+        if [ -S "$LV/run/libvirt-sock" ] &&
+            timeout 60 virsh -c "$LV_URI" version >/dev/null 2>&1; then
+            LVD_PID=$(cat "$LV/run/libvirtd.pid" 2>/dev/null)
+            [ -n "$LVD_PID" ] && [ -e "/proc/$LVD_PID" ] && return
+            peer_why="libvirtd runs but its pid file $LV/run/libvirtd.pid is missing"
+            return
+        fi
         sleep 1
     done
     peer_why="libvirtd did not answer within a minute (see its log)"
