@@ -218,6 +218,43 @@ def s_str(s):
 
 DOM = s_str("g") + UUID + struct.pack(">i", 7)
 
+def chars(b):       # rpcgen's char x<>: one XDR word per character
+    return struct.pack(">I", len(b)) + b"".join(struct.pack(">i", c) for c in b)
+
+def i32(*v):
+    return b"".join(struct.pack(">i", x) for x in v)
+
+def snap(name):
+    return s_str(name) + DOM
+
+SNAPXML = ("<domainsnapshot>\n  <name>%s</name>\n  <state>%s</state>\n"
+           "  <creationTime>%d</creationTime>\n</domainsnapshot>\n")
+# Canned answers for the success paths, so both clients print them.
+CANNED = {
+    3: s_str("QEMU"),
+    4: struct.pack(">Q", 7002000),
+    6: b"".join(struct.pack(">i", c) for c in b"x86_64".ljust(32, b"\0"))
+       + struct.pack(">Q", 16314252) + i32(8, 2400, 1, 1, 4, 2),
+    7: s_str("<capabilities>\n  <host/>\n</capabilities>\n"),
+    11: DOM,
+    15: i32(1),
+    16: i32(3) + struct.pack(">QQ", 1048576, 524288) + i32(2) + struct.pack(">Q", 123456789012),
+    19: s_str("hvm"),
+    59: s_str("fakehost"),
+    121: chars(b"system_u:system_r:svirt_t:s0:c1,c2\0") + i32(1),
+    122: chars(b"selinux\0") + chars(b"0\0"),
+    151: i32(1),
+    157: struct.pack(">Q", 9000000),
+    183: i32(0),
+    187: i32(2),
+    189: snap("s1"),
+    190: i32(1),
+    191: snap("s2"),
+    212: i32(3, 1),
+    274: struct.pack(">I", 2) + snap("s2") + snap("s1") + i32(2),
+    426: struct.pack(">I", 2) + s_str("tainted: custom-argv") + s_str("tainted: host-cpu"),
+}
+
 def send(c, prog, proc, typ, serial, status, payload=b""):
     c.sendall(struct.pack(">IIIiIII", 28 + len(payload), prog, 1, proc, typ, serial, status) + payload)
 
@@ -285,8 +322,14 @@ def serve(c):
             ret = struct.pack(">i", 1)
         elif proc in (23, 22, 24):
             ret = DOM
-        elif proc == 212:
-            ret = struct.pack(">ii", 1, 1)
+        elif proc == 186:
+            # the snapshot's name is the first string after the header
+            n = struct.unpack(">I", pl[:4])[0]
+            name = pl[4:4 + n].decode()
+            ret = s_str(SNAPXML % (name, "running" if name == "s1" else "shutoff",
+                                   1700000000 if name == "s1" else 1700003600))
+        elif proc in CANNED:
+            ret = CANNED[proc]
         send(c, PROG, proc, 1, serial, 0, ret)
         if proc == 201:
             # A ping first: the client must answer it while it streams.
@@ -347,6 +390,23 @@ for args in "list" "list --all" "list --inactive" "list --state-shutoff" \
     else
         tap_fail "same arguments on the wire as virsh: $args (virsh: $(cat "$OUT/fargs.virsh"); cvirsh: $(cat "$OUT/fargs.cvirsh"))"
     fi
+done
+# Success paths the daemon may not have yet, on the scripted one.
+n=0
+for args in "dominfo g" "dominfo 7" "domstate g" "domstate g --reason" "domid g" \
+            "domuuid g" "domname 7" "version" "version --daemon" "nodeinfo" "hostname" \
+            "capabilities" "snapshot-list g" "snapshot-list g --name" "snapshot-current g" \
+            "snapshot-current g --name" "snapshot-revert g s1" "snapshot-delete g s1" \
+            "snapshot-create-as g s1" "save g /x" "restore /x" "destroy g" "suspend g" \
+            "resume g" "reboot g" "shutdown g" "autostart g" "autostart g --disable" \
+            "undefine g" "setmem g 64M" "setmaxmem g 1G --config" "migrate g qemu:///x" \
+            "detach-disk g vda --persistent" "attach-disk g /i vdb --config" "start g" \
+            "dumpxml g" "define $ROOT/g.xml"; do
+    n=$((n + 1))
+    echo "<domain type='kvm'><name>g</name></domain>" >"$ROOT/g.xml"
+    [ "${args%% *}" = migrate ] && continue     # virsh would dial the destination
+    eval run_both "f$n" "'s/^Compiled against.*//; s/^Using .*//'" -- -c "'$FURI'" "$args"
+    same "f$n" "on the scripted daemon: $args"
 done
 kill "$FPID" 2>/dev/null; wait "$FPID" 2>/dev/null
 same fcons "console: guest output, typed keys and ^] as virsh shows them"
