@@ -7,19 +7,26 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define EVLOOP_MAX_WATCH 256
-
+/* Watches are allocated one by one and indexed by descriptor, so the
+ * table can grow without moving a watch that epoll still points at. */
 struct watch {
     int fd;
     evloop_cb cb;
     void *opaque;
+    struct watch *next_dead;
 };
 
 struct evloop {
     int epfd;
     int stopfd;                /* eventfd that wakes epoll_wait on stop */
     atomic_bool stop;
-    struct watch watches[EVLOOP_MAX_WATCH];
+    struct watch **byfd;       /* indexed by fd; NULL when not watched */
+    size_t nfd;
+    bool in_turn;              /* dispatching the events of one epoll_wait */
+    /* Watches removed during a turn: epoll may already have handed us an
+     * event that points at one, so they are freed only when the turn ends
+     * and a new watch for the same fd never shares their memory. */
+    struct watch *dead;
 };
 
 struct evloop *evloop_new(void)
@@ -27,8 +34,6 @@ struct evloop *evloop_new(void)
     struct evloop *l = calloc(1, sizeof(*l));
     if (!l)
         return NULL;
-    for (int i = 0; i < EVLOOP_MAX_WATCH; i++)
-        l->watches[i].fd = -1;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (l->epfd < 0 || l->stopfd < 0)
@@ -46,10 +51,23 @@ fail:
     return NULL;
 }
 
+static void free_dead(struct evloop *l)
+{
+    while (l->dead) {
+        struct watch *w = l->dead;
+        l->dead = w->next_dead;
+        free(w);
+    }
+}
+
 void evloop_free(struct evloop *l)
 {
     if (!l)
         return;
+    for (size_t i = 0; i < l->nfd; i++)
+        free(l->byfd[i]);
+    free(l->byfd);
+    free_dead(l);
     close(l->epfd);
     close(l->stopfd);
     free(l);
@@ -57,28 +75,54 @@ void evloop_free(struct evloop *l)
 
 static struct watch *watch_find(struct evloop *l, int fd)
 {
-    for (int i = 0; i < EVLOOP_MAX_WATCH; i++)
-        if (l->watches[i].fd == fd)
-            return &l->watches[i];
-    return NULL;
+    return fd >= 0 && (size_t)fd < l->nfd ? l->byfd[fd] : NULL;
+}
+
+static int grow(struct evloop *l, int fd)
+{
+    if ((size_t)fd < l->nfd)
+        return 0;
+    size_t n = l->nfd ? l->nfd : 64;
+    while (n <= (size_t)fd)
+        n *= 2;
+    struct watch **v = realloc(l->byfd, n * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = l->nfd; i < n; i++)
+        v[i] = NULL;
+    l->byfd = v;
+    l->nfd = n;
+    return 0;
 }
 
 int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_cb cb, void *opaque)
 {
+    if (fd < 0)
+        return -EBADF;
     struct watch *w = watch_find(l, fd);
-    int op = EPOLL_CTL_MOD;
-    if (!w) {
-        w = watch_find(l, -1);
-        if (!w)
-            return -ENOSPC;
-        op = EPOLL_CTL_ADD;
+    if (w) {
+        struct epoll_event ev = { .events = events, .data.ptr = w };
+        if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+            return -errno;
+        w->cb = cb;
+        w->opaque = opaque;
+        return 0;
     }
-    struct epoll_event ev = { .events = events, .data.ptr = w };
-    if (epoll_ctl(l->epfd, op, fd, &ev) < 0)
-        return -errno;
+    if (grow(l, fd) < 0)
+        return -ENOMEM;
+    w = calloc(1, sizeof(*w));
+    if (!w)
+        return -ENOMEM;
     w->fd = fd;
     w->cb = cb;
     w->opaque = opaque;
+    struct epoll_event ev = { .events = events, .data.ptr = w };
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        int r = -errno;
+        free(w);
+        return r;
+    }
+    l->byfd[fd] = w;
     return 0;
 }
 
@@ -97,9 +141,24 @@ int evloop_del(struct evloop *l, int fd)
     if (!w)
         return -ENOENT;
     epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+    l->byfd[fd] = NULL;
     w->fd = -1;
     w->cb = NULL;
+    if (l->in_turn) {
+        w->next_dead = l->dead;
+        l->dead = w;
+    } else {
+        free(w);
+    }
     return 0;
+}
+
+int evloop_watch_count(const struct evloop *l)
+{
+    int n = 0;
+    for (size_t i = 0; i < l->nfd; i++)
+        n += l->byfd[i] != NULL;
+    return n;
 }
 
 int evloop_run_once(struct evloop *l, int timeout_ms)
@@ -108,6 +167,8 @@ int evloop_run_once(struct evloop *l, int timeout_ms)
     int n = epoll_wait(l->epfd, evs, 32, timeout_ms);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
+    bool outer = !l->in_turn;
+    l->in_turn = true;
     for (int i = 0; i < n; i++) {
         struct watch *w = evs[i].data.ptr;
         if (!w) {
@@ -119,6 +180,12 @@ int evloop_run_once(struct evloop *l, int timeout_ms)
         /* A callback may have removed this watch during this turn. */
         if (w->fd >= 0 && w->cb)
             w->cb(w->opaque, evs[i].events);
+    }
+    /* A callback that runs a nested turn must not free what the outer
+     * turn's event list still points at. */
+    if (outer) {
+        l->in_turn = false;
+        free_dead(l);
     }
     return n;
 }
