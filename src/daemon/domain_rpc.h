@@ -10,12 +10,6 @@
 struct domain;
 struct domain_driver;
 
-/* virErrorNumber values beyond the ones wire.h names; their libvirt text
- * is put in front of the detail by whoever uses them. */
-#define VIR_ERR_CONFIG_UNSUPPORTED 67
-#define VIR_ERR_OPERATION_TIMEOUT 68
-#define VIR_ERR_OPERATION_UNSUPPORTED 84
-
 struct domain_driver *domain_rpc_driver(struct rpc_client *c);
 /* One error reply from a lower layer's struct err, chosen by its errno
  * (EBUSY: operation invalid, EEXIST: operation failed, ENOENT/EACCES: the

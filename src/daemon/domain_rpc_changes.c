@@ -131,7 +131,7 @@ static int change_disk(struct rpc_client *c, const remote_nonnull_domain *rd,
     if (flags & AFFECT_LIVE) {
         domain_disk_free(disk);
         return rpc_err_set(err, VIR_ERR_OPERATION_UNSUPPORTED, VIR_FROM_QEMU,
-                           "Operation not supported: live %s of device 'disk' is not supported",
+                           "live %s of device 'disk' is not supported",
                            attach ? "attach" : "detach");
     }
     int r;

@@ -39,10 +39,10 @@ int domain_rpc_fail(struct rpc_error *err, const struct err *e)
         return rpc_err_set(err, VIR_ERR_OPERATION_FAILED, VIR_FROM_QEMU, "%s", msg);
     case ENOTSUP:
         return rpc_err_set(err, VIR_ERR_OPERATION_UNSUPPORTED, VIR_FROM_QEMU,
-                           "Operation not supported: %s", msg);
+                           "%s", msg);
     case ETIMEDOUT:
         return rpc_err_set(err, VIR_ERR_OPERATION_TIMEOUT, VIR_FROM_QEMU,
-                           "Timed out during operation: %s", msg);
+                           "%s", msg);
     case ENOMEM:
         return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "%s", msg);
     default:

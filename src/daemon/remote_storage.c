@@ -14,10 +14,6 @@
 /* virErrorNumber values beyond the ones wire.h names; their libvirt text
  * goes in front of the detail here. */
 #define VIR_ERR_INVALID_STORAGE_POOL 46
-#define VIR_ERR_NO_STORAGE_POOL 49
-#define VIR_ERR_STORAGE_VOL_EXIST 90
-#define VIR_ERR_CONFIG_UNSUPPORTED 67
-
 /* virConnectListAllStoragePoolsFlags */
 #define LIST_INACTIVE     (1u << 0)
 #define LIST_ACTIVE       (1u << 1)
@@ -45,7 +41,7 @@ static struct storage_driver *drv_of(struct rpc_client *c)
 static int no_pool(struct rpc_error *err, const char *what, const char *name)
 {
     return rpc_err_set(err, VIR_ERR_NO_STORAGE_POOL, VIR_FROM_STORAGE,
-                       "Storage pool not found: no storage pool with matching %s '%s'",
+                       "no storage pool with matching %s '%s'",
                        what, name);
 }
 
@@ -59,14 +55,14 @@ static int fail(struct rpc_error *err, const struct err *e)
     case EEXIST:
         if (strstr(msg, "storage volume name"))
             return rpc_err_set(err, VIR_ERR_STORAGE_VOL_EXIST, VIR_FROM_STORAGE,
-                               "storage volume already exists: %s", msg);
+                               "%s", msg);
         return rpc_err_set(err, VIR_ERR_OPERATION_FAILED, VIR_FROM_STORAGE, "%s", msg);
     case EINVAL:
     case ERANGE:
         return rpc_err_set(err, VIR_ERR_XML_ERROR, VIR_FROM_STORAGE, "%s", msg);
     case ENOTSUP:
         return rpc_err_set(err, VIR_ERR_CONFIG_UNSUPPORTED, VIR_FROM_STORAGE,
-                           "unsupported configuration: %s", msg);
+                           "%s", msg);
     case ENOMEM:
         return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_STORAGE, "%s", msg);
     default:
@@ -266,7 +262,7 @@ static int h_pool_lookup_by_uuid(struct rpc_client *c, const void *args, void *r
     struct storage_pool *p = storage_find_uuid(drv_of(c), (const uint8_t *)a->uuid);
     if (!p)
         return rpc_err_set(err, VIR_ERR_NO_STORAGE_POOL, VIR_FROM_STORAGE,
-                           "Storage pool not found: no storage pool with matching uuid");
+                           "no storage pool with matching uuid");
     return make_pool(&((remote_storage_pool_lookup_ret *)ret)->pool, p, err);
 }
 

@@ -246,9 +246,14 @@ static const char *err_format(int code)
     case VIR_ERR_XML_ERROR: return "XML error: %s";
     case VIR_ERR_OPERATION_DENIED: return "operation forbidden: %s";
     case VIR_ERR_NO_DOMAIN: return "Domain not found: %s";
+    case VIR_ERR_NO_STORAGE_POOL: return "Storage pool not found: %s";
     case VIR_ERR_NO_STORAGE_VOL: return "Storage volume not found: %s";
     case VIR_ERR_OPERATION_INVALID: return "Requested operation is not valid: %s";
+    case VIR_ERR_CONFIG_UNSUPPORTED: return "unsupported configuration: %s";
+    case VIR_ERR_OPERATION_TIMEOUT: return "Timed out during operation: %s";
     case VIR_ERR_NO_DOMAIN_SNAPSHOT: return "Domain snapshot not found: %s";
+    case VIR_ERR_OPERATION_UNSUPPORTED: return "Operation not supported: %s";
+    case VIR_ERR_STORAGE_VOL_EXIST: return "storage volume already exists: %s";
     default: return "%s";   /* VIR_ERR_RPC, VIR_ERR_SYSTEM_ERROR and the rest */
     }
 }
