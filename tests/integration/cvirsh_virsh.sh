@@ -616,6 +616,9 @@ same ev2 "event --loop --timeout: suspend and resume of both domains, then the t
 check "... four events" grep -q '^events received: 4$' "$OUT/ev2.cvirsh.out"
 
 twin "save" save @ "$ROOT/@.save"
+compare "domstate --reason after save" domstate va --reason
+twin "restore" restore "$ROOT/@.save"
+compare "domstate --reason after restore" domstate vb --reason
 twin "-q suspend (no message)" -q suspend @
 compare "-q list" -q list --all
 twin "-q resume" -q resume @
