@@ -282,10 +282,15 @@ int vm_setup(struct vm *vm, struct err *e)
     if (r < 0)
         return r;
     for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
-        r = vcpu_create(vm, i, &vm->vcpus[i], e);
+        struct vcpu *v;
+        r = vcpu_create(vm, i, &v, e);
         if (r < 0)
             return r;
+        /* Under pause_lock: another thread may be kicking every vCPU. */
+        pthread_mutex_lock(&vm->pause_lock);
+        vm->vcpus[i] = v;
         vm->ncpus = i + 1;
+        pthread_mutex_unlock(&vm->pause_lock);
     }
     r = boot_load(vm, e);
     if (r < 0)
@@ -300,11 +305,19 @@ int vm_setup(struct vm *vm, struct err *e)
 
 void vm_teardown(struct vm *vm)
 {
-    for (unsigned i = 0; i < vm->ncpus; i++) {
-        vcpu_destroy(vm->vcpus[i]);
+    /* Out of the table first, under the lock kickers take; destroyed
+     * after, since a vCPU thread still leaving takes that lock too. */
+    struct vcpu *gone[VM_MAX_CPUS];
+    pthread_mutex_lock(&vm->pause_lock);
+    unsigned n = vm->ncpus;
+    for (unsigned i = 0; i < n; i++) {
+        gone[i] = vm->vcpus[i];
         vm->vcpus[i] = NULL;
     }
     vm->ncpus = 0;
+    pthread_mutex_unlock(&vm->pause_lock);
+    for (unsigned i = 0; i < n; i++)
+        vcpu_destroy(gone[i]);
     if (vm->vm_fd >= 0)
         close(vm->vm_fd);
     vm->vm_fd = -1;
@@ -341,6 +354,14 @@ int vm_irq_line(struct vm *vm, unsigned gsi, int level)
     return 0;
 }
 
+/* Caller holds pause_lock, which keeps the vCPU table still. */
+static void kick_all(struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->ncpus; i++)
+        if (vm->vcpus[i])
+            vcpu_kick(vm->vcpus[i]);
+}
+
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *fmt, ...)
 {
     int none = VM_EXIT_NONE;
@@ -352,11 +373,9 @@ void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *fmt,
         vsnprintf(vm->exit_msg, sizeof(vm->exit_msg), fmt, ap);
         va_end(ap);
     }
-    for (unsigned i = 0; i < vm->ncpus; i++)
-        if (vm->vcpus[i])
-            vcpu_kick(vm->vcpus[i]);
-    /* Parked vCPUs must see the exit too. */
+    /* Running vCPUs leave KVM_RUN, parked ones wake: all see the exit. */
     pthread_mutex_lock(&vm->pause_lock);
+    kick_all(vm);
     pthread_cond_broadcast(&vm->pause_cond);
     pthread_mutex_unlock(&vm->pause_lock);
     if (vm->on_exit)
@@ -371,14 +390,10 @@ enum vm_exit_reason vm_exit_reason(struct vm *vm)
 int vm_pause(struct vm *vm)
 {
     pthread_mutex_lock(&vm->pause_lock);
-    atomic_store(&vm->pause_req, true);
-    pthread_mutex_unlock(&vm->pause_lock);
     /* The flag is set before the kick, so a vCPU the kick takes out of
      * KVM_RUN (or that was outside it) sees it at the top of its loop. */
-    for (unsigned i = 0; i < vm->ncpus; i++)
-        if (vm->vcpus[i])
-            vcpu_kick(vm->vcpus[i]);
-    pthread_mutex_lock(&vm->pause_lock);
+    atomic_store(&vm->pause_req, true);
+    kick_all(vm);
     while (vm->vcpus_parked < vm->vcpus_running)
         pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
     pthread_mutex_unlock(&vm->pause_lock);
