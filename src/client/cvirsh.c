@@ -357,6 +357,14 @@ static bool parse_escape(struct cvirsh *ctl, const char *s)
     return true;
 }
 
+static const char *long_name(const struct option *opts, int val)
+{
+    for (const struct option *o = opts; o->name; o++)
+        if (o->val == val)
+            return o->name;
+    return "";
+}
+
 /* Parses the global options; returns the index of the first command word,
  * or -1 when cvirsh should exit with *rc. */
 static int global_options(struct cvirsh *ctl, int argc, char **argv, int *rc)
@@ -422,7 +430,8 @@ static int global_options(struct cvirsh *ctl, int argc, char **argv, int *rc)
             *rc = 0;
             return -1;
         case ':':
-            cvirsh_error(ctl, "option '-%c' requires an argument", optopt);
+            cvirsh_error(ctl, "option '-%c'/'--%s' requires an argument", optopt,
+                         long_name(longopts, optopt));
             *rc = 1;
             return -1;
         default:

@@ -134,6 +134,8 @@ run_both g3 -- -d 9 -k 0 -K 3 -l /dev/null -c "$URI" hostname; same g3 "-d out o
 run_both g4 -- -z -c "$URI" hostname; same g4 "an unknown global option"
 run_both g5 's/^(Time: [0-9.]* ms)$/(Time: N ms)/' -- -t -c "$URI" hostname; same g5 "-t: the time after each command"
 run_both g6 -- -q -c "$URI" dominfo nosuch; same g6 "-q with an error"
+run_both g7 -- -c; same g7 "-c without its URI"
+run_both g8 -- --connect; same g8 "--connect without its URI"
 out=$(timeout 30 "$CVIRSH" -c "$URI" migrate nosuch qemu+ssh://elsewhere/system 2>&1); rc=$?
 check "migrate of an unknown domain: virsh's lookup error, exit 1" \
     test "$rc:$out" = "1:error: failed to get domain 'nosuch'"
