@@ -20,6 +20,7 @@
 
 #include "daemon/domain_conf.h"
 #include "daemon/domain_run_priv.h"
+#include "daemon/network.h"
 #include "daemon/vmm_client.h"
 #include "util/evloop.h"
 #include "util/log.h"
@@ -122,6 +123,7 @@ static void vmm_exited(struct domain_driver *drv, struct domain *d)
     uint8_t uuid[16];
     snprintf(name, sizeof(name), "%s", d->name);
     memcpy(uuid, d->uuid, 16);
+    network_domain_release(d->live);
     domain_set_stopped(&drv->table, d, reason);   /* may free d */
     if (drv->emit)
         drv->emit(drv->emit_opaque, name, uuid, -1, DOMAIN_EVENT_STOPPED, detail);
@@ -454,6 +456,11 @@ static int restore_argv(struct domain_driver *drv, struct domain *d, const char 
 static int build_argv(struct domain_driver *drv, struct domain *d, const char *sock,
                       const char *restore, char ***argv, struct err *e)
 {
+    /* Taps for network and bridge interfaces; their names land in the
+     * live definition, so a restarted daemon and the release see them. */
+    int r = network_domain_taps(d->live, e);
+    if (r < 0)
+        return r;
     if (restore)
         return restore_argv(drv, d, sock, restore, argv, e);
     struct domain_vmm_env env = { .vmm_path = drv->vmm_path, .control_path = sock };
@@ -545,6 +552,7 @@ int domain_start_from(struct domain_driver *drv, struct domain *d, const char *r
     }
     if (r < 0) {
         /* A transient domain that never ran leaves the table. */
+        network_domain_release(d->live);
         domain_set_stopped(&drv->table, d, DOMAIN_SHUTOFF_FAILED);
         return r;
     }

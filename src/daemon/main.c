@@ -15,6 +15,7 @@
 
 #include "daemon.h"
 #include "storage.h"
+#include "network.h"
 #include "rpc/server.h"
 #include "util/evloop.h"
 #include "util/log.h"
@@ -243,7 +244,8 @@ static int run(struct daemon *d, const struct options *o, struct err *e)
     int rc = -1;
     if (rpc_table_add(&table, rpc_connect_procs, rpc_connect_nprocs, e) < 0 ||
         rpc_table_add(&table, remote_domain_procs, remote_domain_nprocs, e) < 0 ||
-        rpc_table_add(&table, remote_storage_procs, remote_storage_nprocs, e) < 0)
+        rpc_table_add(&table, remote_storage_procs, remote_storage_nprocs, e) < 0 ||
+        rpc_table_add(&table, remote_network_procs, remote_network_nprocs, e) < 0)
         return -1;
     d->loop = evloop_new();
     if (!d->loop)
@@ -261,8 +263,11 @@ static int run(struct daemon *d, const struct options *o, struct err *e)
         err_set_errno(e, errno, "cannot watch signals");
         goto out;
     }
-    if (remote_domain_init(d, e) < 0)
+    /* Networks first: domains reattached below may sit on their bridges. */
+    if (remote_network_init(d, e) < 0)
         goto out;
+    if (remote_domain_init(d, e) < 0)
+        goto out_networks;
     if (remote_storage_init(d, e) < 0)
         goto out_domains;
     d->srv = rpc_server_new(d->loop, &table, d, e);
@@ -283,6 +288,8 @@ out_storage:
     remote_storage_fini(d);
 out_domains:
     remote_domain_fini(d);
+out_networks:
+    remote_network_fini(d);
 out:
     if (sig.fd >= 0) {
         evloop_del(d->loop, sig.fd);

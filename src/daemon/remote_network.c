@@ -1,0 +1,470 @@
+/* The network procedures of the remote protocol, answered as libvirtd's
+ * network driver answers them (codes, and wording where virsh shows it). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/daemon.h"
+#include "daemon/network.h"
+#include "daemon/rpc/dispatch.h"
+#include "util/log.h"
+
+#define VIR_FROM_NETWORK 19
+#define VIR_ERR_NO_NETWORK 43
+
+/* virConnectListAllNetworksFlags */
+#define LIST_INACTIVE     (1u << 0)
+#define LIST_ACTIVE       (1u << 1)
+#define LIST_PERSISTENT   (1u << 2)
+#define LIST_TRANSIENT    (1u << 3)
+#define LIST_AUTOSTART    (1u << 4)
+#define LIST_NO_AUTOSTART (1u << 5)
+
+/* One daemon per process, as for storage. */
+static struct network_driver *the_driver;
+
+static int fail(struct rpc_error *err, const struct err *e)
+{
+    const char *msg = e->msg[0] ? e->msg : "unknown error";
+    int code;
+    switch (e->code) {
+    case EBUSY: code = VIR_ERR_OPERATION_INVALID; break;
+    case EEXIST: code = VIR_ERR_OPERATION_FAILED; break;
+    case ENOENT: code = VIR_ERR_NO_NETWORK; break;
+    case EINVAL:
+    case ERANGE: code = VIR_ERR_XML_ERROR; break;
+    case ENOTSUP: code = VIR_ERR_CONFIG_UNSUPPORTED; break;
+    case ENOMEM: code = VIR_ERR_NO_MEMORY; break;
+    default: code = VIR_ERR_SYSTEM_ERROR; break;
+    }
+    return rpc_err_set(err, code, VIR_FROM_NETWORK, "%s", msg);
+}
+
+static int oom(struct rpc_error *err)
+{
+    return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_NETWORK, "out of memory");
+}
+
+static struct network *net_get(const remote_nonnull_network *rn, struct rpc_error *err)
+{
+    struct network *n = network_find_uuid(the_driver, (const uint8_t *)rn->uuid);
+    if (!n || strcmp(n->def->name, rn->name) != 0) {
+        rpc_err_set(err, VIR_ERR_NO_NETWORK, VIR_FROM_NETWORK,
+                    "Network not found: no network with matching uuid '%s'", rn->name);
+        return NULL;
+    }
+    return n;
+}
+
+static int make_net(remote_nonnull_network *rn, const struct network *n, struct rpc_error *err)
+{
+    rn->name = strdup(n->def->name);
+    if (!rn->name)
+        return oom(err);
+    memcpy(rn->uuid, n->def->uuid, 16);
+    return 0;
+}
+
+/* ---- lists ---- */
+
+static bool list_match(const struct network *n, unsigned flags)
+{
+    if ((flags & (LIST_ACTIVE | LIST_INACTIVE)) &&
+        !((flags & LIST_ACTIVE && n->active) || (flags & LIST_INACTIVE && !n->active)))
+        return false;
+    if ((flags & (LIST_PERSISTENT | LIST_TRANSIENT)) &&
+        !((flags & LIST_PERSISTENT && n->persistent) ||
+          (flags & LIST_TRANSIENT && !n->persistent)))
+        return false;
+    if ((flags & (LIST_AUTOSTART | LIST_NO_AUTOSTART)) &&
+        !((flags & LIST_AUTOSTART && n->autostart) ||
+          (flags & LIST_NO_AUTOSTART && !n->autostart)))
+        return false;
+    return true;
+}
+
+static int h_list_all(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
+{
+    const remote_connect_list_all_networks_args *a = args;
+    remote_connect_list_all_networks_ret *r = ret;
+    struct network_driver *d = the_driver;
+    unsigned n = 0;
+    (void)c;
+    if (a->need_results && d->nnets &&
+        !(r->nets.nets_val = calloc(d->nnets, sizeof(*r->nets.nets_val))))
+        return oom(err);
+    for (size_t i = 0; i < d->nnets; i++) {
+        if (!list_match(d->nets[i], a->flags))
+            continue;
+        if (a->need_results) {
+            if (make_net(&r->nets.nets_val[n], d->nets[i], err) < 0)
+                return -1;
+            r->nets.nets_len = n + 1;
+        }
+        n++;
+    }
+    r->ret = n;
+    return 0;
+}
+
+static int count(bool active)
+{
+    int n = 0;
+    for (size_t i = 0; i < the_driver->nnets; i++)
+        n += the_driver->nets[i]->active == active;
+    return n;
+}
+
+static int h_num_active(struct rpc_client *c, const void *args, void *ret,
+                        struct rpc_error *err)
+{
+    (void)c; (void)args; (void)err;
+    ((remote_network_int_ret *)ret)->value = count(true);
+    return 0;
+}
+
+static int h_num_defined(struct rpc_client *c, const void *args, void *ret,
+                         struct rpc_error *err)
+{
+    (void)c; (void)args; (void)err;
+    ((remote_network_int_ret *)ret)->value = count(false);
+    return 0;
+}
+
+static int list_names(const void *args, void *ret, bool active, struct rpc_error *err)
+{
+    const remote_connect_list_networks_args *a = args;
+    remote_connect_list_networks_ret *r = ret;
+    if (a->maxnames < 0 || a->maxnames > REMOTE_NETWORK_LIST_MAX)
+        return rpc_err_set(err, VIR_ERR_RPC, VIR_FROM_NETWORK, "maxnames > %d",
+                           REMOTE_NETWORK_LIST_MAX);
+    struct network_driver *d = the_driver;
+    if (d->nnets && !(r->names.names_val = calloc(d->nnets, sizeof(char *))))
+        return oom(err);
+    for (size_t i = 0; i < d->nnets && r->names.names_len < (unsigned)a->maxnames; i++) {
+        if (d->nets[i]->active != active)
+            continue;
+        if (!(r->names.names_val[r->names.names_len] = strdup(d->nets[i]->def->name)))
+            return oom(err);
+        r->names.names_len++;
+    }
+    return 0;
+}
+
+static int h_list_active(struct rpc_client *c, const void *args, void *ret,
+                         struct rpc_error *err)
+{
+    (void)c;
+    return list_names(args, ret, true, err);
+}
+
+static int h_list_defined(struct rpc_client *c, const void *args, void *ret,
+                          struct rpc_error *err)
+{
+    (void)c;
+    return list_names(args, ret, false, err);
+}
+
+/* ---- lookups ---- */
+
+static int h_lookup_by_name(struct rpc_client *c, const void *args, void *ret,
+                            struct rpc_error *err)
+{
+    const remote_network_lookup_by_name_args *a = args;
+    struct network *n = network_find_name(the_driver, a->name);
+    (void)c;
+    if (!n)
+        return rpc_err_set(err, VIR_ERR_NO_NETWORK, VIR_FROM_NETWORK,
+                           "Network not found: no network with matching name '%s'", a->name);
+    return make_net(&((remote_network_ret *)ret)->net, n, err);
+}
+
+static int h_lookup_by_uuid(struct rpc_client *c, const void *args, void *ret,
+                            struct rpc_error *err)
+{
+    const remote_network_lookup_by_uuid_args *a = args;
+    struct network *n = network_find_uuid(the_driver, (const uint8_t *)a->uuid);
+    (void)c;
+    if (!n)
+        return rpc_err_set(err, VIR_ERR_NO_NETWORK, VIR_FROM_NETWORK,
+                           "Network not found: no network with matching uuid");
+    return make_net(&((remote_network_ret *)ret)->net, n, err);
+}
+
+/* ---- lifecycle ---- */
+
+static int define(const char *xml, void *ret, struct rpc_error *err)
+{
+    struct network *n;
+    struct err e = { 0 };
+    if (network_define(the_driver, xml, &n, &e) < 0)
+        return fail(err, &e);
+    log_info("network '%s' defined", n->def->name);
+    return make_net(&((remote_network_ret *)ret)->net, n, err);
+}
+
+static int h_define(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
+{
+    (void)c;
+    return define(((const remote_network_xml_args *)args)->xml, ret, err);
+}
+
+static int h_define_flags(struct rpc_client *c, const void *args, void *ret,
+                          struct rpc_error *err)
+{
+    const remote_network_define_xml_flags_args *a = args;
+    (void)c;
+    /* VIR_NETWORK_DEFINE_VALIDATE (1): the parser checks everything anyway. */
+    if (a->flags & ~1u)
+        return rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_NETWORK,
+                           "unsupported flags (0x%x)", a->flags & ~1u);
+    return define(a->xml, ret, err);
+}
+
+static int h_create_xml(struct rpc_client *c, const void *args, void *ret,
+                        struct rpc_error *err)
+{
+    struct network *n;
+    struct err e = { 0 };
+    (void)c;
+    if (network_create_transient(the_driver, ((const remote_network_xml_args *)args)->xml,
+                                 &n, &e) < 0)
+        return fail(err, &e);
+    return make_net(&((remote_network_ret *)ret)->net, n, err);
+}
+
+typedef int (*net_op)(struct network_driver *d, struct network *n, struct err *e);
+
+static int run_op(const void *args, net_op op, struct rpc_error *err)
+{
+    struct network *n = net_get(&((const remote_network_args *)args)->net, err);
+    struct err e = { 0 };
+    if (!n)
+        return -1;
+    return op(the_driver, n, &e) < 0 ? fail(err, &e) : 0;
+}
+
+static int h_create(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
+{
+    (void)c; (void)ret;
+    return run_op(args, network_start, err);
+}
+
+static int h_destroy(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
+{
+    (void)c; (void)ret;
+    return run_op(args, network_destroy, err);
+}
+
+static int h_undefine(struct rpc_client *c, const void *args, void *ret,
+                      struct rpc_error *err)
+{
+    (void)c; (void)ret;
+    return run_op(args, network_undefine, err);
+}
+
+static int h_set_autostart(struct rpc_client *c, const void *args, void *ret,
+                           struct rpc_error *err)
+{
+    const remote_network_set_autostart_args *a = args;
+    struct network *n = net_get(&a->net, err);
+    struct err e = { 0 };
+    (void)c; (void)ret;
+    if (!n)
+        return -1;
+    return network_set_autostart(the_driver, n, a->autostart != 0, &e) < 0 ? fail(err, &e) : 0;
+}
+
+/* ---- queries ---- */
+
+static int h_get_xml(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
+{
+    const remote_network_get_xml_desc_args *a = args;
+    struct network *n = net_get(&a->net, err);
+    (void)c;
+    if (!n)
+        return -1;
+    char *xml = network_def_format(n->def);
+    if (!xml)
+        return oom(err);
+    ((remote_network_string_ret *)ret)->str = xml;
+    return 0;
+}
+
+static int h_get_bridge(struct rpc_client *c, const void *args, void *ret,
+                        struct rpc_error *err)
+{
+    struct network *n = net_get(&((const remote_network_args *)args)->net, err);
+    (void)c;
+    if (!n)
+        return -1;
+    if (!n->def->bridge)
+        return rpc_err_set(err, VIR_ERR_INTERNAL_ERROR, VIR_FROM_NETWORK,
+                           "network '%s' does not have a bridge name.", n->def->name);
+    char *s = strdup(n->def->bridge);
+    if (!s)
+        return oom(err);
+    ((remote_network_string_ret *)ret)->str = s;
+    return 0;
+}
+
+enum query { Q_AUTOSTART, Q_ACTIVE, Q_PERSISTENT };
+
+static int query(const void *args, void *ret, enum query q, struct rpc_error *err)
+{
+    struct network *n = net_get(&((const remote_network_args *)args)->net, err);
+    if (!n)
+        return -1;
+    ((remote_network_int_ret *)ret)->value =
+        q == Q_AUTOSTART ? n->autostart : q == Q_ACTIVE ? n->active : n->persistent;
+    return 0;
+}
+
+static int h_get_autostart(struct rpc_client *c, const void *args, void *ret,
+                           struct rpc_error *err)
+{
+    (void)c;
+    return query(args, ret, Q_AUTOSTART, err);
+}
+
+static int h_is_active(struct rpc_client *c, const void *args, void *ret,
+                       struct rpc_error *err)
+{
+    (void)c;
+    return query(args, ret, Q_ACTIVE, err);
+}
+
+static int h_is_persistent(struct rpc_client *c, const void *args, void *ret,
+                           struct rpc_error *err)
+{
+    (void)c;
+    return query(args, ret, Q_PERSISTENT, err);
+}
+
+static char *opt_str(const char *s, bool *ok)
+{
+    if (!*s)
+        return NULL;
+    char **p = malloc(sizeof(char *));
+    if (p && !(*p = strdup(s))) {
+        free(p);
+        p = NULL;
+    }
+    if (!p)
+        *ok = false;
+    return (char *)p;
+}
+
+static int fill_lease(remote_network_dhcp_lease *rl, const struct network *n,
+                      const struct network_lease *l, struct rpc_error *err)
+{
+    bool ok = true;
+    rl->iface = strdup(n->def->bridge ? n->def->bridge : "");
+    rl->ipaddr = strdup(l->ip);
+    rl->expirytime = l->expiry;
+    rl->type = 0;                    /* VIR_IP_ADDR_TYPE_IPV4 */
+    rl->prefix = n->def->prefix;
+    rl->mac = (remote_string)opt_str(l->mac, &ok);
+    rl->hostname = (remote_string)opt_str(l->hostname, &ok);
+    rl->clientid = (remote_string)opt_str(l->clientid, &ok);
+    return ok && rl->iface && rl->ipaddr ? 0 : oom(err);
+}
+
+static int h_dhcp_leases(struct rpc_client *c, const void *args, void *ret,
+                         struct rpc_error *err)
+{
+    const remote_network_get_dhcp_leases_args *a = args;
+    remote_network_get_dhcp_leases_ret *r = ret;
+    struct network *n = net_get(&a->net, err);
+    (void)c;
+    if (!n)
+        return -1;
+    if (!n->active)
+        return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_NETWORK,
+                           "network '%s' is not active", n->def->name);
+    struct network_lease *ls;
+    size_t nl;
+    struct err e = { 0 };
+    if (network_leases(the_driver, n, &ls, &nl, &e) < 0)
+        return fail(err, &e);
+    int rc = 0;
+    if (a->need_results && nl && !(r->leases.leases_val = calloc(nl, sizeof(*r->leases.leases_val))))
+        rc = oom(err);
+    for (size_t i = 0; i < nl && rc == 0; i++) {
+        if (a->mac && strcasecmp(*a->mac, ls[i].mac) != 0)
+            continue;
+        if (a->need_results) {
+            rc = fill_lease(&r->leases.leases_val[r->leases.leases_len], n, &ls[i], err);
+            r->leases.leases_len++;
+        }
+        r->ret++;
+    }
+    free(ls);
+    return rc;
+}
+
+/* ---- the daemon's side ---- */
+
+int remote_network_init(struct daemon *dm, struct err *e)
+{
+    struct network_driver *d = calloc(1, sizeof(*d));
+    if (!d)
+        return err_set(e, ENOMEM, "out of memory");
+    if (network_init(d, dm->paths.config_dir, dm->paths.run_dir, dm->paths.state_dir, e) < 0) {
+        free(d);
+        return -1;
+    }
+    the_driver = d;
+    network_set_default_driver(d);
+    return 0;
+}
+
+void remote_network_fini(struct daemon *dm)
+{
+    (void)dm;
+    if (!the_driver)
+        return;
+    network_fini(the_driver);
+    free(the_driver);
+    the_driver = NULL;
+}
+
+#define RO RPC_PROC_READONLY
+
+const struct rpc_proc remote_network_procs[] = {
+    RPC_PROC(36, "virConnectListDefinedNetworks", connect_list_networks_args,
+             connect_list_networks_ret, h_list_defined, RO),
+    RPC_PROC(38, "virConnectListNetworks", connect_list_networks_args,
+             connect_list_networks_ret, h_list_active, RO),
+    RPC_PROC(39, "virNetworkCreate", network_args, void, h_create, 0),
+    RPC_PROC(40, "virNetworkCreateXML", network_xml_args, network_ret, h_create_xml, 0),
+    RPC_PROC(41, "virNetworkDefineXML", network_xml_args, network_ret, h_define, 0),
+    RPC_PROC(42, "virNetworkDestroy", network_args, void, h_destroy, 0),
+    RPC_PROC(43, "virNetworkGetXMLDesc", network_get_xml_desc_args, network_string_ret,
+             h_get_xml, RO),
+    RPC_PROC(44, "virNetworkGetAutostart", network_args, network_int_ret,
+             h_get_autostart, RO),
+    RPC_PROC(45, "virNetworkGetBridgeName", network_args, network_string_ret,
+             h_get_bridge, RO),
+    RPC_PROC(46, "virNetworkLookupByName", network_lookup_by_name_args, network_ret,
+             h_lookup_by_name, RO),
+    RPC_PROC(47, "virNetworkLookupByUUID", network_lookup_by_uuid_args, network_ret,
+             h_lookup_by_uuid, RO),
+    RPC_PROC(48, "virNetworkSetAutostart", network_set_autostart_args, void,
+             h_set_autostart, 0),
+    RPC_PROC(49, "virNetworkUndefine", network_args, void, h_undefine, 0),
+    RPC_PROC(50, "virConnectNumOfDefinedNetworks", void, network_int_ret, h_num_defined, RO),
+    RPC_PROC(52, "virConnectNumOfNetworks", void, network_int_ret, h_num_active, RO),
+    RPC_PROC(152, "virNetworkIsActive", network_args, network_int_ret, h_is_active, RO),
+    RPC_PROC(153, "virNetworkIsPersistent", network_args, network_int_ret,
+             h_is_persistent, RO),
+    RPC_PROC(283, "virConnectListAllNetworks", connect_list_all_networks_args,
+             connect_list_all_networks_ret, h_list_all, RO),
+    RPC_PROC(341, "virNetworkGetDHCPLeases", network_get_dhcp_leases_args,
+             network_get_dhcp_leases_ret, h_dhcp_leases, RO),
+    RPC_PROC(432, "virNetworkDefineXMLFlags", network_define_xml_flags_args, network_ret,
+             h_define_flags, 0),
+};
+
+const size_t remote_network_nprocs = sizeof(remote_network_procs) / sizeof(remote_network_procs[0]);

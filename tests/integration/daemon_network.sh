@@ -1,0 +1,255 @@
+#!/bin/bash
+# Virtual networks through Debian's real virsh against cvirtd --root, all
+# inside a private network namespace (the host's interfaces, nftables and
+# DHCP are never touched): net-define/net-start/net-list/net-info/
+# net-dumpxml/net-autostart/net-destroy/net-undefine of a NAT network,
+# its bridge with the address, its nftables table and its dnsmasq while it
+# runs and none of them after; refusals (overlapping subnet, taken bridge,
+# a range outside the subnet); an isolated network without a table; a
+# daemon restart that reattaches a running network; and a kit guest with
+# <interface type='network'> and one with <interface type='bridge'> whose
+# taps sit on the bridge while they run and are gone after destroy.
+source "$(dirname "$0")/lib.sh"
+source "$CVIRT_SRC/tests/guest/kit/cases.sh"
+
+CVIRTD=$CVIRT_BUILD/src/daemon/cvirtd
+for tool in virsh ip nft dnsmasq unshare; do
+    if ! command -v $tool >/dev/null; then
+        tap_fail "$tool is required (scripts/deps.sh installs it)"
+        tap_done
+        exit 1
+    fi
+done
+if [ ! -x "$CVIRTD" ] || [ ! -x "$VMM" ]; then
+    tap_fail "cvirtd and cvirt-vmm must be built ($CVIRTD, $VMM)"
+    tap_done
+    exit 1
+fi
+# Everything below runs in a network namespace of its own.
+if [ -z "${CVIRT_NETNS_CHILD:-}" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        tap_fail "creating a network namespace needs root"
+        tap_done
+        exit 1
+    fi
+    CVIRT_NETNS_CHILD=1 exec unshare -n "$0" "$@"
+fi
+ip link set lo up
+
+ROOT=$(mktemp -d)
+PID=
+cleanup() {
+    for f in "$ROOT"/run/cvirt/qemu/*.pid "$ROOT"/run/cvirt/networks/*.pid; do
+        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+    done
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    rm -rf "$ROOT"
+}
+trap cleanup EXIT
+
+SOCK=$ROOT/run/cvirt/cvirt-sock
+URI="qemu+unix:///system?socket=$SOCK"
+CONF=$ROOT/etc/cvirt/networks
+v() { timeout 60 virsh -c "$URI" "$@"; }
+start_daemon() {
+    CVIRT_VMM=$VMM "$CVIRTD" --root "$ROOT" --verbose 2>>"$ROOT/cvirtd.log" &
+    PID=$!
+    for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+}
+stop_daemon() { kill "$PID" && wait "$PID" 2>/dev/null; PID=; }
+field() { sed -n "s/^$1: *//p" <<<"$2" | head -1; }
+dnsmasq_pid() { cat "$ROOT/run/cvirt/networks/$1.pid" 2>/dev/null; }
+# A dnsmasq that exited may stay a zombie: its parent is whatever adopted it.
+alive() {
+    [ -n "$1" ] && [ "$(cat /proc/$1/comm 2>/dev/null)" = dnsmasq ] &&
+        [ "$(awk '{print $3}' /proc/$1/stat 2>/dev/null)" != Z ]
+}
+not_alive() { ! alive "$1"; }
+
+start_daemon
+check "cvirtd serves under --root in its own network namespace" test -S "$SOCK"
+
+cat >"$ROOT/nat.xml" <<'EOF'
+<network>
+  <name>natnet</name>
+  <forward mode='nat'/>
+  <bridge name='virbr7' stp='off' delay='0'/>
+  <ip address='192.168.150.1' netmask='255.255.255.0'>
+    <dhcp>
+      <range start='192.168.150.10' end='192.168.150.99'/>
+      <host mac='52:54:00:aa:bb:cc' name='fixed' ip='192.168.150.5'/>
+    </dhcp>
+  </ip>
+</network>
+EOF
+
+# ---- define, list, info ----
+out=$(v net-define "$ROOT/nat.xml" 2>&1)
+check "net-define: virsh reports the network defined" grep -q "Network natnet defined" <<<"$out"
+check "net-define: the definition is saved under CONFIG/networks" test -f "$CONF/natnet.xml"
+out=$(v net-list --all 2>&1)
+check "net-list --all shows it inactive, not autostarted, persistent" \
+    grep -qE '^ natnet +inactive +no +yes' <<<"$out"
+check "the bridge does not exist before net-start" bash -c '! ip link show virbr7 2>/dev/null'
+
+# ---- start: bridge, address, nftables, dnsmasq ----
+out=$(v net-start natnet 2>&1)
+check "net-start: virsh reports the network started" grep -q "Network natnet started" <<<"$out"
+check "the bridge virbr7 exists and is up" bash -c "ip -o link show virbr7 | grep -q 'UP'"
+check "the bridge has the network's address" \
+    bash -c "ip -o -4 addr show dev virbr7 | grep -q 'inet 192.168.150.1/24'"
+rules=$(nft list ruleset 2>&1)
+check "nft list ruleset shows table ip cvirt_natnet" grep -q "table ip cvirt_natnet" <<<"$rules"
+check "... with masquerade for the subnet" \
+    grep -qE "ip saddr 192.168.150.0/24 ip daddr != 192.168.150.0/24 masquerade" <<<"$rules"
+check "IPv4 forwarding is on in the namespace" test "$(cat /proc/sys/net/ipv4/ip_forward)" = 1
+dpid=$(dnsmasq_pid natnet)
+check "dnsmasq runs for the network (pid file)" alive "$dpid"
+check "dnsmasq's config has the range and the host entry" \
+    grep -q "dhcp-range=192.168.150.10,192.168.150.99,255.255.255.0" \
+    "$ROOT/run/cvirt/networks/natnet.conf"
+check "dnsmasq listens for DHCP on the namespace's port 67" \
+    bash -c "grep -qi ':0043 ' /proc/net/udp"
+out=$(v net-list 2>&1)
+check "net-list shows it active" grep -qE '^ natnet +active +no +yes' <<<"$out"
+out=$(v net-info natnet 2>&1)
+check "net-info: Active yes" test "$(field Active "$out")" = yes
+check "net-info: Bridge virbr7" test "$(field Bridge "$out")" = virbr7
+check "net-info: Persistent yes" test "$(field Persistent "$out")" = yes
+check "net-info: the uuid is the one in the saved file" \
+    grep -q "<uuid>$(field UUID "$out")</uuid>" "$CONF/natnet.xml"
+xml=$(v net-dumpxml natnet 2>&1)
+check "net-dumpxml has the nat forward, bridge and dhcp range" \
+    bash -c "grep -q \"<forward mode='nat'>\" <<<\"\$1\" && grep -q \"<bridge name='virbr7' stp='off' delay='0'/>\" <<<\"\$1\" && grep -q \"<range start='192.168.150.10' end='192.168.150.99'/>\" <<<\"\$1\"" _ "$xml"
+check "net-dumpxml keeps the host entry" \
+    grep -q "<host mac='52:54:00:aa:bb:cc' name='fixed' ip='192.168.150.5'/>" <<<"$xml"
+out=$(v net-dhcp-leases natnet 2>&1); rc=$?
+check "net-dhcp-leases answers for a running network" test $rc = 0
+
+# ---- autostart ----
+out=$(v net-autostart natnet 2>&1)
+check "net-autostart: virsh reports it" grep -q "Network natnet marked as autostarted" <<<"$out"
+check "the autostart link exists" test -L "$CONF/autostart/natnet.xml"
+out=$(v net-info natnet 2>&1)
+check "net-info: Autostart yes" test "$(field Autostart "$out")" = yes
+
+# ---- refusals ----
+sed -e 's/natnet/clash1/' -e 's/virbr7/virbr8/' -e 's/192.168.150.1\x27 netmask=\x27255.255.255.0/192.168.150.129\x27 netmask=\x27255.255.255.128/' \
+    -e '/range/d' -e '/host/d' -e '/dhcp>/d' "$ROOT/nat.xml" >"$ROOT/clash1.xml"
+out=$(v net-define "$ROOT/clash1.xml" 2>&1); rc=$?
+check "an overlapping subnet is refused" \
+    bash -c "[ $rc != 0 ] && grep -q 'overlaps network' <<<\"\$1\"" _ "$out"
+sed -e 's/natnet/clash2/' -e 's/192.168.150/192.168.151/g' "$ROOT/nat.xml" >"$ROOT/clash2.xml"
+out=$(v net-define "$ROOT/clash2.xml" 2>&1); rc=$?
+check "a bridge name in use is refused" \
+    bash -c "[ $rc != 0 ] && grep -q \"bridge name 'virbr7' is already in use\" <<<\"\$1\"" _ "$out"
+sed -e 's/natnet/clash3/' -e 's/virbr7/virbr9/' -e 's/192.168.150/192.168.152/g' \
+    -e "s/end='192.168.152.99'/end='192.168.153.99'/" "$ROOT/nat.xml" >"$ROOT/clash3.xml"
+out=$(v net-define "$ROOT/clash3.xml" 2>&1); rc=$?
+check "a DHCP range outside the subnet is refused" \
+    bash -c "[ $rc != 0 ] && grep -q 'not entirely within' <<<\"\$1\"" _ "$out"
+check "no refused network was saved" \
+    bash -c "! ls '$CONF' | grep -q clash"
+
+# ---- an isolated network: bridge and dnsmasq, no table ----
+cat >"$ROOT/iso.xml" <<'EOF'
+<network>
+  <name>isonet</name>
+  <ip address='10.77.0.1' prefix='24'>
+    <dhcp><range start='10.77.0.100' end='10.77.0.120'/></dhcp>
+  </ip>
+</network>
+EOF
+v net-define "$ROOT/iso.xml" >/dev/null 2>&1
+out=$(v net-start isonet 2>&1)
+check "isolated network starts" grep -q "Network isonet started" <<<"$out"
+isobr=$(field Bridge "$(v net-info isonet 2>&1)")
+check "isolated network got a virbrN bridge ($isobr)" \
+    bash -c "[[ '$isobr' == virbr* ]] && ip -o -4 addr show dev '$isobr' | grep -q 10.77.0.1/24"
+check "isolated network has dnsmasq" alive "$(dnsmasq_pid isonet)"
+check "isolated network adds no nftables table" \
+    bash -c "! nft list ruleset | grep -q cvirt_isonet"
+
+# ---- daemon restart: running networks are reattached ----
+stop_daemon
+check "the bridge outlives the daemon" bash -c "ip link show virbr7 >/dev/null"
+start_daemon
+out=$(v net-list --all 2>&1)
+check "after a restart natnet is active and autostarted" \
+    grep -qE '^ natnet +active +yes +yes' <<<"$out"
+check "after a restart the same dnsmasq serves natnet" test "$(dnsmasq_pid natnet)" = "$dpid"
+
+# ---- domains on the network and on a bridge ----
+if have_kvm && kit_build "$KIT" >&2 && [ -f "$KIT/counter.elf" ]; then
+    domxml() {
+        cat <<EOF
+<domain type='kvm'>
+  <name>$1</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type><kernel>$KIT/counter.elf</kernel>
+      <cmdline>cpus=1</cmdline></os>
+  <devices><serial type='pty'/>$2</devices>
+</domain>
+EOF
+    }
+    domxml netdom "<interface type='network'><source network='natnet'/><mac address='52:54:00:12:34:56'/><model type='virtio'/></interface>" >"$ROOT/netdom.xml"
+    v define "$ROOT/netdom.xml" >/dev/null 2>&1
+    out=$(v start netdom 2>&1)
+    check "a domain with <interface type='network'> starts" grep -q "Domain 'netdom' started" <<<"$out"
+    tap=$(v domiflist netdom 2>/dev/null | awk '$2 == "network" {print $1}')
+    [ -n "$tap" ] || tap=$(v dumpxml netdom | sed -n "s/.*<target dev='\(vnet[0-9]*\)'.*/\1/p" | head -1)
+    check "the domain's tap ($tap) is a vnetN" bash -c "[[ '$tap' == vnet* ]]"
+    check "the tap is on the network's bridge (ip link show master virbr7)" \
+        bash -c "ip -o link show master virbr7 | grep -q ': $tap[:@]'"
+    check "the tap is up" bash -c "ip -o link show '$tap' | grep -q 'UP'"
+    domxml brdom "<interface type='bridge'><source bridge='$isobr'/><model type='virtio'/></interface>" >"$ROOT/brdom.xml"
+    out=$(v create "$ROOT/brdom.xml" 2>&1)
+    check "a domain with <interface type='bridge'> starts" grep -q "Domain 'brdom' created" <<<"$out"
+    brtap=$(v dumpxml brdom | sed -n "s/.*<target dev='\(vnet[0-9]*\)'.*/\1/p" | head -1)
+    check "its tap ($brtap) is on bridge $isobr" \
+        bash -c "[ -n '$brtap' ] && ip -o link show master '$isobr' | grep -q ': $brtap[:@]'"
+    stop_daemon
+    start_daemon
+    check "a daemon restart keeps the running domain's tap" bash -c "ip link show '$tap' >/dev/null"
+    v destroy netdom >/dev/null 2>&1
+    v destroy brdom >/dev/null 2>&1
+    check "the network domain's tap is gone after destroy" bash -c "! ip link show '$tap' 2>/dev/null"
+    check "the bridge domain's tap is gone after destroy" \
+        bash -c "[ -n '$brtap' ] && ! ip link show '$brtap' 2>/dev/null"
+    out=$(v start netdom 2>&1)
+    check "the domain starts again with a fresh tap" \
+        bash -c "grep -q started <<<\"\$1\" && ip -o link show master virbr7 | grep -q vnet" _ "$out"
+    v destroy netdom >/dev/null 2>&1
+    v undefine netdom >/dev/null 2>&1
+    domxml nonet "<interface type='network'><source network='nosuch'/></interface>" >"$ROOT/nonet.xml"
+    out=$(v create "$ROOT/nonet.xml" 2>&1); rc=$?
+    check "a domain on an unknown network is refused" \
+        bash -c "[ $rc != 0 ] && grep -q \"no network with matching name 'nosuch'\" <<<\"\$1\"" _ "$out"
+    check "no tap is left behind" bash -c "! ip -o link | grep -q vnet"
+fi
+
+# ---- destroy and undefine ----
+out=$(v net-destroy natnet 2>&1)
+check "net-destroy: virsh reports it" grep -q "Network natnet destroyed" <<<"$out"
+check "the bridge is gone after net-destroy" bash -c "! ip link show virbr7 2>/dev/null"
+check "our table is gone from nft list ruleset" bash -c "! nft list ruleset | grep -q cvirt_natnet"
+check "dnsmasq stopped" not_alive "$dpid"
+out=$(v net-list --all 2>&1)
+check "net-list --all shows it inactive" grep -qE '^ natnet +inactive +yes +yes' <<<"$out"
+v net-autostart --disable natnet >/dev/null 2>&1
+check "net-autostart --disable removes the link" test ! -e "$CONF/autostart/natnet.xml"
+out=$(v net-undefine natnet 2>&1)
+check "net-undefine: virsh reports it" grep -q "Network natnet has been undefined" <<<"$out"
+check "the definition file is removed" test ! -e "$CONF/natnet.xml"
+out=$(v net-info natnet 2>&1); rc=$?
+check "net-info of an undefined network fails with libvirt's message" \
+    bash -c "[ $rc != 0 ] && grep -q \"Network not found: no network with matching name 'natnet'\" <<<\"\$1\"" _ "$out"
+v net-destroy isonet >/dev/null 2>&1
+check "the isolated network's bridge is gone after net-destroy" \
+    bash -c "! ip link show '$isobr' 2>/dev/null"
+v net-undefine isonet >/dev/null 2>&1
+out=$(v net-list --all 2>&1)
+check "net-list --all is empty at the end" bash -c "! grep -qE 'natnet|isonet' <<<\"\$1\"" _ "$out"
+stop_daemon
+tap_done
