@@ -43,7 +43,7 @@ ifeq ($(STOCK),1)
 	  if [ "$(ROOT)" = debian ]; then \
 	    img=$$(tests/guest/linux/mk-debian-root.sh | tail -n 1) && \
 	    cp --sparse=always "$$img" $(BUILD)/debian-root.img && \
-	    set -- --disk $(BUILD)/debian-root.img --append "console=ttyS0 panic=-1 quiet"; \
+	    set -- --disk $(BUILD)/debian-root.img --rng --append "console=ttyS0 panic=-1 quiet"; \
 	  else \
 	    set -- --append "console=ttyS0 panic=-1 quiet cvirt.shell"; \
 	  fi && \

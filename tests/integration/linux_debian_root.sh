@@ -29,7 +29,11 @@ RUN+='echo%20PID1=$(cat%20/proc/1/comm);'
 RUN+='echo%20ROOTFS=$(findmnt%20-no%20SOURCE,FSTYPE%20/|tr%20-s%20%22%20%22%20,);'
 RUN+='echo%20ROOTRW=$(findmnt%20-no%20OPTIONS%20/|cut%20-d,%20-f1);'
 RUN+='echo%20HOST=$(hostname);echo%20KREL=$(uname%20-r);'
-RUN+='echo%20%22PCT=100%25%22'
+RUN+='echo%20%22PCT=100%25%22;'
+# The serial getty's autologin: root's login on ttyS0 in utmp, which may
+# come a moment after multi-user.target.
+RUN+='for%20i%20in%20$(seq%20100);do%20who|grep%20-q%20ttyS0&&break;sleep%200.1;done;'
+RUN+='echo%20LOGIN=$(who|sed%20-n%20%22s/%20.*ttyS0.*//p%22)'
 
 # has_modules ORDER NAME...: each NAME is a line of the load order ORDER.
 has_modules() {
@@ -89,6 +93,8 @@ judge() {
     check "$name: running the stock kernel $want_krel (got '$v')" same "$v" "$want_krel"
     v=$(value PCT "$out")
     check "$name: cvirt.run= decodes %25 and %22 (got '$v')" [ "$v" = '100%' ]
+    v=$(value LOGIN "$out")
+    check "$name: root logged in on ttyS0 without a password (who: '$v')" [ "$v" = root ]
     # A clean shutdown unmounts the root: the journal is empty, nothing to fix.
     check "$name: the root file system is clean after the power-off (e2fsck -fn)" \
         fsck_clean "$img"
@@ -97,6 +103,8 @@ judge() {
     sed 's/^/# /' "$out" | tail -n 40
 }
 
+# Both boots give the guest a virtio-rng: without one, systemd-random-seed
+# waits seconds for the kernel's entropy when kernel mode is emulated.
 boot_qemu() {
     local img=$tmpdir/qemu.img out=$tmpdir/qemu.out rc
     cp --sparse=always "$ROOT_IMG" "$img"
@@ -105,7 +113,7 @@ boot_qemu() {
         -serial "file:$out.raw" \
         -kernel "$STOCK_KERNEL" -initrd "$STOCK_INITRD" \
         -drive "file=$img,format=raw,if=none,id=root" \
-        -device virtio-blk-pci,drive=root \
+        -device virtio-blk-pci,drive=root -device virtio-rng-pci \
         -append "console=ttyS0 panic=-1 quiet cvirt.run=$RUN" </dev/null >&2
     rc=$?
     tr -d '\r' <"$out.raw" >"$out"
@@ -116,7 +124,7 @@ boot_vmm() {
     local img=$tmpdir/vmm.img out=$tmpdir/vmm.out rc
     cp --sparse=always "$ROOT_IMG" "$img"
     timeout "$TIMEOUT" "$VMM" --kernel "$STOCK_KERNEL" --initrd "$STOCK_INITRD" \
-        --memory $MEM --cpus 2 --no-reboot --disk "$img" \
+        --memory $MEM --cpus 2 --no-reboot --disk "$img" --rng \
         --append "console=ttyS0 panic=-1 quiet cvirt.run=$RUN" \
         </dev/null 2>"$out.err" | tr -d '\r' >"$out"
     rc=${PIPESTATUS[0]}

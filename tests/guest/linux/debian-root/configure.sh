@@ -31,6 +31,9 @@ install -m 644 "$HERE/autologin.conf" "$sysd/serial-getty@ttyS0.service.d/autolo
 install -m 644 "$HERE/cvirt-debian-up.service" "$sysd/cvirt-debian-up.service"
 ln -sfn /etc/systemd/system/cvirt-debian-up.service \
     "$sysd/multi-user.target.wants/cvirt-debian-up.service"
+# A scan for old e2scrub snapshots (there are none): seconds of boot when
+# the guest's kernel mode is emulated.
+ln -sfn /dev/null "$sysd/e2scrub_reap.service"
 install -m 755 "$HERE/cvirt-debian-up" "$root/usr/local/sbin/cvirt-debian-up"
 
 # Nothing reads the downloaded package lists or the documentation.
