@@ -35,6 +35,7 @@ struct control_client {
     char *out;                  /* unsent output, under c->lock */
     size_t out_len, out_cap;
     bool want_out;              /* EPOLLOUT is being watched */
+    bool eof;                   /* the peer sent all it will: answer, close */
     bool events_on;             /* s.negotiated as other threads may read it */
     bool dead;                  /* overflowed or failed: drop on the loop */
     struct control_client *next;
@@ -95,9 +96,13 @@ static void client_send(struct control_client *cl)
         memmove(cl->out, cl->out + n, cl->out_len - (size_t)n);
         cl->out_len -= (size_t)n;
     }
+    /* A client that shut down its side gets its replies, then is closed. */
+    if (cl->eof && cl->out_len == 0)
+        cl->dead = true;
     bool want = !cl->dead && cl->out_len > 0;
     if (want != cl->want_out && cl->c->loop) {
-        evloop_mod(cl->c->loop, cl->fd, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0));
+        uint32_t in = cl->eof ? 0 : EPOLLIN | EPOLLRDHUP;
+        evloop_mod(cl->c->loop, cl->fd, in | (want ? EPOLLOUT : 0));
         cl->want_out = want;
     }
 }
@@ -152,15 +157,24 @@ static void on_client(void *opaque, uint32_t events)
     struct control *c = cl->c;
     char buf[4096];
     size_t budget = READ_BUDGET;
-    bool more = (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) != 0;
+    bool more = !cl->eof && (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) != 0;
     while (more && budget > 0 && !cl->dead) {
         ssize_t n = recv(cl->fd, buf, sizeof(buf), MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
-        if (n <= 0) {
-            cl->dead = true;     /* closed by the peer, or broken */
+        if (n < 0) {
+            cl->dead = true;
+            break;
+        }
+        if (n == 0) {
+            /* Stop watching input (it would fire forever); the output
+             * still goes out, or fails and drops the client. */
+            cl->eof = true;
+            if (c->loop)
+                evloop_mod(c->loop, cl->fd, EPOLLOUT);
+            cl->want_out = true;
             break;
         }
         budget -= (size_t)n < budget ? (size_t)n : budget;

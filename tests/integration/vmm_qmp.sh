@@ -144,7 +144,20 @@ if what == "basics":
     r = c2.reply()
     check(r.get("id") == "fragmented", "a request split across writes is answered once whole")
     check(c.execute("query-status")["status"] == "running", "the first client still works")
-    c.close(); c2.close()
+    # As `echo ... | socat - UNIX-CONNECT:...` does: requests, then the
+    # client shuts its sending side; the replies still come, then EOF.
+    c3 = qmp.Client(sock)
+    c3.send_raw('{"execute": "qmp_capabilities", "id": 1}\n{"execute": "query-status", "id": 2}\n')
+    c3.sock.shutdown(socket.SHUT_WR)
+    got = []
+    try:
+        while True:
+            got.append(c3.recv(timeout=5))
+    except EOFError:
+        pass
+    check([r.get("id") for r in got] == [1, 2] and got[1]["return"]["status"] == "running",
+          "a client that shuts down its side gets its replies, then EOF (%s)" % got)
+    c.close(); c2.close(); c3.close()
 
 elif what == "pause":
     sock, out = args

@@ -308,6 +308,14 @@ static void test_framing(void **state)
     assert_int_equal(f->n, 7);
     assert_error(f->replies[5], "GenericError", "JSON parse error");
     assert_true(json_object_object_get_ex(f->replies[6], "return", NULL));
+    /* Nesting deeper than the parser takes: one error, no crash. */
+    char deep[2001];
+    memset(deep, '[', 1000);
+    memset(deep + 1000, ']', 1000);
+    deep[2000] = '\0';
+    assert_int_equal(feed(f, deep, 2000), 0);
+    assert_int_equal(f->n, 8);
+    assert_error(f->replies[7], "GenericError", "JSON parse error");
 }
 
 static void test_request_too_long(void **state)
