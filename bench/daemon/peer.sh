@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The peer of bench/daemon/run (sourced): Debian's libvirtd with its QEMU
 # driver, run by the benchmark itself and never as the host's service.
 #
@@ -133,7 +134,7 @@ peer_start() {
         fi
         sleep 1
     done
-    peer_why="libvirtd did not answer within a minute (see its log)"
+    peer_why="libvirtd did not answer within a minute: $(grep -m1 -E 'error|Error' "$work/libvirtd.log")"
 }
 
 # targets START_OURS START_PEER LIST_OURS RSS_OURS (each "MIN MEDIAN"):
