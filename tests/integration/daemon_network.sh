@@ -126,6 +126,46 @@ check "net-dumpxml keeps the host entry" \
 out=$(v net-dhcp-leases natnet 2>&1); rc=$?
 check "net-dhcp-leases answers for a running network" test $rc = 0
 
+# ---- a DHCP client behind the bridge: busybox udhcpc in a namespace of
+# its own, on a veth whose other end is on virbr7 ----
+dhcp_client() {
+    local mac=$1 out=$2 holder
+    unshare -n sleep 120 &
+    holder=$!
+    sleep 0.2
+    ip link add cvcl0 type veth peer name cvbr0 &&
+        ip link set cvbr0 master virbr7 up &&
+        ip link set cvcl0 address "$mac" netns "$holder" &&
+        printf '#!/bin/sh\n[ "$1" = bound ] || exit 0\nip addr add "$ip/$mask" dev "$interface"\necho "$ip" >%s\n' \
+            "$out" >"$ROOT/udhcpc.sh" && chmod +x "$ROOT/udhcpc.sh" &&
+        nsenter -t "$holder" -n sh -c "ip link set lo up; ip link set cvcl0 up &&
+            timeout 30 busybox udhcpc -i cvcl0 -n -q -t 5 -T 2 -s '$ROOT/udhcpc.sh' >'$out.log' 2>&1 &&
+            busybox ping -c 2 -W 2 192.168.150.1 >'$out.ping' 2>&1"
+    local rc=$?
+    kill "$holder" 2>/dev/null
+    wait "$holder" 2>/dev/null
+    ip link del cvbr0 2>/dev/null
+    return $rc
+}
+if command -v busybox >/dev/null && command -v nsenter >/dev/null; then
+    dhcp_client 52:54:00:aa:bb:cc "$ROOT/lease1"; rc=$?
+    check "busybox udhcpc behind the bridge gets a lease and pings the bridge (rc $rc)" test $rc = 0
+    check "the lease is the <host> entry's address 192.168.150.5" \
+        test "$(cat "$ROOT/lease1" 2>/dev/null)" = 192.168.150.5
+    dhcp_client 52:54:00:aa:bb:01 "$ROOT/lease2"; rc=$?
+    ip2=$(cat "$ROOT/lease2" 2>/dev/null)
+    check "a client without a <host> entry gets an address in the range ($ip2)" \
+        bash -c "[ $rc = 0 ] && [[ '$ip2' =~ ^192\.168\.150\.([0-9]+)$ ]] && (( \${BASH_REMATCH[1]} >= 10 && \${BASH_REMATCH[1]} <= 99 ))"
+    out=$(v net-dhcp-leases natnet 2>&1)
+    check "net-dhcp-leases lists both leases with their macs" \
+        bash -c "grep -q '52:54:00:aa:bb:cc .*192.168.150.5/24' <<<\"\$1\" && grep -q \"52:54:00:aa:bb:01 .*$ip2/24\" <<<\"\$1\"" _ "$out"
+    out=$(v net-dhcp-leases natnet --mac 52:54:00:aa:bb:01 2>&1)
+    check "net-dhcp-leases --mac picks one lease" \
+        bash -c "grep -q '$ip2' <<<\"\$1\" && ! grep -q 192.168.150.5/ <<<\"\$1\"" _ "$out"
+else
+    tap_fail "busybox and nsenter are needed for the DHCP client"
+fi
+
 # ---- autostart ----
 out=$(v net-autostart natnet 2>&1)
 check "net-autostart: virsh reports it" grep -q "Network natnet marked as autostarted" <<<"$out"
