@@ -40,7 +40,7 @@ fi
 # collect_modules TREE: copies the wanted modules and their dependencies
 # from the unpacked package TREE into TREE/../out/modules and writes order.
 collect_modules() {
-    local tree=$1 outdir=$1/../out/modules kver moddir depmod m line deps d i
+    local tree=$1 outdir=$1/../out/modules kver moddir depmod m line deps i
     kver=$(basename "$(echo "$tree"/lib/modules/*)")
     moddir=$tree/lib/modules/$kver
     [ -d "$moddir/kernel" ] || die "no modules in $pkg"
