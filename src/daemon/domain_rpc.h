@@ -32,6 +32,30 @@ struct domain *domain_rpc_get(struct rpc_client *c, const remote_nonnull_domain 
 /* Handlers, with the rpc_handler signature. */
 int domain_rpc_set_memory_flags(struct rpc_client *c, const void *args, void *ret,
                                 struct rpc_error *err);
+/* Snapshots (domain_snapshot.c). */
+int domain_rpc_snapshot_create(struct rpc_client *c, const void *args, void *ret,
+                               struct rpc_error *err);
+int domain_rpc_snapshot_get_xml(struct rpc_client *c, const void *args, void *ret,
+                                struct rpc_error *err);
+int domain_rpc_snapshot_num(struct rpc_client *c, const void *args, void *ret,
+                            struct rpc_error *err);
+int domain_rpc_snapshot_list_all(struct rpc_client *c, const void *args, void *ret,
+                                 struct rpc_error *err);
+int domain_rpc_snapshot_lookup(struct rpc_client *c, const void *args, void *ret,
+                               struct rpc_error *err);
+int domain_rpc_snapshot_has_current(struct rpc_client *c, const void *args, void *ret,
+                                    struct rpc_error *err);
+int domain_rpc_snapshot_current(struct rpc_client *c, const void *args, void *ret,
+                                struct rpc_error *err);
+int domain_rpc_snapshot_revert(struct rpc_client *c, const void *args, void *ret,
+                               struct rpc_error *err);
+int domain_rpc_snapshot_delete(struct rpc_client *c, const void *args, void *ret,
+                               struct rpc_error *err);
+/* How many snapshots of d match virDomainSnapshotListFlags flags. */
+int domain_snapshot_count(struct domain_driver *drv, struct domain *d, unsigned flags);
+/* Drops all of d's snapshot metadata (undefine --snapshots-metadata). */
+int domain_snapshot_remove_all(struct domain_driver *drv, struct domain *d, struct err *e);
+
 int domain_rpc_attach_device_flags(struct rpc_client *c, const void *args, void *ret,
                                    struct rpc_error *err);
 int domain_rpc_detach_device_flags(struct rpc_client *c, const void *args, void *ret,

@@ -293,24 +293,6 @@ static int h_has_managed_save(struct rpc_client *c, const void *args, void *ret,
     return 0;
 }
 
-static int h_snapshot_num(struct rpc_client *c, const void *args, void *ret,
-                          struct rpc_error *err)
-{
-    DOMAIN_RPC_GET(d, remote_domain_snapshot_num_args);
-    (void)d;
-    ((remote_domain_snapshot_num_ret *)ret)->num = 0;
-    return 0;
-}
-
-static int h_list_all_snapshots(struct rpc_client *c, const void *args, void *ret,
-                                struct rpc_error *err)
-{
-    DOMAIN_RPC_GET(d, remote_domain_list_all_snapshots_args);
-    (void)d;
-    ((remote_domain_list_all_snapshots_ret *)ret)->ret = 0;
-    return 0;
-}
-
 /* Without a security driver libvirtd answers with an empty label: one NUL
  * byte, not enforcing. */
 static int h_get_security_label(struct rpc_client *c, const void *args, void *ret,
@@ -384,6 +366,7 @@ static int h_define_xml(struct rpc_client *c, const void *args, void *ret,
 
 /* virDomainUndefineFlagsValues */
 #define UNDEFINE_MANAGED_SAVE 1u
+#define UNDEFINE_SNAPSHOTS_METADATA 2u
 
 static int undefine(struct rpc_client *c, const remote_nonnull_domain *rd, unsigned flags,
                     struct rpc_error *err)
@@ -399,7 +382,13 @@ static int undefine(struct rpc_client *c, const remote_nonnull_domain *rd, unsig
     if (d->managed_save && !(flags & UNDEFINE_MANAGED_SAVE))
         return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
                            "Refusing to undefine while domain managed save image exists");
+    int nsnap = domain_is_active(d) ? 0 : domain_snapshot_count(drv, d, 0);
+    if (nsnap > 0 && !(flags & UNDEFINE_SNAPSHOTS_METADATA))
+        return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
+                           "cannot delete inactive domain with %d snapshots", nsnap);
     if (d->managed_save && domain_managed_save_remove(drv, d, &e) < 0)
+        return domain_rpc_fail(err, &e);
+    if (nsnap > 0 && domain_snapshot_remove_all(drv, d, &e) < 0)
         return domain_rpc_fail(err, &e);
     if (store_delete_def(&drv->store, d->name, &e) < 0)
         return domain_rpc_fail(err, &e);
@@ -427,7 +416,7 @@ static int h_undefine(struct rpc_client *c, const void *args, void *ret,
 static int h_undefine_flags(struct rpc_client *c, const void *args, void *ret,
                             struct rpc_error *err)
 {
-    /* Snapshot metadata and NVRAM flags have nothing to remove yet. */
+    /* NVRAM flags have nothing to remove. */
     const remote_domain_undefine_flags_args *a = args;
     return undefine(c, &a->dom, a->flags, err);
 }
@@ -517,22 +506,6 @@ static int h_resume(struct rpc_client *c, const void *args, void *ret,
     return domain_resume(domain_rpc_driver(c), d, &e) < 0 ? domain_rpc_fail(err, &e) : 0;
 }
 
-/* ---- what the domain code does not do yet ---- */
-
-#define NOSUP_FN(num, api)                                                    \
-    static int h_nosup_##num(struct rpc_client *c, const void *a, void *r,   \
-                             struct rpc_error *err)                           \
-    {                                                                         \
-        return rpc_err_set(err, VIR_ERR_NO_SUPPORT, VIR_FROM_QEMU, "%s", api); \
-    }
-NOSUP_FN(185, "virDomainSnapshotCreateXML")
-NOSUP_FN(186, "virDomainSnapshotGetXMLDesc")
-NOSUP_FN(189, "virDomainSnapshotLookupByName")
-NOSUP_FN(190, "virDomainHasCurrentSnapshot")
-NOSUP_FN(191, "virDomainSnapshotCurrent")
-NOSUP_FN(192, "virDomainRevertToSnapshot")
-NOSUP_FN(193, "virDomainSnapshotDelete")
-
 /* ---- the table ---- */
 
 
@@ -593,21 +566,21 @@ const struct rpc_proc remote_domain_procs[] = {
     RPC_PROC(184, "virDomainManagedSaveRemove", domain_has_managed_save_image_args, void,
              domain_rpc_managed_save_remove, 0),
     RPC_PROC(185, "virDomainSnapshotCreateXML", domain_snapshot_create_xml_args,
-             domain_snapshot_create_xml_ret, h_nosup_185, 0),
+             domain_snapshot_create_xml_ret, domain_rpc_snapshot_create, 0),
     RPC_PROC(186, "virDomainSnapshotGetXMLDesc", domain_snapshot_get_xml_desc_args,
-             domain_snapshot_get_xml_desc_ret, h_nosup_186, RO),
+             domain_snapshot_get_xml_desc_ret, domain_rpc_snapshot_get_xml, RO),
     RPC_PROC(187, "virDomainSnapshotNum", domain_snapshot_num_args, domain_snapshot_num_ret,
-             h_snapshot_num, RO),
+             domain_rpc_snapshot_num, RO),
     RPC_PROC(189, "virDomainSnapshotLookupByName", domain_snapshot_lookup_by_name_args,
-             domain_snapshot_lookup_by_name_ret, h_nosup_189, RO),
+             domain_snapshot_lookup_by_name_ret, domain_rpc_snapshot_lookup, RO),
     RPC_PROC(190, "virDomainHasCurrentSnapshot", domain_has_current_snapshot_args,
-             domain_has_current_snapshot_ret, h_nosup_190, RO),
+             domain_has_current_snapshot_ret, domain_rpc_snapshot_has_current, RO),
     RPC_PROC(191, "virDomainSnapshotCurrent", domain_snapshot_current_args,
-             domain_snapshot_current_ret, h_nosup_191, RO),
+             domain_snapshot_current_ret, domain_rpc_snapshot_current, RO),
     RPC_PROC(192, "virDomainRevertToSnapshot", domain_revert_to_snapshot_args, void,
-             h_nosup_192, 0),
+             domain_rpc_snapshot_revert, 0),
     RPC_PROC(193, "virDomainSnapshotDelete", domain_snapshot_delete_args, void,
-             h_nosup_193, 0),
+             domain_rpc_snapshot_delete, 0),
     RPC_PROC(201, "virDomainOpenConsole", domain_open_console_args, void,
              domain_console_open, 0),
     RPC_PROC(204, "virDomainSetMemoryFlags", domain_set_memory_flags_args, void,
@@ -619,7 +592,7 @@ const struct rpc_proc remote_domain_procs[] = {
     RPC_PROC(273, "virConnectListAllDomains", connect_list_all_domains_args,
              connect_list_all_domains_ret, h_list_all, RO),
     RPC_PROC(274, "virDomainListAllSnapshots", domain_list_all_snapshots_args,
-             domain_list_all_snapshots_ret, h_list_all_snapshots, RO),
+             domain_list_all_snapshots_ret, domain_rpc_snapshot_list_all, RO),
     RPC_PROC(426, "virDomainGetMessages", domain_get_messages_args, domain_get_messages_ret,
              h_get_messages, RO),
 };
