@@ -51,12 +51,22 @@ collect_modules() {
     mkdir -p "$outdir"
     local -A seen=()
     local order=()
+    # add PATH: one module, stored as plain .ko: busybox insmod passes the
+    # file to the kernel as it is, and only kernels with MODULE_DECOMPRESS
+    # take compressed ones (Debian 12 does not compress; later releases do).
     add() {
         local path=$1 name
         name=$(basename "$path")
+        name=${name%.ko*}.ko
         [ -n "${seen[$name]:-}" ] && return 0
         seen[$name]=1
-        cp "$moddir/$path" "$outdir/$name"
+        case $path in
+        *.ko) cp "$moddir/$path" "$outdir/$name" ;;
+        *.ko.xz) xz -dc "$moddir/$path" >"$outdir/$name" ;;
+        *.ko.zst) zstd -q -dc "$moddir/$path" >"$outdir/$name" ;;
+        *.ko.gz) gzip -dc "$moddir/$path" >"$outdir/$name" ;;
+        *) die "$path: unknown module compression" ;;
+        esac || die "could not unpack $path"
         order+=("$name")
     }
     for m in $WANTED; do
@@ -73,9 +83,6 @@ collect_modules() {
         done
         add "${line%%:*}"
     done
-    case ${order[*]} in
-    *.ko.*) die "$pkg compresses its modules; insmod here loads only plain .ko" ;;
-    esac
     printf '%s\n' "${order[@]}" >"$outdir/order"
     echo "$WANTED" >"$outdir/wanted"
 }
