@@ -2,6 +2,7 @@
 """One phase of the daemon benchmark, through python3-libvirt.
 
     driver.py up URI PREFIX COUNT KERNEL MACHINE
+    driver.py restart URI PREFIX COUNT CLIENTS
     driver.py down URI PREFIX COUNT
 
 up defines COUNT domains PREFIX0 .. PREFIX<COUNT-1> (64 MiB, one vCPU, the
@@ -12,11 +13,17 @@ client's own start-up left out). It prints one line:
     define_ms=.. start_ms=.. start_first_ms=.. start_med_ms=.. list_min_ms=..
     list_med_ms=.. listed=..
 (start_first_ms and start_med_ms: the first create() call, the median one.)
+restart destroys them and starts them again from CLIENTS connections at
+once, each in its own thread with its share of the domains, while this
+thread times listAllDomains over another connection every 5 ms; it prints
+    par_start_ms=.. busy_list_med_ms=.. busy_list_max_ms=..
+(the time until all run again, and the list calls made meanwhile).
 down destroys and undefines them and prints destroy_ms=.. undefine_ms=..
 left=N, N being the domains the daemon still lists afterwards.
 Errors go to stderr with status 1."""
 import statistics
 import sys
+import threading
 import time
 
 import libvirt
@@ -64,11 +71,7 @@ def up(conn, prefix, count, kernel, machine):
         t1 = time.monotonic()
         d.create()
         each.append(ms(t1))
-    deadline = time.monotonic() + RUNNING_TIMEOUT_S
-    while not all_running(conn, set(names)):
-        if time.monotonic() > deadline:
-            raise RuntimeError("not every domain reported running")
-        time.sleep(0.01)
+    wait_running(conn, set(names))
     start_ms = ms(t0)
 
     times = []
@@ -81,6 +84,55 @@ def up(conn, prefix, count, kernel, machine):
           f"start_first_ms={each[0]:.1f} start_med_ms={statistics.median(each):.1f} "
           f"list_min_ms={min(times):.3f} list_med_ms={statistics.median(times):.3f} "
           f"listed={listed}")
+
+
+def wait_running(conn, names):
+    deadline = time.monotonic() + RUNNING_TIMEOUT_S
+    while not all_running(conn, names):
+        if time.monotonic() > deadline:
+            raise RuntimeError("not every domain reported running")
+        time.sleep(0.01)
+
+
+def restart(uri, conn, prefix, count, clients):
+    names = [f"{prefix}{i}" for i in range(count)]
+    for n in names:
+        d = conn.lookupByName(n)
+        if d.isActive():
+            d.destroy()
+    conns = [libvirt.open(uri) for _ in range(clients)]
+    errors = []
+
+    def worker(c, part):
+        try:
+            for n in part:
+                c.lookupByName(n).create()
+        except libvirt.libvirtError as ex:
+            errors.append(str(ex))
+
+    threads = [threading.Thread(target=worker, args=(c, names[i::clients]))
+               for i, c in enumerate(conns)]
+    lat = []
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        t1 = time.monotonic()
+        conn.listAllDomains(0)
+        lat.append(ms(t1))
+        time.sleep(0.005)
+    for t in threads:
+        t.join()
+    for c in conns:
+        c.close()
+    if errors:
+        raise RuntimeError(errors[0])
+    wait_running(conn, set(names))
+    par_ms = ms(t0)
+    if not lat:
+        lat = [0.0]
+    print(f"par_start_ms={par_ms:.1f} busy_list_med_ms={statistics.median(lat):.3f} "
+          f"busy_list_max_ms={max(lat):.3f}")
 
 
 def down(conn, prefix, count):
@@ -100,7 +152,8 @@ def down(conn, prefix, count):
 
 
 def main():
-    if len(sys.argv) < 5 or sys.argv[1] not in ("up", "down"):
+    need = {"up": 7, "restart": 6, "down": 5}
+    if len(sys.argv) < 2 or len(sys.argv) != need.get(sys.argv[1], 0):
         print(__doc__, file=sys.stderr)
         return 2
     # Keep libvirt's default error printer off stderr: the exception says it.
@@ -109,6 +162,8 @@ def main():
     try:
         if sys.argv[1] == "up":
             up(conn, sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6])
+        elif sys.argv[1] == "restart":
+            restart(sys.argv[2], conn, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
         else:
             down(conn, sys.argv[3], int(sys.argv[4]))
     except (libvirt.libvirtError, RuntimeError) as ex:
