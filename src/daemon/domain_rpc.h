@@ -51,6 +51,16 @@ int domain_rpc_snapshot_revert(struct rpc_client *c, const void *args, void *ret
                                struct rpc_error *err);
 int domain_rpc_snapshot_delete(struct rpc_client *c, const void *args, void *ret,
                                struct rpc_error *err);
+int domain_rpc_snapshot_get_parent(struct rpc_client *c, const void *args, void *ret,
+                                   struct rpc_error *err);
+int domain_rpc_snapshot_num_children(struct rpc_client *c, const void *args, void *ret,
+                                     struct rpc_error *err);
+int domain_rpc_snapshot_is_current(struct rpc_client *c, const void *args, void *ret,
+                                   struct rpc_error *err);
+int domain_rpc_snapshot_has_metadata(struct rpc_client *c, const void *args, void *ret,
+                                     struct rpc_error *err);
+int domain_rpc_snapshot_list_children(struct rpc_client *c, const void *args, void *ret,
+                                      struct rpc_error *err);
 /* How many snapshots of d match virDomainSnapshotListFlags flags. */
 int domain_snapshot_count(struct domain_driver *drv, struct domain *d, unsigned flags);
 /* Drops all of d's snapshot metadata (undefine --snapshots-metadata). */

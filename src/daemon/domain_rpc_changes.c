@@ -39,12 +39,10 @@ int domain_rpc_restore(struct rpc_client *c, const void *args, void *ret,
     return 0;
 }
 
-/* 182 and 184 take (dom, flags), the shape of 183's arguments, which the
- * table reuses for them. */
 int domain_rpc_managed_save(struct rpc_client *c, const void *args, void *ret,
                             struct rpc_error *err)
 {
-    DOMAIN_RPC_GET(d, remote_domain_has_managed_save_image_args);
+    DOMAIN_RPC_GET(d, remote_domain_managed_save_args);
     struct err e = { 0 };
     if (domain_managed_save(domain_rpc_driver(c), d, &e) < 0)
         return domain_rpc_fail(err, &e);
@@ -54,7 +52,7 @@ int domain_rpc_managed_save(struct rpc_client *c, const void *args, void *ret,
 int domain_rpc_managed_save_remove(struct rpc_client *c, const void *args, void *ret,
                                    struct rpc_error *err)
 {
-    DOMAIN_RPC_GET(d, remote_domain_has_managed_save_image_args);
+    DOMAIN_RPC_GET(d, remote_domain_managed_save_remove_args);
     struct err e = { 0 };
     if (domain_managed_save_remove(domain_rpc_driver(c), d, &e) < 0)
         return domain_rpc_fail(err, &e);

@@ -643,3 +643,120 @@ int domain_snapshot_remove_all(struct domain_driver *drv, struct domain *d, stru
 {
     return snap_remove_all(&drv->store, d->name, e);
 }
+
+/* ---- the tree ---- */
+
+int domain_rpc_snapshot_get_parent(struct rpc_client *c, const void *args, void *ret,
+                                   struct rpc_error *err)
+{
+    const remote_domain_snapshot_get_parent_args *a = args;
+    struct domain *d;
+    struct snap *s = get_snap(c, &a->snap, &d, err);
+    if (!s)
+        return -1;
+    int r = s->parent ? fill_snap(&((remote_domain_snapshot_get_parent_ret *)ret)->snap, d,
+                                  s->parent, err)
+                      : rpc_err_set(err, VIR_ERR_NO_DOMAIN_SNAPSHOT, VIR_FROM_DOMAIN_SNAPSHOT,
+                                    "snapshot '%s' does not have a parent", s->name);
+    snap_free(s);
+    return r;
+}
+
+int domain_rpc_snapshot_is_current(struct rpc_client *c, const void *args, void *ret,
+                                   struct rpc_error *err)
+{
+    const remote_domain_snapshot_is_current_args *a = args;
+    struct domain *d;
+    struct snap *s = get_snap(c, &a->snap, &d, err);
+    if (!s)
+        return -1;
+    char *cur = snap_current(store_of(c), d->name);
+    ((remote_domain_snapshot_is_current_ret *)ret)->current = cur && strcmp(cur, s->name) == 0;
+    free(cur);
+    snap_free(s);
+    return 0;
+}
+
+int domain_rpc_snapshot_has_metadata(struct rpc_client *c, const void *args, void *ret,
+                                     struct rpc_error *err)
+{
+    const remote_domain_snapshot_has_metadata_args *a = args;
+    struct domain *d;
+    struct snap *s = get_snap(c, &a->snap, &d, err);
+    if (!s)
+        return -1;
+    ((remote_domain_snapshot_has_metadata_ret *)ret)->metadata = 1;
+    snap_free(s);
+    return 0;
+}
+
+/* Marks in keep[] the children of root (all descendants when deep). */
+static int mark_children(struct snap **v, size_t n, const char *root, bool deep, bool *keep)
+{
+    int count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i] || keep[i] || !v[i]->parent || strcmp(v[i]->parent, root) != 0)
+            continue;
+        keep[i] = true;
+        count++;
+        if (deep)
+            count += mark_children(v, n, v[i]->name, deep, keep);
+    }
+    return count;
+}
+
+/* The children of the snapshot a call names; flags as for a list, with
+ * bit 0 meaning all descendants. */
+static int children(struct rpc_client *c, const remote_nonnull_domain_snapshot *rs,
+                    unsigned flags, bool fill,
+                    remote_domain_snapshot_list_all_children_ret *out, struct rpc_error *err)
+{
+    struct domain *d;
+    struct snap *s = get_snap(c, rs, &d, err);
+    if (!s)
+        return -1;
+    struct snap **v;
+    size_t n;
+    int count;
+    if (load_matching(store_of(c), d, flags & ~LIST_ROOTS, &v, &n, &count) < 0) {
+        snap_free(s);
+        return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
+    }
+    bool *keep = calloc(n ? n : 1, sizeof(bool));
+    int r = keep ? 0 : rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
+    /* A loop in hand-edited parents ends because each node is marked once. */
+    count = keep ? mark_children(v, n, s->name, flags & LIST_ROOTS, keep) : 0;
+    out->ret = count;
+    if (r == 0 && fill && count > 0) {
+        out->snapshots.snapshots_val = calloc((size_t)count,
+                                              sizeof(remote_nonnull_domain_snapshot));
+        if (!out->snapshots.snapshots_val)
+            r = rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
+        for (size_t i = 0; r == 0 && i < n; i++)
+            if (keep[i])
+                r = fill_snap(&out->snapshots.snapshots_val[out->snapshots.snapshots_len++], d,
+                              v[i]->name, err);
+    }
+    free(keep);
+    free_all(v, n);
+    snap_free(s);
+    return r;
+}
+
+int domain_rpc_snapshot_num_children(struct rpc_client *c, const void *args, void *ret,
+                                     struct rpc_error *err)
+{
+    const remote_domain_snapshot_num_children_args *a = args;
+    remote_domain_snapshot_list_all_children_ret tmp = { 0 };
+    int r = children(c, &a->snap, a->flags, false, &tmp, err);
+    if (r == 0)
+        ((remote_domain_snapshot_num_children_ret *)ret)->num = tmp.ret;
+    return r;
+}
+
+int domain_rpc_snapshot_list_children(struct rpc_client *c, const void *args, void *ret,
+                                      struct rpc_error *err)
+{
+    const remote_domain_snapshot_list_all_children_args *a = args;
+    return children(c, &a->snapshot, a->flags, a->need_results != 0, ret, err);
+}

@@ -121,6 +121,17 @@ check "snapshot-list --name lists what was created" \
     test "$(v snapshot-list --name sn1 | sed '/^$/d' | sort | tr '\n' ' ')" = "s1 s2 "
 check "snapshot-list shows both as shutoff" \
     test "$(v snapshot-list sn1 | grep -cE '^ s[12] .* shutoff$')" = 2
+info=$(v snapshot-info sn1 s2 2>&1)
+check "snapshot-info s2: current, internal, parent s1, no children" \
+    bash -c 'grep -qE "^Current: +yes" <<<"$0" && grep -qE "^Parent: +s1$" <<<"$0" &&
+             grep -qE "^Location: +internal" <<<"$0" && grep -qE "^Children: +0$" <<<"$0"' "$info"
+info=$(v snapshot-info sn1 s1 2>&1)
+check "snapshot-info s1: not current, a root with one child" \
+    bash -c 'grep -qE "^Current: +no" <<<"$0" && grep -qE "^Parent: +-$" <<<"$0" &&
+             grep -qE "^Children: +1$" <<<"$0" && grep -qE "^Descendants: +1$" <<<"$0"' "$info"
+check "snapshot-list --parent: s2's parent is s1" grep -qE '^ s2 .* shutoff +s1$' <(v snapshot-list --parent sn1)
+check "snapshot-list --roots: s1 only" \
+    test "$(v snapshot-list --roots --name sn1 | sed '/^$/d' | tr '\n' ' ')" = "s1 "
 out=$(v snapshot-create-as sn1 s1 2>&1)
 check "a name that exists: refused" grep -q "domain snapshot 's1' already exists" <<<"$out"
 out=$(v snapshot-create-as sn1 ../x 2>&1)
