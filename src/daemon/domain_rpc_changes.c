@@ -113,6 +113,41 @@ int domain_rpc_set_memory_flags(struct rpc_client *c, const void *args, void *re
     return 0;
 }
 
+/* The live half of an attach or detach; disk is consumed. */
+static int change_disk_live(struct domain_driver *drv, struct domain *d,
+                            struct domain_disk *disk, bool attach, struct err *e)
+{
+    int r;
+    if (attach) {
+        r = domain_disk_attach_live(drv, d, disk, e);
+        if (r < 0)
+            domain_disk_free(disk);
+    } else {
+        r = domain_disk_detach_live(drv, d, disk->target_dev, e);
+        domain_disk_free(disk);
+    }
+    return r;
+}
+
+static int change_disk_config(struct domain_driver *drv, struct domain *d,
+                              struct domain_disk *disk, bool attach, struct err *e)
+{
+    int r;
+    if (attach) {
+        r = domain_def_add_disk(d->def, disk, e);
+        if (r < 0)
+            domain_disk_free(disk);
+    } else {
+        r = domain_def_remove_disk(d->def, disk->target_dev, NULL, e);
+        if (r == -ENOENT) {
+            err_clear(e);
+            err_set(e, EINVAL, "disk %s not found", disk->target_dev);
+        }
+        domain_disk_free(disk);
+    }
+    return r == 0 ? domain_save_config(drv, d, e) : r;
+}
+
 static int change_disk(struct rpc_client *c, const remote_nonnull_domain *rd,
                        const char *xml, unsigned flags, bool attach, struct rpc_error *err)
 {
@@ -120,38 +155,28 @@ static int change_disk(struct rpc_client *c, const remote_nonnull_domain *rd,
     struct domain *d = domain_rpc_get(c, rd, err);
     if (!d || resolve_impact(d, &flags, err) < 0)
         return -1;
-    struct domain_disk *disk;
+    struct domain_disk *live = NULL, *conf = NULL;
     struct err e = { 0 };
-    if (domain_disk_parse(xml, strlen(xml), &disk, &e) < 0)
+    /* One copy per definition it goes into. */
+    if (((flags & AFFECT_LIVE) && domain_disk_parse(xml, strlen(xml), &live, &e) < 0) ||
+        ((flags & AFFECT_CONFIG) && domain_disk_parse(xml, strlen(xml), &conf, &e) < 0)) {
+        domain_disk_free(live);
         return domain_rpc_fail_xml(err, &e);
-    /* cvirt-vmm has no hotplug yet: libvirt's answer for a device its
-     * hypervisor cannot plug live. */
-    if (flags & AFFECT_LIVE) {
-        domain_disk_free(disk);
-        return rpc_err_set(err, VIR_ERR_OPERATION_UNSUPPORTED, VIR_FROM_QEMU,
-                           "live %s of device 'disk' is not supported",
-                           attach ? "attach" : "detach");
     }
-    int r;
-    if (attach) {
-        r = domain_def_add_disk(d->def, disk, &e);
-        if (r < 0)
-            domain_disk_free(disk);
-    } else {
-        r = domain_def_remove_disk(d->def, disk->target_dev, NULL, &e);
-        if (r == -ENOENT) {
-            err_clear(&e);
-            err_set(&e, EINVAL, "disk %s not found", disk->target_dev);
-        }
-        domain_disk_free(disk);
-    }
-    if (r == 0)
-        r = domain_save_config(drv, d, &e);
+    int r = 0;
+    /* The config changes only when the live change worked, as libvirt. */
+    if (live)
+        r = change_disk_live(drv, d, live, attach, &e);
+    if (conf && r == 0)
+        r = change_disk_config(drv, d, conf, attach, &e);
+    else
+        domain_disk_free(conf);
     if (r < 0)
         return e.code == EINVAL ? rpc_err_set(err, VIR_ERR_OPERATION_FAILED, VIR_FROM_QEMU,
                                               "%s", e.msg)
                                 : domain_rpc_fail(err, &e);
-    domain_emit(drv, d, DOMAIN_EVENT_DEFINED, DOMAIN_EVENT_DEFINED_UPDATED);
+    if (flags & AFFECT_CONFIG)
+        domain_emit(drv, d, DOMAIN_EVENT_DEFINED, DOMAIN_EVENT_DEFINED_UPDATED);
     return 0;
 }
 

@@ -69,7 +69,7 @@ int domain_save_config(struct domain_driver *drv, struct domain *d, struct err *
     return r;
 }
 
-static int save_run_state(struct domain_driver *drv, struct domain *d, struct err *e)
+int domain_save_run_state(struct domain_driver *drv, struct domain *d, struct err *e)
 {
     char *xml = domain_def_format(d->live, DOMAIN_FORMAT_SECURE);
     if (!xml)
@@ -190,6 +190,10 @@ static void on_vmm_event(void *opaque, const char *name, struct json_object *dat
         domain_note_paused(drv, d, DOMAIN_PAUSED_UNKNOWN);
     } else if (!strcmp(name, "RESUME")) {
         domain_note_resumed(drv, d);
+    } else if (!strcmp(name, "DEVICE_DELETED")) {
+        struct json_object *id;
+        if (data && json_object_object_get_ex(data, "device", &id))
+            domain_hotplug_deleted(drv, d, json_object_get_string(id));
     }
 }
 
@@ -520,7 +524,7 @@ static int start_vmm(struct domain_driver *drv, struct domain *d, const char *re
     if (r == 0) {
         free(d->live->serial.pty_path);
         d->live->serial.pty_path = d->live->serial.present ? find_pty(log_path, log_off) : NULL;
-        r = save_run_state(drv, d, e);
+        r = domain_save_run_state(drv, d, e);
     }
     if (r < 0) {
         pidfd_kill(pidfd, SIGKILL);
@@ -660,7 +664,7 @@ int domain_set_live_memory(struct domain_driver *drv, struct domain *d, uint64_t
         return r;
     d->live->current_memory_kib = kib;
     /* A daemon that restarts shows the size it set. */
-    return save_run_state(drv, d, e);
+    return domain_save_run_state(drv, d, e);
 }
 
 uint64_t domain_cpu_time_ns(const struct domain *d)

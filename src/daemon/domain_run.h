@@ -77,6 +77,16 @@ int domain_restore(struct domain_driver *drv, const char *path, struct domain **
 int domain_managed_save(struct domain_driver *drv, struct domain *d, struct err *e);
 int domain_managed_save_remove(struct domain_driver *drv, struct domain *d, struct err *e);
 
+/* Live disk hotplug (domain_hotplug.c). Attach takes ownership of disk on
+ * success. Detach matches the target or the source file and returns once
+ * the guest released the disk or after a few seconds with the removal
+ * pending (as libvirt); -ENOTSUP for a disk the VMM was started with. */
+struct domain_disk;
+int domain_disk_attach_live(struct domain_driver *drv, struct domain *d,
+                            struct domain_disk *disk, struct err *e);
+int domain_disk_detach_live(struct domain_driver *drv, struct domain *d, const char *match,
+                            struct err *e);
+
 /* Writes d's persistent definition to the store. */
 int domain_save_config(struct domain_driver *drv, struct domain *d, struct err *e);
 /* Emits an event for d through drv->emit. */

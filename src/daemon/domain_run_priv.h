@@ -23,6 +23,10 @@ int domain_start_from(struct domain_driver *drv, struct domain *d, const char *r
 int domain_stop_vmm(struct domain_driver *drv, struct domain *d, struct err *e);
 /* domain_start for a domain with a managed save image. */
 int domain_start_managed(struct domain_driver *drv, struct domain *d, struct err *e);
+/* Writes the live definition beside the pid file (for reattach). */
+int domain_save_run_state(struct domain_driver *drv, struct domain *d, struct err *e);
+/* The VMM reported DEVICE_DELETED for id (domain_hotplug.c). */
+void domain_hotplug_deleted(struct domain_driver *drv, struct domain *d, const char *id);
 /* malloc'd path of cvirt-vmm, see domain_driver_init. */
 char *domain_find_vmm(void);
 

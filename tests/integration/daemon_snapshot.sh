@@ -179,7 +179,43 @@ check "the guest counts on from the snapshot ($at_snap), not from later ($later)
 out=$(v snapshot-delete sn1 s2 2>&1)
 check "deleting an internal snapshot of a running domain: refused" \
     grep -q "Operation not supported" <<<"$out"
+
+# ---- live attach-disk / detach-disk ----
+# The VMM's own view of its PCI bus, through its control socket.
+QMP_PY=$(dirname "$0")/qmp.py
+VSOCK=$ROOT/run/cvirt/qemu/sn1.sock
+qdev_ids() { python3 "$QMP_PY" "$VSOCK" query-pci |
+             python3 -c 'import json,sys; print(" ".join(sorted(d["qdev_id"] for b in json.load(sys.stdin) for d in b["devices"] if d["qdev_id"])))'; }
+EXTRA=$ROOT/extra.qcow2
+qemu-img create -q -f qcow2 "$EXTRA" 16M
+out=$(v attach-disk sn1 "$EXTRA" vdb --subdriver qcow2 --live 2>&1)
+check "attach-disk --live" grep -q "Disk attached successfully" <<<"$out"
+check "the live XML has vdb" grep -q "<target dev='vdb'" <(v dumpxml sn1)
+check "the saved definition does not" bash -c '! grep -q "<target dev=.vdb." <<<"$0"' "$(v dumpxml --inactive sn1)"
+check "the VMM has the disk on its PCI bus (query-pci)" test "$(qdev_ids)" = "virtio-disk-vdb"
+out=$(v attach-disk sn1 "$EXTRA" vdb --subdriver qcow2 --live 2>&1)
+check "a second vdb: refused" grep -q "target vdb already exists" <<<"$out"
+EXTRA2=$ROOT/extra2.qcow2
+qemu-img create -q -f qcow2 "$EXTRA2" 16M
+out=$(v attach-disk sn1 "$EXTRA2" vdc --subdriver qcow2 --live --config 2>&1)
+check "attach-disk --live --config" grep -q "Disk attached successfully" <<<"$out"
+check "vdc in both definitions" \
+    bash -c 'grep -q "<target dev=.vdc." <<<"$0" && grep -q "<target dev=.vdc." <<<"$1"' \
+    "$(v dumpxml sn1)" "$(v dumpxml --inactive sn1)"
+check "the VMM has both" test "$(qdev_ids)" = "virtio-disk-vdb virtio-disk-vdc"
+out=$(v detach-disk sn1 vda --live 2>&1)
+check "detach of a disk the domain was started with: not supported" \
+    grep -q "Operation not supported: live detach of disk vda" <<<"$out"
+# The counter guest has no hotplug driver: it never ejects, so the removal
+# stays pending and the command returns after libvirt's wait, as libvirt
+# does with a guest that does not answer.
+out=$(v detach-disk sn1 vdb --live 2>&1)
+check "detach-disk --live returns for a guest that does not eject" \
+    grep -q "Disk detached successfully" <<<"$out"
+out=$(python3 "$QMP_PY" "$VSOCK" device_del '{"id": "virtio-disk-vdb"}' 2>&1)
+check "... with the unplug pending in the VMM" grep -q "already in the process of unplug" <<<"$out"
 v destroy sn1 >/dev/null 2>&1
+v detach-disk sn1 vdc --config >/dev/null 2>&1
 
 # ---- delete ----
 out=$(v snapshot-delete sn1 s2 2>&1)
