@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "daemon/domain.h"
 #include "daemon/domain_conf.h"
 #include "daemon/domain_rpc.h"
@@ -25,6 +27,7 @@
 #include "daemon/domain_run_priv.h"
 #include "daemon/domain_snapshot.h"
 #include "daemon/rpc/server.h"
+#include "daemon/vmm_client.h"
 #include "img/blk.h"
 #include "util/log.h"
 
@@ -183,6 +186,34 @@ static struct snap *get_snap(struct rpc_client *c, const remote_nonnull_domain_s
 
 /* ---- create ---- */
 
+/* A saved VM holds only the devices it was started with: a hot-plugged
+ * disk would be missing after the restore. */
+static int check_no_hotplug(struct domain *d, struct err *e)
+{
+    struct json_object *pci = NULL;
+    if (!d->vmm)
+        return err_set(e, EIO, "the VMM of domain '%s' does not answer", d->name);
+    int r = vmm_client_execute(d->vmm, "query-pci", NULL, VMM_CLIENT_TIMEOUT_MS, &pci, e);
+    if (r < 0)
+        return r;
+    size_t nb = json_object_is_type(pci, json_type_array) ? json_object_array_length(pci) : 0;
+    for (size_t i = 0; r == 0 && i < nb; i++) {
+        struct json_object *devs, *dev, *id;
+        if (!json_object_object_get_ex(json_object_array_get_idx(pci, i), "devices", &devs) ||
+            !json_object_is_type(devs, json_type_array))
+            continue;
+        for (size_t j = 0; r == 0 && j < json_object_array_length(devs); j++) {
+            dev = json_object_array_get_idx(devs, j);
+            if (json_object_object_get_ex(dev, "qdev_id", &id) &&
+                json_object_get_string_len(id) > 0)
+                r = err_set(e, ENOTSUP, "snapshot of a running domain with the hot-plugged "
+                            "device '%s'", json_object_get_string(id));
+        }
+    }
+    json_object_put(pci);
+    return r;
+}
+
 static int take_running(struct domain_driver *drv, struct domain *d, struct snap *s,
                         struct err *e)
 {
@@ -190,7 +221,9 @@ static int take_running(struct domain_driver *drv, struct domain *d, struct snap
     if (snap_state_path(&drv->store, d->name, s->name, path, sizeof(path)) < 0 ||
         snap_state_path(&drv->store, d->name, NULL, dir, sizeof(dir)) < 0)
         return err_set(e, ENAMETOOLONG, "snapshot path too long");
-    int r = snap_mkdir(dir, e);
+    int r = check_no_hotplug(d, e);
+    if (r == 0)
+        r = snap_mkdir(dir, e);
     if (r < 0)
         return r;
     bool paused = d->state == DOMAIN_PAUSED;

@@ -203,6 +203,10 @@ check "vdc in both definitions" \
     bash -c 'grep -q "<target dev=.vdc." <<<"$0" && grep -q "<target dev=.vdc." <<<"$1"' \
     "$(v dumpxml sn1)" "$(v dumpxml --inactive sn1)"
 check "the VMM has both" test "$(qdev_ids)" = "virtio-disk-vdb virtio-disk-vdc"
+out=$(v snapshot-create-as sn1 hp 2>&1)
+check "a running snapshot with hot-plugged disks: refused, nothing left" \
+    bash -c 'grep -q "hot-plugged device" <<<"$0" && [ ! -e "$1/snapshot/sn1/hp.xml" ] &&
+             [ "$(virsh -c "$2" domstate sn1)" = running ]' "$out" "$CONF" "$URI"
 out=$(v detach-disk sn1 vda --live 2>&1)
 check "detach of a disk the domain was started with: not supported" \
     grep -q "Operation not supported: live detach of disk vda" <<<"$out"
