@@ -3,9 +3,9 @@
 # image for the virtio disk, booted by Debian's stock kernel through
 # mk-stock-initramfs.sh. Prints the image's path as its last line.
 #
-#   mk-debian-root.sh            builds the image unless it is cached
-#   mk-debian-root.sh --cached   only prints the path of a cached image,
-#                                fails (status 1) when there is none
+#   mk-debian-root.sh                   builds the image unless it is cached
+#   mk-debian-root.sh --no-debootstrap  the same, but exits with status 3
+#                                       instead of running debootstrap
 #
 # Two cached steps under ${CVIRT_CACHE:-~/.cache/cvirt}/debian-root:
 #   base/<key>/base.tar   debootstrap --variant=minbase of bookworm with
@@ -40,8 +40,8 @@ ROOT_MB=${ROOT_MB:-1024}
 die() { echo "mk-debian-root.sh: $*" >&2; exit 1; }
 
 case $#:${1:-} in
-0: | 1:--cached) ;;
-*) die "usage: mk-debian-root.sh [--cached]" ;;
+0: | 1:--no-debootstrap) ;;
+*) die "usage: mk-debian-root.sh [--no-debootstrap]" ;;
 esac
 case $ROOT_MB in
 '' | *[!0-9]*) die "ROOT_MB must be a whole number of MiB, not '$ROOT_MB'" ;;
@@ -81,7 +81,6 @@ if [ -f "$out" ]; then
     echo "$out"
     exit 0
 fi
-[ "${1:-}" != --cached ] || exit 1
 
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap chroots into the new tree)"
 command -v mke2fs >/dev/null || die "missing tool 'mke2fs' (apt-get install e2fsprogs)"
@@ -91,6 +90,7 @@ cleanup() { [ -z "$tmp" ] || rm -rf "$tmp"; }
 trap cleanup EXIT
 
 if [ ! -f "$base" ]; then
+    [ "${1:-}" != --no-debootstrap ] || exit 3
     command -v debootstrap >/dev/null ||
         die "missing tool 'debootstrap' (apt-get install debootstrap)"
     mkdir -p "$CACHE/base"
@@ -102,7 +102,7 @@ if [ ! -f "$base" ]; then
     if ! debootstrap --variant=minbase --include="$INCLUDE" --components=main \
         "$SUITE" "$tmp/root" "$mirror" >"$tmp/log" 2>&1; then
         tail -n 30 "$tmp/log" >&2
-        die "debootstrap failed (full log above)"
+        die "debootstrap failed (the end of its log above)"
     fi
     # The downloaded packages are in the tree's apt cache: not needed.
     rm -rf "$tmp"/root/var/cache/apt/archives/*.deb "$tmp"/root/var/lib/apt/lists/*_Packages
