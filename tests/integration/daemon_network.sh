@@ -269,6 +269,58 @@ EOF
     check "no tap is left behind" bash -c "! ip -o link | grep -q vnet"
 fi
 
+# ---- the real Linux guest on the NAT network ----
+# Its kernel has no packet sockets, so no DHCP client: it takes an address
+# of the subnet itself and pings the bridge; the host then finds the
+# guest's mac in the bridge's neighbour table and pings the guest back.
+encode() {
+    python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="/;=$|<>&-_.,:()"))' "$1"
+}
+linux_guest() {
+    local gmac=52:54:00:12:34:57 gip=192.168.150.50 run xml=$ROOT/lx.xml
+    run="ip link set eth0 up; ip addr add $gip/24 dev eth0; ok=0;"
+    run+=" for i in 1 2 3; do timeout 10 ping -c 1 192.168.150.1 && ok=\$((ok+1)); done;"
+    run+=" echo PING-REPLIES=\$ok; sleep 600"
+    cat >"$xml" <<EOF
+<domain type='kvm'>
+  <name>lxnet</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type><kernel>$KERNEL</kernel><initrd>$INITRD</initrd>
+      <cmdline>$(cat "$CMDLINE_FILE") cvirt.run=$(encode "$run" | sed 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g')</cmdline></os>
+  <devices><serial type='pty'/>
+    <interface type='network'><source network='natnet'/><mac address='$gmac'/></interface>
+  </devices>
+</domain>
+EOF
+    out=$(v create "$xml" 2>&1)
+    check "the Linux guest starts on the NAT network" grep -q "Domain 'lxnet' created" <<<"$out"
+    local seen=1
+    if ! grep -q created <<<"$out"; then
+        echo "# $out"
+        tap_fail "the guest's ping reached the bridge # the guest did not start"
+        tap_fail "the host pings the guest through the tap # the guest did not start"
+        return
+    fi
+    for _ in $(seq "${CVIRT_GUEST_TIMEOUT:-180}"); do
+        ip neigh show dev virbr7 | grep -q "$gip .*$gmac" && { seen=0; break; }
+        sleep 1
+    done
+    check "the guest's ping reached the bridge (its mac is in virbr7's neighbour table)" \
+        test $seen = 0
+    check "the host pings the guest through the tap" \
+        bash -c "[ $seen = 0 ] && busybox ping -c 2 -W 3 $gip >/dev/null"
+    v destroy lxnet >/dev/null 2>&1
+}
+if have_kvm; then
+    if env=$("$CVIRT_SRC/tests/guest/linux/prepare.sh"); then
+        eval "$env"
+        linux_guest
+    else
+        tap_fail "building the guest kernel and initramfs (see stderr)"
+    fi
+fi
+
 # ---- destroy and undefine ----
 out=$(v net-destroy natnet 2>&1)
 check "net-destroy: virsh reports it" grep -q "Network natnet destroyed" <<<"$out"
