@@ -404,7 +404,14 @@ static int load_matching(const struct store *st, const struct domain *d, unsigne
         }
     }
     snap_names_free(names, *n);
-    bool keep[*n ? *n : 1];
+    /* Decided for all before any is dropped: leaves depend on the others. */
+    bool *keep = calloc(*n ? *n : 1, sizeof(bool));
+    if (!keep) {
+        for (size_t i = 0; i < *n; i++)
+            snap_free(v[i]);
+        free(v);
+        return -ENOMEM;
+    }
     *count = 0;
     for (size_t i = 0; i < *n; i++) {
         keep[i] = v[i] && list_match(v, *n, v[i], flags);
@@ -415,6 +422,7 @@ static int load_matching(const struct store *st, const struct domain *d, unsigne
             snap_free(v[i]);
             v[i] = NULL;
         }
+    free(keep);
     *out = v;
     return 0;
 }
