@@ -176,6 +176,23 @@ first=$(counters "$ROOT/after.txt" | head -1)
 check "the guest counts on from the snapshot ($at_snap), not from later ($later): $first" \
     test -n "$first" -a "${first:-0}" -gt "${at_snap:-0}" -a "${first:-0}" -le "$((${at_snap:-0} + 3))"
 
+# ---- a paused domain: the snapshot and its revert stay paused ----
+v suspend sn1 >/dev/null 2>&1
+out=$(v snapshot-create-as sn1 p1 2>&1)
+check "snapshot-create-as on a paused domain" grep -q "Domain snapshot p1 created" <<<"$out"
+check "still paused afterwards" test "$(v domstate sn1 | head -1)" = "paused"
+check "p1's state is paused" grep -q "<state>paused</state>" <(v snapshot-dumpxml sn1 p1)
+v resume sn1 >/dev/null 2>&1
+out=$(v snapshot-revert sn1 p1 2>&1)
+check "revert to the paused snapshot: paused again" \
+    bash -c 'grep -q "Domain snapshot p1 reverted" <<<"$0" && [ "$(virsh -c "$1" domstate sn1 | head -1)" = paused ]' \
+    "$out" "$URI"
+out=$(v snapshot-revert sn1 p1 --running 2>&1)
+check "revert --running to the paused snapshot: running" \
+    bash -c 'grep -q "Domain snapshot p1 reverted" <<<"$0" && [ "$(virsh -c "$1" domstate sn1 | head -1)" = running ]' \
+    "$out" "$URI"
+check "p1 is current" test "$(v snapshot-current --name sn1)" = "p1"
+
 out=$(v snapshot-delete sn1 s2 2>&1)
 check "deleting an internal snapshot of a running domain: refused" \
     grep -q "Operation not supported" <<<"$out"
@@ -224,16 +241,18 @@ v detach-disk sn1 vdc --config >/dev/null 2>&1
 # ---- delete ----
 out=$(v snapshot-delete sn1 s2 2>&1)
 check "snapshot-delete" grep -q "Domain snapshot s2 deleted" <<<"$out"
-check "qemu-img no longer lists s2" test "$(snaps_on "$DISK")" = "r1 s1 "
+check "qemu-img no longer lists s2" test "$(snaps_on "$DISK")" = "p1 r1 s1 "
 check "qemu-img check passes after the delete" qemu-img check -q "$DISK"
 check "snapshot-list no longer shows s2" \
-    test "$(v snapshot-list --name sn1 | sed '/^$/d' | sort | tr '\n' ' ')" = "r1 s1 "
+    test "$(v snapshot-list --name sn1 | sed '/^$/d' | sort | tr '\n' ' ')" = "p1 r1 s1 "
 check "its metadata is gone" test ! -e "$CONF/snapshot/sn1/s2.xml"
 out=$(v snapshot-delete sn1 r1 2>&1)
 check "deleting the running snapshot drops its state file" \
     bash -c 'grep -q "Domain snapshot r1 deleted" <<<"$0" && [ ! -e "$1" ]' \
     "$out" "$ROOT/var/lib/cvirt/qemu/snapshot/sn1/r1.state"
-check "current falls back to the parent" test "$(v snapshot-current --name sn1)" = "s1"
+out=$(v snapshot-delete sn1 p1 2>&1)
+check "deleting the current snapshot p1" grep -q "Domain snapshot p1 deleted" <<<"$out"
+check "current falls back to its parent" test "$(v snapshot-current --name sn1)" = "s1"
 
 # ---- undefine with snapshots ----
 out=$(v undefine sn1 2>&1)
