@@ -134,4 +134,7 @@ rm -rf "$tmp/root" "$tmp/mke2fs.log"
 mv -T "$tmp" "$CACHE/$conf_key" 2>/dev/null || rm -rf "$tmp"
 tmp=
 [ -f "$out" ] || die "could not create $out"
+# Images of earlier configurations (200 MB each), unless just made.
+find "$CACHE" -mindepth 1 -maxdepth 1 -type d -regextype posix-extended \
+    -regex '.*/[0-9a-f]{16}' ! -name "$conf_key" -mmin +60 -exec rm -rf {} +
 echo "$out"
