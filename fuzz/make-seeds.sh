@@ -1,9 +1,16 @@
 #!/bin/bash
-# Writes a seed corpus of small qcow2 images (made by qemu-img) into DIR.
-#   fuzz/make-seeds.sh DIR
+# Writes a seed corpus of small qcow2 images (made by qemu-img) into DIR,
+# or with TARGET the seeds of that fuzz target (see seeds_for below).
+#   fuzz/make-seeds.sh DIR [TARGET]
 set -eu
-out=${1:?usage: make-seeds.sh DIR}
+out=${1:?usage: make-seeds.sh DIR [TARGET]}
 mkdir -p "$out"
+if [ -n "${2:-}" ]; then
+    # shellcheck source=fuzz/seeds-proto.sh
+    source "$(dirname "$0")/seeds-proto.sh"
+    seeds_for "$2" "$out"
+    exit 0
+fi
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 i=0
