@@ -210,6 +210,34 @@ check "isolated network has dnsmasq" alive "$(dnsmasq_pid isonet)"
 check "isolated network adds no nftables table" \
     bash -c "! nft list ruleset | grep -q cvirt_isonet"
 
+# ---- transient networks and bridged networks ----
+sed -e 's/isonet/transnet/' -e 's/10.77.0/10.78.0/g' "$ROOT/iso.xml" >"$ROOT/trans.xml"
+out=$(v net-create "$ROOT/trans.xml" 2>&1)
+check "net-create starts a transient network" grep -q "Network transnet created" <<<"$out"
+out=$(v net-list --all 2>&1)
+check "net-list shows it active and not persistent" grep -qE '^ transnet +active +no +no' <<<"$out"
+check "a transient network leaves no definition file" test ! -e "$CONF/transnet.xml"
+v net-destroy transnet >/dev/null 2>&1
+out=$(v net-list --all 2>&1)
+check "a destroyed transient network is gone" bash -c "! grep -q transnet <<<\"\$1\"" _ "$out"
+cat >"$ROOT/hostbr.xml" <<'EOF'
+<network>
+  <name>hostbr</name>
+  <forward mode='bridge'/>
+  <bridge name='cvhostbr0'/>
+</network>
+EOF
+v net-define "$ROOT/hostbr.xml" >/dev/null 2>&1
+out=$(v net-start hostbr 2>&1); rc=$?
+check "a bridged network does not start without its host bridge" \
+    bash -c "[ $rc != 0 ] && grep -q \"bridge 'cvhostbr0' of network 'hostbr' does not exist\" <<<\"\$1\"" _ "$out"
+ip link add cvhostbr0 type bridge && ip link set cvhostbr0 up
+out=$(v net-start hostbr 2>&1)
+check "with the host bridge there, the bridged network starts" \
+    grep -q "Network hostbr started" <<<"$out"
+check "a bridged network runs no dnsmasq and adds no table" \
+    bash -c "[ ! -e '$ROOT/run/cvirt/networks/hostbr.pid' ] && ! nft list ruleset | grep -q cvirt_hostbr"
+
 # ---- daemon restart: running networks are reattached ----
 stop_daemon
 check "the bridge outlives the daemon" bash -c "ip link show virbr7 >/dev/null"
@@ -262,6 +290,14 @@ EOF
         bash -c "grep -q started <<<\"\$1\" && ip -o link show master virbr7 | grep -q vnet" _ "$out"
     v destroy netdom >/dev/null 2>&1
     v undefine netdom >/dev/null 2>&1
+    domxml hbdom "<interface type='network'><source network='hostbr'/><model type='virtio'/></interface>" >"$ROOT/hbdom.xml"
+    out=$(v create "$ROOT/hbdom.xml" 2>&1)
+    hbtap=$(v dumpxml hbdom 2>/dev/null | sed -n "s/.*<target dev='\(vnet[0-9]*\)'.*/\1/p" | head -1)
+    check "a domain on the bridged network has its tap ($hbtap) on the host bridge" \
+        bash -c "grep -q created <<<\"\$1\" && [ -n '$hbtap' ] && ip -o link show master cvhostbr0 | grep -q ': $hbtap[:@]'" _ "$out"
+    v destroy hbdom >/dev/null 2>&1
+    check "its tap is gone after destroy, the host bridge stays" \
+        bash -c "[ -n '$hbtap' ] && ! ip link show '$hbtap' 2>/dev/null && ip link show cvhostbr0 >/dev/null"
     domxml nonet "<interface type='network'><source network='nosuch'/></interface>" >"$ROOT/nonet.xml"
     out=$(v create "$ROOT/nonet.xml" 2>&1); rc=$?
     check "a domain on an unknown network is refused" \
@@ -341,7 +377,11 @@ v net-destroy isonet >/dev/null 2>&1
 check "the isolated network's bridge is gone after net-destroy" \
     bash -c "! ip link show '$isobr' 2>/dev/null"
 v net-undefine isonet >/dev/null 2>&1
+v net-destroy hostbr >/dev/null 2>&1
+check "destroying a bridged network leaves the host bridge alone" \
+    bash -c "ip link show cvhostbr0 >/dev/null"
+v net-undefine hostbr >/dev/null 2>&1
 out=$(v net-list --all 2>&1)
-check "net-list --all is empty at the end" bash -c "! grep -qE 'natnet|isonet' <<<\"\$1\"" _ "$out"
+check "net-list --all is empty at the end" bash -c "! grep -qE 'natnet|isonet|hostbr' <<<\"\$1\"" _ "$out"
 stop_daemon
 tap_done
