@@ -200,6 +200,32 @@ static const struct { uint32_t tag; unsigned long req; size_t size; const char *
     { CPU_DEBUG, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs), "KVM_SET_DEBUGREGS" },
 };
 
+#define MSR_IA32_TSC_DEADLINE 0x6e0
+
+/* KVM ignores a TSC deadline written while the LAPIC timer is not in
+ * TSC-deadline mode, and a fresh LAPIC is not: set it again once the LAPIC
+ * is back (QEMU orders it the same way). */
+static int reload_tsc_deadline(struct vcpu *v, struct snapbuf *msrs, struct err *e)
+{
+    struct snapbuf it;
+    snapbuf_view(&it, msrs->data, msrs->len);
+    uint32_t n = snapbuf_get_u32(&it);
+    for (uint32_t i = 0; i < n && !it.short_read; i++) {
+        uint32_t index = snapbuf_get_u32(&it);
+        uint64_t data = snapbuf_get_u64(&it);
+        if (index != MSR_IA32_TSC_DEADLINE)
+            continue;
+        struct { struct kvm_msrs h; struct kvm_msr_entry en; } one;
+        memset(&one, 0, sizeof(one));
+        one.h.nmsrs = 1;
+        one.en.index = index;
+        one.en.data = data;
+        if (ioctl(v->fd, KVM_SET_MSRS, &one) != 1)
+            return err_set(e, EIO, "vCPU %u: cannot set the TSC deadline", v->id);
+    }
+    return 0;
+}
+
 static bool find_sub(const struct snapbuf *sec, uint32_t want, struct snapbuf *body)
 {
     struct snapbuf it;
@@ -214,8 +240,10 @@ static bool find_sub(const struct snapbuf *sec, uint32_t want, struct snapbuf *b
 int snap_cpu_load(struct snapbuf *sec, struct vcpu *v, struct err *e)
 {
     /* XSAVE supersedes FPU; both are saved for hosts without XSAVE. */
-    struct snapbuf body;
+    struct snapbuf body, msrs;
     bool have_xsave = find_sub(sec, CPU_XSAVE, &body);
+    if (!find_sub(sec, CPU_MSRS, &msrs))
+        snapbuf_view(&msrs, NULL, 0);
     for (size_t i = 0; i < sizeof(cpu_load_order) / sizeof(cpu_load_order[0]); i++) {
         uint32_t tag = cpu_load_order[i].tag;
         if (!find_sub(sec, tag, &body)) {
@@ -253,6 +281,8 @@ int snap_cpu_load(struct snapbuf *sec, struct vcpu *v, struct err *e)
             else
                 return err_set_errno(e, errno, "vCPU %u: %s", v->id, cpu_load_order[i].name);
         }
+        if (tag == CPU_LAPIC && (r = reload_tsc_deadline(v, &msrs, e)) < 0)
+            return r;
     }
     return 0;
 }
