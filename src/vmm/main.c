@@ -327,8 +327,9 @@ static int build_machine(struct runner *rn, const struct opts *o, struct machine
         return -1;
     /* The PCI host first: it owns 0xcf8-0xcff, reset register included.
      * A machine without PCI devices has no PCI at all (and no MCFG), as
-     * QEMU's microvm: the guest then spends nothing enumerating a bus. */
-    if (o->nvdevs > 0 &&
+     * QEMU's microvm: the guest then spends nothing enumerating a bus.
+     * A control socket may hot-add disks later, so it brings the bus. */
+    if ((o->nvdevs > 0 || o->control) &&
         (pci_bus_create(&vm->pci, vm, LAYOUT_PCI_MMIO_START, LAYOUT_PCI_MMIO_SIZE, e) < 0 ||
          pci_host_create(&m->host, vm, vm->pci, LAYOUT_PCIE_ECAM_START,
                          (unsigned)(LAYOUT_PCIE_ECAM_SIZE >> 20) - 1, e) < 0))
@@ -356,6 +357,9 @@ static void destroy_machine(struct vm *vm, struct machine *m)
         console_close(vm->console);
     vm->console = NULL;
     platform_destroy_all(vm);
+    /* Hot-added disks before the bus: their I/O threads must be gone
+     * before the PCI functions they interrupt through are freed. */
+    control_hotplug_fini(vm);
     pci_host_destroy(m->host);
     pci_bus_destroy(vm->pci);
     vm->pci = NULL;
