@@ -56,9 +56,11 @@ wait_sock() {
     done
     return 1
 }
+# wait_exit PID [SECONDS]: its status, or 124 (and SIGKILL) after SECONDS
+# (default 10).
 wait_exit() {
     local i
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < ${2:-10} * 10; i++)); do
         if ! kill -0 "$1" 2>/dev/null; then
             wait "$1"
             return
@@ -215,7 +217,7 @@ main() {
     check "blk_writer: migrated while writing ($out)" grep -q "^setup,active,completed completed" <<<"$out"
     local src_last
     src_last=$(sed -n 's/^flushed //p' "$tmp/w1.out" | tail -1)
-    wait_exit $w2; rc=$?
+    wait_exit $w2 180; rc=$?
     check "blk_writer: the destination finishes the run and powers off (status $rc)" \
         [ $rc = 0 ] && grep -q "^ok 2 - writes and flushes complete with OK" "$tmp/w2.out"
     check "blk_writer: the source had written part of it ($src_last flushed) and the destination went on from there" \

@@ -28,9 +28,11 @@ start() {
     return 1
 }
 
+# wait_exit PID [SECONDS]: its status, or 124 (and SIGKILL) after SECONDS
+# (default 10).
 wait_exit() {
     local i
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < ${2:-10} * 10; i++)); do
         if ! kill -0 "$1" 2>/dev/null; then
             wait "$1"
             return
@@ -225,7 +227,7 @@ main() {
         saved_last=$(sed -n 's/^flushed //p' "$tmp/w.out" | tail -1)
         "$VMM" --restore "$tmp/s4" </dev/null >"$tmp/w2.out" 2>"$tmp/w2.err" &
         pid=$!
-        wait_exit $pid; rc=$?
+        wait_exit $pid 180; rc=$?
         check "blk_writer: the restored guest finishes the run and powers off (status $rc)" \
             [ $rc = 0 ] && grep -q "^ok 2 - writes and flushes complete with OK" "$tmp/w2.out"
         check "blk_writer: it went on from the saved point ($saved_last flushed before the save)" \
