@@ -302,18 +302,24 @@ static void send_all(struct snapshot *s, struct wbuf *w)
     }
 }
 
-static int run_migration(struct snapshot *s, struct wbuf *w, struct err *e)
+/* Magic, version, RAM size and the machine options. */
+static void send_header(struct snapshot *s, struct wbuf *w)
 {
-    struct vm *vm = s->vm;
     wput(w, MIG_MAGIC, 8);
     wput32(w, MIG_VERSION);
-    wput64(w, vm->ram_size);
+    wput64(w, s->vm->ram_size);
     wput32(w, (uint32_t)s->mach_argc);
     for (int i = 0; i < s->mach_argc; i++) {
         uint32_t n = (uint32_t)strlen(s->mach_argv[i]);
         wput32(w, n);
         wput(w, s->mach_argv[i], n);
     }
+}
+
+static int run_migration(struct snapshot *s, struct wbuf *w, struct err *e)
+{
+    struct vm *vm = s->vm;
+    send_header(s, w);
     uint64_t words = (vm->ram_size / MIG_PAGE + 63) / 64;
     if (!s->dev_dirty) {
         s->dev_dirty = calloc(words, 8);
@@ -354,7 +360,6 @@ static int run_migration(struct snapshot *s, struct wbuf *w, struct err *e)
         }
         int64_t elapsed = mono_ms() - t0;
         double rate = (double)w->sent / (elapsed > 0 ? (double)elapsed : 1.0); /* bytes/ms */
-        int64_t t1 = mono_ms();
         int64_t n = send_dirty(s, w, bitmap);
         wflush(w);
         if (n < 0) {
@@ -373,7 +378,6 @@ static int run_migration(struct snapshot *s, struct wbuf *w, struct err *e)
             r = final_phase(s, w, bitmap, &paused_at, e);
             break;
         }
-        (void)t1;
     }
     free(bitmap);
     if (r < 0) {
