@@ -131,7 +131,9 @@ bool cvirsh_cmd_list(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
     }
     remote_nonnull_domain *doms = r.domains.domains_val;
     unsigned n = r.domains.domains_len;
-    qsort(doms, n, sizeof(*doms), dom_cmp);
+    /* qsort wants a non-NULL base even for no elements (C11 7.22.5). */
+    if (n > 1)
+        qsort(doms, n, sizeof(*doms), dom_cmp);
     bool plain = cvirsh_opt_bool(cmd, "name") || cvirsh_opt_bool(cmd, "uuid") ||
                  cvirsh_opt_bool(cmd, "id");
     struct cvirsh_table t = {0};

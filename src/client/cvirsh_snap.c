@@ -134,8 +134,10 @@ bool cvirsh_cmd_snapshot_list(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
         cvirsh_domain_free(&dom);
         return false;
     }
-    qsort(r.snapshots.snapshots_val, r.snapshots.snapshots_len,
-          sizeof(remote_nonnull_domain_snapshot), snap_cmp);
+    /* qsort wants a non-NULL base even for no elements (C11 7.22.5). */
+    if (r.snapshots.snapshots_len > 1)
+        qsort(r.snapshots.snapshots_val, r.snapshots.snapshots_len,
+              sizeof(remote_nonnull_domain_snapshot), snap_cmp);
     bool ok = true;
     bool names = cvirsh_opt_bool(cmd, "name");
     struct cvirsh_table t = {0};
