@@ -10,10 +10,27 @@
 #include "client/client.h"
 #include "client/cvirsh.h"
 
+/* The copies the pairs point into, kept (and reachable, for leak
+ * checkers) until the program exits, as tool.h promises. */
+static char **kept;
+static size_t nkept;
+
+static char *keep_copy(const char *arg)
+{
+    char **k = realloc(kept, (nkept + 1) * sizeof(*kept));
+    if (!k)
+        return NULL;
+    kept = k;
+    char *s = strdup(arg);
+    if (s)
+        kept[nkept++] = s;
+    return s;
+}
+
 int tool_split_kv(const char *arg, struct tool_kv *kv, int max, const char *first_key,
                   struct err *e)
 {
-    char *s = strdup(arg);
+    char *s = keep_copy(arg);
     if (!s)
         return err_set(e, ENOMEM, "out of memory");
     int n = 0;
