@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,8 @@ static bool have_platform;
 static char *mach_argv[] = { (char *)"--memory", (char *)"64K", NULL };
 static char hostport[32];
 static unsigned port;
+/* Set when the receiver returned: a sender still trying to connect stops. */
+static atomic_bool receiver_done;
 
 struct feed {
     const uint8_t *hdr, *data;
@@ -63,7 +66,8 @@ static void setup(void)
     have_platform = platform_create_all(&vm, &e) == 0;
     if (!have_platform)
         fprintf(stderr, "fuzz_migrate_stream: no platform devices (%s)\n", e.msg);
-    port = 20000 + (unsigned)getpid() % 20000;
+    /* below the kernel's ephemeral range, so no connection holds it */
+    port = 10000 + (unsigned)getpid() % 20000;
     snprintf(hostport, sizeof hostport, "127.0.0.1:%u", port);
 }
 
@@ -86,7 +90,7 @@ static void *sender(void *arg)
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     int fd = -1;
-    for (int tries = 0; tries < 20000; tries++) {
+    while (!atomic_load(&receiver_done)) {
         fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
             abort();
@@ -97,7 +101,7 @@ static void *sender(void *arg)
         usleep(100);
     }
     if (fd < 0)
-        abort();                /* the receiver never listened */
+        return NULL;            /* the receiver failed before it listened */
     send_all(fd, f->hdr, f->hdr_len);
     send_all(fd, f->data, f->len);
     shutdown(fd, SHUT_WR);
@@ -161,10 +165,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s.incoming = hostport;
     s.mig_fd = -1;
     pthread_t t;
+    atomic_store(&receiver_done, false);
     if (pthread_create(&t, NULL, sender, &f) != 0)
         abort();
     struct err e = { 0 };
     int r = snap_migrate_incoming(&s, &e);
+    atomic_store(&receiver_done, true);
     pthread_join(t, NULL);
     if (r < 0 && !e.msg[0])
         abort();

@@ -7,8 +7,9 @@
  * the state of a file with a valid header and checksum, so that the state
  * parsing (config, sections, platform devices, chips) sees every input
  * instead of stopping at a checksum. The VM is a stand-in without KVM: its
- * vm_fd is -1, so chip sections reach their ioctl and fail there; it has no
- * vCPUs and no PCI bus, so those sections are refused by count. */
+ * vm_fd and its one vCPU's fd are -1, so chip and CPU sections are parsed
+ * up to their first ioctl and fail there; it has no PCI bus, so a PCI
+ * section is refused. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "hw/platform.h"
 #include "snapshot/format.h"
 #include "snapshot/snapshot_int.h"
+#include "vcpu.h"
 #include "vm.h"
 
 #ifdef FUZZ_RENAME
@@ -27,6 +29,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct vm vm;
+static struct vcpu cpu0;
 static bool have_platform;
 
 static void setup_vm(void)
@@ -37,6 +40,10 @@ static void setup_vm(void)
     done = true;
     memset(&vm, 0, sizeof(vm));
     vm.kvm_fd = vm.vm_fd = -1;
+    cpu0.vm = &vm;
+    cpu0.fd = -1;
+    vm.vcpus[0] = &cpu0;
+    vm.ncpus = 1;
     struct err e = { 0 };
     have_platform = platform_create_all(&vm, &e) == 0;
     if (!have_platform)
