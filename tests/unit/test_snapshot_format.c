@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "snapshot/format.h"
+#include "snapshot/snapshot_int.h"
 #include "snapshot/stream.h"
 
 static char dir[] = "/tmp/test_snapshot_XXXXXX";
@@ -189,6 +190,56 @@ static void test_zero_map(void **state)
     munmap(m, len);
 }
 
+/* The machine options in the CONF section: read back as saved; a section
+ * that is missing, first in the wrong place, or cut short is refused. */
+static void test_config_section(void **state)
+{
+    (void)state;
+    struct snapbuf b;
+    snapbuf_init(&b);
+    size_t s = snapbuf_section_begin(&b, SNAP_SEC_CONFIG, 0);
+    snapbuf_put_u32(&b, 3);
+    snapbuf_put_str(&b, "--kernel");
+    snapbuf_put_str(&b, "k.elf");
+    snapbuf_put_str(&b, "--memory=64M");
+    snapbuf_section_end(&b, s);
+    int argc;
+    char **argv;
+    struct err e = { 0 };
+    assert_int_equal(snap_state_config(&b, &argc, &argv, &e), 0);
+    assert_int_equal(argc, 3);
+    assert_string_equal(argv[1], "k.elf");
+    assert_null(argv[3]);
+    for (int i = 0; i < argc; i++)
+        free(argv[i]);
+    free(argv);
+
+    /* Cut inside the last string: the section length no longer fits. */
+    struct snapbuf cut;
+    snapbuf_view(&cut, b.data, b.len - 2);
+    err_clear(&e);
+    assert_int_equal(snap_state_config(&cut, &argc, &argv, &e), -EINVAL);
+    /* A count larger than the strings present. */
+    b.data[12] = 9;
+    err_clear(&e);
+    assert_int_equal(snap_state_config(&b, &argc, &argv, &e), -EINVAL);
+    assert_non_null(strstr(e.msg, "option"));
+    /* An absurd count. */
+    b.data[15] = 0x7f;
+    err_clear(&e);
+    assert_int_equal(snap_state_config(&b, &argc, &argv, &e), -EINVAL);
+    snapbuf_free(&b);
+
+    /* Another section first. */
+    snapbuf_init(&b);
+    s = snapbuf_section_begin(&b, SNAP_SEC_END, 0);
+    snapbuf_section_end(&b, s);
+    err_clear(&e);
+    assert_int_equal(snap_state_config(&b, &argc, &argv, &e), -EINVAL);
+    assert_non_null(strstr(e.msg, "configuration is missing"));
+    snapbuf_free(&b);
+}
+
 static int open_fails(const char *want)
 {
     struct snap_file f;
@@ -333,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_header_layout),
         cmocka_unit_test(test_write_read),
         cmocka_unit_test(test_zero_map),
+        cmocka_unit_test(test_config_section),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_corrupt_state),
         cmocka_unit_test(test_corrupt_header),
