@@ -11,6 +11,7 @@
 
 #include "hw/acpi_pm.h"
 #include "hw/platform.h"
+#include "snapshot/stream.h"
 #include "vm.h"
 #include "x86/layout.h"
 
@@ -263,6 +264,78 @@ static void test_reset_clears(void **state)
     assert_int_equal(in(f, GPE_EN, 4), 0);
 }
 
+/* Enables, status and SLP_TYP survive a save and a load into a device
+ * just powered on; the SCI is driven again from them, and a power button
+ * press after the load still reaches the guest. */
+static void test_save_load(void **state)
+{
+    struct fixture *f = *state;
+    out(f, PM1_EN, 2, 0x0100);
+    out(f, GPE_EN, 4, 0x0a);
+    out(f, PM1_CNT, 2, SLP_TYP(1));
+    acpi_pm_raise_gpe(&f->vm, 1);
+    assert_int_equal(sci_level, 1);
+    struct snapbuf b;
+    snapbuf_init(&b);
+    acpi_pm_dev_ops.save(f->dev, &b);
+    assert_false(b.nomem);
+
+    acpi_pm_dev_ops.reset(f->dev);
+    sci_level = 0;   /* a new irqchip; the load must raise the line */
+    int calls = sci_calls;
+    struct snapbuf r;
+    snapbuf_view(&r, b.data, b.len);
+    struct err e = { 0 };
+    assert_int_equal(acpi_pm_dev_ops.load(f->dev, &r, &e), 0);
+    assert_int_equal(snapbuf_left(&r), 0);
+    assert_int_equal(sci_calls, calls + 1);   /* driven once, to the saved level */
+    assert_int_equal(sci_level, 1);
+    assert_int_equal(in(f, PM1_EN, 2), 0x0100);
+    assert_int_equal(in(f, GPE_EN, 4), 0x0a);
+    assert_int_equal(in(f, GPE_STS, 4), 0x02);
+    assert_int_equal(in(f, PM1_CNT, 2), SLP_TYP(1) | 1);
+    out(f, GPE_STS, 4, 0x02);
+    assert_int_equal(sci_level, 0);
+    assert_int_equal(acpi_pm_power_button(&f->vm), 0);
+    assert_int_equal(sci_level, 1);
+    snapbuf_free(&b);
+}
+
+/* A load with nothing pending lowers a line the irqchip left high. */
+static void test_load_lowers_line(void **state)
+{
+    struct fixture *f = *state;
+    struct snapbuf b;
+    snapbuf_init(&b);
+    acpi_pm_dev_ops.save(f->dev, &b);
+    sci_level = 1;
+    struct snapbuf r;
+    snapbuf_view(&r, b.data, b.len);
+    struct err e = { 0 };
+    assert_int_equal(acpi_pm_dev_ops.load(f->dev, &r, &e), 0);
+    assert_int_equal(sci_level, 0);
+    snapbuf_free(&b);
+}
+
+static void test_load_refuses_bad_state(void **state)
+{
+    struct fixture *f = *state;
+    struct snapbuf b;
+    snapbuf_init(&b);
+    acpi_pm_dev_ops.save(f->dev, &b);
+    struct err e = { 0 };
+    struct snapbuf r;
+    for (size_t cut = 0; cut < b.len; cut++) {
+        snapbuf_view(&r, b.data, cut);
+        assert_int_equal(acpi_pm_dev_ops.load(f->dev, &r, &e), -EINVAL);
+    }
+    b.data[2] = 0x02;   /* PM1_EN bit 1 is reserved */
+    snapbuf_view(&r, b.data, b.len);
+    assert_int_equal(acpi_pm_dev_ops.load(f->dev, &r, &e), -EINVAL);
+    assert_int_equal(in(f, PM1_EN, 2), 0);
+    snapbuf_free(&b);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -280,6 +353,9 @@ int main(void)
         T(test_timer_monotonic),
         T(test_cf9),
         T(test_reset_clears),
+        T(test_save_load),
+        T(test_load_lowers_line),
+        T(test_load_refuses_bad_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "hw/platform.h"
+#include "snapshot/stream.h"
 #include "util/log.h"
 #include "vm.h"
 #include "x86/layout.h"
@@ -303,9 +304,49 @@ static void pm_destroy(void *state)
     free(p);
 }
 
+/* The PM timer is not saved: it follows the host clock, as it does across
+ * a reset. The SCI level is derived again rather than trusted. */
+static void pm_save(void *state, struct snapbuf *b)
+{
+    struct acpi_pm *p = state;
+    pthread_mutex_lock(&p->lock);
+    snapbuf_put_u16(b, p->pm1_sts);
+    snapbuf_put_u16(b, p->pm1_en);
+    snapbuf_put_u16(b, p->pm1_cnt);
+    snapbuf_put_u32(b, p->gpe_sts);
+    snapbuf_put_u32(b, p->gpe_en);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static int pm_load(void *state, struct snapbuf *b, struct err *e)
+{
+    struct acpi_pm *p = state;
+    uint16_t sts = snapbuf_get_u16(b), en = snapbuf_get_u16(b), cnt = snapbuf_get_u16(b);
+    uint32_t gsts = snapbuf_get_u32(b), gen = snapbuf_get_u32(b);
+    if (b->short_read)
+        return err_set(e, EINVAL, "state truncated");
+    if (en & ~PM1_EN_MASK)
+        return err_set(e, EINVAL, "PM1 enable 0x%x has reserved bits", en);
+    pthread_mutex_lock(&p->lock);
+    p->pm1_sts = sts;
+    p->pm1_en = en;
+    p->pm1_cnt = cnt & CNT_KEEP;   /* a saved SLP_EN must not act again */
+    p->gpe_sts = gsts;
+    p->gpe_en = gen;
+    p->tmr_last_msb = pm_timer_now() >> (ACPI_PM_TMR_BITS - 1);
+    /* Drive the line once from the registers whatever the restored
+     * irqchip holds, so that both agree from here on. */
+    p->sci_level = !((sts & en & PM1_EN_SCI) || (gsts & gen));
+    pm_update_sci(p);
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
 const struct platform_dev_ops acpi_pm_dev_ops = {
     .name = "acpi_pm",
     .create = pm_create,
     .reset = pm_reset,
     .destroy = pm_destroy,
+    .save = pm_save,
+    .load = pm_load,
 };
