@@ -33,6 +33,11 @@ struct feed {
     size_t len;
 };
 
+static void remove_socket(void)
+{
+    unlink(sock_path);
+}
+
 static void setup(void)
 {
     if (listen_fd >= 0)
@@ -45,6 +50,7 @@ static void setup(void)
     if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
         listen(listen_fd, 4) < 0)
         abort();
+    atexit(remove_socket);
 }
 
 static void *vmm_side(void *arg)
