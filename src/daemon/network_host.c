@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
@@ -119,7 +120,7 @@ int network_host_bridge_add(const struct network_def *def, struct err *e)
         return err_set(e, -r, "cannot create bridge %s: %s", br, strerror(-r));
     struct ifreq ifr;
     ifr_init(&ifr, br);
-    ifr.ifr_hwaddr.sa_family = 1;   /* ARPHRD_ETHER */
+    ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
     memcpy(ifr.ifr_hwaddr.sa_data, def->mac, 6);
     const char *what = "set the mac address of";
     r = ifreq_ioctl(SIOCSIFHWADDR, &ifr);

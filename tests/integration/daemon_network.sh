@@ -246,6 +246,29 @@ out=$(v net-list --all 2>&1)
 check "after a restart natnet is active and autostarted" \
     grep -qE '^ natnet +active +yes +yes' <<<"$out"
 check "after a restart the same dnsmasq serves natnet" test "$(dnsmasq_pid natnet)" = "$dpid"
+# A dnsmasq that died while the daemon was down is started again; a
+# network whose bridge vanished meanwhile is shown stopped.
+stop_daemon
+isopid=$(dnsmasq_pid isonet)
+kill -9 "$isopid"
+cat >"$ROOT/gone.xml" <<'EOF'
+<network><name>gonenet</name><bridge name='cvgone1'/><ip address='10.79.0.1' prefix='24'/></network>
+EOF
+start_daemon
+v net-define "$ROOT/gone.xml" >/dev/null 2>&1
+v net-start gonenet >/dev/null 2>&1
+check "a network starts on a fresh bridge (cvgone1)" bash -c "ip link show cvgone1 >/dev/null"
+stop_daemon
+ip link del cvgone1
+start_daemon
+newpid=$(dnsmasq_pid isonet)
+check "a dead dnsmasq is started again on reattach (pid $isopid -> $newpid)" \
+    test -n "$newpid" -a "$newpid" != "$isopid"
+check "... and the new one runs" alive "$newpid"
+out=$(v net-list --all 2>&1)
+check "a network whose bridge vanished is inactive after a restart" \
+    grep -qE '^ gonenet +inactive' <<<"$out"
+v net-undefine gonenet >/dev/null 2>&1
 
 # ---- domains on the network and on a bridge ----
 if have_kvm && kit_build "$KIT" >&2 && [ -f "$KIT/counter.elf" ]; then
