@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -274,7 +276,7 @@ static void log_header(int fd, char *const *argv)
 }
 
 /* In the grandchild: become the VMM. Only async-signal-safe calls. */
-static void exec_vmm(char *const *argv, int logfd, int nullfd, int errpipe)
+static void exec_vmm(char *const *argv, int logfd, int nullfd, int keepfd, int errpipe)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -282,7 +284,8 @@ static void exec_vmm(char *const *argv, int logfd, int nullfd, int errpipe)
     for (int s = 1; s < 32; s++)
         if (s != SIGKILL && s != SIGSTOP)
             signal(s, SIG_DFL);
-    if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0) {
+    if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 ||
+        (keepfd > 2 && fcntl(keepfd, F_SETFD, 0) < 0)) {
         int err = errno;
         (void)!write(errpipe, &err, sizeof(err));
         _exit(127);
@@ -294,8 +297,9 @@ static void exec_vmm(char *const *argv, int logfd, int nullfd, int errpipe)
 }
 
 /* Starts argv detached: its own session, not our child (a double fork), so
- * it outlives the daemon. Returns its pid. */
-static int spawn_detached(char *const *argv, int logfd, pid_t *out, struct err *e)
+ * it outlives the daemon. keepfd (when > 2) is inherited as it is numbered.
+ * Returns its pid. */
+static int spawn_detached(char *const *argv, int logfd, int keepfd, pid_t *out, struct err *e)
 {
     int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     int pfd[2];
@@ -311,7 +315,7 @@ static int spawn_detached(char *const *argv, int logfd, pid_t *out, struct err *
         setsid();
         pid_t g = fork();
         if (g == 0)
-            exec_vmm(argv, logfd, nullfd, pfd[1]);
+            exec_vmm(argv, logfd, nullfd, keepfd, pfd[1]);
         int32_t v = g;
         (void)!write(pfd[1], &v, sizeof(v));
         _exit(g < 0 ? 1 : 0);
@@ -388,37 +392,71 @@ static char *find_pty(const char *path, off_t offset)
     return strndup(p, l);
 }
 
-/* Waits for the control socket to answer while the process lives. */
+/* The control socket listened before the VMM ran, so a single connect
+ * lands in its backlog and the greeting comes once the VMM is ready. The
+ * VMM holds the only listening copy: if it dies first, the connection is
+ * reset at once instead of timing out. */
 static int connect_new_vmm(struct domain_driver *drv, struct domain *d, int pidfd,
                            const char *log_path, off_t log_off, struct err *e)
 {
     char sock[108];
     store_sock_path(&drv->store, d->name, d->uuid, sock, sizeof(sock));
-    struct timespec t0, t;
-    int step = 1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        struct err ce = { 0 };
-        int r = vmm_client_connect(drv->loop, sock, VMM_CLIENT_TIMEOUT_MS, &vmm_ops, d,
-                                   &d->vmm, &ce);
-        if (r == 0)
-            return 0;
-        if (pidfd_wait(pidfd, 0)) {
-            char tail[512];
-            log_tail(log_path, log_off, tail, sizeof(tail));
-            return err_set(e, EIO, "the VMM exited while starting: %s",
-                           tail[0] ? tail : "(no message)");
-        }
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        long ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-        if (ms > drv->start_timeout_ms)
-            return err_set(e, ETIMEDOUT, "the VMM's control socket %s did not answer within "
-                           "%d ms: %s", sock, drv->start_timeout_ms, ce.msg);
-        /* The socket usually appears within a few ms: poll fast first. */
-        pidfd_wait(pidfd, step);
-        if (step < 20)
-            step *= 2;
+    struct err ce = { 0 };
+    int r = vmm_client_connect(drv->loop, sock, drv->start_timeout_ms, &vmm_ops, d, &d->vmm,
+                               &ce);
+    if (r == 0)
+        return 0;
+    /* The socket closes a moment before the process is gone. */
+    if (pidfd_wait(pidfd, 200)) {
+        char tail[512];
+        log_tail(log_path, log_off, tail, sizeof(tail));
+        return err_set(e, EIO, "the VMM exited while starting: %s",
+                       tail[0] ? tail : "(no message)");
     }
+    return err_set(e, -r, "the VMM's control socket %s did not answer within %d ms: %s", sock,
+                   drv->start_timeout_ms, ce.msg);
+}
+
+/* Binds and listens on the VMM's control socket (mode 0600) for it to
+ * inherit: as libvirtd does with QEMU's monitor, nothing polls for the
+ * socket to appear. */
+static int listen_control(const char *sock, struct err *e)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(sock) >= sizeof(sa.sun_path))
+        return err_set(e, ENAMETOOLONG, "%s: path too long for a socket", sock);
+    memcpy(sa.sun_path, sock, strlen(sock) + 1);
+    unlink(sock);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_set_errno(e, errno, "socket");
+    /* The daemon's loop is single-threaded: the umask is briefly ours. */
+    mode_t old = umask(0177);
+    int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (r < 0 || listen(fd, 8) < 0 || fd <= 2) {
+        r = err_set_errno(e, fd <= 2 ? EBADF : errno, "cannot listen on %s", sock);
+        close(fd);
+        unlink(sock);
+        return r;
+    }
+    return fd;
+}
+
+/* The VMM gets the listening socket; the path stays for ps and the log. */
+static int control_arg_to_fd(char **argv, const char *sock, int fd, struct err *e)
+{
+    for (size_t i = 0; argv[i] && argv[i + 1]; i++) {
+        if (strcmp(argv[i], "--control") || strcmp(argv[i + 1], sock))
+            continue;
+        char *v = NULL;
+        if (asprintf(&v, "%s,fd=%d", sock, fd) < 0)
+            return err_set(e, ENOMEM, "out of memory");
+        free(argv[i + 1]);
+        argv[i + 1] = v;
+        return 0;
+    }
+    return err_set(e, EINVAL, "no --control %s in the VMM's arguments", sock);
 }
 
 /* Checks what a start needs from the host before spawning, so the common
@@ -485,21 +523,29 @@ static int start_vmm(struct domain_driver *drv, struct domain *d, const char *re
     int r = build_argv(drv, d, sock, restore, &argv, e);
     if (r < 0)
         return r;
-    unlink(sock);
-    int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (logfd < 0) {
-        r = err_set_errno(e, errno, "cannot open %s", log_path);
+    int lfd = listen_control(sock, e);
+    if (lfd < 0) {
         domain_argv_free(argv);
+        return lfd;
+    }
+    int logfd = -1;
+    r = control_arg_to_fd(argv, sock, lfd, e);
+    if (r == 0 && (logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0)
+        r = err_set_errno(e, errno, "cannot open %s", log_path);
+    off_t log_off = 0;
+    pid_t pid = 0;
+    if (r == 0) {
+        log_off = lseek(logfd, 0, SEEK_END);
+        log_header(logfd, argv);
+        r = spawn_detached(argv, logfd, lfd, &pid, e);
+        close(logfd);
+    }
+    close(lfd);
+    domain_argv_free(argv);
+    if (r < 0) {
+        unlink(sock);
         return r;
     }
-    off_t log_off = lseek(logfd, 0, SEEK_END);
-    log_header(logfd, argv);
-    pid_t pid = 0;
-    r = spawn_detached(argv, logfd, &pid, e);
-    close(logfd);
-    domain_argv_free(argv);
-    if (r < 0)
-        return r;
     int pidfd = domain_pidfd_open(pid);
     if (pidfd < 0 && errno == ESRCH) {
         char tail[512];

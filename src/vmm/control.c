@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,11 +302,54 @@ static int clear_stale(const char *path, struct err *e)
     return 0;
 }
 
+/* "fd=N" or "PATH,fd=N": a listening UNIX socket the parent created,
+ * bound and passed down (PATH only names it in ps and the logs). The parent
+ * can connect before this process is ready (the backlog holds the
+ * connection), so it never polls for the socket to appear. The socket file
+ * belongs to the parent: it is not removed at exit. */
+static int adopt_fd(struct control *c, const char *spec, struct err *e)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(spec, &end, 10);
+    if (errno || end == spec || *end || n < 0 || n > INT_MAX)
+        return err_set(e, EINVAL, "--control fd=%s: not a file descriptor number", spec);
+    int fd = (int)n, type = 0, acc = 0;
+    socklen_t len = sizeof(type);
+    struct sockaddr_un sa;
+    socklen_t salen = sizeof(sa);
+    if (fcntl(fd, F_GETFD) < 0)
+        return err_set_errno(e, errno, "--control fd=%d", fd);
+    int r = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+    len = sizeof(acc);
+    if (r < 0 || type != SOCK_STREAM || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) < 0 ||
+        !acc || getsockname(fd, (struct sockaddr *)&sa, &salen) < 0 || sa.sun_family != AF_UNIX)
+        return err_set(e, EINVAL, "--control fd=%d: not a listening UNIX stream socket", fd);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        return err_set_errno(e, errno, "--control fd=%d", fd);
+    /* Listening again makes SO_PEERCRED name this process, not the parent
+     * that called listen() first: a restarted daemon checks the peer. */
+    if (listen(fd, 8) < 0)
+        return err_set_errno(e, errno, "--control fd=%d", fd);
+    if (evloop_add(c->loop, fd, EPOLLIN, on_accept, c) < 0)
+        return err_set(e, EIO, "--control fd=%d: cannot watch the socket", fd);
+    c->listen_fd = fd;
+    return 0;
+}
+
 int control_listen(struct control *c, const char *path, struct err *e)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     if (!c->loop)
         return err_set(e, EINVAL, "control: no event loop to listen on");
+    if (strncmp(path, "fd=", 3) == 0)
+        return adopt_fd(c, path + 3, e);
+    const char *fdopt = NULL;
+    for (const char *p = strstr(path, ",fd="); p; p = strstr(p + 1, ",fd="))
+        fdopt = p;
+    if (fdopt)
+        return adopt_fd(c, fdopt + 4, e);
     if (strlen(path) >= sizeof(sa.sun_path))
         return err_set(e, ENAMETOOLONG, "--control %s: path longer than %zu bytes", path,
                        sizeof(sa.sun_path) - 1);
