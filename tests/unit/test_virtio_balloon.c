@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "control.h"
+#include "snapshot/stream.h"
 #include "util/evloop.h"
 #include "util/le.h"
 #include "virtio/balloon.h"
@@ -734,6 +735,90 @@ static void test_event_throttle(void **state)
     evloop_free(cl.loop);
 }
 
+/* The device's part of a saved virtio state: the last bytes. */
+#define DEV_STATE_LEN (4 + 4 + 1 + 2 + 1 + 9 * BALLOON_S_NR + 8)
+
+static int load_from(struct fixture *f, const struct snapbuf *saved)
+{
+    struct snapbuf r;
+    snapbuf_view(&r, saved->data, saved->len);
+    struct err e = { 0 };
+    return virtio_dev_load(&f->vd, &r, &e);
+}
+
+/* Target, actual, the last report and the held stats buffer come back;
+ * the first query after the load hands the held chain (head 3) back to
+ * the guest, as the source would have. */
+static void test_save_load(void **state)
+{
+    struct fixture *f = *state;
+    bring_up(f, NULL);
+    struct err e = { 0 };
+    assert_int_equal(balloon_set_target(&f->vd, MEM_SIZE - (1 << 20), &e), 0);
+    cfg_write32(f, 4, 100);
+    put_stat(g(f, BUF + 0x3000), BALLOON_S_MEMFREE, 777);
+    offer(f, 2, 3, 10, false);
+    uint16_t u = used_idx(f, 2);
+    struct snapbuf sb;
+    snapbuf_init(&sb);
+    virtio_dev_save(&f->vd, &sb);
+    assert_false(sb.nomem);
+
+    /* What a fresh destination device would hold instead. */
+    assert_int_equal(balloon_set_target(&f->vd, MEM_SIZE, &e), 0);
+    assert_int_equal(load_from(f, &sb), 0);
+    assert_int_equal(cfg32(f, 0), 256);
+    assert_int_equal(cfg32(f, 4), 100);
+    assert_int_equal(balloon_actual_bytes(&f->vd), MEM_SIZE - 100 * PAGE);
+    assert_int_equal(used_idx(f, 2), u);
+    struct balloon_stats st;
+    balloon_get_stats(&f->vd, &st);
+    assert_true(st.valid[BALLOON_S_MEMFREE]);
+    assert_int_equal(st.val[BALLOON_S_MEMFREE], 777);
+    assert_true(st.last_update > 0);
+    assert_int_equal(used_idx(f, 2), (uint16_t)(u + 1));
+    uint8_t *elem = g(f, QBASE(2) + 0x2000 + 4 + 8 * (u % QSIZE));
+    assert_int_equal(le32_get(elem), 3);
+    /* Nothing is held any more: a second query returns nothing again. */
+    balloon_get_stats(&f->vd, &st);
+    assert_int_equal(used_idx(f, 2), (uint16_t)(u + 1));
+    snapbuf_free(&sb);
+}
+
+static void test_load_refuses_bad_state(void **state)
+{
+    struct fixture *f = *state;
+    bring_up(f, NULL);
+    put_stat(g(f, BUF), BALLOON_S_MEMFREE, 1);
+    offer(f, 2, 0, 10, false);
+    struct snapbuf sb;
+    snapbuf_init(&sb);
+    virtio_dev_save(&f->vd, &sb);
+    size_t dev = sb.len - DEV_STATE_LEN;
+    assert_int_equal(le32_get(sb.data + dev - 4), DEV_STATE_LEN);
+    assert_int_equal(load_from(f, &sb), 0);
+
+    uint8_t keep[DEV_STATE_LEN];
+    memcpy(keep, sb.data + dev, DEV_STATE_LEN);
+    le32_put(sb.data + dev, MEM_SIZE / PAGE + 1);         /* target beyond RAM */
+    assert_int_equal(load_from(f, &sb), -EINVAL);
+    memcpy(sb.data + dev, keep, DEV_STATE_LEN);
+    le16_put(sb.data + dev + 9, QSIZE);                   /* held head off the queue */
+    assert_int_equal(load_from(f, &sb), -EINVAL);
+    memcpy(sb.data + dev, keep, DEV_STATE_LEN);
+    sb.data[dev + 11] = BALLOON_S_NR + 1;                 /* stats count */
+    assert_int_equal(load_from(f, &sb), -EINVAL);
+    memcpy(sb.data + dev, keep, DEV_STATE_LEN);
+    /* Cut anywhere in the device's part (its length says more). */
+    for (size_t cut = dev; cut < sb.len; cut++) {
+        struct snapbuf r;
+        snapbuf_view(&r, sb.data, cut);
+        assert_int_equal(virtio_dev_load(&f->vd, &r, &(struct err){ 0 }), -EINVAL);
+    }
+    assert_int_equal(load_from(f, &sb), 0);
+    snapbuf_free(&sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -749,6 +834,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_qmp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_qmp_no_balloon, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_throttle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_refuses_bad_state, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "snapshot/stream.h"
 #include "util/evloop.h"
 #include "util/le.h"
 #include "util/log.h"
@@ -566,6 +567,60 @@ static void balloon_reset(struct virtio_dev *vd)
     }
 }
 
+/* ---- save/restore ---- */
+
+/* The held stats buffer stays the guest's chain in the restored memory:
+ * its head is enough to hand it back on the next query. The last report
+ * goes along so that query-balloon-stats answers the same right away. */
+static void balloon_save(struct virtio_dev *vd, struct snapbuf *sb)
+{
+    struct balloon *b = vd->priv;
+    snapbuf_put_u32(sb, b->num_pages);
+    snapbuf_put_u32(sb, b->actual);
+    snapbuf_put_u8(sb, b->stats_held);
+    snapbuf_put_u16(sb, b->stats_head);
+    snapbuf_put_u8(sb, BALLOON_S_NR);
+    for (unsigned i = 0; i < BALLOON_S_NR; i++) {
+        snapbuf_put_u8(sb, b->stats.valid[i]);
+        snapbuf_put_u64(sb, b->stats.val[i]);
+    }
+    snapbuf_put_u64(sb, (uint64_t)b->stats.last_update);
+}
+
+static int balloon_load(struct virtio_dev *vd, struct snapbuf *sb, struct err *e)
+{
+    struct balloon *b = vd->priv;
+    uint32_t num_pages = snapbuf_get_u32(sb), actual = snapbuf_get_u32(sb);
+    bool held = snapbuf_get_bool(sb);
+    uint16_t head = snapbuf_get_u16(sb);
+    unsigned nstats = snapbuf_get_u8(sb);
+    if (sb->short_read)
+        return err_set(e, EINVAL, "state truncated");
+    if (nstats != BALLOON_S_NR)
+        return err_set(e, EINVAL, "%u statistics saved, this device keeps %u", nstats,
+                       BALLOON_S_NR);
+    struct balloon_stats st = { 0 };
+    for (unsigned i = 0; i < BALLOON_S_NR; i++) {
+        st.valid[i] = snapbuf_get_bool(sb);
+        st.val[i] = snapbuf_get_u64(sb);
+    }
+    st.last_update = (time_t)snapbuf_get_u64(sb);
+    if (sb->short_read)
+        return err_set(e, EINVAL, "state truncated");
+    if ((uint64_t)num_pages > vd->vm->ram_size / BALLOON_PAGE_SIZE)
+        return err_set(e, EINVAL, "target of %u pages is more than the RAM", num_pages);
+    if (held && (!vd->vqs[Q_STATS].ready || head >= vd->vqs[Q_STATS].size))
+        return err_set(e, EINVAL, "held stats buffer %u is outside its queue", head);
+    b->num_pages = num_pages;
+    b->actual = actual;
+    b->stats_held = held;
+    b->stats_head = held ? head : 0;
+    b->stats = st;
+    /* The source already told its clients about this value. */
+    b->last_event_actual = actual_bytes(b);
+    return 0;
+}
+
 const struct virtio_dev_ops virtio_balloon_ops = {
     .name = "balloon",
     .device_id = VIRTIO_ID_BALLOON,
@@ -578,4 +633,6 @@ const struct virtio_dev_ops virtio_balloon_ops = {
     .config_write = balloon_config_write,
     .queue_notify = balloon_queue_notify,
     .reset = balloon_reset,
+    .save = balloon_save,
+    .load = balloon_load,
 };
