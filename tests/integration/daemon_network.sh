@@ -6,9 +6,11 @@
 # its bridge with the address, its nftables table and its dnsmasq while it
 # runs and none of them after; refusals (overlapping subnet, taken bridge,
 # a range outside the subnet); an isolated network without a table; a
-# daemon restart that reattaches a running network; and a kit guest with
-# <interface type='network'> and one with <interface type='bridge'> whose
-# taps sit on the bridge while they run and are gone after destroy.
+# daemon restart that reattaches a running network; busybox udhcpc behind
+# the bridge getting leases from dnsmasq; transient and bridged networks;
+# kit guests with <interface type='network'> and <interface type='bridge'>
+# whose taps sit on the bridge while they run and are gone after destroy;
+# the real Linux guest pinging the bridge; python3-libvirt's extra calls.
 source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
 
@@ -379,6 +381,36 @@ if have_kvm; then
         tap_fail "building the guest kernel and initramfs (see stderr)"
     fi
 fi
+
+# ---- python3-libvirt: the calls virsh does not make ----
+pyout=$(/usr/bin/python3 - "$URI" 2>&1 <<'EOF'
+import sys, libvirt
+c = libvirt.open(sys.argv[1])
+before = (c.numOfNetworks(), c.numOfDefinedNetworks())
+n = c.networkDefineXML("<network><name>pynet</name><ip address='10.90.0.1' prefix='24'/></network>")
+print("DEFINED", c.numOfDefinedNetworks() - before[1], "pynet" in c.listDefinedNetworks())
+n.create()
+print("ACTIVE", c.numOfNetworks() - before[0], "pynet" in c.listNetworks(), n.isActive())
+print("BYUUID", c.networkLookupByUUIDString(n.UUIDString()).name())
+print("BRIDGE", n.bridgeName().startswith("virbr"))
+n.destroy()
+t = c.networkCreateXML("<network><name>pytrans</name></network>")
+print("TRANSIENT", t.isPersistent(), t.isActive())
+t.destroy()
+try:
+    c.networkLookupByName("pytrans")
+except libvirt.libvirtError as e:
+    print("GONE", e.get_error_code(), e.get_error_domain())
+n.undefine()
+EOF
+)
+check "python3-libvirt: define shows in the legacy defined list" grep -qx "DEFINED 1 True" <<<"$pyout"
+check "python3-libvirt: create shows in the legacy active list" grep -qx "ACTIVE 1 True 1" <<<"$pyout"
+check "python3-libvirt: lookup by uuid" grep -qx "BYUUID pynet" <<<"$pyout"
+check "python3-libvirt: bridge name" grep -qx "BRIDGE True" <<<"$pyout"
+check "python3-libvirt: networkCreateXML is transient and active" grep -qx "TRANSIENT 0 1" <<<"$pyout"
+check "python3-libvirt: a destroyed transient network is VIR_ERR_NO_NETWORK from VIR_FROM_NETWORK" \
+    grep -qx "GONE 43 19" <<<"$pyout"
 
 # ---- destroy and undefine ----
 out=$(v net-destroy natnet 2>&1)
