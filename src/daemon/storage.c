@@ -117,6 +117,27 @@ char *storage_clean_path(const char *in)
 
 /* ---- pool XML ---- */
 
+/* The cleaned path, also without the blanks a removed trailing '/' may
+ * have uncovered ("/p  /" -> "/p"): the parser trims blanks, so anything
+ * else would not read back as the same pool from its own XML. */
+static char *pool_path_canonical(const char *path)
+{
+    char *p = storage_clean_path(path);
+    for (;;) {
+        if (!p)
+            return NULL;
+        size_t n = strlen(p), m = n;
+        while (m > 1 && isspace((unsigned char)p[m - 1]))
+            m--;
+        if (m == n)
+            return p;
+        p[m] = '\0';
+        char *q = storage_clean_path(p);
+        free(p);
+        p = q;
+    }
+}
+
 static int pool_from_doc(xmlNode *root, struct storage_pool *p, struct err *e)
 {
     xmlChar *type = xmlGetNoNsProp(root, (const xmlChar *)"type");
@@ -160,7 +181,7 @@ static int pool_from_doc(xmlNode *root, struct storage_pool *p, struct err *e)
         free(path);
         return -EINVAL;
     }
-    p->path = storage_clean_path(path);
+    p->path = pool_path_canonical(path);
     free(path);
     if (!p->path)
         return err_set(e, ENOMEM, "out of memory");
