@@ -321,9 +321,22 @@ void vm_teardown(struct vm *vm)
     if (vm->vm_fd >= 0)
         close(vm->vm_fd);
     vm->vm_fd = -1;
-    /* A reset starts from zeroed memory, as a power cycle would. */
-    if (vm->ram)
-        madvise(vm->ram, vm->ram_size, MADV_DONTNEED);
+    /* A reset starts from zeroed memory, as a power cycle would. After a
+     * restore the RAM is a private mapping of the snapshot file, where
+     * MADV_DONTNEED would bring the file's pages back: fresh anonymous
+     * pages go over the same range instead, with the advice vm_map_ram
+     * gives them. */
+    if (!vm->ram)
+        return;
+    void *p = mmap(vm->ram, vm->ram_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    if (p == MAP_FAILED) {
+        log_warn("cannot map fresh guest memory (%s); clearing it in place", strerror(errno));
+        memset(vm->ram, 0, vm->ram_size);
+        return;
+    }
+    if (vm->ram_size > HUGE_2M)
+        madvise(vm->ram + HUGE_2M, vm->ram_size - HUGE_2M, MADV_HUGEPAGE);
 }
 
 void vm_destroy(struct vm *vm)

@@ -154,6 +154,30 @@ bad_file() {
         [ ! -s "$tmp/bad.out" ]
 }
 
+# A guest reset after a restore starts from zeroed memory, not from the
+# snapshot's: the restored RAM is a private mapping of the file until the
+# reset, and the counter starts again from 1.
+reset_after_restore() {
+    local last
+    last=$(numbers "$tmp/a.out" | tail -1)
+    restore r "$tmp/s1" $((last + 1)) || return
+    check "r: the restored RAM is backed by the snapshot file" grep -qF "$tmp/s1" /proc/$pid/maps
+    local before
+    before=$(count "$tmp/r.out")
+    python3 "$QMP_PY" "$tmp/r.sock" system_reset >/dev/null
+    wait_lines "$tmp/r.out" $((before + 8))
+    # The numbers from the last 1 on: the run after the reset.
+    local after
+    after=$(numbers "$tmp/r.out" | awk '$1 == 1 { n = 0 } { a[n++] = $1 } END { for (i = 0; i < n; i++) print a[i] }' | tr '\n' ' ')
+    check "r: after system_reset the counter starts again from 1 ($after)" \
+        awk 'BEGIN { n = split(ARGV[1], t, " "); ARGV[1] = ""; ok = n >= 3 && t[1] == 1;
+            for (i = 2; i <= n; i++) if (t[i] != t[i - 1] + 1) ok = 0; exit !ok }' "$after"
+    check "r: after the reset no guest memory maps the snapshot file" \
+        bash -c '! grep -qF "$1" "/proc/$2/maps"' _ "$tmp/s1" $pid
+    python3 "$QMP_PY" "$tmp/r.sock" quit >/dev/null
+    wait_exit $pid
+}
+
 main() {
     have_kvm || return
     if [ ! -f "$COUNTER" ]; then
@@ -191,6 +215,8 @@ main() {
     else
         tap_fail "c: --restore --paused starts ($(head -c 300 "$tmp/c.err"))"
     fi
+
+    reset_after_restore
 
     # Bad files.
     head -c $((2 << 20)) "$tmp/s1" >"$tmp/cut"
@@ -294,8 +320,14 @@ linux_guest() {
             exit !ok }' "$ticks"
     check "Linux: virtio-rng answers the restored guest" \
         grep -q "^rng-$((last + 1))" <(tr -d '\r' <"$tmp/lr.out")
-    python3 "$QMP_PY" "$tmp/lr.sock" quit >/dev/null
-    wait_exit $pid
+    # The guest enabled the power button's SCI before the save; only the
+    # restored ACPI registers let acpid see the press and power it off.
+    local rc
+    python3 "$QMP_PY" "$tmp/lr.sock" system_powerdown >/dev/null
+    wait_exit $pid 60; rc=$?
+    check "Linux: system_powerdown powers the restored guest off (status $rc)" [ $rc = 0 ]
+    check "Linux: the tick loop did not finish on its own" \
+        bash -c '! grep -q "^tick-399" "$1"' _ "$tmp/lr.out"
 }
 
 main
