@@ -356,6 +356,29 @@ static void test_header_layout(void **state)
     snap_header_encode(&h, hdr);
     err_clear(&e);
     assert_int_equal(snap_header_decode(hdr, 1 << 20, &out, &e), -EINVAL);
+    /* A state section whose end wraps around must not pass as "before the
+     * memory section". */
+    h.state_off = 0xFFFFFFFFFFFFF000ULL;
+    h.state_len = 0x2000;
+    h.mem_off = 0x1000;
+    h.mem_len = 0;
+    snap_header_encode(&h, hdr);
+    err_clear(&e);
+    assert_int_equal(snap_header_decode(hdr, 1 << 20, &out, &e), -EINVAL);
+}
+
+/* Lengths that are multiples of 8 but not of 64 are read to their end and
+ * no further. */
+static void test_zero_page_tail(void **state)
+{
+    (void)state;
+    uint64_t *w = calloc(9, sizeof(*w));
+    assert_non_null(w);
+    assert_true(snap_page_is_zero(w, 72));
+    w[8] = 1;
+    assert_false(snap_page_is_zero(w, 72));
+    assert_true(snap_page_is_zero(w, 64));
+    free(w);
 }
 
 static int setup(void **state)
@@ -386,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_zero_map),
         cmocka_unit_test(test_config_section),
         cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_zero_page_tail),
         cmocka_unit_test(test_corrupt_state),
         cmocka_unit_test(test_corrupt_header),
         cmocka_unit_test(test_foreign),

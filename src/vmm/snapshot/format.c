@@ -74,6 +74,7 @@ int snap_header_decode(const uint8_t in[SNAP_HEADER_SIZE], uint64_t file_size,
     h->mem_len = get64(in + HDR_MEM_LEN);
     if (h->state_off < SNAP_HEADER_SIZE || h->state_len > SNAP_MAX_STATE ||
         h->mem_off % SNAP_FILE_PAGE || h->mem_len % SNAP_FILE_PAGE ||
+        h->state_len > UINT64_MAX - h->state_off ||
         h->mem_off < h->state_off + h->state_len || h->mem_len > UINT64_MAX - h->mem_off)
         return err_set(e, EINVAL, "corrupt snapshot: sections overlap or are misaligned");
     if (file_size < h->mem_off + h->mem_len)
@@ -85,13 +86,18 @@ int snap_header_decode(const uint8_t in[SNAP_HEADER_SIZE], uint64_t file_size,
 bool snap_page_is_zero(const void *p, size_t len)
 {
     const uint64_t *w = p;
+    size_t n = len / 8, i = 0;
     uint64_t acc = 0;
-    for (size_t i = 0; i < len / 8; i += 8) {
+    /* Eight words a step for speed, then whatever is left of a length
+     * that is a multiple of 8 but not of 64. */
+    for (; i + 8 <= n; i += 8) {
         acc |= w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7];
         if (acc)
             return false;
     }
-    return true;
+    for (; i < n; i++)
+        acc |= w[i];
+    return acc == 0;
 }
 
 static int write_all(int fd, const void *p, size_t n, uint64_t off, struct err *e)
