@@ -42,7 +42,10 @@ typedef int (*control_cmd_fn)(void *opaque, struct json_object *args,
  * through control_session_* (tests). */
 int control_new(struct control **out, struct evloop *loop, struct err *e);
 /* Listens on a UNIX socket at path (mode 0600). A stale socket file is
- * replaced; one a live process still listens on is refused (-EADDRINUSE). */
+ * replaced; one a live process still listens on is refused (-EADDRINUSE).
+ * "fd=N" or "PATH,fd=N" takes over an inherited listening socket instead
+ * (the parent, e.g. cvirtd, owns the file and removes it); PATH then only
+ * names it in messages. */
 int control_listen(struct control *c, const char *path, struct err *e);
 /* Closes every client and the socket, removes the socket file. */
 void control_free(struct control *c);
