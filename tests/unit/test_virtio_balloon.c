@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "control.h"
+#include "fake_vm.h"
 #include "snapshot/stream.h"
 #include "util/evloop.h"
 #include "util/le.h"
@@ -59,14 +60,7 @@ static const struct virtio_transport_ops transport = {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    f->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    assert_true(f->mem != MAP_FAILED);
-    f->vm.slots[0] = (struct mem_slot){ 0, SLOT_SIZE, f->mem };
-    f->vm.slots[1] = (struct mem_slot){ HIGH_GPA, SLOT_SIZE, f->mem + SLOT_SIZE };
-    f->vm.nslots = 2;
-    f->vm.ram = f->mem;
-    f->vm.ram_size = MEM_SIZE;
+    f->mem = fake_vm_map(&f->vm, MEM_SIZE, HIGH_GPA);
     cur = f;
     *state = f;
     return 0;
@@ -77,7 +71,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     if (f->up)
         virtio_dev_fini(&f->vd);
-    munmap(f->mem, MEM_SIZE);
+    fake_vm_unmap(&f->vm);
     free(f);
     return 0;
 }
@@ -87,15 +81,10 @@ static void bring_up(struct fixture *f, const char *arg)
     struct err e = { 0 };
     assert_int_equal(virtio_dev_init(&f->vd, &virtio_balloon_ops, &f->vm, NULL, arg, &e), 0);
     f->up = true;
-    f->vd.transport = &transport;
-    virtio_set_status(&f->vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    f->vd.guest_features = f->vd.host_features;
-    virtio_set_status(&f->vd, 3 | VIRTIO_STATUS_FEATURES_OK);
+    struct fake_ring rings[3];
     for (unsigned q = 0; q < 3; q++)
-        assert_int_equal(virtio_queue_enable(&f->vd, q, QSIZE, QBASE(q), QBASE(q) + 0x1000,
-                                             QBASE(q) + 0x2000), 0);
-    virtio_set_status(&f->vd, 3 | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
-    assert_true(virtio_running(&f->vd));
+        rings[q] = (struct fake_ring){ QBASE(q), QBASE(q) + 0x1000, QBASE(q) + 0x2000 };
+    fake_vm_virtio_up(&f->vd, &transport, ~0ULL, 3, rings, QSIZE);
 }
 
 /* Guest address -> test pointer, for either slot. */
@@ -129,9 +118,7 @@ static void offer(struct fixture *f, unsigned q, uint16_t head, uint32_t len, bo
     le16_put(avail + 4 + 2 * (f->avail_idx[q] % QSIZE), head);
     f->avail_idx[q]++;
     le16_put(avail + 2, f->avail_idx[q]);
-    virtio_lock(&f->vd);
-    virtio_queue_kicked(&f->vd, q);
-    virtio_unlock(&f->vd);
+    fake_vm_kick(&f->vd, q);
 }
 
 /* Sends PFNs on the inflate (q 0) or deflate (q 1) queue and checks the
@@ -357,9 +344,7 @@ static void test_hostile_pfns(void **state)
     uint8_t *avail = g(f, QBASE(0) + 0x1000);
     le16_put(avail + 4 + 2 * (f->avail_idx[0] % QSIZE), 0);
     le16_put(avail + 2, ++f->avail_idx[0]);
-    virtio_lock(&f->vd);
-    virtio_queue_kicked(&f->vd, 0);
-    virtio_unlock(&f->vd);
+    fake_vm_kick(&f->vd, 0);
     /* Marked broken, nothing dropped, no crash. */
     assert_false(virtio_running(&f->vd));
     assert_true(resident(f, good));

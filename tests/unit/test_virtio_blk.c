@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fake_vm.h"
 #include "img/blk.h"
 #include "util/evloop.h"
 #include "virtio/virtio.h"
@@ -48,20 +49,10 @@ struct fixture {
     struct evloop *loop;        /* for aio=io_uring: completions come here */
 };
 
-static void irq_queue(void *opaque, unsigned q) {}
-static void irq_config(void *opaque) {}
-static const struct virtio_transport_ops transport = {
-    .interrupt_queue = irq_queue, .interrupt_config = irq_config,
-};
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    f->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    assert_true(f->mem != MAP_FAILED);
-    f->vm.slots[0] = (struct mem_slot){ 0, MEM_SIZE, f->mem };
-    f->vm.nslots = 1;
+    f->mem = fake_vm_map(&f->vm, MEM_SIZE, 0);
     strcpy(f->path, "/tmp/test_virtio_blk.XXXXXX");
     int fd = mkstemp(f->path);
     assert_true(fd >= 0);
@@ -78,7 +69,7 @@ static int teardown(void **state)
     if (f->loop)
         evloop_free(f->loop);
     unlink(f->path);
-    munmap(f->mem, MEM_SIZE);
+    fake_vm_unmap(&f->vm);
     free(f);
     return 0;
 }
@@ -90,13 +81,8 @@ static void bring_up(struct fixture *f, const char *opts)
     struct err e = { 0 };
     snprintf(arg, sizeof(arg), "%s%s", f->path, opts);
     assert_int_equal(virtio_dev_init(&f->vd, &virtio_blk_ops, &f->vm, f->loop, arg, &e), 0);
-    f->vd.transport = &transport;
-    virtio_set_status(&f->vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    f->vd.guest_features = f->vd.host_features;
-    virtio_set_status(&f->vd, 3 | VIRTIO_STATUS_FEATURES_OK);
-    assert_int_equal(virtio_queue_enable(&f->vd, 0, QSIZE, DESC, AVAIL, USED), 0);
-    virtio_set_status(&f->vd, 3 | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
-    assert_true(virtio_running(&f->vd));
+    static const struct fake_ring ring = { DESC, AVAIL, USED };
+    fake_vm_virtio_up(&f->vd, &fake_vm_quiet_transport, ~0ULL, 1, &ring, QSIZE);
 }
 
 static void desc(struct fixture *f, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
@@ -123,9 +109,7 @@ static void submit(struct fixture *f)
     memcpy(f->mem + AVAIL + 4 + 2 * (f->avail_idx % QSIZE), &head, 2);
     f->avail_idx++;
     memcpy(f->mem + AVAIL + 2, &f->avail_idx, 2);
-    virtio_lock(&f->vd);
-    virtio_queue_kicked(&f->vd, 0);
-    virtio_unlock(&f->vd);
+    fake_vm_kick(&f->vd, 0);
     for (int i = 0; i < 5000 && used_idx(f) != want; i++) {
         struct timespec ts = { 0, 1000000 };
         if (f->loop)
@@ -353,9 +337,7 @@ static void test_malformed(void **state)
     memcpy(f->mem + AVAIL + 4 + 2 * (f->avail_idx % QSIZE), &head, 2);
     f->avail_idx++;
     memcpy(f->mem + AVAIL + 2, &f->avail_idx, 2);
-    virtio_lock(&f->vd);
-    virtio_queue_kicked(&f->vd, 0);
-    virtio_unlock(&f->vd);
+    fake_vm_kick(&f->vd, 0);
     assert_true(f->vd.status & VIRTIO_STATUS_NEEDS_RESET);
     assert_int_equal(used_idx(f), before);
 }

@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fake_vm.h"
 #include "virtio/virtio.h"
 #include "vm.h"
 
@@ -59,20 +60,10 @@ struct fixture {
     int pkt;                    /* packet socket on the tap */
 };
 
-static void irq_queue(void *opaque, unsigned q) {}
-static void irq_config(void *opaque) {}
-static const struct virtio_transport_ops transport = {
-    .interrupt_queue = irq_queue, .interrupt_config = irq_config,
-};
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    f->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    assert_true(f->mem != MAP_FAILED);
-    f->vm.slots[0] = (struct mem_slot){ 0, MEM_SIZE, f->mem };
-    f->vm.nslots = 1;
+    f->mem = fake_vm_map(&f->vm, MEM_SIZE, 0);
     f->pkt = -1;
     *state = f;
     return 0;
@@ -85,7 +76,7 @@ static int teardown(void **state)
         virtio_dev_fini(&f->vd);
     if (f->pkt >= 0)
         close(f->pkt);
-    munmap(f->mem, MEM_SIZE);
+    fake_vm_unmap(&f->vm);
     free(f);
     return 0;
 }
@@ -114,14 +105,10 @@ static void bring_up(struct fixture *f, const char *opts, uint64_t mask)
     snprintf(arg, sizeof(arg), "tap=" TAPNAME "%s", opts);
     assert_int_equal(virtio_dev_init(&f->vd, &virtio_net_ops, &f->vm, NULL, arg, &e), 0);
     f->up = true;
-    f->vd.transport = &transport;
-    virtio_set_status(&f->vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    f->vd.guest_features = f->vd.host_features & mask;
-    virtio_set_status(&f->vd, 3 | VIRTIO_STATUS_FEATURES_OK);
-    for (unsigned q = 0; q < 2; q++)
-        assert_int_equal(virtio_queue_enable(&f->vd, q, QSIZE, DESC(q), AVAIL(q), USED(q)), 0);
-    virtio_set_status(&f->vd, 3 | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
-    assert_true(virtio_running(&f->vd));
+    static const struct fake_ring rings[2] = {
+        { DESC(RXQ), AVAIL(RXQ), USED(RXQ) }, { DESC(TXQ), AVAIL(TXQ), USED(TXQ) },
+    };
+    fake_vm_virtio_up(&f->vd, &fake_vm_quiet_transport, mask, 2, rings, QSIZE);
 
     link_up(TAPNAME);
     f->pkt = socket(AF_PACKET, SOCK_RAW, htons(ETH_TYPE));
@@ -166,9 +153,7 @@ static void offer(struct fixture *f, unsigned q, uint16_t head)
 
 static void kick(struct fixture *f, unsigned q)
 {
-    virtio_lock(&f->vd);
-    virtio_queue_kicked(&f->vd, q);
-    virtio_unlock(&f->vd);
+    fake_vm_kick(&f->vd, q);
 }
 
 /* A frame to everyone from a local address with our ethertype, its
