@@ -17,40 +17,17 @@
 
 #include "daemon/domain_snapshot.h"
 #include "daemon/store.h"
-
-struct fixture {
-    char root[64];
-    char config[128], run[128], log[128], state[128];
-    struct store s;
-};
+#include "store_fixture.h"
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    snprintf(f->root, sizeof(f->root), "/tmp/test_dsnap.XXXXXX");
-    if (!f || !mkdtemp(f->root))
-        return -1;
-    snprintf(f->config, sizeof(f->config), "%s/etc/cvirt", f->root);
-    snprintf(f->run, sizeof(f->run), "%s/run/cvirt", f->root);
-    snprintf(f->log, sizeof(f->log), "%s/log/cvirt", f->root);
-    snprintf(f->state, sizeof(f->state), "%s/lib/cvirt", f->root);
-    struct err e = { 0 };
-    if (store_init(&f->s, f->config, f->run, f->log, f->state, &e) < 0)
-        return -1;
-    *state = f;
-    return 0;
+    *state = store_fixture_new("test_dsnap");
+    return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    char cmd[128];
-    store_fini(&f->s);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root);
-    if (system(cmd) != 0)
-        return -1;
-    free(f);
-    return 0;
+    return store_fixture_free(*state);
 }
 
 static struct snap *make(const char *name, const char *parent, const char *state)
@@ -168,7 +145,7 @@ static void test_names(void **state)
 
 static void test_store(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     struct err e = { 0 };
     char **names;
     size_t n;

@@ -15,40 +15,17 @@
 #include <cmocka.h>
 
 #include "daemon/store.h"
-
-struct fixture {
-    char root[64];
-    char config[128], run[128], log[128], state[128];
-    struct store s;
-};
+#include "store_fixture.h"
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    snprintf(f->root, sizeof(f->root), "/tmp/test_store.XXXXXX");
-    if (!mkdtemp(f->root))
-        return -1;
-    snprintf(f->config, sizeof(f->config), "%s/etc/cvirt", f->root);
-    snprintf(f->run, sizeof(f->run), "%s/run/cvirt", f->root);
-    snprintf(f->log, sizeof(f->log), "%s/log/cvirt", f->root);
-    snprintf(f->state, sizeof(f->state), "%s/lib/cvirt", f->root);
-    struct err e = { 0 };
-    if (store_init(&f->s, f->config, f->run, f->log, f->state, &e) < 0)
-        return -1;
-    *state = f;
-    return 0;
+    *state = store_fixture_new("test_store");
+    return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    char cmd[128];
-    store_fini(&f->s);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root);
-    if (system(cmd) != 0)
-        return -1;
-    free(f);
-    return 0;
+    return store_fixture_free(*state);
 }
 
 static char *slurp(const char *path)
@@ -76,7 +53,7 @@ static int count_entries(const char *dir)
 
 static void test_layout(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     struct stat st;
     char p[256];
     snprintf(p, sizeof(p), "%s/qemu/autostart", f->config);
@@ -113,7 +90,7 @@ static void test_layout(void **state)
 
 static void test_atomic_replace(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     struct err e = { 0 };
     char p[256];
     assert_int_equal(store_save_def(&f->s, "vm1", "<domain>one</domain>", &e), 0);
@@ -134,7 +111,7 @@ static void test_atomic_replace(void **state)
 
 static void test_bad_names(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     struct err e = { 0 };
     assert_int_equal(store_save_def(&f->s, "../evil", "x", &e), -EINVAL);
     err_clear(&e);
@@ -165,7 +142,7 @@ static int load_cb(void *opaque, const char *name, const char *path, const char 
 
 static void test_load_and_corrupt(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     struct err e = { 0 };
     char p[256];
     assert_int_equal(store_save_def(&f->s, "good", "<domain>g</domain>", &e), 0);
@@ -193,7 +170,7 @@ static void test_load_and_corrupt(void **state)
 
 static void test_autostart_links(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     struct err e = { 0 };
     char link[256], target[256], buf[256];
     assert_int_equal(store_save_def(&f->s, "vm1", "<domain/>", &e), 0);
@@ -240,7 +217,7 @@ static void run_cb(void *opaque, const char *name, pid_t pid, const char *xml, s
 
 static void test_run_state(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     struct err e = { 0 };
     char p[256];
     assert_int_equal(store_save_run(&f->s, "vm1", 4242, "<domain id='1'/>", &e), 0);
@@ -272,7 +249,7 @@ static void test_run_state(void **state)
 
 static void test_read_limits(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     struct err e = { 0 };
     char p[256], *buf;
     size_t len;
