@@ -10,8 +10,8 @@
 # run by virsh on one domain and by cvirsh on its twin.
 source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
+source "$(dirname "$0")/daemon_lib.sh"
 
-CVIRTD=$CVIRT_BUILD/src/daemon/cvirtd
 CVIRSH=$CVIRT_BUILD/src/client/cvirsh
 for bin in "$CVIRTD" "$CVIRSH" "$VMM"; do
     if [ ! -x "$bin" ]; then
@@ -26,29 +26,17 @@ if ! command -v virsh >/dev/null || ! command -v script >/dev/null; then
     exit 1
 fi
 
-ROOT=$(mktemp -d)
-PID= FPID= KPID= HPID=
-cleanup() {
+daemon_root
+FPID= KPID= HPID=
+daemon_test_cleanup() {
     [ -n "$FPID" ] && kill "$FPID" 2>/dev/null
     [ -n "$KPID" ] && kill "$KPID" 2>/dev/null
     [ -n "$HPID" ] && kill "$HPID" 2>/dev/null
-    # VMMs outlive the daemon by design: stop the ones this test started.
-    for f in "$ROOT"/run/cvirt/qemu/*.pid; do
-        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
-    done
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    rm -rf "$ROOT"
 }
-trap cleanup EXIT
-
-SOCK=$ROOT/run/cvirt/cvirt-sock
-URI="qemu+unix:///system?socket=$SOCK"
 OUT=$ROOT/out
 mkdir -p "$OUT"
 
-CVIRT_VMM=$VMM "$CVIRTD" --root "$ROOT" 2>"$ROOT/cvirtd.log" &
-PID=$!
-for _ in $(seq 50); do [ -S "$SOCK" ] && [ -S "$SOCK-ro" ] && break; sleep 0.1; done
+start_daemon
 check "cvirtd serves under --root" test -S "$SOCK"
 
 # run_both NAME [FILTER] -- ARGS...: runs virsh and cvirsh with ARGS; the

@@ -10,41 +10,16 @@
 source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
 
-CVIRTD=$CVIRT_BUILD/src/daemon/cvirtd
-if [ ! -x "$CVIRTD" ] || [ ! -x "$VMM" ]; then
-    tap_fail "cvirtd and cvirt-vmm must be built ($CVIRTD, $VMM)"
-    tap_done
-    exit 1
-fi
-if ! command -v virsh >/dev/null; then
-    tap_fail "virsh is required (scripts/deps.sh installs libvirt-clients)"
-    tap_done
-    exit 1
-fi
+source "$(dirname "$0")/daemon_lib.sh"
 
-ROOT=$(mktemp -d)
-PID= EVPID=
-cleanup() {
-    [ -n "$EVPID" ] && kill "$EVPID" 2>/dev/null
-    # VMMs outlive the daemon by design: stop every one this test started.
-    for f in "$ROOT"/run/cvirt/qemu/*.pid; do
-        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
-    done
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    rm -rf "$ROOT"
-}
-trap cleanup EXIT
-
-SOCK=$ROOT/run/cvirt/cvirt-sock
-URI="qemu+unix:///system?socket=$SOCK"
-URI_RO="qemu+unix:///system?socket=$ROOT/run/cvirt/cvirt-sock-ro"
+daemon_require virsh
+daemon_root
+EVPID=
+daemon_test_cleanup() { [ -n "$EVPID" ] && kill "$EVPID" 2>/dev/null; }
 CONF=$ROOT/etc/cvirt/qemu
 RUN=$ROOT/run/cvirt/qemu
-v() { timeout 60 virsh -c "$URI" "$@"; }
 
-CVIRT_VMM=$VMM "$CVIRTD" --root "$ROOT" --verbose 2>"$ROOT/cvirtd.log" &
-PID=$!
-for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+start_daemon
 check "cvirtd serves under --root" test -S "$SOCK"
 
 # domain XML for NAME with the counter guest; $2 adds to the command
@@ -62,14 +37,6 @@ domxml() {
 EOF
 }
 
-# state NAME: what `virsh domstate --reason` prints.
-state() { v domstate --reason "$1" 2>&1 | head -1; }
-# wait_state NAME TEXT SECONDS
-wait_state() {
-    for _ in $(seq $(($3 * 10))); do [ "$(state "$1")" = "$2" ] && return 0; sleep 0.1; done
-    echo "state of $1: $(state "$1"), wanted $2" >&2
-    return 1
-}
 # The serial pty of a running domain, from its live XML.
 pty_of() { v dumpxml "$1" | sed -n "s|.*<source path='\(/dev/pts/[0-9]*\)'/>.*|\1|p" | head -1; }
 # Reads a pty for S seconds (what the guest printed meanwhile).

@@ -14,19 +14,9 @@
 source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
 
-CVIRTD=$CVIRT_BUILD/src/daemon/cvirtd
-for tool in virsh ip nft dnsmasq unshare; do
-    if ! command -v $tool >/dev/null; then
-        tap_fail "$tool is required (scripts/deps.sh installs it)"
-        tap_done
-        exit 1
-    fi
-done
-if [ ! -x "$CVIRTD" ] || [ ! -x "$VMM" ]; then
-    tap_fail "cvirtd and cvirt-vmm must be built ($CVIRTD, $VMM)"
-    tap_done
-    exit 1
-fi
+source "$(dirname "$0")/daemon_lib.sh"
+
+daemon_require virsh ip nft dnsmasq unshare
 # Everything below runs in a network namespace of its own.
 if [ -z "${CVIRT_NETNS_CHILD:-}" ]; then
     if [ "$(id -u)" != 0 ]; then
@@ -38,27 +28,8 @@ if [ -z "${CVIRT_NETNS_CHILD:-}" ]; then
 fi
 ip link set lo up
 
-ROOT=$(mktemp -d)
-PID=
-cleanup() {
-    for f in "$ROOT"/run/cvirt/qemu/*.pid "$ROOT"/run/cvirt/networks/*.pid; do
-        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
-    done
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    rm -rf "$ROOT"
-}
-trap cleanup EXIT
-
-SOCK=$ROOT/run/cvirt/cvirt-sock
-URI="qemu+unix:///system?socket=$SOCK"
+daemon_root
 CONF=$ROOT/etc/cvirt/networks
-v() { timeout 60 virsh -c "$URI" "$@"; }
-start_daemon() {
-    CVIRT_VMM=$VMM "$CVIRTD" --root "$ROOT" --verbose 2>>"$ROOT/cvirtd.log" &
-    PID=$!
-    for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
-}
-stop_daemon() { kill "$PID" && wait "$PID" 2>/dev/null; PID=; }
 field() { sed -n "s/^$1: *//p" <<<"$2" | head -1; }
 dnsmasq_pid() { cat "$ROOT/run/cvirt/networks/$1.pid" 2>/dev/null; }
 # A dnsmasq that exited may stay a zombie: its parent is whatever adopted it.

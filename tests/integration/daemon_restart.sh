@@ -8,44 +8,14 @@
 source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
 
-CVIRTD=$CVIRT_BUILD/src/daemon/cvirtd
-if [ ! -x "$CVIRTD" ] || [ ! -x "$VMM" ] || ! command -v virsh >/dev/null; then
-    tap_fail "cvirtd, cvirt-vmm and virsh are required"
-    tap_done
-    exit 1
-fi
+source "$(dirname "$0")/daemon_lib.sh"
 
-ROOT=$(mktemp -d)
-PID=
-cleanup() {
-    for f in "$ROOT"/run/cvirt/qemu/*.pid; do
-        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
-    done
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    rm -rf "$ROOT"
-}
-trap cleanup EXIT
-
-SOCK=$ROOT/run/cvirt/cvirt-sock
-URI="qemu+unix:///system?socket=$SOCK"
+daemon_require virsh
+daemon_root
 CONF=$ROOT/etc/cvirt/qemu
 RUN=$ROOT/run/cvirt/qemu
-v() { timeout 60 virsh -c "$URI" "$@"; }
-state() { v domstate --reason "$1" 2>&1 | head -1; }
-wait_state() {
-    for _ in $(seq $(($3 * 10))); do [ "$(state "$1")" = "$2" ] && return 0; sleep 0.1; done
-    echo "state of $1: $(state "$1"), wanted $2" >&2
-    return 1
-}
 # An exited VMM may stay a zombie of whoever adopted it (not the daemon).
 gone() { [ ! -e /proc/$1 ] || [ "$(awk '{print $3}' /proc/$1/stat 2>/dev/null)" = Z ]; }
-start_daemon() {
-    rm -f "$SOCK"
-    CVIRT_VMM=$VMM "$CVIRTD" --root "$ROOT" --verbose 2>>"$ROOT/cvirtd.log" &
-    PID=$!
-    for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
-    [ -S "$SOCK" ]
-}
 domxml() {
     cat <<EOF
 <domain type='kvm'>

@@ -9,39 +9,14 @@
 source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
 
-CVIRTD=$CVIRT_BUILD/src/daemon/cvirtd
-if [ ! -x "$CVIRTD" ] || [ ! -x "$VMM" ]; then
-    tap_fail "cvirtd and cvirt-vmm must be built ($CVIRTD, $VMM)"
-    tap_done
-    exit 1
-fi
-for t in virsh qemu-img qemu-io; do
-    if ! command -v $t >/dev/null; then
-        tap_fail "$t is required (scripts/deps.sh installs it)"
-        tap_done
-        exit 1
-    fi
-done
+source "$(dirname "$0")/daemon_lib.sh"
 
-ROOT=$(mktemp -d)
-PID=
-cleanup() {
-    for f in "$ROOT"/run/cvirt/qemu/*.pid; do
-        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
-    done
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    rm -rf "$ROOT"
-}
-trap cleanup EXIT
-
-SOCK=$ROOT/run/cvirt/cvirt-sock
-URI="qemu+unix:///system?socket=$SOCK"
+daemon_require virsh qemu-img qemu-io
+daemon_root
 CONF=$ROOT/etc/cvirt/qemu
-v() { timeout 120 virsh -c "$URI" "$@"; }
+VIRSH_TIMEOUT=120
 
-CVIRT_VMM=$VMM "$CVIRTD" --root "$ROOT" --verbose 2>"$ROOT/cvirtd.log" &
-PID=$!
-for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+start_daemon
 check "cvirtd serves under --root" test -S "$SOCK"
 
 # domxml NAME DISK FORMAT
@@ -60,7 +35,6 @@ domxml() {
 </domain>
 EOF
 }
-state() { v domstate --reason "$1" 2>&1 | head -1; }
 pty_of() { v dumpxml "$1" | sed -n "s|.*<source path='\(/dev/pts/[0-9]*\)'/>.*|\1|p" | head -1; }
 # counters FILE: the counter values the guest printed, one a line.
 counters() { sed -n 's/^counter \([0-9]*\)\r*$/\1/p' "$1"; }

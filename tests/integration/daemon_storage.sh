@@ -16,44 +16,13 @@
 source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
 
-CVIRTD=$CVIRT_BUILD/src/daemon/cvirtd
-for tool in virsh virt-install qemu-img; do
-    if ! command -v $tool >/dev/null; then
-        tap_fail "$tool is required (scripts/deps.sh installs it)"
-        tap_done
-        exit 1
-    fi
-done
-if [ ! -x "$CVIRTD" ] || [ ! -x "$VMM" ]; then
-    tap_fail "cvirtd and cvirt-vmm must be built ($CVIRTD, $VMM)"
-    tap_done
-    exit 1
-fi
+source "$(dirname "$0")/daemon_lib.sh"
 
-ROOT=$(mktemp -d)
-PID=
-cleanup() {
-    for f in "$ROOT"/run/cvirt/qemu/*.pid; do
-        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
-    done
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    rm -rf "$ROOT"
-}
-trap cleanup EXIT
-
-SOCK=$ROOT/run/cvirt/cvirt-sock
-URI="qemu+unix:///system?socket=$SOCK"
-URI_RO="qemu+unix:///system?socket=$ROOT/run/cvirt/cvirt-sock-ro"
+daemon_require virsh virt-install qemu-img
+daemon_root
 CONF=$ROOT/etc/cvirt/storage
 P1=$ROOT/pool1
-v() { timeout 60 virsh -c "$URI" "$@"; }
 
-start_daemon() {
-    CVIRT_VMM=$VMM "$CVIRTD" --root "$ROOT" --verbose 2>>"$ROOT/cvirtd.log" &
-    PID=$!
-    for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
-}
-stop_daemon() { kill "$PID" && wait "$PID" 2>/dev/null; PID=; }
 # qemu-img's view of an image: one field of its JSON.
 qi() { qemu-img info --output=json "$1" | sed -n "s/^ *\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -1; }
 # One "Name: value" line of virsh's output.

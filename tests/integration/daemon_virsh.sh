@@ -3,44 +3,26 @@
 # read-only sockets) and python3-libvirt, plus hostile raw frames sent from
 # python3, after each of which the daemon must still serve virsh.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.sh"
 
-CVIRTD=$CVIRT_BUILD/src/daemon/cvirtd
 # Debian's interpreter: python3-libvirt is installed for it, not for any
 # other python3 first in PATH.
 PY=${CVIRT_PYTHON3:-/usr/bin/python3}
-if [ ! -x "$CVIRTD" ]; then
-    tap_fail "cvirtd not built at $CVIRTD"
-    tap_done
-    exit 1
-fi
+daemon_require --no-vmm virsh
 if ! command -v virsh >/dev/null || ! "$PY" -c 'import libvirt' 2>/dev/null; then
     tap_fail "virsh and python3-libvirt are required (scripts/deps.sh installs them)"
     tap_done
     exit 1
 fi
 
-ROOT=$(mktemp -d)
-PID=
-cleanup() {
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    rm -rf "$ROOT"
-}
-trap cleanup EXIT
+daemon_root
+VIRSH_TIMEOUT=20
 
-SOCK=$ROOT/run/cvirt/cvirt-sock
-SOCK_RO=$ROOT/run/cvirt/cvirt-sock-ro
-URI="qemu+unix:///system?socket=$SOCK"
-URI_RO="qemu+unix:///system?socket=$SOCK_RO"
-
-"$CVIRTD" --root "$ROOT" --verbose 2>"$ROOT/cvirtd.log" &
-PID=$!
-for _ in $(seq 50); do [ -S "$SOCK_RO" ] && break; sleep 0.1; done
+start_daemon
 check "cvirtd listens on both sockets under --root" test -S "$SOCK" -a -S "$SOCK_RO"
 check "socket modes are 0700 (read-write) and 0777 (read-only)" \
     test "$(stat -c %a "$SOCK") $(stat -c %a "$SOCK_RO")" = "700 777"
 check "pid file holds the daemon's pid" test "$(cat "$ROOT/run/cvirt/cvirtd.pid")" = "$PID"
-
-v() { timeout 20 virsh -c "$URI" "$@"; }
 
 out=$(v version 2>&1)
 check "virsh version: hypervisor type and version from the daemon" \

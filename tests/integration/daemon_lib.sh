@@ -1,0 +1,76 @@
+# Sourced after lib.sh by the tests that drive cvirtd under a temporary
+# --root: the binaries' check, the root and its cleanup, starting and
+# stopping the daemon, and the virsh wrapper.  Not a test itself (not
+# executable).
+
+CVIRTD=$CVIRT_BUILD/src/daemon/cvirtd
+
+# daemon_require [--no-vmm] TOOL...: fail the whole test unless cvirtd (and
+# cvirt-vmm, unless --no-vmm) are built and every TOOL is on PATH.
+daemon_require() {
+    local need_vmm=1 t
+    if [ "$1" = --no-vmm ]; then need_vmm=; shift; fi
+    for t in "$@"; do
+        if ! command -v "$t" >/dev/null; then
+            tap_fail "$t is required (scripts/deps.sh installs it)"
+            tap_done
+            exit 1
+        fi
+    done
+    if [ ! -x "$CVIRTD" ] || { [ -n "$need_vmm" ] && [ ! -x "$VMM" ]; }; then
+        tap_fail "cvirtd and cvirt-vmm must be built ($CVIRTD, $VMM)"
+        tap_done
+        exit 1
+    fi
+}
+
+# daemon_root: a fresh ROOT removed on exit with everything started in it,
+# and the socket paths and URIs under it.  A test with processes of its own
+# to stop defines daemon_test_cleanup, which runs first.
+daemon_root() {
+    ROOT=$(mktemp -d)
+    PID=
+    SOCK=$ROOT/run/cvirt/cvirt-sock
+    SOCK_RO=$ROOT/run/cvirt/cvirt-sock-ro
+    URI="qemu+unix:///system?socket=$SOCK"
+    URI_RO="qemu+unix:///system?socket=$SOCK_RO"
+    trap daemon_cleanup EXIT
+}
+
+daemon_cleanup() {
+    declare -F daemon_test_cleanup >/dev/null && daemon_test_cleanup
+    # VMMs and dnsmasqs outlive the daemon by design: stop every one this
+    # test started.
+    local f
+    for f in "$ROOT"/run/cvirt/qemu/*.pid "$ROOT"/run/cvirt/networks/*.pid; do
+        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+    done
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    rm -rf "$ROOT"
+}
+
+# start_daemon [ARG...]: cvirtd in the background (its pid in PID, its log
+# appended to ROOT/cvirtd.log); true once both sockets are there.  Sockets
+# left by a daemon that was killed are removed first, so that an old one is
+# not taken for the new daemon's.
+start_daemon() {
+    rm -f "$SOCK" "$SOCK_RO"
+    CVIRT_VMM=$VMM "$CVIRTD" --root "$ROOT" --verbose "$@" 2>>"$ROOT/cvirtd.log" &
+    PID=$!
+    for _ in $(seq 100); do [ -S "$SOCK" ] && [ -S "$SOCK_RO" ] && break; sleep 0.1; done
+    [ -S "$SOCK" ] && [ -S "$SOCK_RO" ]
+}
+stop_daemon() { kill "$PID" && wait "$PID" 2>/dev/null; PID=; }
+
+# v ARG...: Debian's virsh on the read-write socket; VIRSH_TIMEOUT bounds
+# each call.
+v() { timeout "${VIRSH_TIMEOUT:-60}" virsh -c "$URI" "$@"; }
+
+# state NAME: what `virsh domstate --reason` prints.
+state() { v domstate --reason "$1" 2>&1 | head -1; }
+# wait_state NAME TEXT SECONDS
+wait_state() {
+    for _ in $(seq $(($3 * 10))); do [ "$(state "$1")" = "$2" ] && return 0; sleep 0.1; done
+    echo "state of $1: $(state "$1"), wanted $2" >&2
+    return 1
+}
