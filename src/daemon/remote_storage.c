@@ -315,11 +315,11 @@ static int h_pool_create_xml(struct rpc_client *c, const void *args, void *ret,
 }
 
 /* Runs one operation on a pool: build, create (start), refresh, delete. */
-static int pool_op(struct rpc_client *c, const void *args, struct rpc_error *err,
+static int pool_op(struct rpc_client *c, const remote_nonnull_storage_pool *rp,
+                   struct rpc_error *err,
                    int (*op)(struct storage_driver *, struct storage_pool *, struct err *))
 {
-    const remote_storage_pool_flags_args *a = args;
-    struct storage_pool *p = pool_get(c, &a->pool, err);
+    struct storage_pool *p = pool_get(c, rp, err);
     struct err e = {0};
     if (!p)
         return -1;
@@ -353,56 +353,42 @@ static int h_pool_build(struct rpc_client *c, const void *args, void *ret,
                         struct rpc_error *err)
 {
     (void)ret;
-    return pool_op(c, args, err, op_build);
+    return pool_op(c, &((const remote_storage_pool_flags_args *)args)->pool, err, op_build);
 }
 
 static int h_pool_create(struct rpc_client *c, const void *args, void *ret,
                          struct rpc_error *err)
 {
     (void)ret;
-    return pool_op(c, args, err, storage_start);
+    return pool_op(c, &((const remote_storage_pool_flags_args *)args)->pool, err, storage_start);
 }
 
 static int h_pool_refresh(struct rpc_client *c, const void *args, void *ret,
                           struct rpc_error *err)
 {
     (void)ret;
-    return pool_op(c, args, err, op_refresh);
+    return pool_op(c, &((const remote_storage_pool_flags_args *)args)->pool, err, op_refresh);
 }
 
 static int h_pool_delete(struct rpc_client *c, const void *args, void *ret,
                          struct rpc_error *err)
 {
     (void)ret;
-    return pool_op(c, args, err, op_delete);
+    return pool_op(c, &((const remote_storage_pool_flags_args *)args)->pool, err, op_delete);
 }
 
 static int h_pool_destroy(struct rpc_client *c, const void *args, void *ret,
                           struct rpc_error *err)
 {
-    const remote_storage_pool_args *a = args;
-    struct storage_pool *p = pool_get(c, &a->pool, err);
-    struct err e = {0};
     (void)ret;
-    if (!p)
-        return -1;
-    if (storage_destroy(drv_of(c), p, &e) < 0)
-        return fail(err, &e);
-    return 0;
+    return pool_op(c, &((const remote_storage_pool_args *)args)->pool, err, storage_destroy);
 }
 
 static int h_pool_undefine(struct rpc_client *c, const void *args, void *ret,
                            struct rpc_error *err)
 {
-    const remote_storage_pool_args *a = args;
-    struct storage_pool *p = pool_get(c, &a->pool, err);
-    struct err e = {0};
     (void)ret;
-    if (!p)
-        return -1;
-    if (storage_undefine(drv_of(c), p, &e) < 0)
-        return fail(err, &e);
-    return 0;
+    return pool_op(c, &((const remote_storage_pool_args *)args)->pool, err, storage_undefine);
 }
 
 /* ---- pool state ---- */
