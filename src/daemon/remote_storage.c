@@ -431,15 +431,23 @@ static int h_pool_get_xml(struct rpc_client *c, const void *args, void *ret,
     return 0;
 }
 
+enum pool_flag { P_AUTOSTART, P_ACTIVE, P_PERSISTENT };
+
+static int pool_flag(struct rpc_client *c, const void *args, void *ret, enum pool_flag f,
+                     struct rpc_error *err)
+{
+    struct storage_pool *p = pool_get(c, &((const remote_storage_pool_args *)args)->pool, err);
+    if (!p)
+        return -1;
+    ((remote_storage_int_ret *)ret)->value =
+        f == P_AUTOSTART ? p->autostart : f == P_ACTIVE ? p->active : p->persistent;
+    return 0;
+}
+
 static int h_pool_get_autostart(struct rpc_client *c, const void *args, void *ret,
                                 struct rpc_error *err)
 {
-    const remote_storage_pool_args *a = args;
-    struct storage_pool *p = pool_get(c, &a->pool, err);
-    if (!p)
-        return -1;
-    ((remote_storage_int_ret *)ret)->value = p->autostart;
-    return 0;
+    return pool_flag(c, args, ret, P_AUTOSTART, err);
 }
 
 static int h_pool_set_autostart(struct rpc_client *c, const void *args, void *ret,
@@ -459,23 +467,13 @@ static int h_pool_set_autostart(struct rpc_client *c, const void *args, void *re
 static int h_pool_is_active(struct rpc_client *c, const void *args, void *ret,
                             struct rpc_error *err)
 {
-    const remote_storage_pool_args *a = args;
-    struct storage_pool *p = pool_get(c, &a->pool, err);
-    if (!p)
-        return -1;
-    ((remote_storage_int_ret *)ret)->value = p->active;
-    return 0;
+    return pool_flag(c, args, ret, P_ACTIVE, err);
 }
 
 static int h_pool_is_persistent(struct rpc_client *c, const void *args, void *ret,
                                 struct rpc_error *err)
 {
-    const remote_storage_pool_args *a = args;
-    struct storage_pool *p = pool_get(c, &a->pool, err);
-    if (!p)
-        return -1;
-    ((remote_storage_int_ret *)ret)->value = p->persistent;
-    return 0;
+    return pool_flag(c, args, ret, P_PERSISTENT, err);
 }
 
 /* ---- volume lists ---- */
