@@ -130,6 +130,12 @@ void cpuid_shape(struct cpuid_table *t, unsigned index, unsigned ncpus,
         case 0x1f:
             shape_topology(en, apic_id, ncpus);
             break;
+        case 0x80000007:
+            /* No invariant TSC, as QEMU by default: Linux then keeps
+             * kvm-clock, which survives a restore or a migration to a host
+             * whose TSC differs; a raw TSC would jump. */
+            en->edx &= ~(1u << 8);
+            break;
         case KVM_CPUID_SIGNATURE:
             en->eax = KVM_CPUID_FEATURES;
             memcpy(&en->ebx, "KVMK", 4);
