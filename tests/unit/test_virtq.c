@@ -446,6 +446,34 @@ static void test_event_idx(void **state)
     assert_true(virtq_enable_notify(&f->vq));
 }
 
+/* While the device drains a queue it wants no kicks: avail_event stays
+ * where it was (event-idx) or the flag says so, until it asks again. */
+static void test_disable_notify(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(virtq_init(&f->vq, &f->vm, QSIZE, DESC, AVAIL, USED, true, false), 0);
+    uint8_t *avail_event = f->mem + USED + 4 + 8 * QSIZE;
+    desc(f, 0, BUF, 16, VIRTQ_DESC_F_WRITE, 0);
+    virtq_disable_notify(&f->vq);
+    for (unsigned i = 0; i < 3; i++) {
+        offer(f, 0);
+        assert_int_equal(pop(f), 1);
+        virtq_push(&f->vq, 0, 0);
+    }
+    assert_int_equal(get16(avail_event), 0);
+    offer(f, 0);                       /* added while draining, no kick */
+    assert_true(virtq_enable_notify(&f->vq));
+    assert_int_equal(get16(avail_event), 3);
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(get16(avail_event), 4);
+    /* Without event-idx: the NO_NOTIFY flag, cleared again on enable. */
+    assert_int_equal(virtq_init(&f->vq, &f->vm, QSIZE, DESC, AVAIL, USED, false, false), 0);
+    virtq_disable_notify(&f->vq);
+    assert_int_equal(get16(f->mem + USED), VIRTQ_USED_F_NO_NOTIFY);
+    virtq_enable_notify(&f->vq);
+    assert_int_equal(get16(f->mem + USED), 0);
+}
+
 /* ---- the virtio core over a recording transport ---- */
 
 static int queue_irqs, config_irqs, notifies, resets;
@@ -596,6 +624,7 @@ int main(void)
         T(test_readable_after_writable),
         T(test_interrupt_flags),
         T(test_event_idx),
+        T(test_disable_notify),
         T(test_core_features),
         T(test_core_broken_chain),
         T(test_core_bad_queue),

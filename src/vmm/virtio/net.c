@@ -251,7 +251,10 @@ static void net_on_tap(void *opaque, uint32_t events)
 static void net_transmit(struct net *n)
 {
     struct virtio_dev *vd = n->vd;
+    struct virtq *vq = &vd->vqs[NET_TXQ];
     bool pushed = false;
+    virtq_disable_notify(vq);
+again:
     while (virtio_pop(vd, NET_TXQ, &n->elem) > 0) {
         if (n->elem.out_len > NET_HDR_SIZE && n->elem.out_len <= NET_FRAME_MAX) {
             ssize_t r;
@@ -264,6 +267,11 @@ static void net_transmit(struct net *n)
         }
         virtio_push(vd, NET_TXQ, n->elem.head, 0);
         pushed = true;
+    }
+    /* Chains the driver added after the last pop, without a kick. */
+    if (virtq_enable_notify(vq)) {
+        virtq_disable_notify(vq);
+        goto again;
     }
     if (pushed)
         virtio_queue_interrupt(vd, NET_TXQ);

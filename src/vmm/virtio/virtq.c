@@ -203,8 +203,9 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
         note_used(vq);
     }
     vq->last_avail++;
-    /* With event-idx, ask to be kicked for the very next chain. */
-    if (vq->event_idx)
+    /* With event-idx, ask to be kicked for the very next chain, unless
+     * the device drains the queue anyway. */
+    if (vq->event_idx && !vq->notify_off)
         store16(vq->used + 4 + 8 * (size_t)vq->size, vq->last_avail);
     return 1;
 }
@@ -242,8 +243,22 @@ bool virtq_need_interrupt(struct virtq *vq)
     return (uint16_t)(now - event - 1) < (uint16_t)(now - old);
 }
 
+void virtq_disable_notify(struct virtq *vq)
+{
+    if (!vq->ready || vq->broken)
+        return;
+    vq->notify_off = true;
+    /* With event-idx, avail_event simply stays behind; without it the
+     * flag says so. */
+    if (!vq->event_idx) {
+        note_used(vq);
+        store16(vq->used, VIRTQ_USED_F_NO_NOTIFY);
+    }
+}
+
 bool virtq_enable_notify(struct virtq *vq)
 {
+    vq->notify_off = false;
     if (!vq->ready || vq->broken)
         return false;
     note_used(vq);

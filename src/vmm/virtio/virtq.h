@@ -37,6 +37,7 @@ struct virtq {
     uint16_t used_idx;       /* our copy of used->idx */
     uint16_t signalled_used; /* used_idx when the driver was last interrupted */
     bool signalled_valid;
+    bool notify_off;         /* the device is draining: no kicks wanted */
     const char *error;       /* why it broke, for the one log line */
 };
 
@@ -55,6 +56,11 @@ struct virtq_elem {
 int virtq_init(struct virtq *vq, struct vm *vm, uint16_t size, uint64_t desc_gpa,
                uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect);
 void virtq_reset(struct virtq *vq);
+
+/* Tells the driver the device is busy draining the queue, so it need not
+ * kick for new chains until virtq_enable_notify; each kick would be a VM
+ * exit while the device is already working through the queue. */
+void virtq_disable_notify(struct virtq *vq);
 
 /* Takes the next available chain into elem. Returns 1 with elem filled, 0
  * when the ring is empty (or the queue not ready or broken), or -EINVAL
