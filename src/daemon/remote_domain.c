@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "daemon/daemon.h"
+#include "daemon/name_list.h"
 #include "daemon/domain.h"
 #include "daemon/domain_conf.h"
 #include "daemon/domain_rpc.h"
@@ -200,6 +201,12 @@ static int h_list_domains(struct rpc_client *c, const void *args, void *ret,
     return 0;
 }
 
+static const char *inactive_name(const void *ctx, size_t i)
+{
+    const struct domain *d = ((const struct domain_table *)ctx)->v[i];
+    return domain_is_active(d) ? NULL : d->name;
+}
+
 static int h_list_defined(struct rpc_client *c, const void *args, void *ret,
                           struct rpc_error *err)
 {
@@ -209,17 +216,9 @@ static int h_list_defined(struct rpc_client *c, const void *args, void *ret,
     if (a->maxnames < 0 || a->maxnames > REMOTE_DOMAIN_NAME_LIST_MAX)
         return rpc_err_set(err, VIR_ERR_RPC, VIR_FROM_RPC, "%s",
                            "maxnames > REMOTE_DOMAIN_NAME_LIST_MAX");
-    r->names.names_val = calloc((size_t)a->maxnames + 1, sizeof(char *));
-    if (!r->names.names_val)
+    if (name_list_fill(t->n, a->maxnames, inactive_name, t, &r->names.names_val,
+                       &r->names.names_len) < 0)
         return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
-    for (size_t i = 0; i < t->n && r->names.names_len < (unsigned)a->maxnames; i++) {
-        if (domain_is_active(t->v[i]))
-            continue;
-        char *s = strdup(t->v[i]->name);
-        if (!s)
-            return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
-        r->names.names_val[r->names.names_len++] = s;
-    }
     return 0;
 }
 

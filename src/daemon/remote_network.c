@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "daemon/daemon.h"
+#include "daemon/name_list.h"
 #include "daemon/network.h"
 #include "daemon/rpc/dispatch.h"
 #include "util/log.h"
@@ -132,6 +133,18 @@ static int h_num_defined(struct rpc_client *c, const void *args, void *ret,
     return 0;
 }
 
+static const char *active_name(const void *ctx, size_t i)
+{
+    const struct network *n = ((const struct network_driver *)ctx)->nets[i];
+    return n->active ? n->def->name : NULL;
+}
+
+static const char *inactive_name(const void *ctx, size_t i)
+{
+    const struct network *n = ((const struct network_driver *)ctx)->nets[i];
+    return n->active ? NULL : n->def->name;
+}
+
 static int list_names(const void *args, void *ret, bool active, struct rpc_error *err)
 {
     const remote_connect_list_networks_args *a = args;
@@ -139,16 +152,9 @@ static int list_names(const void *args, void *ret, bool active, struct rpc_error
     if (a->maxnames < 0 || a->maxnames > REMOTE_NETWORK_LIST_MAX)
         return rpc_err_set(err, VIR_ERR_RPC, VIR_FROM_NETWORK, "maxnames > %d",
                            REMOTE_NETWORK_LIST_MAX);
-    struct network_driver *d = the_driver;
-    if (d->nnets && !(r->names.names_val = calloc(d->nnets, sizeof(char *))))
+    if (name_list_fill(the_driver->nnets, a->maxnames, active ? active_name : inactive_name,
+                       the_driver, &r->names.names_val, &r->names.names_len) < 0)
         return oom(err);
-    for (size_t i = 0; i < d->nnets && r->names.names_len < (unsigned)a->maxnames; i++) {
-        if (d->nets[i]->active != active)
-            continue;
-        if (!(r->names.names_val[r->names.names_len] = strdup(d->nets[i]->def->name)))
-            return oom(err);
-        r->names.names_len++;
-    }
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "daemon/daemon.h"
+#include "daemon/name_list.h"
 #include "daemon/storage.h"
 #include "daemon/rpc/dispatch.h"
 #include "util/log.h"
@@ -207,25 +208,27 @@ static int h_num_of_defined_pools(struct rpc_client *c, const void *args, void *
     return 0;
 }
 
+static const char *active_pool(const void *ctx, size_t i)
+{
+    const struct storage_pool *p = ((const struct storage_driver *)ctx)->pools[i];
+    return p->active ? p->name : NULL;
+}
+
+static const char *inactive_pool(const void *ctx, size_t i)
+{
+    const struct storage_pool *p = ((const struct storage_driver *)ctx)->pools[i];
+    return p->active ? NULL : p->name;
+}
+
 static int list_names(struct rpc_client *c, int max, bool active,
                       remote_connect_list_storage_pools_ret *r, struct rpc_error *err)
 {
     struct storage_driver *d = drv_of(c);
     if (max < 0 || max > REMOTE_STORAGE_POOL_LIST_MAX)
         return rpc_err_set(err, VIR_ERR_RPC, VIR_FROM_RPC, "maxnames > REMOTE_STORAGE_POOL_LIST_MAX");
-    if (max == 0 || d->npools == 0)
-        return 0;
-    r->names.names_val = calloc(d->npools, sizeof(char *));
-    if (!r->names.names_val)
+    if (name_list_fill(d->npools, max, active ? active_pool : inactive_pool, d,
+                       &r->names.names_val, &r->names.names_len) < 0)
         return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_STORAGE, "out of memory");
-    for (size_t i = 0; i < d->npools && r->names.names_len < (unsigned)max; i++) {
-        if (d->pools[i]->active != active)
-            continue;
-        char *s = strdup(d->pools[i]->name);
-        if (!s)
-            return rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_STORAGE, "out of memory");
-        r->names.names_val[r->names.names_len++] = s;
-    }
     return 0;
 }
 
