@@ -6,6 +6,7 @@
 # waits, so only the button can end it in time. The same guest and client
 # run on QEMU first, to show the guest's side works on the reference.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/qmp_lib.sh"
 
 GUEST=$CVIRT_SRC/tests/guest/linux
 QMP_PY=$(dirname "$0")/qmp.py
@@ -48,20 +49,12 @@ EOF
 # press NAME PID: the client's checks, then the process's exit, prefixed
 # with NAME; the VM's console is $tmp/out, its QMP socket $tmp/vm.sock.
 press() {
-    local name=$1 pid=$2 i line n=0 rc
+    local name=$1 pid=$2 i rc
     for ((i = 0; i < 100; i++)); do
         [ -S "$tmp/vm.sock" ] && break
         sleep 0.1
     done
-    while IFS= read -r line; do
-        case $line in
-        PASS\ *) tap_ok "$name: ${line#PASS }"; n=$((n + 1)) ;;
-        FAIL\ *) tap_fail "$name: ${line#FAIL }"; n=$((n + 1)) ;;
-        Traceback*) tap_fail "$name: the QMP client stopped on an exception"; n=$((n + 1)) ;;
-        *) echo "# $line" ;;
-        esac
-    done < <(powerdown)
-    [ $n -gt 0 ] || tap_fail "$name: the QMP client reported nothing"
+    qmp_report "$name" < <(powerdown)
     for ((i = 0; i < 300; i++)); do
         kill -0 $pid 2>/dev/null || break
         sleep 0.1

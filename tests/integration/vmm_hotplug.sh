@@ -8,6 +8,7 @@
 # guest. Refusals along the way: a missing file, an unknown drive, a
 # duplicate id, an unknown id, a node in use, a second device_del.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/qmp_lib.sh"
 
 GUEST=$CVIRT_SRC/tests/guest/linux
 QMP_PY=$(dirname "$0")/qmp.py
@@ -224,20 +225,6 @@ if check(b is not None and len(b) == 1 and b[0][0] == "no", "first boot: no vdb 
 EOF
 }
 
-# PASS/FAIL lines to TAP.
-report() {
-    local line n=0
-    while IFS= read -r line; do
-        case $line in
-        PASS\ *) tap_ok "${line#PASS }"; n=$((n + 1)) ;;
-        FAIL\ *) tap_fail "${line#FAIL }"; n=$((n + 1)) ;;
-        Traceback*) tap_fail "the QMP client stopped on an exception"; n=$((n + 1)) ;;
-        *) echo "# $line" ;;
-        esac
-    done
-    [ $n -gt 0 ] || tap_fail "the QMP client reported nothing"
-}
-
 # Waits up to $TIMEOUT s for cvirt-vmm (pid $1) to end; sets rc to its
 # status, or to "hung" after killing it.
 wait_exit() {
@@ -273,7 +260,7 @@ hotplug_run() {
         </dev/null >"$tmp/out" 2>"$tmp/err" &
     local pid=$!
     wait_socket "$tmp/vm.sock"
-    report < <(drive "$token")
+    qmp_report < <(drive "$token")
     wait_exit $pid
     check "the guest powers off after its command, cvirt-vmm exits 0 (got $rc)" [ "$rc" = 0 ]
     check "the guest's command exited 0" grep -q 'CVIRT-RUN-EXIT=0' "$tmp/out"
@@ -295,7 +282,7 @@ reset_run() {
         </dev/null >"$tmp/out2" 2>"$tmp/err2" &
     local pid=$!
     wait_socket "$tmp/vm2.sock"
-    report < <(reset_drive)
+    qmp_report < <(reset_drive)
     wait_exit $pid
     check "cvirt-vmm exits with status 0 after quit (got $rc)" [ "$rc" = 0 ]
     check "no device was marked broken" bash -c '! grep -q "needs a reset" "$1"' _ "$tmp/err2"

@@ -5,26 +5,15 @@
 # the socket file's life cycle. The client is tests/integration/qmp.py;
 # its scenarios print "PASS desc" / "FAIL desc" lines that become TAP here.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/qmp_lib.sh"
 
 COUNTER=$KIT/counter.elf
 QMP_PY=$(dirname "$0")/qmp.py
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 
-# Turns the scenario's PASS/FAIL lines into TAP cases; a scenario that dies
-# before saying anything is one failure, never a silent pass.
-report() {
-    local what=$1 line n=0
-    while IFS= read -r line; do
-        case $line in
-        PASS\ *) tap_ok "$what: ${line#PASS }"; n=$((n + 1)) ;;
-        FAIL\ *) tap_fail "$what: ${line#FAIL }"; n=$((n + 1)) ;;
-        Traceback*) tap_fail "$what: the scenario stopped on an exception"; n=$((n + 1)) ;;
-        *) echo "# $line" ;;
-        esac
-    done
-    [ $n -gt 0 ] || tap_fail "$what: the scenario reported nothing"
-}
+# The scenario's PASS/FAIL lines as TAP cases named after it.
+report() { qmp_report "$1" "the scenario"; }
 
 # start_vmm NAME [args...]: the counter guest with a control socket at
 # $tmp/NAME.sock, console on $tmp/NAME.out; sets pid. Waits for the socket.
