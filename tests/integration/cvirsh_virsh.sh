@@ -466,20 +466,8 @@ if ! kit_build "$KIT"; then
     exit 1
 fi
 
-domxml() {
-    cat <<EOF
-<domain type='kvm'>
-  <name>$1</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type><kernel>$KIT/counter.elf</kernel>
-      <cmdline>cpus=1</cmdline></os>
-  <devices><serial type='pty'/></devices>
-</domain>
-EOF
-}
-domxml va >"$ROOT/va.xml"
-domxml vb >"$ROOT/vb.xml"
+counter_domxml va >"$ROOT/va.xml"
+counter_domxml vb >"$ROOT/vb.xml"
 truncate -s 16M "$ROOT/disk.img"
 
 # twin DESC ARGS...: virsh runs ARGS on va, cvirsh the same on vb; the

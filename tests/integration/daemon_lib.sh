@@ -74,3 +74,19 @@ wait_state() {
     echo "state of $1: $(state "$1"), wanted $2" >&2
     return 1
 }
+
+# counter_domxml NAME [CMDLINE] [DEVICES] [AFTER_NAME]: a domain running
+# the kit's counter program; CMDLINE is added to the guest's command line,
+# DEVICES to <devices>, AFTER_NAME goes after <name> (a uuid).
+counter_domxml() {
+    cat <<EOX
+<domain type='kvm'>
+  <name>$1</name>${4:-}
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type><kernel>$KIT/counter.elf</kernel>
+      <cmdline>cpus=1${2:+ $2}</cmdline></os>
+  <devices><serial type='pty'/>${3:-}</devices>
+</domain>
+EOX
+}

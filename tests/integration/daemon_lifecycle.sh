@@ -22,20 +22,6 @@ RUN=$ROOT/run/cvirt/qemu
 start_daemon
 check "cvirtd serves under --root" test -S "$SOCK"
 
-# domain XML for NAME with the counter guest; $2 adds to the command
-# line, $3 to <devices>, $4 goes after <name> (a uuid).
-domxml() {
-    cat <<EOF
-<domain type='kvm'>
-  <name>$1</name>$4
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type><kernel>$KIT/counter.elf</kernel>
-      <cmdline>cpus=1 $2</cmdline></os>
-  <devices><serial type='pty'/>$3</devices>
-</domain>
-EOF
-}
 
 # The serial pty of a running domain, from its live XML.
 pty_of() { v dumpxml "$1" | sed -n "s|.*<source path='\(/dev/pts/[0-9]*\)'/>.*|\1|p" | head -1; }
@@ -58,7 +44,7 @@ if ! kit_build "$KIT" >&2 || [ ! -f "$KIT/counter.elf" ]; then
 fi
 
 # ---- define, list, dominfo ----
-domxml lc1 > "$ROOT/lc1.xml"
+counter_domxml lc1 > "$ROOT/lc1.xml"
 out=$(v define "$ROOT/lc1.xml" 2>&1)
 check "define: virsh reports the domain defined" grep -q "Domain 'lc1' defined" <<<"$out"
 check "define: the definition is saved under CONFIG/qemu" test -f "$CONF/lc1.xml"
@@ -171,7 +157,7 @@ out=$(v setmem lc1 32M --live 2>&1)
 check "setmem --live without a balloon: libvirt's error" \
     grep -q "without the balloon device" <<<"$out"
 
-domxml lcb "" "<memballoon model='virtio'/>" > "$ROOT/lcb.xml"
+counter_domxml lcb "" "<memballoon model='virtio'/>" > "$ROOT/lcb.xml"
 v define "$ROOT/lcb.xml" >/dev/null 2>&1
 v start lcb >/dev/null 2>&1
 out=$(v setmem lcb 32M --live 2>&1); rc=$?
@@ -190,11 +176,11 @@ printf '<domain><name>broken' > "$ROOT/bad.xml"
 out=$(v define "$ROOT/bad.xml" 2>&1); rc=$?
 check "malformed XML: exit 1 and an XML error" \
     bash -c '[ $1 = 1 ] && grep -q "^error: XML error: " <<<"$0"' "$out" "$rc"
-domxml lc1 "" "" "<uuid>11111111-2222-3333-4444-555555555555</uuid>" > "$ROOT/dupname.xml"
+counter_domxml lc1 "" "" "<uuid>11111111-2222-3333-4444-555555555555</uuid>" > "$ROOT/dupname.xml"
 out=$(v define "$ROOT/dupname.xml" 2>&1)
 check "duplicate name with another uuid: refused" \
     grep -q "error: operation failed: domain 'lc1' already exists with uuid $uuid" <<<"$out"
-domxml other "" "" "<uuid>$uuid</uuid>" > "$ROOT/dupuuid.xml"
+counter_domxml other "" "" "<uuid>$uuid</uuid>" > "$ROOT/dupuuid.xml"
 out=$(v define "$ROOT/dupuuid.xml" 2>&1)
 check "duplicate uuid with another name: refused" \
     grep -q "error: operation failed: domain 'lc1' is already defined with uuid $uuid" <<<"$out"
@@ -209,7 +195,7 @@ check "destroy on the read-only socket: access denied, exit 1" \
     bash -c '[ $1 = 1 ] && grep -q "read only access prevents virDomainDestroy" <<<"$0"' "$out" "$rc"
 check "... and the domain still runs" grep -q "^running" <<<"$(state lc1)"
 check "the refused calls changed nothing under CONFIG" test "$before" = "$(conf_snapshot)"
-domxml lc3 "" "<disk type='file' device='disk'><source file='$ROOT/missing.img'/><target dev='vda' bus='virtio'/></disk>" > "$ROOT/lc3.xml"
+counter_domxml lc3 "" "<disk type='file' device='disk'><source file='$ROOT/missing.img'/><target dev='vda' bus='virtio'/></disk>" > "$ROOT/lc3.xml"
 v define "$ROOT/lc3.xml" >/dev/null 2>&1
 out=$(v start lc3 2>&1); rc=$?
 check "missing disk file at start: exit 1, names the file" \
@@ -299,7 +285,7 @@ check "managedsave-remove" \
     "$out" "$ROOT"
 
 # ---- create: a transient domain ----
-domxml tr1 > "$ROOT/tr1.xml"
+counter_domxml tr1 > "$ROOT/tr1.xml"
 out=$(v create "$ROOT/tr1.xml" 2>&1)
 check "create starts a transient domain" grep -q "Domain 'tr1' created" <<<"$out"
 check "... listed as transient and running, with no definition file" \
@@ -311,7 +297,7 @@ check "... and gone from list --all once destroyed" \
 
 # ---- a name too long for a socket path (the control socket uses the uuid) ----
 long=$(printf 'n%.0s' $(seq 150))
-domxml "$long" > "$ROOT/long.xml"
+counter_domxml "$long" > "$ROOT/long.xml"
 v define "$ROOT/long.xml" >/dev/null 2>&1
 v start "$long" >/dev/null 2>&1
 check "a domain with a 150-byte name runs" test "$(state "$long")" = "running (booted)"
@@ -321,7 +307,7 @@ check "... and is destroyed and undefined" \
     bash -c '! virsh -c "$0" list --all --name | grep -q nnnn && [ -z "$(ls "$1")" ]' "$URI" "$RUN"
 
 # ---- a guest that powers itself off ----
-domxml lc2 count=5 > "$ROOT/lc2.xml"
+counter_domxml lc2 count=5 > "$ROOT/lc2.xml"
 v define "$ROOT/lc2.xml" >/dev/null 2>&1
 v start lc2 >/dev/null 2>&1
 check "a guest that powers off: shut off (shutdown)" wait_state lc2 "shut off (shutdown)" 30
@@ -331,7 +317,7 @@ check "... with its Shutdown and Stopped events" \
              grep -q "lc2.: Stopped Shutdown" "$0"' "$ROOT/events.txt"
 
 # ---- <on_poweroff>restart</on_poweroff>: the guest boots again ----
-domxml lc4 count=3 > "$ROOT/lc4.xml"
+counter_domxml lc4 count=3 > "$ROOT/lc4.xml"
 sed -i "s|</os>|</os><on_poweroff>restart</on_poweroff>|" "$ROOT/lc4.xml"
 v define "$ROOT/lc4.xml" >/dev/null 2>&1
 v start lc4 >/dev/null 2>&1

@@ -245,19 +245,7 @@ v net-undefine gonenet >/dev/null 2>&1
 
 # ---- domains on the network and on a bridge ----
 if have_kvm && kit_build "$KIT" >&2 && [ -f "$KIT/counter.elf" ]; then
-    domxml() {
-        cat <<EOF
-<domain type='kvm'>
-  <name>$1</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type><kernel>$KIT/counter.elf</kernel>
-      <cmdline>cpus=1</cmdline></os>
-  <devices><serial type='pty'/>$2</devices>
-</domain>
-EOF
-    }
-    domxml netdom "<interface type='network'><source network='natnet'/><mac address='52:54:00:12:34:56'/><model type='virtio'/></interface>" >"$ROOT/netdom.xml"
+    counter_domxml netdom "" "<interface type='network'><source network='natnet'/><mac address='52:54:00:12:34:56'/><model type='virtio'/></interface>" >"$ROOT/netdom.xml"
     v define "$ROOT/netdom.xml" >/dev/null 2>&1
     out=$(v start netdom 2>&1)
     check "a domain with <interface type='network'> starts" grep -q "Domain 'netdom' started" <<<"$out"
@@ -267,7 +255,7 @@ EOF
     check "the tap is on the network's bridge (ip link show master virbr7)" \
         bash -c "ip -o link show master virbr7 | grep -q ': $tap[:@]'"
     check "the tap is up" bash -c "ip -o link show '$tap' | grep -q 'UP'"
-    domxml brdom "<interface type='bridge'><source bridge='$isobr'/><model type='virtio'/></interface>" >"$ROOT/brdom.xml"
+    counter_domxml brdom "" "<interface type='bridge'><source bridge='$isobr'/><model type='virtio'/></interface>" >"$ROOT/brdom.xml"
     out=$(v create "$ROOT/brdom.xml" 2>&1)
     check "a domain with <interface type='bridge'> starts" grep -q "Domain 'brdom' created" <<<"$out"
     brtap=$(v dumpxml brdom | sed -n "s/.*<target dev='\(vnet[0-9]*\)'.*/\1/p" | head -1)
@@ -286,7 +274,7 @@ EOF
         bash -c "grep -q started <<<\"\$1\" && ip -o link show master virbr7 | grep -q vnet" _ "$out"
     v destroy netdom >/dev/null 2>&1
     v undefine netdom >/dev/null 2>&1
-    domxml hbdom "<interface type='network'><source network='hostbr'/><model type='virtio'/></interface>" >"$ROOT/hbdom.xml"
+    counter_domxml hbdom "" "<interface type='network'><source network='hostbr'/><model type='virtio'/></interface>" >"$ROOT/hbdom.xml"
     out=$(v create "$ROOT/hbdom.xml" 2>&1)
     hbtap=$(v dumpxml hbdom 2>/dev/null | sed -n "s/.*<target dev='\(vnet[0-9]*\)'.*/\1/p" | head -1)
     check "a domain on the bridged network has its tap ($hbtap) on the host bridge" \
@@ -294,7 +282,7 @@ EOF
     v destroy hbdom >/dev/null 2>&1
     check "its tap is gone after destroy, the host bridge stays" \
         bash -c "[ -n '$hbtap' ] && ! ip link show '$hbtap' 2>/dev/null && ip link show cvhostbr0 >/dev/null"
-    domxml nonet "<interface type='network'><source network='nosuch'/></interface>" >"$ROOT/nonet.xml"
+    counter_domxml nonet "" "<interface type='network'><source network='nosuch'/></interface>" >"$ROOT/nonet.xml"
     out=$(v create "$ROOT/nonet.xml" 2>&1); rc=$?
     check "a domain on an unknown network is refused" \
         bash -c "[ $rc != 0 ] && grep -q \"no network with matching name 'nosuch'\" <<<\"\$1\"" _ "$out"

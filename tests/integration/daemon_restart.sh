@@ -16,18 +16,6 @@ CONF=$ROOT/etc/cvirt/qemu
 RUN=$ROOT/run/cvirt/qemu
 # An exited VMM may stay a zombie of whoever adopted it (not the daemon).
 gone() { [ ! -e /proc/$1 ] || [ "$(awk '{print $3}' /proc/$1/stat 2>/dev/null)" = Z ]; }
-domxml() {
-    cat <<EOF
-<domain type='kvm'>
-  <name>$1</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type><kernel>$KIT/counter.elf</kernel>
-      <cmdline>cpus=1</cmdline></os>
-  <devices><serial type='pty'/></devices>
-</domain>
-EOF
-}
 
 if ! have_kvm; then
     tap_done
@@ -41,7 +29,7 @@ fi
 
 check "cvirtd starts" start_daemon
 for n in r1 r2 r3; do
-    domxml $n > "$ROOT/$n.xml"
+    counter_domxml $n > "$ROOT/$n.xml"
     v define "$ROOT/$n.xml" >/dev/null 2>&1
 done
 v start r1 >/dev/null 2>&1

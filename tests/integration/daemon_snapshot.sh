@@ -21,19 +21,10 @@ check "cvirtd serves under --root" test -S "$SOCK"
 
 # domxml NAME DISK FORMAT
 domxml() {
-    cat <<EOF
-<domain type='kvm'>
-  <name>$1</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type><kernel>$KIT/counter.elf</kernel>
-      <cmdline>cpus=1</cmdline></os>
-  <devices><serial type='pty'/>
+    counter_domxml "$1" "" "
     <disk type='file' device='disk'><driver name='qemu' type='$3'/>
       <source file='$2'/><target dev='vda' bus='virtio'/></disk>
-  </devices>
-</domain>
-EOF
+  "
 }
 pty_of() { v dumpxml "$1" | sed -n "s|.*<source path='\(/dev/pts/[0-9]*\)'/>.*|\1|p" | head -1; }
 # counters FILE: the counter values the guest printed, one a line.
