@@ -44,7 +44,9 @@ disk() {
     local salt=$((RANDOM * 32768 + RANDOM)) mode args
     args="mb=$MB bs=64 qd=32 ops=500"
     for mode in qemu vmm; do
-        dd if=/dev/zero of="$WORK/$mode.raw" bs=1M count=$((MB + 1)) status=none
+        # Written around the page cache: a dirty cached page the guest's
+        # O_DIRECT writes could not invalidate would later read back as zeros.
+        dd if=/dev/zero of="$WORK/$mode.raw" bs=1M count=$((MB + 1)) oflag=direct status=none
     done
     CVIRT_KIT_QEMU_ARGS="-drive if=none,id=d0,file=$WORK/qemu.raw,format=raw,cache=none -device virtio-blk-pci,disable-legacy=on,drive=d0" \
         kit_oracle disk_bench 1 "$args salt=$salt"
