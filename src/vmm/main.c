@@ -90,7 +90,8 @@ static void usage(FILE *f)
         "                     the name it is bound to, for ps and the log)\n"
         "  --restore FILE     start from a snapshot saved with QMP migrate file:FILE (machine\n"
         "                     options come from the file; --console and --control still apply)\n"
-        "  --incoming tcp:HOST:PORT|file:FILE   wait for a migration (or restore FILE)\n"
+        "  --incoming tcp:HOST:PORT|file:FILE|defer   wait for a migration (or restore\n"
+        "                     FILE); defer: until QMP migrate-incoming names the source\n"
         "  --paused           with --restore/--incoming: stay paused until QMP cont\n"
         "  --help, --version\n"
         "On a terminal, Ctrl-A x quits.\n", VM_MAX_CPUS);

@@ -205,9 +205,15 @@ main() {
     truncate -s 32M "$tmp/disk.raw"
     "${INA[@]}" "$VMM" "${bargs[@]}" --control "$tmp/w1.sock" </dev/null >"$tmp/w1.out" 2>"$tmp/w1.err" &
     local w1=$!
-    "${INB[@]}" "$VMM" "${bargs[@]}" --control "$tmp/w2.sock" --incoming "tcp:$DST:$((port + 5))" \
+    # This destination waits for QMP migrate-incoming (--incoming defer).
+    "${INB[@]}" "$VMM" "${bargs[@]}" --control "$tmp/w2.sock" --incoming defer \
         </dev/null >"$tmp/w2.out" 2>"$tmp/w2.err" &
     local w2=$!
+    wait_sock "$tmp/w2.sock"
+    out=$(python3 "$QMP_PY" "$tmp/w2.sock" migrate-incoming '{"uri": "file:/nonexistent"}' 2>&1)
+    check "migrate-incoming refuses a URI it cannot take ($out)" grep -q "expected tcp:HOST:PORT" <<<"$out"
+    check "migrate-incoming tcp: on a deferred destination" \
+        "${INB[@]}" python3 "$QMP_PY" "$tmp/w2.sock" migrate-incoming "{\"uri\": \"tcp:$DST:$((port + 5))\"}"
     local i
     for ((i = 0; i < 100; i++)); do
         [ "$(grep -c '^flushed' "$tmp/w1.out")" -ge 30 ] && break

@@ -21,6 +21,8 @@ struct snapshot {
     int mach_argc, run_argc;
     const char *restore_path;    /* --restore / --incoming file: */
     const char *incoming;        /* --incoming tcp:HOST:PORT, after "tcp:" */
+    bool defer;                  /* --incoming defer: wait for migrate-incoming */
+    char incoming_uri[256];      /* what migrate-incoming gave */
     bool paused;                 /* --paused */
     bool have_file, applied;
     struct snap_file file;

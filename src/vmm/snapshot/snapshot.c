@@ -13,6 +13,7 @@
 #include "snapshot/format.h"
 #include "snapshot/migrate.h"
 #include "snapshot/snapshot_int.h"
+#include "util/evloop.h"
 #include "util/log.h"
 #include "vm.h"
 
@@ -92,12 +93,15 @@ static int split_cmdline(struct snapshot *s, int argc, char **argv, char ***host
             continue;
         }
         if ((v = match_opt(argc, argv, &i, "--incoming", &missing))) {
-            if (!strncmp(v, "file:", 5))
+            if (!strcmp(v, "defer"))
+                s->defer = true;
+            else if (!strncmp(v, "file:", 5))
                 s->restore_path = v + 5;
             else if (!strncmp(v, "tcp:", 4))
                 s->incoming = v + 4;
             else
-                return err_set(e, EINVAL, "--incoming '%s': expected file:PATH or tcp:HOST:PORT", v);
+                return err_set(e, EINVAL,
+                               "--incoming '%s': expected file:PATH, tcp:HOST:PORT or defer", v);
             continue;
         }
         if (!strcmp(argv[i], "--paused")) {
@@ -120,8 +124,8 @@ static int split_cmdline(struct snapshot *s, int argc, char **argv, char ***host
         if (!is_host && push_arg(s, &s->mach_argv, &s->mach_argc, argv[i]) < 0)
             return err_set(e, ENOMEM, "out of memory");
     }
-    if (s->restore_path && s->incoming)
-        return err_set(e, EINVAL, "--restore and --incoming tcp: exclude each other");
+    if ((s->restore_path != NULL) + (s->incoming != NULL) + s->defer > 1)
+        return err_set(e, EINVAL, "--restore and the forms of --incoming exclude each other");
     return 0;
 }
 
@@ -279,6 +283,31 @@ static int cmd_migrate(void *opaque, struct json_object *args, struct json_objec
     return err_set(e, EINVAL, "Invalid parameter 'uri': expected file:PATH or tcp:HOST:PORT");
 }
 
+/* QEMU's migrate-incoming, for a destination started with --incoming
+ * defer: the machine waits, its control socket serving, until this names
+ * where the migration comes from. */
+static int cmd_migrate_incoming(void *opaque, struct json_object *args, struct json_object **ret,
+                                enum control_err_class *cls, struct err *e)
+{
+    struct snapshot *s = opaque;
+    static const char *const allowed[] = { "uri", NULL };
+    int r = control_args_only(args, allowed, e);
+    const char *uri;
+    if (r == 0)
+        r = control_arg_str(args, "uri", true, &uri, e);
+    if (r < 0)
+        return r;
+    if (!s->defer)
+        return err_set(e, EINVAL, "'-incoming' was not specified on the command line");
+    if (s->incoming)
+        return err_set(e, EBUSY, "The incoming migration has already been started");
+    if (strncmp(uri, "tcp:", 4) || !uri[4] || strlen(uri) >= sizeof(s->incoming_uri))
+        return err_set(e, EINVAL, "Invalid parameter 'uri': expected tcp:HOST:PORT");
+    snprintf(s->incoming_uri, sizeof(s->incoming_uri), "%s", uri);
+    s->incoming = s->incoming_uri + 4;
+    return 0;
+}
+
 static int cmd_query_migrate(void *opaque, struct json_object *args, struct json_object **ret,
                              enum control_err_class *cls, struct err *e)
 {
@@ -344,12 +373,14 @@ int snapshot_attach(struct snapshot *s, struct vm *vm, struct err *e)
 {
     s->vm = vm;
     if (!vm->control)
-        return 0;
+        return s->defer ? err_set(e, EINVAL, "--incoming defer needs --control: "
+                                             "migrate-incoming comes over it") : 0;
     static const struct { const char *name; control_cmd_fn fn; } cmds[] = {
         { "migrate", cmd_migrate },
         { "query-migrate", cmd_query_migrate },
         { "migrate_cancel", cmd_migrate_cancel },
         { "migrate-set-parameters", cmd_set_params },
+        { "migrate-incoming", cmd_migrate_incoming },
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         int r = control_register(vm->control, cmds[i].name, cmds[i].fn, s);
@@ -361,10 +392,17 @@ int snapshot_attach(struct snapshot *s, struct vm *vm, struct err *e)
 
 int snapshot_restore_apply(struct snapshot *s, struct err *e)
 {
-    if (!s || s->applied || (!s->restore_path && !s->incoming))
+    if (!s || s->applied || (!s->restore_path && !s->incoming && !s->defer))
         return 0;
-    s->applied = true;
     struct vm *vm = s->vm;
+    /* --incoming defer: serve the control socket until migrate-incoming
+     * (or a stop) comes; the vCPUs have not started yet. */
+    while (s->defer && !s->incoming) {
+        if (vm_exit_reason(vm) != VM_EXIT_NONE)
+            return 0;
+        evloop_run_once(vm->loop, -1);
+    }
+    s->applied = true;
     if (s->incoming)
         return snap_migrate_incoming(s, e);
     int64_t t0 = now_ms();
