@@ -577,6 +577,13 @@ compare "list --all --name" list --all --name
 # CPU time moves between the two runs (and is left out while it is 0).
 run_both dominfo_va '/^CPU time:/d' -- -c "$URI" dominfo va
 same dominfo_va "dominfo of a running domain (by name), CPU time aside"
+# The console of the real daemon through both clients: script(1) gives
+# each a terminal, ^] (0x1d) leaves.
+for c in virsh "$CVIRSH"; do
+    out=$( (sleep 2; printf '\035') | timeout 30 script -qec "$c -c '$URI' console va" /dev/null 2>&1); rc=$?
+    check "$(basename "$c") console va shows the guest counting and ^] leaves with exit 0" \
+        bash -c '[ "$1" = 0 ] && grep -q "^counter [0-9]" <<<"$(tr -d "\r" <<<"$0")"' "$out" "$rc"
+done
 id=$(timeout 30 "$CVIRSH" -c "$URI" domid vb)
 check "domid of a running domain is a number" test -n "$id" -a "$id" -ge 0
 run_both dominfo_id '/^CPU time:/d' -- -c "$URI" dominfo "$id"
