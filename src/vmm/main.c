@@ -459,8 +459,10 @@ int main(int argc, char **argv)
         return EXIT_VMM_USAGE;
     }
     struct opts o;
-    if (parse_opts(argc, argv, &o) < 0)
+    if (parse_opts(argc, argv, &o) < 0) {
+        snapshot_free(rn.snap);
         return EXIT_VMM_USAGE;
+    }
 
     struct machine m = { 0 };
     int status = EXIT_VMM_ERROR;
