@@ -12,11 +12,11 @@
 #                         systemd-sysv, udev and iproute2 (the download,
 #                         about 1-3 minutes), kept so that a change of the
 #                         configuration below does not download again;
-#   <key>/root.img        that tree plus the files of debian-root/ and the
+#   <key>/debian.img      that tree plus the files of debian-root/ and the
 #                         settings made here, turned into ext4 with
 #                         mke2fs -d (no mount, no loop device).
 # Each key hashes its inputs; results are written under temporary names and
-# renamed when complete. Never boot root.img itself: boot a copy (the tests
+# renamed when complete. Never boot debian.img itself: boot a copy (the tests
 # and `make run` do), so that every boot starts from the same image.
 #
 # The root: hostname cvirt-debian, /dev/vda on /, root without a password
@@ -76,7 +76,7 @@ base=$CACHE/base/$base_key/base.tar
 conf_key=$({ echo "$base_key $ROOT_MB"; cat "$0"
              find "$HERE/debian-root" -type f | LC_ALL=C sort | xargs cat
            } | sha256sum | cut -c1-16)
-out=$CACHE/$conf_key/root.img
+out=$CACHE/$conf_key/debian.img
 if [ -f "$out" ]; then
     echo "$out"
     exit 0
@@ -100,14 +100,14 @@ if [ ! -f "$base" ]; then
     echo "mk-debian-root.sh: debootstrap $SUITE from $mirror (a few minutes)" >&2
     start=$SECONDS
     if ! debootstrap --variant=minbase --include="$INCLUDE" --components=main \
-        "$SUITE" "$tmp/root" "$mirror" >"$tmp/log" 2>&1; then
+        "$SUITE" "$tmp/tree" "$mirror" >"$tmp/log" 2>&1; then
         tail -n 30 "$tmp/log" >&2
         die "debootstrap failed (the end of its log above)"
     fi
     # The downloaded packages are in the tree's apt cache: not needed.
-    rm -rf "$tmp"/root/var/cache/apt/archives/*.deb "$tmp"/root/var/lib/apt/lists/*_Packages
-    tar -C "$tmp/root" --numeric-owner --xattrs -cf "$tmp/base.tar" .
-    rm -rf "$tmp/root"
+    rm -rf "$tmp"/tree/var/cache/apt/archives/*.deb "$tmp"/tree/var/lib/apt/lists/*_Packages
+    tar -C "$tmp/tree" --numeric-owner --xattrs -cf "$tmp/base.tar" .
+    rm -rf "$tmp/tree"
     echo "mk-debian-root.sh: debootstrap took $((SECONDS - start))s" >&2
     mv -T "$tmp" "$CACHE/base/$base_key" 2>/dev/null || rm -rf "$tmp"
     tmp=
@@ -117,20 +117,20 @@ fi
 mkdir -p "$CACHE"
 clean_stale "$CACHE"
 tmp=$CACHE/$conf_key.tmp.$$
-mkdir -p "$tmp/root"
-tar -C "$tmp/root" --numeric-owner --xattrs -xf "$base"
-"$HERE/debian-root/configure.sh" "$tmp/root"
+mkdir -p "$tmp/tree"
+tar -C "$tmp/tree" --numeric-owner --xattrs -xf "$base"
+"$HERE/debian-root/configure.sh" "$tmp/tree"
 
-used_kb=$(du -sk "$tmp/root" | cut -f1)
+used_kb=$(du -sk "$tmp/tree" | cut -f1)
 # ext4's metadata and the journal, and room for the guest to write.
 [ $((used_kb / 1024 + 128)) -le "$ROOT_MB" ] ||
     die "the root needs about $((used_kb / 1024 + 128)) MiB: raise ROOT_MB (now $ROOT_MB)"
-if ! mke2fs -q -F -t ext4 -L cvirt-debian -E root_owner=0:0 -d "$tmp/root" \
-    "$tmp/root.img" "${ROOT_MB}M" >"$tmp/mke2fs.log" 2>&1; then
+if ! mke2fs -q -F -t ext4 -L cvirt-debian -E root_owner=0:0 -d "$tmp/tree" \
+    "$tmp/debian.img" "${ROOT_MB}M" >"$tmp/mke2fs.log" 2>&1; then
     cat "$tmp/mke2fs.log" >&2
     die "mke2fs failed"
 fi
-rm -rf "$tmp/root" "$tmp/mke2fs.log"
+rm -rf "$tmp/tree" "$tmp/mke2fs.log"
 mv -T "$tmp" "$CACHE/$conf_key" 2>/dev/null || rm -rf "$tmp"
 tmp=
 [ -f "$out" ] || die "could not create $out"
