@@ -383,6 +383,10 @@ static enum vm_exit_reason run_once(struct runner *rn, struct err *e)
     int r = vm_setup(vm, e);
     if (r < 0 || snapshot_restore_apply(rn->snap, e) < 0)
         return VM_EXIT_ERROR;
+    /* Asked to stop before the guest ran (a quit while waiting for an
+     * incoming migration): no vCPU starts. */
+    if (vm_exit_reason(vm) != VM_EXIT_NONE)
+        return vm_exit_reason(vm);
     for (unsigned i = 0; i < vm->ncpus; i++) {
         if (vcpu_start(vm->vcpus[i], e) < 0) {
             vm_request_exit(vm, VM_EXIT_ERROR, "%s", e->msg);

@@ -243,6 +243,16 @@ main() {
     fi
     python3 "$QMP_PY" "$tmp/w1.sock" quit >/dev/null; wait_exit $w1
 
+    # 1c. A deferred destination told to quit before any migration: it
+    # exits 0 and its guest never ran.
+    "$VMM" --kernel "$COUNTER" --memory 64M --control "$tmp/q.sock" --incoming defer \
+        </dev/null >"$tmp/q.out" 2>"$tmp/q.err" &
+    local qpid=$!
+    wait_sock "$tmp/q.sock"
+    python3 "$QMP_PY" "$tmp/q.sock" quit >/dev/null; wait_exit $qpid; rc=$?
+    check "a deferred destination quits with status 0 before its guest runs (status $rc, $(count "$tmp/q.out") counter lines)" \
+        [ $rc = 0 ] && [ "$(count "$tmp/q.out")" = 0 ]
+
     # 2. migrate_cancel while the destination never answers.
     start_src c
     fake_dest $((port + 1)) -1

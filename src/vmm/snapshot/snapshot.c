@@ -396,7 +396,7 @@ int snapshot_restore_apply(struct snapshot *s, struct err *e)
         return 0;
     struct vm *vm = s->vm;
     /* --incoming defer: serve the control socket until migrate-incoming
-     * (or a stop) comes; the vCPUs have not started yet. */
+     * (or a stop, after which the caller starts no vCPU) comes. */
     while (s->defer && !s->incoming) {
         if (vm_exit_reason(vm) != VM_EXIT_NONE)
             return 0;
