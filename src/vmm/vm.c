@@ -303,7 +303,8 @@ int vm_setup(struct vm *vm, struct err *e)
     return boot_setup_bsp(vm, vm->vcpus[0], e);
 }
 
-void vm_teardown(struct vm *vm)
+/* Ends the vCPUs and the KVM VM; guest memory stays as it is. */
+static void vm_close_kvm(struct vm *vm)
 {
     /* Out of the table first, under the lock kickers take; destroyed
      * after, since a vCPU thread still leaving takes that lock too. */
@@ -321,6 +322,11 @@ void vm_teardown(struct vm *vm)
     if (vm->vm_fd >= 0)
         close(vm->vm_fd);
     vm->vm_fd = -1;
+}
+
+void vm_teardown(struct vm *vm)
+{
+    vm_close_kvm(vm);
     /* A reset starts from zeroed memory, as a power cycle would. After a
      * restore the RAM is a private mapping of the snapshot file, where
      * MADV_DONTNEED would bring the file's pages back: fresh anonymous
@@ -343,7 +349,7 @@ void vm_destroy(struct vm *vm)
 {
     if (!vm)
         return;
-    vm_teardown(vm);
+    vm_close_kvm(vm);
     if (vm->ram)
         munmap(vm->ram, vm->ram_size);
     if (vm->kvm_fd >= 0)
