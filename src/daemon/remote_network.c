@@ -9,18 +9,19 @@
 #include "daemon/name_list.h"
 #include "daemon/network.h"
 #include "daemon/rpc/dispatch.h"
+#include "daemon/rpc/server.h"
 #include "util/log.h"
 
 #define VIR_FROM_NETWORK 19
 #define VIR_ERR_NO_NETWORK 43
 
-/* virConnectListAllNetworksFlags */
-#define LIST_INACTIVE     (1u << 0)
-#define LIST_ACTIVE       (1u << 1)
-#define LIST_PERSISTENT   (1u << 2)
-#define LIST_TRANSIENT    (1u << 3)
-#define LIST_AUTOSTART    (1u << 4)
-#define LIST_NO_AUTOSTART (1u << 5)
+/* virNetworkEventLifecycleType; every detail is 0. */
+enum {
+    NET_EVENT_DEFINED = 0,
+    NET_EVENT_UNDEFINED = 1,
+    NET_EVENT_STARTED = 2,
+    NET_EVENT_STOPPED = 3,
+};
 
 /* One daemon per process, as for storage. */
 static struct network_driver *the_driver;
@@ -69,44 +70,33 @@ static int make_net(remote_nonnull_network *rn, const struct network *n, struct 
 
 /* ---- lists ---- */
 
-static bool list_match(const struct network *n, unsigned flags)
+static bool list_match(const void *ctx, size_t i, unsigned flags)
 {
-    if ((flags & (LIST_ACTIVE | LIST_INACTIVE)) &&
-        !((flags & LIST_ACTIVE && n->active) || (flags & LIST_INACTIVE && !n->active)))
-        return false;
-    if ((flags & (LIST_PERSISTENT | LIST_TRANSIENT)) &&
-        !((flags & LIST_PERSISTENT && n->persistent) ||
-          (flags & LIST_TRANSIENT && !n->persistent)))
-        return false;
-    if ((flags & (LIST_AUTOSTART | LIST_NO_AUTOSTART)) &&
-        !((flags & LIST_AUTOSTART && n->autostart) ||
-          (flags & LIST_NO_AUTOSTART && !n->autostart)))
-        return false;
-    return true;
+    const struct network *n = ((const struct network_driver *)ctx)->nets[i];
+    return name_list_state_match(flags, n->active, n->persistent, n->autostart);
+}
+
+static int list_make(void *elem, const void *ctx, size_t i)
+{
+    remote_nonnull_network *rn = elem;
+    const struct network *n = ((const struct network_driver *)ctx)->nets[i];
+    if (!(rn->name = strdup(n->def->name)))
+        return -ENOMEM;
+    memcpy(rn->uuid, n->def->uuid, 16);
+    return 0;
 }
 
 static int h_list_all(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
 {
     const remote_connect_list_all_networks_args *a = args;
     remote_connect_list_all_networks_ret *r = ret;
-    struct network_driver *d = the_driver;
-    unsigned n = 0;
+    void *val = NULL;
     (void)c;
-    if (a->need_results && d->nnets &&
-        !(r->nets.nets_val = calloc(d->nnets, sizeof(*r->nets.nets_val))))
-        return oom(err);
-    for (size_t i = 0; i < d->nnets; i++) {
-        if (!list_match(d->nets[i], a->flags))
-            continue;
-        if (a->need_results) {
-            if (make_net(&r->nets.nets_val[n], d->nets[i], err) < 0)
-                return -1;
-            r->nets.nets_len = n + 1;
-        }
-        n++;
-    }
-    r->ret = n;
-    return 0;
+    int rc = name_list_objects(the_driver->nnets, a->flags, a->need_results,
+                               sizeof(*r->nets.nets_val), list_match, list_make, the_driver,
+                               &val, &r->nets.nets_len, &r->ret);
+    r->nets.nets_val = val;
+    return rc < 0 ? oom(err) : 0;
 }
 
 static int count(bool active)
@@ -200,32 +190,56 @@ static int h_lookup_by_uuid(struct rpc_client *c, const void *args, void *ret,
 
 /* ---- lifecycle ---- */
 
-static int define(const char *xml, void *ret, struct rpc_error *err)
+/* A lifecycle event (315) to every client that registered for it. The
+ * name and uuid are passed, not the network: a transient network is gone
+ * once it stopped. */
+static void emit(struct rpc_client *c, const char *name, const char *uuid, int event)
+{
+    struct daemon *dm = rpc_client_daemon(c);
+    if (!dm || !dm->srv)
+        return;
+    remote_network_event_lifecycle_msg m = { .net.name = (char *)name, .event = event };
+    memcpy(m.net.uuid, uuid, 16);
+    rpc_server_emit_event(dm->srv, RPC_EVENT_NETWORK, RPC_NETWORK_EVENT_ID_LIFECYCLE,
+                          (const unsigned char *)uuid, 315,
+                          (xdrproc_t)xdr_remote_network_event_lifecycle_msg, &m, &m.callbackID);
+}
+
+/* Fills ret with n and tells the clients it had event. */
+static int reply_net(struct rpc_client *c, void *ret, const struct network *n, int event,
+                     struct rpc_error *err)
+{
+    remote_nonnull_network *rn = &((remote_network_ret *)ret)->net;
+    if (make_net(rn, n, err) < 0)
+        return -1;
+    emit(c, rn->name, rn->uuid, event);
+    return 0;
+}
+
+static int define(struct rpc_client *c, const char *xml, void *ret, struct rpc_error *err)
 {
     struct network *n;
     struct err e = { 0 };
     if (network_define(the_driver, xml, &n, &e) < 0)
         return fail(err, &e);
     log_info("network '%s' defined", n->def->name);
-    return make_net(&((remote_network_ret *)ret)->net, n, err);
+    return reply_net(c, ret, n, NET_EVENT_DEFINED, err);
 }
 
 static int h_define(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
 {
-    (void)c;
-    return define(((const remote_network_xml_args *)args)->xml, ret, err);
+    return define(c, ((const remote_network_xml_args *)args)->xml, ret, err);
 }
 
 static int h_define_flags(struct rpc_client *c, const void *args, void *ret,
                           struct rpc_error *err)
 {
     const remote_network_define_xml_flags_args *a = args;
-    (void)c;
     /* VIR_NETWORK_DEFINE_VALIDATE (1): the parser checks everything anyway. */
     if (a->flags & ~1u)
         return rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_NETWORK,
                            "unsupported flags (0x%x)", a->flags & ~1u);
-    return define(a->xml, ret, err);
+    return define(c, a->xml, ret, err);
 }
 
 static int h_create_xml(struct rpc_client *c, const void *args, void *ret,
@@ -233,41 +247,47 @@ static int h_create_xml(struct rpc_client *c, const void *args, void *ret,
 {
     struct network *n;
     struct err e = { 0 };
-    (void)c;
     if (network_create_transient(the_driver, ((const remote_network_xml_args *)args)->xml,
                                  &n, &e) < 0)
         return fail(err, &e);
-    return make_net(&((remote_network_ret *)ret)->net, n, err);
+    return reply_net(c, ret, n, NET_EVENT_STARTED, err);
 }
 
 typedef int (*net_op)(struct network_driver *d, struct network *n, struct err *e);
 
-static int run_op(const void *args, net_op op, struct rpc_error *err)
+/* Runs op on the network the client named and sends event once it did. */
+static int run_op(struct rpc_client *c, const void *args, net_op op, int event,
+                  struct rpc_error *err)
 {
-    struct network *n = net_get(&((const remote_network_args *)args)->net, err);
+    const remote_nonnull_network *rn = &((const remote_network_args *)args)->net;
+    struct network *n = net_get(rn, err);
     struct err e = { 0 };
     if (!n)
         return -1;
-    return op(the_driver, n, &e) < 0 ? fail(err, &e) : 0;
+    if (op(the_driver, n, &e) < 0)
+        return fail(err, &e);
+    /* net_get() checked that the client's name and uuid are the network's. */
+    emit(c, rn->name, rn->uuid, event);
+    return 0;
 }
 
 static int h_create(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
 {
-    (void)c; (void)ret;
-    return run_op(args, network_start, err);
+    (void)ret;
+    return run_op(c, args, network_start, NET_EVENT_STARTED, err);
 }
 
 static int h_destroy(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
 {
-    (void)c; (void)ret;
-    return run_op(args, network_destroy, err);
+    (void)ret;
+    return run_op(c, args, network_destroy, NET_EVENT_STOPPED, err);
 }
 
 static int h_undefine(struct rpc_client *c, const void *args, void *ret,
                       struct rpc_error *err)
 {
-    (void)c; (void)ret;
-    return run_op(args, network_undefine, err);
+    (void)ret;
+    return run_op(c, args, network_undefine, NET_EVENT_UNDEFINED, err);
 }
 
 static int h_set_autostart(struct rpc_client *c, const void *args, void *ret,

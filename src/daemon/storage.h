@@ -172,7 +172,35 @@ int remote_storage_init(struct daemon *d, struct err *e);
 void remote_storage_fini(struct daemon *d);
 extern const struct rpc_proc remote_storage_procs[];
 extern const size_t remote_storage_nprocs;
-/* The volume a client names, in an active pool (remote_storage.c). */
+/* Shared by remote_storage.c and remote_storage_vol.c: the daemon's
+ * driver, one error reply from a struct err of storage.c by the kind of
+ * failure, "no storage pool with matching WHAT 'NAME'", and the active pool
+ * a client names (NULL with err set). */
+struct storage_driver *remote_storage_driver(void);
+int remote_storage_fail(struct rpc_error *err, const struct err *e);
+int remote_storage_no_pool(struct rpc_error *err, const char *what, const char *name);
+struct storage_pool *remote_storage_pool_active(struct rpc_client *c,
+                                                const remote_nonnull_storage_pool *rp,
+                                                struct rpc_error *err);
+/* The volume procedures (remote_storage_vol.c), listed in
+ * remote_storage_procs. */
+#define REMOTE_STORAGE_HANDLER(name)                                          \
+    int remote_storage_##name(struct rpc_client *c, const void *args, void *ret, \
+                              struct rpc_error *err)
+REMOTE_STORAGE_HANDLER(pool_num_of_volumes);
+REMOTE_STORAGE_HANDLER(pool_list_volumes);
+REMOTE_STORAGE_HANDLER(pool_list_all_volumes);
+REMOTE_STORAGE_HANDLER(vol_lookup_by_name);
+REMOTE_STORAGE_HANDLER(vol_lookup_by_key);
+REMOTE_STORAGE_HANDLER(vol_lookup_by_path);
+REMOTE_STORAGE_HANDLER(vol_create_xml);
+REMOTE_STORAGE_HANDLER(vol_create_xml_from);
+REMOTE_STORAGE_HANDLER(vol_delete);
+REMOTE_STORAGE_HANDLER(vol_get_info);
+REMOTE_STORAGE_HANDLER(vol_get_xml);
+REMOTE_STORAGE_HANDLER(vol_get_path);
+#undef REMOTE_STORAGE_HANDLER
+/* The volume a client names, in an active pool (remote_storage_vol.c). */
 int remote_storage_vol_get(struct rpc_client *c, const remote_nonnull_storage_vol *rv,
                            struct storage_pool **pool, struct storage_vol *v,
                            struct rpc_error *err);

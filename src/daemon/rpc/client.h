@@ -14,8 +14,9 @@
 
 struct rpc_event_cb {
     int id;                     /* callbackID given to the client */
-    int event_id;               /* virDomainEventID */
-    bool has_dom;               /* only for this domain (by uuid) */
+    enum rpc_event_kind kind;   /* what event_id numbers */
+    int event_id;               /* virDomainEventID, virNetworkEventID, ... */
+    bool has_obj;               /* only for this object (by uuid) */
     uint8_t uuid[16];
 };
 

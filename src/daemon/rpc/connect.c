@@ -355,31 +355,64 @@ static int h_unregister_close_callback(struct rpc_client *c, const void *args, v
     return 0;
 }
 
-/* libvirt's VIR_DOMAIN_EVENT_ID_LAST for 9.0: ids below it are valid even
- * when this daemon never emits them. */
+/* libvirt 9.0's VIR_*_EVENT_ID_LAST per kind: ids below it are valid
+ * even when this daemon never emits them. */
 #define DOMAIN_EVENT_ID_LAST 27
+#define NETWORK_EVENT_ID_LAST 1
+#define POOL_EVENT_ID_LAST 2
 
-static int h_event_callback_register(struct rpc_client *c, const void *args, void *ret,
-                                     struct rpc_error *err)
+static const int event_id_last[] = {
+    [RPC_EVENT_DOMAIN] = DOMAIN_EVENT_ID_LAST,
+    [RPC_EVENT_NETWORK] = NETWORK_EVENT_ID_LAST,
+    [RPC_EVENT_STORAGE_POOL] = POOL_EVENT_ID_LAST,
+};
+
+/* Adds a callback of c for events event_id of kind on the object with
+ * uuid (NULL: every object) and returns its new callbackID in *id. */
+static int callback_add(struct rpc_client *c, enum rpc_event_kind kind, int event_id,
+                        const char *uuid, int *id, struct rpc_error *err)
 {
-    const remote_connect_domain_event_callback_register_any_args *a = args;
-    remote_connect_domain_event_callback_register_any_ret *r = ret;
-    if (a->eventID < 0 || a->eventID >= DOMAIN_EVENT_ID_LAST)
+    if (event_id < 0 || event_id >= event_id_last[kind])
         return rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_RPC,
-                           "unsupported event ID %d", a->eventID);
+                           "unsupported event ID %d", event_id);
     if (c->ncbs >= RPC_CLIENT_CALLBACKS_MAX)
         return rpc_err_set(err, VIR_ERR_OPERATION_FAILED, VIR_FROM_RPC,
                            "too many event callbacks (%d)", c->ncbs);
     struct rpc_event_cb *cb = &c->cbs[c->ncbs++];
     memset(cb, 0, sizeof(*cb));
     cb->id = c->next_cb_id++;
-    cb->event_id = a->eventID;
-    if (a->dom) {
-        cb->has_dom = true;
-        memcpy(cb->uuid, a->dom->uuid, 16);
+    cb->kind = kind;
+    cb->event_id = event_id;
+    if (uuid) {
+        cb->has_obj = true;
+        memcpy(cb->uuid, uuid, 16);
     }
-    r->callbackID = cb->id;
+    *id = cb->id;
     return 0;
+}
+
+/* Removes callback id, which must be one of kind: a network callback's id
+ * does not deregister a domain callback. */
+static int callback_remove(struct rpc_client *c, enum rpc_event_kind kind, int id,
+                           struct rpc_error *err)
+{
+    for (int i = 0; i < c->ncbs; i++) {
+        if (c->cbs[i].id == id && c->cbs[i].kind == kind) {
+            c->cbs[i] = c->cbs[--c->ncbs];
+            return 0;
+        }
+    }
+    return rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_RPC,
+                       "callback %d not registered", id);
+}
+
+static int h_event_callback_register(struct rpc_client *c, const void *args, void *ret,
+                                     struct rpc_error *err)
+{
+    const remote_connect_domain_event_callback_register_any_args *a = args;
+    remote_connect_domain_event_callback_register_any_ret *r = ret;
+    return callback_add(c, RPC_EVENT_DOMAIN, a->eventID, a->dom ? a->dom->uuid : NULL,
+                        &r->callbackID, err);
 }
 
 static int h_event_callback_deregister(struct rpc_client *c, const void *args, void *ret,
@@ -387,14 +420,41 @@ static int h_event_callback_deregister(struct rpc_client *c, const void *args, v
 {
     const remote_connect_domain_event_callback_deregister_any_args *a = args;
     (void)ret;
-    for (int i = 0; i < c->ncbs; i++) {
-        if (c->cbs[i].id == a->callbackID) {
-            c->cbs[i] = c->cbs[--c->ncbs];
-            return 0;
-        }
-    }
-    return rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_RPC,
-                       "callback %d not registered", a->callbackID);
+    return callback_remove(c, RPC_EVENT_DOMAIN, a->callbackID, err);
+}
+
+static int h_network_event_register(struct rpc_client *c, const void *args, void *ret,
+                                    struct rpc_error *err)
+{
+    const remote_connect_network_event_register_any_args *a = args;
+    remote_connect_network_event_register_any_ret *r = ret;
+    return callback_add(c, RPC_EVENT_NETWORK, a->eventID, a->net ? a->net->uuid : NULL,
+                        &r->callbackID, err);
+}
+
+static int h_network_event_deregister(struct rpc_client *c, const void *args, void *ret,
+                                      struct rpc_error *err)
+{
+    const remote_connect_network_event_deregister_any_args *a = args;
+    (void)ret;
+    return callback_remove(c, RPC_EVENT_NETWORK, a->callbackID, err);
+}
+
+static int h_pool_event_register(struct rpc_client *c, const void *args, void *ret,
+                                 struct rpc_error *err)
+{
+    const remote_connect_storage_pool_event_register_any_args *a = args;
+    remote_connect_storage_pool_event_register_any_ret *r = ret;
+    return callback_add(c, RPC_EVENT_STORAGE_POOL, a->eventID,
+                        a->pool ? a->pool->uuid : NULL, &r->callbackID, err);
+}
+
+static int h_pool_event_deregister(struct rpc_client *c, const void *args, void *ret,
+                                   struct rpc_error *err)
+{
+    const remote_connect_storage_pool_event_deregister_any_args *a = args;
+    (void)ret;
+    return callback_remove(c, RPC_EVENT_STORAGE_POOL, a->callbackID, err);
 }
 
 static int h_event_register_any(struct rpc_client *c, const void *args, void *ret,
@@ -444,6 +504,11 @@ const struct rpc_proc rpc_connect_procs[] = {
              void, h_event_register_any, RO),
     RPC_PROC(168, "virConnectDomainEventDeregisterAny",
              connect_domain_event_deregister_any_args, void, h_event_deregister_any, RO),
+    RPC_PROC(313, "virConnectNetworkEventRegisterAny",
+             connect_network_event_register_any_args,
+             connect_network_event_register_any_ret, h_network_event_register, RO),
+    RPC_PROC(314, "virConnectNetworkEventDeregisterAny",
+             connect_network_event_deregister_any_args, void, h_network_event_deregister, RO),
     RPC_PROC(316, "virConnectDomainEventRegisterAny",
              connect_domain_event_callback_register_any_args,
              connect_domain_event_callback_register_any_ret, h_event_callback_register, RO),
@@ -455,6 +520,11 @@ const struct rpc_proc rpc_connect_procs[] = {
     RPC_PROC(360, "virConnectRegisterCloseCallback", void, void, h_register_close_callback, RO),
     RPC_PROC(361, "virConnectUnregisterCloseCallback", void, void,
              h_unregister_close_callback, RO),
+    RPC_PROC(368, "virConnectStoragePoolEventRegisterAny",
+             connect_storage_pool_event_register_any_args,
+             connect_storage_pool_event_register_any_ret, h_pool_event_register, RO),
+    RPC_PROC(369, "virConnectStoragePoolEventDeregisterAny",
+             connect_storage_pool_event_deregister_any_args, void, h_pool_event_deregister, RO),
 };
 
 const size_t rpc_connect_nprocs = sizeof(rpc_connect_procs) / sizeof(rpc_connect_procs[0]);

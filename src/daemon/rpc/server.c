@@ -540,19 +540,31 @@ void rpc_server_emit_lifecycle(struct rpc_server *s, const remote_nonnull_domain
     remote_domain_event_lifecycle_msg m = {
         .dom = *dom, .event = event, .detail = detail,
     };
+    for (struct rpc_client *c = s->clients; c; c = c->next)
+        if (c->open && !c->closed && c->legacy_lifecycle)
+            send_event(c, 107, (xdrproc_t)xdr_remote_domain_event_lifecycle_msg, &m);
+    remote_domain_event_callback_lifecycle_msg cm = { .msg = m };
+    rpc_server_emit_event(s, RPC_EVENT_DOMAIN, RPC_DOMAIN_EVENT_ID_LIFECYCLE,
+                          (const unsigned char *)dom->uuid, 318,
+                          (xdrproc_t)xdr_remote_domain_event_callback_lifecycle_msg, &cm,
+                          &cm.callbackID);
+}
+
+void rpc_server_emit_event(struct rpc_server *s, enum rpc_event_kind kind, int event_id,
+                           const unsigned char uuid[16], int proc, xdrproc_t xdr_msg,
+                           void *msg, int *callback_id)
+{
     for (struct rpc_client *c = s->clients; c; c = c->next) {
         if (!c->open || c->closed)
             continue;
-        if (c->legacy_lifecycle)
-            send_event(c, 107, (xdrproc_t)xdr_remote_domain_event_lifecycle_msg, &m);
         for (int i = 0; i < c->ncbs; i++) {
             const struct rpc_event_cb *cb = &c->cbs[i];
-            if (cb->event_id != RPC_DOMAIN_EVENT_ID_LIFECYCLE)
+            if (cb->kind != kind || cb->event_id != event_id)
                 continue;
-            if (cb->has_dom && memcmp(cb->uuid, dom->uuid, 16) != 0)
+            if (cb->has_obj && memcmp(cb->uuid, uuid, 16) != 0)
                 continue;
-            remote_domain_event_callback_lifecycle_msg cm = { .callbackID = cb->id, .msg = m };
-            send_event(c, 318, (xdrproc_t)xdr_remote_domain_event_callback_lifecycle_msg, &cm);
+            *callback_id = cb->id;
+            send_event(c, proc, xdr_msg, msg);
         }
     }
 }

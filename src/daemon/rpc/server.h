@@ -60,6 +60,27 @@ bool rpc_client_closed(const struct rpc_client *c);
 void rpc_server_emit_lifecycle(struct rpc_server *s, const remote_nonnull_domain *dom,
                                int event, int detail);
 
+/* The kinds of object clients register event callbacks for; each has its
+ * own event id numbers (RPC_DOMAIN_EVENT_ID_LIFECYCLE, ...). */
+enum rpc_event_kind {
+    RPC_EVENT_DOMAIN,
+    RPC_EVENT_NETWORK,
+    RPC_EVENT_STORAGE_POOL,
+};
+
+/* libvirt's virNetworkEventID and virStoragePoolEventID values. */
+#define RPC_NETWORK_EVENT_ID_LIFECYCLE 0
+#define RPC_POOL_EVENT_ID_LIFECYCLE 0
+#define RPC_POOL_EVENT_ID_REFRESH 1
+
+/* Sends message proc (encoded with xdr_msg from msg) once per callback
+ * registered for (kind, event_id) on the object with this uuid or on all
+ * objects. callback_id points at msg's callbackID member, which is set to
+ * each callback's id before its copy is encoded. */
+void rpc_server_emit_event(struct rpc_server *s, enum rpc_event_kind kind, int event_id,
+                           const unsigned char uuid[16], int proc, xdrproc_t xdr_msg,
+                           void *msg, int *callback_id);
+
 /* ---- streams (type 3 messages on the serial of the CALL that opened them) ---- */
 
 struct rpc_stream;
