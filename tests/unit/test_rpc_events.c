@@ -13,29 +13,35 @@
 
 #include "daemon/rpc/server.h"
 
+/* The connect-level procedures, which hold the registrations; every test
+ * gets a server of its own on this table. */
+static struct rpc_table table;
+
 struct fixture {
-    struct rpc_table table;
     struct rpc_server *srv;
     uint32_t serial;
 };
 
+static int group_setup(void **state)
+{
+    struct err e = {0};
+    (void)state;
+    return rpc_table_add(&table, rpc_connect_procs, rpc_connect_nprocs, &e);
+}
+
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
+    static struct fixture f;
     struct err e = {0};
-    assert_non_null(f);
-    assert_int_equal(rpc_table_add(&f->table, rpc_connect_procs, rpc_connect_nprocs, &e), 0);
-    f->srv = rpc_server_new(NULL, &f->table, NULL, &e);
-    assert_non_null(f->srv);
-    *state = f;
-    return 0;
+    f.serial = 0;
+    f.srv = rpc_server_new(NULL, &table, NULL, &e);
+    *state = &f;
+    return f.srv ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    rpc_server_free(f->srv);
-    free(f);
+    rpc_server_free(((struct fixture *)*state)->srv);
     return 0;
 }
 
@@ -97,6 +103,22 @@ static uint32_t call(struct fixture *f, struct rpc_client *c, int proc, xdrproc_
     assert_int_equal(off, rpc_buf_pending(rpc_client_output(c)));
     drain(c);
     return r.status;
+}
+
+/* Calls proc, which must fail; returns the error's code and, when want
+ * is not NULL, checks that the message holds it. */
+static int refused(struct fixture *f, struct rpc_client *c, int proc, xdrproc_t xa, void *args,
+                   const char *want)
+{
+    remote_error err = {0};
+    assert_int_equal(call(f, c, proc, xa, args, (xdrproc_t)xdr_remote_void, NULL, &err),
+                     REMOTE_ERROR);
+    assert_non_null(err.message);
+    if (want)
+        assert_non_null(strstr(*err.message, want));
+    int code = err.code;
+    xdr_free((xdrproc_t)xdr_remote_error, (char *)&err);
+    return code;
 }
 
 static struct rpc_client *open_client(struct fixture *f)
@@ -202,17 +224,16 @@ static void test_network_callbacks(void **state)
 
     /* Deregistered, the callback for every network is silent. */
     remote_connect_network_event_deregister_any_args d = { .callbackID = all };
-    assert_int_equal(call(f, c, 314, (xdrproc_t)xdr_remote_connect_network_event_deregister_any_args,
-                          &d, (xdrproc_t)xdr_remote_void, NULL, NULL), REMOTE_OK);
+    assert_int_equal(call(f, c, 314,
+                          (xdrproc_t)xdr_remote_connect_network_event_deregister_any_args, &d,
+                          (xdrproc_t)xdr_remote_void, NULL, NULL), REMOTE_OK);
     emit_net(f, "one", 0x11, 0);
     assert_int_equal(net_events(c, "one", 0, ids, 4), 1);
     assert_int_equal(ids[0], only_one);
     /* ... and cannot be deregistered twice. */
-    remote_error err = {0};
-    assert_int_equal(call(f, c, 314, (xdrproc_t)xdr_remote_connect_network_event_deregister_any_args,
-                          &d, (xdrproc_t)xdr_remote_void, NULL, &err), REMOTE_ERROR);
-    assert_int_equal(err.code, VIR_ERR_INVALID_ARG);
-    xdr_free((xdrproc_t)xdr_remote_error, (char *)&err);
+    assert_int_equal(refused(f, c, 314,
+                             (xdrproc_t)xdr_remote_connect_network_event_deregister_any_args,
+                             &d, "not registered"), VIR_ERR_INVALID_ARG);
 
     /* Closing the connection drops its callbacks. */
     assert_int_equal(call(f, other, 2, (xdrproc_t)xdr_remote_void, NULL,
@@ -263,10 +284,8 @@ static void test_pool_callbacks(void **state)
 
     /* A pool callback id does not deregister through the network call. */
     remote_connect_network_event_deregister_any_args nd = { .callbackID = life };
-    remote_error err = {0};
-    assert_int_equal(call(f, c, 314, (xdrproc_t)xdr_remote_connect_network_event_deregister_any_args,
-                          &nd, (xdrproc_t)xdr_remote_void, NULL, &err), REMOTE_ERROR);
-    xdr_free((xdrproc_t)xdr_remote_error, (char *)&err);
+    refused(f, c, 314, (xdrproc_t)xdr_remote_connect_network_event_deregister_any_args, &nd,
+            "not registered");
     remote_connect_storage_pool_event_deregister_any_args pd = { .callbackID = life };
     assert_int_equal(call(f, c, 369,
                           (xdrproc_t)xdr_remote_connect_storage_pool_event_deregister_any_args,
@@ -284,32 +303,17 @@ static void test_event_ids_checked(void **state)
 {
     struct fixture *f = *state;
     struct rpc_client *c = open_client(f);
-    remote_error err = {0};
+    const xdrproc_t net = (xdrproc_t)xdr_remote_connect_network_event_register_any_args;
+    const xdrproc_t pool = (xdrproc_t)xdr_remote_connect_storage_pool_event_register_any_args;
     remote_connect_network_event_register_any_args na = { .eventID = 1 };
-    remote_connect_network_event_register_any_ret nr = {0};
-    assert_int_equal(call(f, c, 313, (xdrproc_t)xdr_remote_connect_network_event_register_any_args,
-                          &na, (xdrproc_t)xdr_remote_connect_network_event_register_any_ret,
-                          &nr, &err), REMOTE_ERROR);
-    assert_int_equal(err.code, VIR_ERR_INVALID_ARG);
-    assert_non_null(strstr(*err.message, "unsupported event ID 1"));
-    xdr_free((xdrproc_t)xdr_remote_error, (char *)&err);
-
+    assert_int_equal(refused(f, c, 313, net, &na, "unsupported event ID 1"),
+                     VIR_ERR_INVALID_ARG);
     remote_connect_storage_pool_event_register_any_args pa = { .eventID = 2 };
-    remote_connect_storage_pool_event_register_any_ret pr = {0};
-    memset(&err, 0, sizeof(err));
-    assert_int_equal(call(f, c, 368,
-                          (xdrproc_t)xdr_remote_connect_storage_pool_event_register_any_args,
-                          &pa, (xdrproc_t)xdr_remote_connect_storage_pool_event_register_any_ret,
-                          &pr, &err), REMOTE_ERROR);
-    assert_non_null(strstr(*err.message, "unsupported event ID 2"));
-    xdr_free((xdrproc_t)xdr_remote_error, (char *)&err);
+    assert_int_equal(refused(f, c, 368, pool, &pa, "unsupported event ID 2"),
+                     VIR_ERR_INVALID_ARG);
     pa.eventID = -1;
-    memset(&err, 0, sizeof(err));
-    assert_int_equal(call(f, c, 368,
-                          (xdrproc_t)xdr_remote_connect_storage_pool_event_register_any_args,
-                          &pa, (xdrproc_t)xdr_remote_connect_storage_pool_event_register_any_ret,
-                          &pr, &err), REMOTE_ERROR);
-    xdr_free((xdrproc_t)xdr_remote_error, (char *)&err);
+    assert_int_equal(refused(f, c, 368, pool, &pa, "unsupported event ID -1"),
+                     VIR_ERR_INVALID_ARG);
     rpc_client_close(c);
 }
 
@@ -325,14 +329,10 @@ static void test_table_full(void **state)
         assert_true(id > last);
         last = id;
     }
-    remote_error err = {0};
     remote_connect_network_event_register_any_args na = { .eventID = 0 };
-    remote_connect_network_event_register_any_ret nr = {0};
-    assert_int_equal(call(f, c, 313, (xdrproc_t)xdr_remote_connect_network_event_register_any_args,
-                          &na, (xdrproc_t)xdr_remote_connect_network_event_register_any_ret,
-                          &nr, &err), REMOTE_ERROR);
-    assert_int_equal(err.code, VIR_ERR_OPERATION_FAILED);
-    xdr_free((xdrproc_t)xdr_remote_error, (char *)&err);
+    assert_int_equal(refused(f, c, 313,
+                             (xdrproc_t)xdr_remote_connect_network_event_register_any_args, &na,
+                             "too many event callbacks"), VIR_ERR_OPERATION_FAILED);
     rpc_client_close(c);
 }
 
@@ -344,5 +344,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_event_ids_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_table_full, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, NULL);
 }
