@@ -196,6 +196,12 @@ int domain_undefine(struct domain_table *t, struct domain *d, bool *removed,
 
 int domain_op_check(const struct domain *d, enum domain_op op, struct err *e)
 {
+    /* libvirtd waits up to 30 s for the job lock and then fails with this
+     * message; the daemon's jobs run on its one loop, so waiting would only
+     * delay the same answer: it comes at once. */
+    if (d->job)
+        return err_set(e, ETIMEDOUT, "cannot acquire state change lock (held by monitor=%s)",
+                       d->job_api ? d->job_api : "remoteDispatchDomainCreate");
     bool active = domain_is_active(d);
     switch (op) {
     case DOMAIN_OP_START:

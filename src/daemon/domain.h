@@ -111,6 +111,11 @@ struct domain {
     bool shutdown_by_guest;     /* ... with guest=true */
     bool destroying;            /* we asked it to go */
     bool saving;                /* ... after saving it to a file */
+    /* The lifecycle operation in flight on the event loop (a start waiting
+     * for the VMM's greeting, a save, a destroy waiting for the exit), and
+     * the API that began it, for the lock error others get meanwhile. */
+    struct domain_job *job;
+    const char *job_api;
 };
 
 struct domain_table {
@@ -166,7 +171,9 @@ enum domain_op {
     DOMAIN_OP_LIVE_CHANGE,     /* setmem --live, attach --live, ... */
 };
 /* 0 when op is valid now (suspend of a paused domain is valid: libvirt
- * treats it as done); -EBUSY with libvirt's message otherwise. */
+ * treats it as done); -EBUSY with libvirt's message otherwise, and
+ * -ETIMEDOUT (libvirt's "cannot acquire state change lock") while another
+ * operation is in flight on d. */
 int domain_op_check(const struct domain *d, enum domain_op op, struct err *e);
 
 bool domain_is_active(const struct domain *d);

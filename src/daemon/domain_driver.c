@@ -183,6 +183,7 @@ void domain_driver_autostart(struct domain_driver *drv)
 
 void domain_driver_fini(struct domain_driver *drv)
 {
+    domain_jobs_cancel(drv);
     for (size_t i = 0; i < drv->table.n; i++)
         domain_unwatch(drv, drv->table.v[i]);
     domain_table_clear(&drv->table);

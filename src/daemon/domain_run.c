@@ -116,6 +116,7 @@ static void vmm_exited(struct domain_driver *drv, struct domain *d)
         log_warn("domain '%s': its VMM (pid %d) exited without a shutdown; see %s/%s.log",
                  d->name, (int)d->pid, drv->store.log_dir, d->name);
     }
+    struct domain_job *job = d->job;
     domain_unwatch(drv, d);
     store_clear_run(&drv->store, d->name);
     char sock[108];
@@ -126,9 +127,14 @@ static void vmm_exited(struct domain_driver *drv, struct domain *d)
     snprintf(name, sizeof(name), "%s", d->name);
     memcpy(uuid, d->uuid, 16);
     network_domain_release(d->live);
-    domain_set_stopped(&drv->table, d, reason);   /* may free d */
+    d->job = NULL;
+    d->job_api = NULL;
+    bool freed = domain_set_stopped(&drv->table, d, reason);
     if (drv->emit)
         drv->emit(drv->emit_opaque, name, uuid, -1, DOMAIN_EVENT_STOPPED, detail);
+    /* A destroy or save waiting for this exit is done. */
+    if (job)
+        domain_job_vmm_gone(job, freed ? NULL : d);
 }
 
 static void on_pidfd(void *opaque, uint32_t events)
@@ -392,29 +398,51 @@ static char *find_pty(const char *path, off_t offset)
     return strndup(p, l);
 }
 
+/* A connection to the new VMM failed: it died while starting (the error
+ * is the last line of its log) or did not answer. */
+int domain_start_conn_error(struct domain_driver *drv, struct domain *d,
+                            const struct domain_spawn *sp, int rc, const struct err *ce,
+                            struct err *e)
+{
+    /* The socket closes a moment before the process is gone. */
+    if (pidfd_wait(sp->pidfd, 200)) {
+        char tail[512];
+        log_tail(sp->log_path, sp->log_off, tail, sizeof(tail));
+        return err_set(e, EIO, "the VMM exited while starting: %s",
+                       tail[0] ? tail : "(no message)");
+    }
+    char sock[108];
+    store_sock_path(&drv->store, d->name, d->uuid, sock, sizeof(sock));
+    if (rc != -ETIMEDOUT)
+        return err_set(e, -rc, "the VMM's control socket %s: %s", sock, ce->msg);
+    return err_set(e, -rc, "the VMM's control socket %s did not answer within %d ms: %s", sock,
+                   drv->start_timeout_ms, ce->msg);
+}
+
 /* The control socket listened before the VMM ran, so a single connect
  * lands in its backlog and the greeting comes once the VMM is ready. The
  * VMM holds the only listening copy: if it dies first, the connection is
  * reset at once instead of timing out. */
-static int connect_new_vmm(struct domain_driver *drv, struct domain *d, int pidfd,
-                           const char *log_path, off_t log_off, struct err *e)
+static int connect_new_vmm(struct domain_driver *drv, struct domain *d,
+                           const struct domain_spawn *sp, struct err *e)
 {
     char sock[108];
     store_sock_path(&drv->store, d->name, d->uuid, sock, sizeof(sock));
     struct err ce = { 0 };
     int r = vmm_client_connect(drv->loop, sock, drv->start_timeout_ms, &vmm_ops, d, &d->vmm,
                                &ce);
-    if (r == 0)
-        return 0;
-    /* The socket closes a moment before the process is gone. */
-    if (pidfd_wait(pidfd, 200)) {
-        char tail[512];
-        log_tail(log_path, log_off, tail, sizeof(tail));
-        return err_set(e, EIO, "the VMM exited while starting: %s",
-                       tail[0] ? tail : "(no message)");
-    }
-    return err_set(e, -r, "the VMM's control socket %s did not answer within %d ms: %s", sock,
-                   drv->start_timeout_ms, ce.msg);
+    return r == 0 ? 0 : domain_start_conn_error(drv, d, sp, r, &ce, e);
+}
+
+int domain_connect_new_vmm_async(struct domain_driver *drv, struct domain *d,
+                                 vmm_client_ready_fn ready, struct vmm_client **out,
+                                 struct err *e)
+{
+    char sock[108];
+    store_sock_path(&drv->store, d->name, d->uuid, sock, sizeof(sock));
+    /* Events and ready both get d: its job follows the handshake. */
+    return vmm_client_connect_async(drv->loop, sock, drv->start_timeout_ms, &vmm_ops, d,
+                                    ready, out, e);
 }
 
 /* Binds and listens on the VMM's control socket (mode 0600) for it to
@@ -509,14 +537,15 @@ static int build_argv(struct domain_driver *drv, struct domain *d, const char *s
     return domain_def_vmm_argv(d->live, &env, argv, e);
 }
 
-/* Spawns and connects; on failure the VMM is killed and d->live kept for
- * the caller to drop. */
-static int start_vmm(struct domain_driver *drv, struct domain *d, const char *restore,
-                     struct err *e)
+/* Spawns the VMM; on failure nothing runs and d->live is kept for the
+ * caller to drop. */
+int domain_spawn_vmm(struct domain_driver *drv, struct domain *d, const char *restore,
+                     struct domain_spawn *sp, struct err *e)
 {
-    char sock[108], log_path[4096];
+    char sock[108];
+    sp->pidfd = -1;
     if (store_sock_path(&drv->store, d->name, d->uuid, sock, sizeof(sock)) < 0 ||
-        store_log_path(&drv->store, d->name, log_path, sizeof(log_path)) < 0)
+        store_log_path(&drv->store, d->name, sp->log_path, sizeof(sp->log_path)) < 0)
         return err_set(e, ENAMETOOLONG, "domain name '%s' is too long for its socket path",
                        d->name);
     char **argv = NULL;
@@ -530,12 +559,12 @@ static int start_vmm(struct domain_driver *drv, struct domain *d, const char *re
     }
     int logfd = -1;
     r = control_arg_to_fd(argv, sock, lfd, e);
-    if (r == 0 && (logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0)
-        r = err_set_errno(e, errno, "cannot open %s", log_path);
-    off_t log_off = 0;
+    if (r == 0 && (logfd = open(sp->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                                0600)) < 0)
+        r = err_set_errno(e, errno, "cannot open %s", sp->log_path);
     pid_t pid = 0;
     if (r == 0) {
-        log_off = lseek(logfd, 0, SEEK_END);
+        sp->log_off = lseek(logfd, 0, SEEK_END);
         log_header(logfd, argv);
         r = spawn_detached(argv, logfd, lfd, &pid, e);
         close(logfd);
@@ -549,7 +578,7 @@ static int start_vmm(struct domain_driver *drv, struct domain *d, const char *re
     int pidfd = domain_pidfd_open(pid);
     if (pidfd < 0 && errno == ESRCH) {
         char tail[512];
-        log_tail(log_path, log_off, tail, sizeof(tail));
+        log_tail(sp->log_path, sp->log_off, tail, sizeof(tail));
         return err_set(e, EIO, "the VMM exited at once: %s", tail[0] ? tail : "(no message)");
     }
     if (pidfd < 0) {
@@ -560,30 +589,55 @@ static int start_vmm(struct domain_driver *drv, struct domain *d, const char *re
     }
     d->pid = pid;
     d->drv = drv;
-    r = connect_new_vmm(drv, d, pidfd, log_path, log_off, e);
-    if (r == 0 && drv->loop) {
-        r = evloop_add(drv->loop, pidfd, EPOLLIN, on_pidfd, d);
+    sp->pidfd = pidfd;
+    return 0;
+}
+
+void domain_start_abort(struct domain_driver *drv, struct domain *d, struct domain_spawn *sp)
+{
+    if (sp->pidfd >= 0 && d->pidfd != sp->pidfd) {
+        pidfd_kill(sp->pidfd, SIGKILL);
+        pidfd_wait(sp->pidfd, DESTROY_KILL_MS);
+        close(sp->pidfd);
+    } else if (d->pidfd >= 0) {
+        pidfd_kill(d->pidfd, SIGKILL);
+        pidfd_wait(d->pidfd, DESTROY_KILL_MS);
+    }
+    sp->pidfd = -1;
+    domain_unwatch(drv, d);
+    store_clear_run(&drv->store, d->name);
+    char sock[108];
+    if (store_sock_path(&drv->store, d->name, d->uuid, sock, sizeof(sock)) == 0)
+        unlink(sock);
+    d->pid = 0;
+}
+
+/* The VMM answers: watch its exit, note its console and write the run
+ * files. On failure the VMM is killed. */
+int domain_start_finish(struct domain_driver *drv, struct domain *d, struct domain_spawn *sp,
+                        struct err *e)
+{
+    int r = 0;
+    if (drv->loop) {
+        r = evloop_add(drv->loop, sp->pidfd, EPOLLIN, on_pidfd, d);
         if (r < 0)
             err_set(e, -r, "cannot watch the VMM: %s", strerror(-r));
     }
-    d->pidfd = pidfd;
+    d->pidfd = sp->pidfd;
     if (r == 0) {
         free(d->live->serial.pty_path);
-        d->live->serial.pty_path = d->live->serial.present ? find_pty(log_path, log_off) : NULL;
+        d->live->serial.pty_path = d->live->serial.present ?
+                                   find_pty(sp->log_path, sp->log_off) : NULL;
         r = domain_save_run_state(drv, d, e);
     }
-    if (r < 0) {
-        pidfd_kill(pidfd, SIGKILL);
-        pidfd_wait(pidfd, DESTROY_KILL_MS);
-        domain_unwatch(drv, d);
-        store_clear_run(&drv->store, d->name);
-        d->pid = 0;
-    }
+    if (r < 0)
+        domain_start_abort(drv, d, sp);
+    sp->pidfd = -1;
     return r;
 }
 
-int domain_start_from(struct domain_driver *drv, struct domain *d, const char *restore,
-                      struct err *e)
+int domain_start_prepare(struct domain_driver *drv, struct domain *d, const char *restore,
+                         struct err *e)
 {
     int r = domain_op_check(d, DOMAIN_OP_START, e);
     if (r < 0)
@@ -595,20 +649,49 @@ int domain_start_from(struct domain_driver *drv, struct domain *d, const char *r
             return err_set(e, ENOMEM, "out of memory");
     }
     r = check_files(d->live, e);
-    if (r == 0) {
-        domain_set_running(&drv->table, d, d->live,
-                           restore ? DOMAIN_RUNNING_RESTORED : DOMAIN_RUNNING_BOOTED);
-        r = start_vmm(drv, d, restore, e);
-    }
     if (r < 0) {
-        /* A transient domain that never ran leaves the table. */
-        network_domain_release(d->live);
-        domain_set_stopped(&drv->table, d, DOMAIN_SHUTOFF_FAILED);
+        domain_start_failed(drv, d);
         return r;
     }
-    log_info("domain '%s' %s, pid %d", d->name, restore ? "restored" : "started", (int)d->pid);
+    domain_set_running(&drv->table, d, d->live,
+                       restore ? DOMAIN_RUNNING_RESTORED : DOMAIN_RUNNING_BOOTED);
+    return 0;
+}
+
+bool domain_start_failed(struct domain_driver *drv, struct domain *d)
+{
+    /* A transient domain that never ran leaves the table. */
+    network_domain_release(d->live);
+    return domain_set_stopped(&drv->table, d, DOMAIN_SHUTOFF_FAILED);
+}
+
+void domain_start_started(struct domain_driver *drv, struct domain *d, bool restored)
+{
+    log_info("domain '%s' %s, pid %d", d->name, restored ? "restored" : "started", (int)d->pid);
     domain_emit(drv, d, DOMAIN_EVENT_STARTED,
-                restore ? DOMAIN_EVENT_STARTED_RESTORED : DOMAIN_EVENT_STARTED_BOOTED);
+                restored ? DOMAIN_EVENT_STARTED_RESTORED : DOMAIN_EVENT_STARTED_BOOTED);
+}
+
+int domain_start_from(struct domain_driver *drv, struct domain *d, const char *restore,
+                      struct err *e)
+{
+    int r = domain_start_prepare(drv, d, restore, e);
+    if (r < 0)
+        return r;
+    struct domain_spawn sp;
+    r = domain_spawn_vmm(drv, d, restore, &sp, e);
+    if (r == 0) {
+        r = connect_new_vmm(drv, d, &sp, e);
+        if (r == 0)
+            r = domain_start_finish(drv, d, &sp, e);
+        else
+            domain_start_abort(drv, d, &sp);
+    }
+    if (r < 0) {
+        domain_start_failed(drv, d);
+        return r;
+    }
+    domain_start_started(drv, d, restore != NULL);
     return 0;
 }
 

@@ -87,6 +87,34 @@ int domain_disk_attach_live(struct domain_driver *drv, struct domain *d,
 int domain_disk_detach_live(struct domain_driver *drv, struct domain *d, const char *match,
                             struct err *e);
 
+/* ---- the same operations without blocking the event loop ----
+ *
+ * Each checks and begins the operation and returns 0 when it is under
+ * way: done then runs exactly once from the loop, with rc 0 or a negative
+ * errno and e (a failed start leaves d shut off, its VMM reaped and its
+ * run files removed). d is NULL in done when the domain is gone (a
+ * transient one that stopped). A negative return means nothing began and
+ * done never runs. While an operation runs, others on the same domain get
+ * -ETIMEDOUT from domain_op_check() (libvirt's "cannot acquire state
+ * change lock (held by monitor=API)"; api is that name). */
+typedef void (*domain_done_fn)(void *opaque, struct domain *d, int rc, const struct err *e);
+/* A start (from the managed save image when there is one). */
+int domain_start_async(struct domain_driver *drv, struct domain *d, const char *api,
+                       domain_done_fn done, void *opaque, struct err *e);
+/* A restore from a save file (the domain is found or added as for
+ * domain_restore). */
+int domain_restore_async(struct domain_driver *drv, const char *path, const char *api,
+                         domain_done_fn done, void *opaque, struct err *e);
+int domain_destroy_async(struct domain_driver *drv, struct domain *d, const char *api,
+                         domain_done_fn done, void *opaque, struct err *e);
+/* A save to path, or (managed, path ignored) to the managed save image. */
+int domain_save_async(struct domain_driver *drv, struct domain *d, const char *path,
+                      bool managed, const char *api, domain_done_fn done, void *opaque,
+                      struct err *e);
+/* Ends every operation in flight with -ECANCELED (the daemon stops); a
+ * VMM still starting is killed. */
+void domain_jobs_cancel(struct domain_driver *drv);
+
 /* Writes d's persistent definition to the store. */
 int domain_save_config(struct domain_driver *drv, struct domain *d, struct err *e);
 /* Emits an event for d through drv->emit. */

@@ -49,7 +49,7 @@ static int write_all(int fd, const void *p, size_t len)
     return 0;
 }
 
-static int append_xml(const char *path, const char *xml, struct err *e)
+int domain_save_append_xml(const char *path, const char *xml, struct err *e)
 {
     int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd < 0)
@@ -91,7 +91,7 @@ int domain_save(struct domain_driver *drv, struct domain *d, const char *path,
     bool was_running = d->state == DOMAIN_RUNNING;
     r = vmm_client_execute(d->vmm, "migrate", args, SAVE_TIMEOUT_MS, NULL, e);
     if (r == 0)
-        r = append_xml(path, xml, e);
+        r = domain_save_append_xml(path, xml, e);
     free(xml);
     if (r < 0) {
         /* The VMM stays paused after a save: a failed one resumes it. */
@@ -143,8 +143,8 @@ static int read_xml(const char *path, char **out, struct err *e)
     return 0;
 }
 
-int domain_restore(struct domain_driver *drv, const char *path, struct domain **out,
-                   struct err *e)
+int domain_restore_lookup(struct domain_driver *drv, const char *path, struct domain **out,
+                          struct err *e)
 {
     if (path[0] != '/')
         return err_set(e, EINVAL, "restore path '%s' is not absolute", path);
@@ -159,12 +159,19 @@ int domain_restore(struct domain_driver *drv, const char *path, struct domain **
         err_prefix(e, "%s: ", path);
         return r;
     }
-    struct domain *d;
-    r = domain_add_transient(&drv->table, def, &d, e);
-    if (r < 0) {
+    r = domain_add_transient(&drv->table, def, out, e);
+    if (r < 0)
         domain_def_free(def);
+    return r;
+}
+
+int domain_restore(struct domain_driver *drv, const char *path, struct domain **out,
+                   struct err *e)
+{
+    struct domain *d;
+    int r = domain_restore_lookup(drv, path, &d, e);
+    if (r < 0)
         return r;
-    }
     /* A start that fails drops d when it is transient. */
     r = domain_start_from(drv, d, path, e);
     if (r == 0 && out)
@@ -199,12 +206,13 @@ int domain_managed_save_remove(struct domain_driver *drv, struct domain *d, stru
 
 /* A start of a domain with a managed save image restores it, with the
  * definition saved in the image, and drops the image once it runs. */
-int domain_start_managed(struct domain_driver *drv, struct domain *d, struct err *e)
+int domain_managed_prepare(struct domain_driver *drv, struct domain *d, char *path,
+                           size_t len, struct err *e)
 {
-    char path[PATH_MAX], *xml = NULL;
+    char *xml = NULL;
     struct domain_def *def;
     int r = domain_op_check(d, DOMAIN_OP_START, e);
-    if (r == 0 && store_managed_save_path(&drv->store, d->name, path, sizeof(path)) < 0)
+    if (r == 0 && store_managed_save_path(&drv->store, d->name, path, len) < 0)
         r = err_set(e, ENAMETOOLONG, "domain name '%s' is too long", d->name);
     if (r == 0)
         r = read_xml(path, &xml, e);
@@ -220,6 +228,15 @@ int domain_start_managed(struct domain_driver *drv, struct domain *d, struct err
         return r;
     domain_def_free(d->live);
     d->live = def;
+    return 0;
+}
+
+int domain_start_managed(struct domain_driver *drv, struct domain *d, struct err *e)
+{
+    char path[PATH_MAX];
+    int r = domain_managed_prepare(drv, d, path, sizeof(path), e);
+    if (r < 0)
+        return r;
     r = domain_start_from(drv, d, path, e);
     if (r == 0) {
         /* The restored VM maps the image's memory: unlinking keeps it. */

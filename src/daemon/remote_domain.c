@@ -437,12 +437,95 @@ static int h_set_autostart(struct rpc_client *c, const void *args, void *ret,
 
 /* ---- lifecycle ---- */
 
+/* Start, create, restore, save and destroy wait for a VMM: the reply is
+ * deferred and sent from the loop when the operation ends, so the daemon
+ * answers other calls meanwhile. */
+
+static void done_error(struct rpc_deferred *dr, const struct err *e)
+{
+    struct rpc_error err = { 0 };
+    domain_rpc_fail(&err, e);
+    rpc_deferred_fail(dr, &err);
+}
+
+static void done_void(void *opaque, struct domain *d, int rc, const struct err *e)
+{
+    (void)d;
+    if (rc < 0)
+        done_error(opaque, e);
+    else
+        rpc_deferred_reply(opaque, NULL);
+}
+
+/* For virDomainCreateXML, whose result is the domain. */
+static void done_dom(void *opaque, struct domain *d, int rc, const struct err *e)
+{
+    remote_domain_create_xml_ret r = { 0 };
+    if (rc == 0 && (!d || fill_dom(&r.dom, d) < 0)) {
+        struct rpc_error err = { 0 };
+        rpc_err_set(&err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
+        xdr_free((xdrproc_t)xdr_remote_domain_create_xml_ret, (char *)&r);
+        rpc_deferred_fail(opaque, &err);
+        return;
+    }
+    if (rc < 0)
+        done_error(opaque, e);
+    else
+        rpc_deferred_reply(opaque, &r);
+}
+
+/* What the deferred operations share: begin takes the deferred reply as
+ * its opaque; when it fails at once, the error reply goes out at once. */
+enum deferred_op { OP_START, OP_DESTROY, OP_SAVE, OP_MANAGED_SAVE, OP_RESTORE };
+
+static int defer_op(struct rpc_client *c, enum deferred_op op, struct domain *d,
+                    const char *path, domain_done_fn done, struct rpc_error *err)
+{
+    struct domain_driver *drv = domain_rpc_driver(c);
+    struct rpc_deferred *dr = rpc_defer(c, err);
+    if (!dr)
+        return -1;
+    /* libvirt names the job's owner after the dispatcher of the call. */
+    static const char *const owner[] = {
+        [OP_START] = "remoteDispatchDomainCreate",
+        [OP_DESTROY] = "remoteDispatchDomainDestroy",
+        [OP_SAVE] = "remoteDispatchDomainSave",
+        [OP_MANAGED_SAVE] = "remoteDispatchDomainManagedSave",
+        [OP_RESTORE] = "remoteDispatchDomainRestore",
+    };
+    struct err e = { 0 };
+    int r;
+    switch (op) {
+    case OP_START:
+        r = domain_start_async(drv, d, owner[op], done, dr, &e);
+        break;
+    case OP_DESTROY:
+        r = domain_destroy_async(drv, d, owner[op], done, dr, &e);
+        break;
+    case OP_SAVE:
+    case OP_MANAGED_SAVE:
+        r = domain_save_async(drv, d, path, op == OP_MANAGED_SAVE, owner[op], done, dr, &e);
+        break;
+    default:
+        r = domain_restore_async(drv, path, owner[op], done, dr, &e);
+        break;
+    }
+    if (r < 0 && op == OP_SAVE && e.code == EINVAL) {
+        /* A path that is not absolute: a bad argument, as libvirt says. */
+        struct rpc_error bad = { 0 };
+        rpc_err_set(&bad, VIR_ERR_INVALID_ARG, VIR_FROM_QEMU, "%s", e.msg);
+        rpc_deferred_fail(dr, &bad);
+    } else if (r < 0) {
+        done_error(dr, &e);
+    }
+    return RPC_HANDLER_DEFERRED;
+}
+
 static int h_create(struct rpc_client *c, const void *args, void *ret,
                     struct rpc_error *err)
 {
     DOMAIN_RPC_GET(d, remote_domain_create_args);
-    struct err e = { 0 };
-    return domain_start(domain_rpc_driver(c), d, &e) < 0 ? domain_rpc_fail(err, &e) : 0;
+    return defer_op(c, OP_START, d, NULL, done_void, err);
 }
 
 static int h_create_xml(struct rpc_client *c, const void *args, void *ret,
@@ -460,17 +543,34 @@ static int h_create_xml(struct rpc_client *c, const void *args, void *ret,
         return domain_rpc_fail(err, &e);
     }
     /* The domain (and def with it) is gone again when the start fails. */
-    if (domain_start(drv, d, &e) < 0)
-        return domain_rpc_fail(err, &e);
-    return fill_dom_reply(&((remote_domain_create_xml_ret *)ret)->dom, d, err);
+    return defer_op(c, OP_START, d, NULL, done_dom, err);
 }
 
 static int h_destroy(struct rpc_client *c, const void *args, void *ret,
                      struct rpc_error *err)
 {
     DOMAIN_RPC_GET(d, remote_domain_destroy_args);
-    struct err e = { 0 };
-    return domain_destroy(domain_rpc_driver(c), d, &e) < 0 ? domain_rpc_fail(err, &e) : 0;
+    return defer_op(c, OP_DESTROY, d, NULL, done_void, err);
+}
+
+static int h_save(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
+{
+    DOMAIN_RPC_GET(d, remote_domain_save_args);
+    return defer_op(c, OP_SAVE, d, a->to, done_void, err);
+}
+
+static int h_managed_save(struct rpc_client *c, const void *args, void *ret,
+                          struct rpc_error *err)
+{
+    DOMAIN_RPC_GET(d, remote_domain_managed_save_args);
+    return defer_op(c, OP_MANAGED_SAVE, d, NULL, done_void, err);
+}
+
+static int h_restore(struct rpc_client *c, const void *args, void *ret,
+                     struct rpc_error *err)
+{
+    const remote_domain_restore_args *a = args;
+    return defer_op(c, OP_RESTORE, NULL, a->from, done_void, err);
 }
 
 static int h_shutdown(struct rpc_client *c, const void *args, void *ret,
@@ -546,8 +646,8 @@ const struct rpc_proc remote_domain_procs[] = {
              connect_list_domains_ret, h_list_domains, RO),
     RPC_PROC(51, "virConnectNumOfDomains", void, connect_num_of_domains_ret,
              h_num_of_domains, RO),
-    RPC_PROC(54, "virDomainRestore", domain_restore_args, void, domain_rpc_restore, 0),
-    RPC_PROC(55, "virDomainSave", domain_save_args, void, domain_rpc_save, 0),
+    RPC_PROC(54, "virDomainRestore", domain_restore_args, void, h_restore, 0),
+    RPC_PROC(55, "virDomainSave", domain_save_args, void, h_save, 0),
     RPC_PROC(121, "virDomainGetSecurityLabel", domain_get_security_label_args,
              domain_get_security_label_ret, h_get_security_label, RO),
     RPC_PROC(150, "virDomainIsActive", domain_is_active_args, domain_is_active_ret,
@@ -559,7 +659,7 @@ const struct rpc_proc remote_domain_procs[] = {
     RPC_PROC(161, "virDomainDetachDeviceFlags", domain_detach_device_flags_args, void,
              domain_rpc_detach_device_flags, 0),
     RPC_PROC(182, "virDomainManagedSave", domain_managed_save_args, void,
-             domain_rpc_managed_save, 0),
+             h_managed_save, 0),
     RPC_PROC(183, "virDomainHasManagedSaveImage", domain_has_managed_save_image_args,
              domain_has_managed_save_image_ret, h_has_managed_save, RO),
     RPC_PROC(184, "virDomainManagedSaveRemove", domain_managed_save_remove_args, void,

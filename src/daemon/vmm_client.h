@@ -39,6 +39,34 @@ int vmm_client_connect(struct evloop *loop, const char *path, int timeout_ms,
                        const struct vmm_client_ops *ops, void *opaque,
                        struct vmm_client **out, struct err *e);
 
+/* The same without blocking the loop, for a VMM that is still starting:
+ * connects (the socket must be listening: the connection waits in its
+ * backlog), then the greeting and qmp_capabilities are driven by loop
+ * (required), and ready runs once: rc 0 when the client is ready to use
+ * (watched as after vmm_client_connect), or a negative errno with e
+ * filled, after which the caller frees the client. No other callback runs
+ * before ready. ready may free the client. Returns 0 with *out set, or a
+ * negative errno (nothing to free, ready never runs). */
+typedef void (*vmm_client_ready_fn)(void *opaque, int rc, const struct err *e);
+int vmm_client_connect_async(struct evloop *loop, const char *path, int timeout_ms,
+                             const struct vmm_client_ops *ops, void *opaque,
+                             vmm_client_ready_fn ready, struct vmm_client **out,
+                             struct err *e);
+
+/* One command whose reply comes later (a save that writes guest memory
+ * for seconds): done runs once from the loop with rc and, on success, the
+ * "return" value (borrowed: get it to keep it); on failure e says why, as
+ * for vmm_client_execute. done must not free the client. One such command
+ * at a time; a synchronous command meanwhile gets -EBUSY. args (may be
+ * NULL) is consumed. */
+typedef void (*vmm_client_reply_fn)(void *opaque, int rc, struct json_object *ret,
+                                    const struct err *e);
+int vmm_client_execute_async(struct vmm_client *c, const char *cmd, struct json_object *args,
+                             int timeout_ms, vmm_client_reply_fn done, void *opaque,
+                             struct err *e);
+/* Sends a command and forgets it (quit on destroy: the exit answers). */
+int vmm_client_send(struct vmm_client *c, const char *cmd, struct err *e);
+
 /* Runs one command; args (may be NULL) is consumed. On success *ret (when
  * non-NULL) gets the "return" value (caller puts it). A QMP error reply
  * becomes -EIO with its desc as message; a timeout -ETIMEDOUT; a closed

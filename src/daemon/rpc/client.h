@@ -37,6 +37,9 @@ struct rpc_client {
     struct rpc_reader in;
     struct rpc_buf out;
     const struct rpc_header *call;  /* the CALL being dispatched */
+    const struct rpc_proc *call_proc;   /* ... and its procedure */
+    bool call_deferred;         /* its handler called rpc_defer() */
+    struct rpc_deferred *deferred;  /* calls answered later (dispatch.c) */
     struct rpc_event_cb cbs[RPC_CLIENT_CALLBACKS_MAX];
     int ncbs;
     int next_cb_id;
@@ -61,5 +64,9 @@ void rpc_client_drop_streams(struct rpc_client *c);
  * is queued: the streams it opened start, messages sent early follow the
  * REPLY. With ok false (an error reply) they are freed without callback. */
 void rpc_client_streams_started(struct rpc_client *c, uint32_t serial, bool ok);
+/* dispatch.c, when c goes: its deferred calls lose their client. */
+void rpc_client_orphan_deferred(struct rpc_client *c);
+/* server.c: sends what was queued on c outside of its own I/O callback. */
+void rpc_client_kick(struct rpc_client *c);
 
 #endif

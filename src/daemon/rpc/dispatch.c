@@ -80,6 +80,122 @@ static const struct rpc_proc *admit(const struct rpc_table *t, struct rpc_client
     return p;
 }
 
+struct rpc_deferred {
+    struct rpc_client *c;       /* NULL once the client has gone */
+    struct rpc_deferred *next;
+    const struct rpc_proc *p;
+    struct rpc_header call;
+};
+
+struct rpc_deferred *rpc_defer(struct rpc_client *c, struct rpc_error *err)
+{
+    if (!c->call || !c->call_proc) {
+        rpc_err_set(err, VIR_ERR_INTERNAL_ERROR, VIR_FROM_RPC, "reply deferred outside a call");
+        return NULL;
+    }
+    struct rpc_deferred *dr = calloc(1, sizeof(*dr));
+    if (!dr) {
+        rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_RPC, "%s", c->call_proc->api);
+        return NULL;
+    }
+    dr->c = c;
+    dr->p = c->call_proc;
+    dr->call = *c->call;
+    dr->next = c->deferred;
+    c->deferred = dr;
+    c->call_deferred = true;
+    return dr;
+}
+
+bool rpc_deferred_connected(const struct rpc_deferred *dr)
+{
+    return dr && dr->c && !dr->c->closed;
+}
+
+int rpc_client_deferred_count(const struct rpc_client *c)
+{
+    int n = 0;
+    for (const struct rpc_deferred *dr = c->deferred; dr; dr = dr->next)
+        n++;
+    return n;
+}
+
+void rpc_client_orphan_deferred(struct rpc_client *c)
+{
+    while (c->deferred) {
+        struct rpc_deferred *dr = c->deferred;
+        c->deferred = dr->next;
+        dr->next = NULL;
+        dr->c = NULL;
+        log_debug("client gone before the reply to procedure %d serial %u", dr->call.proc,
+                  dr->call.serial);
+    }
+}
+
+/* Takes dr off its client's list; returns the client, or NULL when it has
+ * gone or is being dropped (nothing to send then). */
+static struct rpc_client *deferred_detach(struct rpc_deferred *dr)
+{
+    struct rpc_client *c = dr->c;
+    if (!c)
+        return NULL;
+    for (struct rpc_deferred **pp = &c->deferred; *pp; pp = &(*pp)->next) {
+        if (*pp == dr) {
+            *pp = dr->next;
+            break;
+        }
+    }
+    return c->closed ? NULL : c;
+}
+
+static int reply_error(const struct rpc_header *call, const struct rpc_error *err,
+                       struct rpc_buf *out);
+
+void rpc_deferred_fail(struct rpc_deferred *dr, const struct rpc_error *err)
+{
+    if (!dr)
+        return;
+    struct rpc_client *c = deferred_detach(dr);
+    if (c) {
+        struct rpc_error generic = {0};
+        if (!err || !rpc_err_is_set(err)) {
+            rpc_err_set(&generic, VIR_ERR_INTERNAL_ERROR, VIR_FROM_RPC, "%s failed",
+                        dr->p->api);
+            err = &generic;
+        }
+        if (reply_error(&dr->call, err, &c->out) < 0)
+            c->closed = true;
+        rpc_client_kick(c);
+    }
+    free(dr);
+}
+
+void rpc_deferred_reply(struct rpc_deferred *dr, void *ret)
+{
+    if (!dr)
+        return;
+    struct rpc_client *c = deferred_detach(dr);
+    struct rpc_header h = dr->call;
+    h.type = REMOTE_REPLY;
+    h.status = REMOTE_OK;
+    struct err e = {0};
+    int rc = 0;
+    if (c)
+        rc = rpc_msg_append(&c->out, &h, dr->p->ret_xdr, ret, &e);
+    if (ret)
+        xdr_free(dr->p->ret_xdr, ret);
+    if (c && rc < 0) {
+        log_error("procedure %d (%s): %s", h.proc, dr->p->api, e.msg);
+        struct rpc_error err = {0};
+        rpc_err_set(&err, VIR_ERR_RPC, VIR_FROM_RPC, "Unable to encode message payload");
+        if (reply_error(&dr->call, &err, &c->out) < 0)
+            c->closed = true;
+    }
+    if (c)
+        rpc_client_kick(c);
+    free(dr);
+}
+
 static int reply_error(const struct rpc_header *call, const struct rpc_error *err,
                        struct rpc_buf *out)
 {
@@ -104,9 +220,22 @@ static int run(const struct rpc_proc *p, struct rpc_client *c, const struct rpc_
         return reply_error(call, &err, out);
     }
     c->call = call;
+    c->call_proc = p;
+    c->call_deferred = false;
     int rc = p->fn(c, args, ret, &err);
     c->call = NULL;
+    c->call_proc = NULL;
     xdr_free(p->args_xdr, args);
+    if (rc == RPC_HANDLER_DEFERRED && c->call_deferred) {
+        xdr_free(p->ret_xdr, ret);
+        return 0;
+    }
+    if (rc == RPC_HANDLER_DEFERRED) {
+        /* Without rpc_defer() nobody would ever answer: a handler bug. */
+        log_error("procedure %d (%s) deferred its reply without rpc_defer()", call->proc,
+                  p->api);
+        rc = -1;
+    }
     if (rc < 0) {
         xdr_free(p->ret_xdr, ret);
         if (!rpc_err_is_set(&err))

@@ -7,7 +7,8 @@
  * in remote_domain.c). A handler gets the decoded arguments and a zeroed
  * result; it returns 0 with ret filled (the dispatcher encodes and then
  * frees it with xdr_free, so strings and arrays in ret must be malloc'ed),
- * or -1 with err set. */
+ * or -1 with err set, or RPC_HANDLER_DEFERRED after rpc_defer() when the
+ * reply comes later (see below). */
 #ifndef CVIRT_DAEMON_RPC_DISPATCH_H
 #define CVIRT_DAEMON_RPC_DISPATCH_H
 
@@ -77,6 +78,31 @@ int rpc_dispatch_call(const struct rpc_table *t, struct rpc_client *c,
  * capabilities, features, auth, events registration, close callbacks). */
 extern const struct rpc_proc rpc_connect_procs[];
 extern const size_t rpc_connect_nprocs;
+
+/* ---- replies that come later ----
+ *
+ * A handler whose work waits on something outside the daemon (a VMM
+ * starting, saving or exiting) takes the call's place with rpc_defer(),
+ * starts the work on the event loop and returns RPC_HANDLER_DEFERRED with
+ * ret untouched. The client's other calls, events and keepalive go on
+ * meanwhile; libvirt's clients match replies by serial, so a later call
+ * may be answered first. Exactly one of rpc_deferred_reply() /
+ * rpc_deferred_fail() ends each deferred call, also when the client has
+ * gone meanwhile: the reply is then dropped. */
+#define RPC_HANDLER_DEFERRED 1
+struct rpc_deferred;
+/* NULL (with err set) when out of memory; only from inside a handler. */
+struct rpc_deferred *rpc_defer(struct rpc_client *c, struct rpc_error *err);
+/* The success reply: ret is a result of the procedure's type, encoded and
+ * then freed with xdr_free as a handler's would be (NULL for a procedure
+ * without result). Frees dr. */
+void rpc_deferred_reply(struct rpc_deferred *dr, void *ret);
+/* The error reply (err unset: a generic "API failed"). Frees dr. */
+void rpc_deferred_fail(struct rpc_deferred *dr, const struct rpc_error *err);
+/* False once the client that made the call has disconnected. */
+bool rpc_deferred_connected(const struct rpc_deferred *dr);
+/* Calls of c still waiting for their reply (tests, statistics). */
+int rpc_client_deferred_count(const struct rpc_client *c);
 
 /* ---- what handlers may ask of their client ---- */
 struct daemon *rpc_client_daemon(const struct rpc_client *c);

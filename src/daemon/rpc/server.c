@@ -77,6 +77,7 @@ static void client_free(struct rpc_client *c)
         if (st->ops->on_close)
             st->ops->on_close(st, true, st->opaque);
     rpc_client_drop_streams(c);
+    rpc_client_orphan_deferred(c);
     if (c->fd >= 0) {
         if (s->loop)
             evloop_del(s->loop, c->fd);
@@ -278,6 +279,14 @@ static void client_flush(struct rpc_client *c)
         log_warn("client dropped: %zu bytes of replies unread", rpc_buf_pending(&c->out));
         c->closed = true;
     }
+}
+
+void rpc_client_kick(struct rpc_client *c)
+{
+    if (c->fd < 0 || !c->srv->loop || c->closed)
+        return;
+    client_flush(c);
+    client_update_events(c);
 }
 
 static void client_read(struct rpc_client *c)

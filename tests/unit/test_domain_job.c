@@ -1,0 +1,407 @@
+/* Lifecycle operations driven by the event loop (domain_job.c): a start
+ * that fails at each of its steps, one that succeeds, the lock error while
+ * one is in flight, destroy (with and without a VMM that obeys quit), and
+ * the daemon going away mid-start.
+ *
+ * The VMM is this program again: started with FAKE_VMM set, it takes the
+ * inherited control socket from `--control PATH,fd=N` and plays the step
+ * FAKE_VMM names (exit before the greeting, never greet, refuse or drop
+ * qmp_capabilities, ignore quit, or behave). */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon/domain.h"
+#include "daemon/domain_conf.h"
+#include "daemon/domain_run.h"
+#include "util/evloop.h"
+#include "store_fixture.h"
+
+/* ---- the fake VMM ---- */
+
+static void fake_put(int fd, const char *s)
+{
+    size_t len = strlen(s);
+    while (len) {
+        ssize_t n = write(fd, s, len);
+        if (n <= 0)
+            _exit(3);
+        s += n;
+        len -= (size_t)n;
+    }
+}
+
+/* One request line; its id copied into id (the daemon's ids are numbers). */
+static bool fake_get(int fd, char *line, size_t len, char *id, size_t idlen)
+{
+    size_t n = 0;
+    while (n + 1 < len) {
+        char ch;
+        if (read(fd, &ch, 1) != 1)
+            return false;
+        if (ch == '\n')
+            break;
+        line[n++] = ch;
+    }
+    line[n] = '\0';
+    const char *p = strstr(line, "\"id\":");
+    snprintf(id, idlen, "%ld", p ? strtol(p + 5, NULL, 10) : 0L);
+    return true;
+}
+
+static int fake_vmm(const char *mode, int argc, char **argv)
+{
+    int lfd = -1;
+    for (int i = 1; i + 1 < argc; i++) {
+        const char *f = strcmp(argv[i], "--control") ? NULL : strstr(argv[i + 1], ",fd=");
+        if (f)
+            lfd = atoi(f + 4);
+    }
+    if (lfd < 0) {
+        fprintf(stderr, "fake: no control fd\n");
+        return 2;
+    }
+    if (!strcmp(mode, "exit")) {
+        fprintf(stderr, "fake: cannot open /dev/kvm: No such device\n");
+        return 1;
+    }
+    int fd = accept(lfd, NULL, NULL);
+    close(lfd);
+    if (fd < 0)
+        return 2;
+    if (!strcmp(mode, "silent")) {
+        pause();
+        return 0;
+    }
+    fake_put(fd, "{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n");
+    char line[4096], id[32], out[256];
+    if (!fake_get(fd, line, sizeof(line), id, sizeof(id)))
+        return 2;
+    if (!strcmp(mode, "hangup"))
+        return 1;
+    if (!strcmp(mode, "capsfail")) {
+        snprintf(out, sizeof(out), "{\"error\": {\"class\": \"GenericError\", "
+                 "\"desc\": \"fake refuses\"}, \"id\": %s}\r\n", id);
+        fake_put(fd, out);
+        pause();
+        return 0;
+    }
+    snprintf(out, sizeof(out), "{\"return\": {}, \"id\": %s}\r\n", id);
+    fake_put(fd, out);
+    while (fake_get(fd, line, sizeof(line), id, sizeof(id))) {
+        if (strstr(line, "\"quit\"") && !strcmp(mode, "stubborn"))
+            continue;
+        snprintf(out, sizeof(out), "{\"return\": {}, \"id\": %s}\r\n", id);
+        fake_put(fd, out);
+        if (strstr(line, "\"quit\""))
+            return 0;
+    }
+    return 0;
+}
+
+/* ---- the daemon side ---- */
+
+struct fx {
+    struct store_fixture *sf;
+    struct evloop *loop;
+    struct domain_driver drv;
+    char kernel[300];
+    char self[4096];
+    /* what done and the events saw */
+    int calls;
+    int rc;
+    char msg[512];
+    struct domain *done_d;
+    int started, stopped, stop_detail;
+};
+
+static void on_event(void *opaque, const char *name, const uint8_t uuid[16], int id,
+                     int event, int detail)
+{
+    struct fx *f = opaque;
+    (void)name; (void)uuid; (void)id;
+    if (event == DOMAIN_EVENT_STARTED)
+        f->started++;
+    if (event == DOMAIN_EVENT_STOPPED) {
+        f->stopped++;
+        f->stop_detail = detail;
+    }
+}
+
+static void on_done(void *opaque, struct domain *d, int rc, const struct err *e)
+{
+    struct fx *f = opaque;
+    f->calls++;
+    f->rc = rc;
+    f->done_d = d;
+    snprintf(f->msg, sizeof(f->msg), "%s", rc < 0 && e ? e->msg : "");
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    f->sf = store_fixture_new("test_domain_job");
+    assert_non_null(f->sf);
+    f->loop = evloop_new();
+    assert_non_null(f->loop);
+    ssize_t n = readlink("/proc/self/exe", f->self, sizeof(f->self) - 1);
+    assert_true(n > 0);
+    f->self[n] = '\0';
+    snprintf(f->kernel, sizeof(f->kernel), "%s/kernel", f->sf->root);
+    int fd = open(f->kernel, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    struct err e = { 0 };
+    assert_int_equal(domain_driver_init(&f->drv, f->loop, f->sf->config, f->sf->run,
+                                        f->sf->log, f->sf->state, f->self, &e), 0);
+    f->drv.emit = on_event;
+    f->drv.emit_opaque = f;
+    f->drv.start_timeout_ms = 1500;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    domain_driver_fini(&f->drv);
+    evloop_free(f->loop);
+    assert_int_equal(store_fixture_free(f->sf), 0);
+    unsetenv("FAKE_VMM");
+    free(f);
+    return 0;
+}
+
+static struct domain *define(struct fx *f, const char *name)
+{
+    char xml[1024];
+    snprintf(xml, sizeof(xml),
+             "<domain type='kvm'><name>%s</name><memory unit='MiB'>64</memory>"
+             "<vcpu>1</vcpu><os><type arch='x86_64'>hvm</type><kernel>%s</kernel></os>"
+             "</domain>", name, f->kernel);
+    struct domain_def *def;
+    struct domain *d;
+    bool created;
+    struct err e = { 0 };
+    assert_int_equal(domain_def_parse(xml, strlen(xml), DOMAIN_PARSE_INACTIVE, &def, &e), 0);
+    assert_int_equal(domain_define(&f->drv.table, def, &d, &created, &e), 0);
+    return d;
+}
+
+/* Runs the loop until done has run n times in all (10 s at most). */
+static void run_until(struct fx *f, int n)
+{
+    time_t end = time(NULL) + 10;
+    while (f->calls < n && time(NULL) < end)
+        evloop_run_once(f->loop, 100);
+    assert_int_equal(f->calls, n);
+}
+
+static bool pid_file(struct fx *f, const char *name)
+{
+    char p[600];
+    snprintf(p, sizeof(p), "%s/qemu/%s.pid", f->sf->run, name);
+    return access(p, F_OK) == 0;
+}
+
+/* Running, not a zombie waiting for whoever reaps orphans. */
+static bool alive(pid_t pid)
+{
+    char p[64], buf[512];
+    snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    const char *r = strrchr(buf, ')');
+    return r && r[1] == ' ' && r[2] != 'Z' && r[2] != 'X';
+}
+
+/* A start that fails after the spawn: one error, nothing left running. */
+static void expect_start_failure(struct fx *f, const char *mode, const char *text)
+{
+    setenv("FAKE_VMM", mode, 1);
+    struct domain *d = define(f, "vm");
+    struct err e = { 0 };
+    assert_int_equal(domain_start_async(&f->drv, d, "remoteDispatchDomainCreate", on_done, f,
+                                        &e), 0);
+    pid_t pid = d->pid;
+    assert_true(pid > 0);
+    assert_non_null(d->job);
+    run_until(f, 1);
+    assert_true(f->rc < 0);
+    if (!strstr(f->msg, text))
+        fail_msg("mode %s: message '%s' lacks '%s'", mode, f->msg, text);
+    assert_ptr_equal(f->done_d, d);
+    assert_null(d->job);
+    assert_int_equal(d->state, DOMAIN_SHUTOFF);
+    assert_int_equal(d->reason, DOMAIN_SHUTOFF_FAILED);
+    assert_int_equal(d->id, -1);
+    assert_null(d->live);
+    assert_non_null(d->def);        /* the definition is untouched */
+    assert_int_equal(d->pid, 0);
+    assert_false(pid_file(f, "vm"));
+    assert_false(alive(pid));       /* reaped: not even a zombie of ours */
+    assert_int_equal(f->started, 0);
+}
+
+static void test_start_vmm_exits(void **state)
+{
+    expect_start_failure(*state, "exit", "cannot open /dev/kvm");
+}
+
+static void test_start_no_greeting(void **state)
+{
+    expect_start_failure(*state, "silent", "did not answer within 1500 ms");
+}
+
+static void test_start_caps_refused(void **state)
+{
+    expect_start_failure(*state, "capsfail", "fake refuses");
+}
+
+static void test_start_caps_hangup(void **state)
+{
+    expect_start_failure(*state, "hangup", "the VMM exited while starting");
+}
+
+static void test_start_exec_fails(void **state)
+{
+    struct fx *f = *state;
+    free(f->drv.vmm_path);
+    f->drv.vmm_path = strdup("/nonexistent/cvirt-vmm");
+    struct domain *d = define(f, "vm");
+    struct err e = { 0 };
+    assert_true(domain_start_async(&f->drv, d, "x", on_done, f, &e) < 0);
+    assert_non_null(strstr(e.msg, "cannot execute"));
+    assert_int_equal(f->calls, 0);          /* refused at once: done never runs */
+    assert_null(d->job);
+    assert_int_equal(d->state, DOMAIN_SHUTOFF);
+}
+
+/* A transient domain whose start fails is gone; done hears NULL. */
+static void test_start_transient_failure(void **state)
+{
+    struct fx *f = *state;
+    setenv("FAKE_VMM", "exit", 1);
+    struct domain *d = define(f, "tr");
+    d->live = d->def;
+    d->def = NULL;
+    struct err e = { 0 };
+    assert_int_equal(domain_start_async(&f->drv, d, "x", on_done, f, &e), 0);
+    run_until(f, 1);
+    assert_true(f->rc < 0);
+    assert_null(f->done_d);
+    assert_null(domain_find_name(&f->drv.table, "tr"));
+}
+
+static void test_start_then_destroy(void **state)
+{
+    struct fx *f = *state;
+    setenv("FAKE_VMM", "ok", 1);
+    struct domain *d = define(f, "vm");
+    struct err e = { 0 };
+    assert_int_equal(domain_start_async(&f->drv, d, "remoteDispatchDomainCreate", on_done, f,
+                                        &e), 0);
+    /* Meanwhile every lifecycle operation gets libvirt's lock error. */
+    assert_int_equal(domain_op_check(d, DOMAIN_OP_DESTROY, &e), -ETIMEDOUT);
+    assert_string_equal(e.msg, "cannot acquire state change lock "
+                        "(held by monitor=remoteDispatchDomainCreate)");
+    e = (struct err){ 0 };
+    assert_int_equal(domain_start_async(&f->drv, d, "y", on_done, f, &e), -ETIMEDOUT);
+    assert_int_equal(f->started, 0);        /* not before the VMM answered */
+    run_until(f, 1);
+    assert_int_equal(f->rc, 0);
+    assert_ptr_equal(f->done_d, d);
+    assert_null(d->job);
+    assert_int_equal(d->state, DOMAIN_RUNNING);
+    assert_int_equal(f->started, 1);
+    assert_true(pid_file(f, "vm"));
+    pid_t pid = d->pid;
+    assert_true(alive(pid));
+
+    assert_int_equal(domain_destroy_async(&f->drv, d, "remoteDispatchDomainDestroy", on_done,
+                                          f, &e), 0);
+    assert_int_equal(domain_op_check(d, DOMAIN_OP_SUSPEND, &e), -ETIMEDOUT);
+    run_until(f, 2);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(d->state, DOMAIN_SHUTOFF);
+    assert_int_equal(d->reason, DOMAIN_SHUTOFF_DESTROYED);
+    assert_int_equal(f->stopped, 1);
+    assert_int_equal(f->stop_detail, DOMAIN_EVENT_STOPPED_DESTROYED);
+    assert_false(pid_file(f, "vm"));
+    assert_false(alive(pid));
+}
+
+/* A VMM that ignores quit is killed after the quit wait. */
+static void test_destroy_kills_stubborn(void **state)
+{
+    struct fx *f = *state;
+    setenv("FAKE_VMM", "stubborn", 1);
+    struct domain *d = define(f, "vm");
+    struct err e = { 0 };
+    assert_int_equal(domain_start_async(&f->drv, d, "x", on_done, f, &e), 0);
+    run_until(f, 1);
+    assert_int_equal(f->rc, 0);
+    pid_t pid = d->pid;
+    assert_int_equal(domain_destroy_async(&f->drv, d, "x", on_done, f, &e), 0);
+    run_until(f, 2);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(d->reason, DOMAIN_SHUTOFF_DESTROYED);
+    assert_false(alive(pid));
+}
+
+/* The daemon stops while a start waits: the operation ends, the VMM too. */
+static void test_cancel_mid_start(void **state)
+{
+    struct fx *f = *state;
+    setenv("FAKE_VMM", "silent", 1);
+    struct domain *d = define(f, "vm");
+    struct err e = { 0 };
+    assert_int_equal(domain_start_async(&f->drv, d, "x", on_done, f, &e), 0);
+    pid_t pid = d->pid;
+    evloop_run_once(f->loop, 50);
+    domain_jobs_cancel(&f->drv);
+    assert_int_equal(f->calls, 1);
+    assert_int_equal(f->rc, -ECANCELED);
+    assert_int_equal(d->state, DOMAIN_SHUTOFF);
+    assert_false(alive(pid));
+    assert_false(pid_file(f, "vm"));
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = getenv("FAKE_VMM");
+    if (mode)
+        return fake_vmm(mode, argc, argv);
+    /* The fake VMMs are detached: nobody of ours to reap. */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_start_vmm_exits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_no_greeting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_caps_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_caps_hangup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_exec_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_transient_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_then_destroy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_kills_stubborn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_mid_start, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
