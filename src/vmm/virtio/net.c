@@ -9,7 +9,17 @@
  * frames pass through one bounce buffer, which lets a frame spread over
  * several receive buffers with VIRTIO_NET_F_MRG_RXBUF. The tap is read on
  * the event loop only while the guest has posted receive buffers; a frame
- * that found none waits in the bounce buffer. */
+ * that found none waits in the bounce buffer.
+ *
+ * Save/restore and migration keep that waiting frame (the device's own
+ * bytes: the MAC, then the frame), so a frame the source had taken from
+ * its tap still reaches the guest. Nothing else of the device needs
+ * saving: a transmitted chain is written to the tap and returned within
+ * one call, receive chains taken for a frame that did not fit are given
+ * back at once, and the config space follows from the MAC. A loaded
+ * device announces the guest's MAC on its tap (RARP, as QEMU's
+ * self-announce does) so that switches learn the guest's new port at
+ * once, without waiting for the guest to send anything. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
@@ -19,9 +29,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "snapshot/stream.h"
 #include "util/evloop.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
@@ -46,6 +58,12 @@
 #define NET_FRAME_MAX (NET_HDR_SIZE + 65536 + 64)
 /* Receive buffers one frame may take with MRG_RXBUF, at most. */
 #define NET_RX_MAX_BUFS 64
+/* Announcements after a load, and the first gap and its growth (ms):
+ * 50, 150, 250, 350 after the first, QEMU's defaults. */
+#define NET_ANNOUNCE_ROUNDS 5
+#define NET_ANNOUNCE_FIRST_MS 50
+#define NET_ANNOUNCE_STEP_MS 100
+#define NET_RARP_LEN 60         /* the minimum Ethernet frame, FCS left out */
 
 struct net {
     struct virtio_dev *vd;
@@ -64,6 +82,9 @@ struct net {
     struct virtq_elem elem;
     uint16_t heads[NET_RX_MAX_BUFS];
     uint32_t lens[NET_RX_MAX_BUFS];
+
+    int announce_fd;            /* timerfd between announcements, or -1 */
+    unsigned announce_left;     /* announcements still to send */
 };
 
 static int net_parse_mac(const char *s, uint8_t mac[6])
@@ -312,11 +333,128 @@ static void net_config_write(struct virtio_dev *vd, unsigned off, const uint8_t 
     /* The MAC is writable only in legacy devices; nothing else is. */
 }
 
+/* One RARP "request reverse" from the guest's MAC to everyone (RFC 903):
+ * a frame no host answers and every bridge learns the source port from. */
+static void net_announce_send(struct net *n)
+{
+    uint8_t f[NET_HDR_SIZE + NET_RARP_LEN] = { 0 };
+    uint8_t *eth = f + NET_HDR_SIZE, *arp = eth + 14;
+    memset(eth, 0xff, 6);
+    memcpy(eth + 6, n->mac, 6);
+    eth[12] = 0x80;             /* ethertype 0x8035, RARP */
+    eth[13] = 0x35;
+    arp[1] = 1;                 /* hardware type: Ethernet */
+    arp[2] = 0x08;              /* protocol type: IPv4 */
+    arp[4] = 6;                 /* hardware address length */
+    arp[5] = 4;                 /* protocol address length */
+    arp[7] = 3;                 /* operation: request reverse */
+    memcpy(arp + 8, n->mac, 6);         /* sender hardware address */
+    memcpy(arp + 18, n->mac, 6);        /* target hardware address */
+    /* The 12-byte header of zeros: no offload, nothing to finish. */
+    ssize_t r;
+    do {
+        r = write(n->tap, f, sizeof(f));
+    } while (r < 0 && errno == EINTR);
+    if (r < 0)
+        log_debug("virtio-net: tap %s: announce not sent: %s", n->ifname, strerror(errno));
+}
+
+static void net_announce_stop(struct net *n)
+{
+    if (n->announce_fd < 0)
+        return;
+    if (n->vd->loop)
+        evloop_del(n->vd->loop, n->announce_fd);
+    close(n->announce_fd);
+    n->announce_fd = -1;
+    n->announce_left = 0;
+}
+
+static void net_announce_arm(struct net *n)
+{
+    unsigned done = NET_ANNOUNCE_ROUNDS - n->announce_left;
+    unsigned ms = NET_ANNOUNCE_FIRST_MS + (done - 1) * NET_ANNOUNCE_STEP_MS;
+    struct itimerspec its = { .it_value = { ms / 1000, (long)(ms % 1000) * 1000000 } };
+    if (timerfd_settime(n->announce_fd, 0, &its, NULL) < 0)
+        net_announce_stop(n);
+}
+
+static void net_on_announce(void *opaque, uint32_t events)
+{
+    struct net *n = opaque;
+    uint64_t ticks;
+    virtio_lock(n->vd);
+    if (read(n->announce_fd, &ticks, sizeof(ticks)) < 0 && errno == EAGAIN) {
+        virtio_unlock(n->vd);
+        return;
+    }
+    net_announce_send(n);
+    if (--n->announce_left == 0)
+        net_announce_stop(n);
+    else
+        net_announce_arm(n);
+    virtio_unlock(n->vd);
+}
+
+/* The first announcement goes now, the others from the event loop: one
+ * frame can be lost while the new port settles, a series rarely is. */
+static void net_announce_start(struct net *n)
+{
+    net_announce_stop(n);
+    net_announce_send(n);
+    if (!n->vd->loop)
+        return;
+    n->announce_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (n->announce_fd < 0)
+        return;
+    if (evloop_add(n->vd->loop, n->announce_fd, EPOLLIN, net_on_announce, n) < 0) {
+        close(n->announce_fd);
+        n->announce_fd = -1;
+        return;
+    }
+    n->announce_left = NET_ANNOUNCE_ROUNDS - 1;
+    net_announce_arm(n);
+}
+
+static void net_save(struct virtio_dev *vd, struct snapbuf *b)
+{
+    struct net *n = vd->priv;
+    snapbuf_put(b, n->mac, 6);
+    snapbuf_put_u32(b, (uint32_t)n->rx_len);
+    snapbuf_put(b, n->rx, n->rx_len);
+}
+
+static int net_load(struct virtio_dev *vd, struct snapbuf *b, struct err *e)
+{
+    struct net *n = vd->priv;
+    uint8_t mac[6];
+    /* A snapshot from before the device kept anything has no bytes. */
+    if (snapbuf_left(b) > 0) {
+        snapbuf_get(b, mac, 6);
+        uint32_t len = snapbuf_get_u32(b);
+        if (b->short_read)
+            return err_set(e, EINVAL, "state truncated");
+        if (memcmp(mac, n->mac, 6) != 0)
+            return err_set(e, EINVAL, "the snapshot's MAC %02x:%02x:%02x:%02x:%02x:%02x is not "
+                           "this device's", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+        if (len != 0 && (len <= NET_HDR_SIZE || len > NET_FRAME_MAX))
+            return err_set(e, EINVAL, "a waiting frame of %u bytes", len);
+        if (len != snapbuf_left(b))
+            return err_set(e, EINVAL, "a waiting frame of %u bytes with %zu bytes stored", len,
+                           snapbuf_left(b));
+        snapbuf_get(b, n->rx, len);
+        n->rx_len = len;
+    }
+    net_announce_start(n);
+    return 0;
+}
+
 static void net_destroy(struct virtio_dev *vd)
 {
     struct net *n = vd->priv;
     if (!n)
         return;
+    net_announce_stop(n);
     if (n->tap >= 0) {
         if (n->vd->loop && !n->tap_gone)
             evloop_del(n->vd->loop, n->tap);
@@ -333,6 +471,7 @@ static int net_create(struct virtio_dev *vd, const char *arg, struct err *e)
         return err_set(e, ENOMEM, "out of memory");
     n->vd = vd;
     n->tap = -1;
+    n->announce_fd = -1;
     vd->priv = n;
     int r = net_parse_args(n, arg, e);
     if (r == 0)
@@ -369,4 +508,6 @@ const struct virtio_dev_ops virtio_net_ops = {
     .config_write = net_config_write,
     .queue_notify = net_queue_notify,
     .reset = net_reset,
+    .save = net_save,
+    .load = net_load,
 };
