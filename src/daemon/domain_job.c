@@ -132,13 +132,13 @@ static int timer_arm(struct domain_job *j, int ms, struct err *e)
 static void start_fail(struct domain_job *j, int rc, const struct err *e)
 {
     struct domain *d = j->d;
+    log_warn("domain '%s': start failed: %s", d->name, e->msg);
     vmm_client_free(j->conn);
     j->conn = NULL;
     domain_start_abort(j->drv, d, &j->sp);
     d->job = NULL;
     d->job_api = NULL;
     bool gone = domain_start_failed(j->drv, d);
-    log_warn("domain '%s': start failed: %s", d->name, e->msg);
     job_end(j, gone ? NULL : d, rc, e);
 }
 
@@ -192,9 +192,13 @@ static int start_job(struct domain_driver *drv, struct domain *d, const char *re
     j->stage = STAGE_CONNECT;
     r = domain_spawn_vmm(drv, d, restore, &j->sp, e);
     if (r == 0) {
-        r = domain_connect_new_vmm_async(drv, d, on_start_ready, &j->conn, e);
-        if (r < 0)
+        /* A VMM that died already refuses the connection: its log says why. */
+        struct err ce = { 0 };
+        r = domain_connect_new_vmm_async(drv, d, on_start_ready, &j->conn, &ce);
+        if (r < 0) {
+            r = domain_start_conn_error(drv, d, &j->sp, r, &ce, e);
             domain_start_abort(drv, d, &j->sp);
+        }
     }
     if (r < 0) {
         d->job = NULL;

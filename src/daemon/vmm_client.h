@@ -1,13 +1,16 @@
 /* The daemon's side of one cvirt-vmm control socket (QMP, docs/qmp.md).
  *
- * Commands are synchronous with a timeout: every command the daemon sends
- * (query-status, stop, cont, system_powerdown, system_reset, quit,
- * balloon) is answered by cvirt-vmm at once from its event loop, none
- * starts a job that outlives the reply, so waiting a few milliseconds in
- * the RPC handler is simpler than keeping continuations, and the timeout
- * bounds a VMM that hangs. Events that arrive while a command waits are
- * delivered before it returns; between commands the socket is watched on
- * the daemon's event loop, which delivers events and notices a hang-up. */
+ * Commands cvirt-vmm answers at once from its event loop (query-status,
+ * stop, cont, system_powerdown, system_reset, balloon) are synchronous
+ * with a timeout: waiting a few milliseconds in the RPC handler is simpler
+ * than keeping continuations, and the timeout bounds a VMM that hangs.
+ * What waits on the VMM itself is driven from the daemon's loop instead:
+ * the greeting and negotiation of a VMM still starting
+ * (vmm_client_connect_async) and a command that runs for seconds
+ * (vmm_client_execute_async: migrate to a file). Events that arrive while
+ * a command waits are delivered before it returns; between commands the
+ * socket is watched on the daemon's event loop, which delivers events and
+ * notices a hang-up. */
 #ifndef CVIRT_DAEMON_VMM_CLIENT_H
 #define CVIRT_DAEMON_VMM_CLIENT_H
 

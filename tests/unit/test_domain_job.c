@@ -104,6 +104,28 @@ static int fake_vmm(const char *mode, int argc, char **argv)
     while (fake_get(fd, line, sizeof(line), id, sizeof(id))) {
         if (strstr(line, "\"quit\"") && !strcmp(mode, "stubborn"))
             continue;
+        const char *uri = strstr(line, "\"file:");
+        if (uri && !strcmp(mode, "savefail")) {
+            snprintf(out, sizeof(out), "{\"error\": {\"class\": \"GenericError\", "
+                     "\"desc\": \"disk full\"}, \"id\": %s}\r\n", id);
+            fake_put(fd, out);
+            continue;
+        }
+        if (uri) {
+            /* A snapshot as big as cvirt-vmm's header at least. */
+            char path[1024];
+            size_t n = 0;
+            /* json-c writes '/' as "\/". */
+            for (const char *p = uri + 6; *p && *p != '"' && n + 1 < sizeof(path); p++)
+                if (*p != '\\')
+                    path[n++] = *p;
+            path[n] = '\0';
+            int sfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            static const char zero[8192];
+            if (sfd < 0 || write(sfd, zero, sizeof(zero)) != (ssize_t)sizeof(zero))
+                return 4;
+            close(sfd);
+        }
         snprintf(out, sizeof(out), "{\"return\": {}, \"id\": %s}\r\n", id);
         fake_put(fd, out);
         if (strstr(line, "\"quit\""))
@@ -234,22 +256,37 @@ static bool alive(pid_t pid)
     return r && r[1] == ' ' && r[2] != 'Z' && r[2] != 'X';
 }
 
-/* A start that fails after the spawn: one error, nothing left running. */
-static void expect_start_failure(struct fx *f, const char *mode, const char *text)
+/* Starts d, which must fail: at once (a VMM that exits before the connect
+ * is refused outright) or later from the loop. Either way f->msg has the
+ * one error, done ran at most once, and d is unlocked. Returns the VMM's
+ * pid (0 when none was spawned). */
+static pid_t start_failing(struct fx *f, struct domain *d)
 {
-    setenv("FAKE_VMM", mode, 1);
-    struct domain *d = define(f, "vm");
     struct err e = { 0 };
-    assert_int_equal(domain_start_async(&f->drv, d, "remoteDispatchDomainCreate", on_done, f,
-                                        &e), 0);
+    int r = domain_start_async(&f->drv, d, "remoteDispatchDomainCreate", on_done, f, &e);
+    if (r < 0) {
+        assert_int_equal(f->calls, 0);
+        f->rc = r;
+        snprintf(f->msg, sizeof(f->msg), "%s", e.msg);
+        return 0;
+    }
     pid_t pid = d->pid;
     assert_true(pid > 0);
     assert_non_null(d->job);
     run_until(f, 1);
     assert_true(f->rc < 0);
+    assert_ptr_equal(f->done_d, d);
+    return pid;
+}
+
+/* A start that fails after the spawn: one error, nothing left running. */
+static void expect_start_failure(struct fx *f, const char *mode, const char *text)
+{
+    setenv("FAKE_VMM", mode, 1);
+    struct domain *d = define(f, "vm");
+    pid_t pid = start_failing(f, d);
     if (!strstr(f->msg, text))
         fail_msg("mode %s: message '%s' lacks '%s'", mode, f->msg, text);
-    assert_ptr_equal(f->done_d, d);
     assert_null(d->job);
     assert_int_equal(d->state, DOMAIN_SHUTOFF);
     assert_int_equal(d->reason, DOMAIN_SHUTOFF_FAILED);
@@ -258,7 +295,7 @@ static void expect_start_failure(struct fx *f, const char *mode, const char *tex
     assert_non_null(d->def);        /* the definition is untouched */
     assert_int_equal(d->pid, 0);
     assert_false(pid_file(f, "vm"));
-    assert_false(alive(pid));       /* reaped: not even a zombie of ours */
+    assert_true(pid == 0 || !alive(pid));   /* reaped: not even a zombie of ours */
     assert_int_equal(f->started, 0);
 }
 
@@ -305,10 +342,14 @@ static void test_start_transient_failure(void **state)
     d->live = d->def;
     d->def = NULL;
     struct err e = { 0 };
-    assert_int_equal(domain_start_async(&f->drv, d, "x", on_done, f, &e), 0);
-    run_until(f, 1);
-    assert_true(f->rc < 0);
-    assert_null(f->done_d);
+    int r = domain_start_async(&f->drv, d, "x", on_done, f, &e);
+    if (r == 0) {
+        run_until(f, 1);
+        assert_true(f->rc < 0);
+        assert_null(f->done_d);
+    } else {
+        assert_non_null(strstr(e.msg, "cannot open /dev/kvm"));
+    }
     assert_null(domain_find_name(&f->drv.table, "tr"));
 }
 
@@ -368,6 +409,74 @@ static void test_destroy_kills_stubborn(void **state)
     assert_false(alive(pid));
 }
 
+/* Save to a file (the domain stops as saved), restore from it, a managed
+ * save taken by the next start, and a save the VMM refuses. */
+static void test_save_restore_managed(void **state)
+{
+    struct fx *f = *state;
+    setenv("FAKE_VMM", "ok", 1);
+    struct domain *d = define(f, "vm");
+    struct err e = { 0 };
+    assert_int_equal(domain_start_async(&f->drv, d, "x", on_done, f, &e), 0);
+    run_until(f, 1);
+    assert_int_equal(f->rc, 0);
+    char path[400];
+    snprintf(path, sizeof(path), "%s/vm.save", f->sf->root);
+    assert_int_equal(domain_save_async(&f->drv, d, path, false, "remoteDispatchDomainSave",
+                                       on_done, f, &e), 0);
+    assert_int_equal(domain_op_check(d, DOMAIN_OP_START, &e), -ETIMEDOUT);
+    assert_non_null(strstr(e.msg, "remoteDispatchDomainSave"));
+    run_until(f, 2);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(d->state, DOMAIN_SHUTOFF);
+    assert_int_equal(d->reason, DOMAIN_SHUTOFF_SAVED);
+    assert_int_equal(f->stop_detail, DOMAIN_EVENT_STOPPED_SAVED);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > 8192 + 16);      /* the snapshot, the XML, the footer */
+
+    assert_int_equal(domain_restore_async(&f->drv, path, "x", on_done, f, &e), 0);
+    run_until(f, 3);
+    assert_int_equal(f->rc, 0);
+    assert_ptr_equal(f->done_d, d);           /* the defined domain, not a new one */
+    assert_int_equal(d->state, DOMAIN_RUNNING);
+    assert_int_equal(d->reason, DOMAIN_RUNNING_RESTORED);
+
+    assert_int_equal(domain_save_async(&f->drv, d, NULL, true, "x", on_done, f, &e), 0);
+    run_until(f, 4);
+    assert_int_equal(f->rc, 0);
+    assert_true(d->managed_save);
+    assert_int_equal(domain_start_async(&f->drv, d, "x", on_done, f, &e), 0);
+    run_until(f, 5);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(d->reason, DOMAIN_RUNNING_RESTORED);
+    assert_false(d->managed_save);
+    char mpath[4096];
+    assert_int_equal(store_managed_save_path(&f->drv.store, "vm", mpath, sizeof(mpath)), 0);
+    assert_int_not_equal(access(mpath, F_OK), 0);
+    assert_int_equal(domain_destroy_async(&f->drv, d, "x", on_done, f, &e), 0);
+    run_until(f, 6);
+    assert_int_equal(f->rc, 0);
+
+    /* A VMM that refuses to save keeps running; no file is left. */
+    setenv("FAKE_VMM", "savefail", 1);
+    assert_int_equal(domain_start_async(&f->drv, d, "x", on_done, f, &e), 0);
+    run_until(f, 7);
+    assert_int_equal(f->rc, 0);
+    unlink(path);
+    assert_int_equal(domain_save_async(&f->drv, d, path, false, "x", on_done, f, &e), 0);
+    run_until(f, 8);
+    assert_int_equal(f->rc, -EIO);
+    assert_string_equal(f->msg, "disk full");
+    assert_int_equal(d->state, DOMAIN_RUNNING);
+    assert_null(d->job);
+    assert_int_not_equal(access(path, F_OK), 0);
+    e = (struct err){ 0 };
+    assert_int_equal(domain_save_async(&f->drv, d, "relative", false, "x", on_done, f, &e),
+                     -EINVAL);
+    assert_int_equal(f->calls, 8);
+}
+
 /* The daemon stops while a start waits: the operation ends, the VMM too. */
 static void test_cancel_mid_start(void **state)
 {
@@ -401,6 +510,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_start_transient_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_then_destroy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_kills_stubborn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_save_restore_managed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_mid_start, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

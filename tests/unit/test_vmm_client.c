@@ -1,7 +1,8 @@
 /* The daemon's QMP client against a scripted server on a real UNIX socket:
  * negotiation, replies matched by id with events in between and messages
  * split across reads, error replies, timeouts, a server that goes away,
- * and messages too big to buffer. */
+ * and messages too big to buffer; the same driven from an event loop
+ * (connect_async, execute_async). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -315,6 +316,172 @@ static void test_no_socket(void **state)
     assert_null(c);
 }
 
+/* ---- driven from the loop ---- */
+
+struct async_seen {
+    struct seen ev;
+    int ready_calls, ready_rc;
+    int done_calls, done_rc;
+    char msg[sizeof(((struct err *)0)->msg)];
+    char ret[128];
+};
+
+static void on_ready(void *opaque, int rc, const struct err *e)
+{
+    struct async_seen *a = opaque;
+    a->ready_calls++;
+    a->ready_rc = rc;
+    snprintf(a->msg, sizeof(a->msg), "%s", rc < 0 ? e->msg : "");
+}
+
+static void on_async_event(void *opaque, const char *name, struct json_object *data)
+{
+    on_event(&((struct async_seen *)opaque)->ev, name, data);
+}
+
+static void on_async_close(void *opaque)
+{
+    ((struct async_seen *)opaque)->ev.closed = true;
+}
+
+static const struct vmm_client_ops async_ops = { .on_event = on_async_event,
+                                                 .on_close = on_async_close };
+
+static void on_done(void *opaque, int rc, struct json_object *ret, const struct err *e)
+{
+    struct async_seen *a = opaque;
+    a->done_calls++;
+    a->done_rc = rc;
+    snprintf(a->msg, sizeof(a->msg), "%s", rc < 0 ? e->msg : "");
+    snprintf(a->ret, sizeof(a->ret), "%s", ret ? json_object_to_json_string(ret) : "");
+}
+
+static void spin(struct evloop *l, const int *counter, int want)
+{
+    for (int i = 0; i < 100 && *counter < want; i++)
+        evloop_run_once(l, 50);
+    assert_int_equal(*counter, want);
+}
+
+/* A slow greeting, then migrate answered late with an event first, then
+ * quit sent without waiting. */
+static void script_slow(int fd)
+{
+    usleep(100000);
+    negotiate(fd);
+    char cmd[64] = "";
+    long id = get_request(fd, cmd, sizeof(cmd));
+    if (strcmp(cmd, "migrate"))
+        return;
+    put(fd, "{\"event\": \"STOP\"}\r\n");
+    usleep(100000);
+    reply(fd, id, "{\"written\": 1}");
+    get_request(fd, cmd, sizeof(cmd));
+    if (!strcmp(cmd, "quit"))
+        return;     /* closes: the client sees the hang-up */
+    get_request(fd, NULL, 0);
+}
+
+static void test_async_connect_and_execute(void **state)
+{
+    struct server srv;
+    struct async_seen a = { 0 };
+    struct vmm_client *c = NULL;
+    struct err e = { 0 };
+    struct evloop *l = evloop_new();
+    server_start(&srv, script_slow);
+    assert_int_equal(vmm_client_connect_async(l, srv.path, 2000, &async_ops, &a, on_ready, &c,
+                                              &e), 0);
+    assert_non_null(c);
+    assert_int_equal(a.ready_calls, 0);       /* nothing before the loop runs */
+    /* Nothing may run on a client still negotiating. */
+    assert_int_equal(vmm_client_execute(c, "query-status", NULL, 100, NULL, &e), -EBUSY);
+    spin(l, &a.ready_calls, 1);
+    assert_int_equal(a.ready_rc, 0);
+    assert_int_equal(vmm_client_execute_async(c, "migrate", NULL, 2000, on_done, &a, &e), 0);
+    e = (struct err){ 0 };
+    assert_int_equal(vmm_client_execute(c, "query-status", NULL, 100, NULL, &e), -EBUSY);
+    assert_int_equal(vmm_client_execute_async(c, "cont", NULL, 100, on_done, &a, &e), -EBUSY);
+    spin(l, &a.done_calls, 1);
+    assert_int_equal(a.done_rc, 0);
+    assert_non_null(strstr(a.ret, "\"written\""));
+    assert_int_equal(a.ev.events, 1);         /* STOP, delivered before the reply */
+    assert_int_equal(vmm_client_send(c, "quit", &e), 0);
+    for (int i = 0; i < 100 && !a.ev.closed; i++)
+        evloop_run_once(l, 50);
+    assert_true(a.ev.closed);
+    vmm_client_free(c);
+    server_stop(&srv);
+    evloop_free(l);
+}
+
+static void script_caps_refused(int fd)
+{
+    put(fd, GREETING);
+    long id = get_request(fd, NULL, 0);
+    char buf[256];
+    snprintf(buf, sizeof(buf), "{\"error\": {\"class\": \"GenericError\", \"desc\": "
+             "\"not now\"}, \"id\": %ld}\r\n", id);
+    put(fd, buf);
+    get_request(fd, NULL, 0);
+}
+
+static void script_migrate_hangup(int fd)
+{
+    negotiate(fd);
+    get_request(fd, NULL, 0);
+}
+
+/* The handshake's failures each reach ready once, and a command whose
+ * VMM goes away reaches done once. */
+static void test_async_failures(void **state)
+{
+    struct server srv;
+    struct vmm_client *c = NULL;
+    struct err e = { 0 };
+    struct evloop *l = evloop_new();
+
+    struct async_seen a = { 0 };
+    server_start(&srv, script_caps_refused);
+    assert_int_equal(vmm_client_connect_async(l, srv.path, 2000, &async_ops, &a, on_ready, &c,
+                                              &e), 0);
+    spin(l, &a.ready_calls, 1);
+    assert_int_equal(a.ready_rc, -EIO);
+    assert_string_equal(a.msg, "not now");
+    vmm_client_free(c);
+    server_stop(&srv);
+
+    memset(&a, 0, sizeof(a));
+    server_start(&srv, script_no_greeting);
+    assert_int_equal(vmm_client_connect_async(l, srv.path, 200, &async_ops, &a, on_ready, &c,
+                                              &e), 0);
+    spin(l, &a.ready_calls, 1);
+    assert_int_equal(a.ready_rc, -ETIMEDOUT);
+    assert_non_null(strstr(a.msg, "no greeting"));
+    vmm_client_free(c);
+    server_stop(&srv);
+
+    memset(&a, 0, sizeof(a));
+    server_start(&srv, script_migrate_hangup);
+    assert_int_equal(vmm_client_connect_async(l, srv.path, 2000, &async_ops, &a, on_ready, &c,
+                                              &e), 0);
+    spin(l, &a.ready_calls, 1);
+    assert_int_equal(a.ready_rc, 0);
+    assert_int_equal(vmm_client_execute_async(c, "migrate", NULL, 2000, on_done, &a, &e), 0);
+    spin(l, &a.done_calls, 1);
+    assert_int_equal(a.done_rc, -EPIPE);
+    assert_non_null(strstr(a.msg, "during 'migrate'"));
+    assert_true(a.ev.closed);                 /* and the close is reported as usual */
+    assert_int_equal(a.ready_calls, 1);
+    vmm_client_free(c);
+    server_stop(&srv);
+
+    e = (struct err){ 0 };
+    assert_int_equal(vmm_client_connect_async(l, "/tmp/test_vmm_client.none.sock", 200,
+                                              &async_ops, &a, on_ready, &c, &e), -ENOENT);
+    evloop_free(l);
+}
+
 int main(void)
 {
     /* The scripted server writes on after the client gave up. */
@@ -327,6 +494,8 @@ int main(void)
         cmocka_unit_test(test_oversized),
         cmocka_unit_test(test_no_greeting),
         cmocka_unit_test(test_no_socket),
+        cmocka_unit_test(test_async_connect_and_execute),
+        cmocka_unit_test(test_async_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
