@@ -45,12 +45,6 @@ struct storage_driver *remote_storage_driver(void)
     return the_driver;
 }
 
-static struct storage_driver *drv_of(struct rpc_client *c)
-{
-    (void)c;
-    return the_driver;
-}
-
 int remote_storage_no_pool(struct rpc_error *err, const char *what, const char *name)
 {
     return rpc_err_set(err, VIR_ERR_NO_STORAGE_POOL, VIR_FROM_STORAGE,
@@ -88,7 +82,7 @@ int remote_storage_fail(struct rpc_error *err, const struct err *e)
 static struct storage_pool *pool_get(struct rpc_client *c, const remote_nonnull_storage_pool *rp,
                                      struct rpc_error *err)
 {
-    struct storage_pool *p = storage_find_uuid(drv_of(c), (const uint8_t *)rp->uuid);
+    struct storage_pool *p = storage_find_uuid(the_driver, (const uint8_t *)rp->uuid);
     if (!p || strcmp(p->name, rp->name) != 0) {
         remote_storage_no_pool(err, "uuid", rp->name);
         return NULL;
@@ -144,7 +138,7 @@ static int h_list_all_pools(struct rpc_client *c, const void *args, void *ret,
 {
     const remote_connect_list_all_storage_pools_args *a = args;
     remote_connect_list_all_storage_pools_ret *r = ret;
-    struct storage_driver *d = drv_of(c);
+    struct storage_driver *d = the_driver;
     void *val = NULL;
     int rc = name_list_objects(d->npools, a->flags, a->need_results,
                                sizeof(*r->pools.pools_val), list_match, list_make, d, &val,
@@ -157,7 +151,7 @@ static int h_list_all_pools(struct rpc_client *c, const void *args, void *ret,
 
 static int count_pools(struct rpc_client *c, bool active)
 {
-    struct storage_driver *d = drv_of(c);
+    struct storage_driver *d = the_driver;
     int n = 0;
     for (size_t i = 0; i < d->npools; i++)
         n += d->pools[i]->active == active;
@@ -195,7 +189,7 @@ static const char *inactive_pool(const void *ctx, size_t i)
 static int list_names(struct rpc_client *c, int max, bool active,
                       remote_connect_list_storage_pools_ret *r, struct rpc_error *err)
 {
-    struct storage_driver *d = drv_of(c);
+    struct storage_driver *d = the_driver;
     if (max < 0 || max > REMOTE_STORAGE_POOL_LIST_MAX)
         return rpc_err_set(err, VIR_ERR_RPC, VIR_FROM_RPC, "maxnames > REMOTE_STORAGE_POOL_LIST_MAX");
     if (name_list_fill(d->npools, max, active ? active_pool : inactive_pool, d,
@@ -224,7 +218,7 @@ static int h_pool_lookup_by_name(struct rpc_client *c, const void *args, void *r
                                  struct rpc_error *err)
 {
     const remote_storage_pool_lookup_by_name_args *a = args;
-    struct storage_pool *p = storage_find_name(drv_of(c), a->name);
+    struct storage_pool *p = storage_find_name(the_driver, a->name);
     if (!p)
         return remote_storage_no_pool(err, "name", a->name);
     return make_pool(&((remote_storage_pool_lookup_ret *)ret)->pool, p, err);
@@ -234,7 +228,7 @@ static int h_pool_lookup_by_uuid(struct rpc_client *c, const void *args, void *r
                                  struct rpc_error *err)
 {
     const remote_storage_pool_lookup_by_uuid_args *a = args;
-    struct storage_pool *p = storage_find_uuid(drv_of(c), (const uint8_t *)a->uuid);
+    struct storage_pool *p = storage_find_uuid(the_driver, (const uint8_t *)a->uuid);
     if (!p)
         return rpc_err_set(err, VIR_ERR_NO_STORAGE_POOL, VIR_FROM_STORAGE,
                            "no storage pool with matching uuid");
@@ -245,7 +239,7 @@ static int h_pool_lookup_by_volume(struct rpc_client *c, const void *args, void 
                                    struct rpc_error *err)
 {
     const remote_storage_pool_lookup_by_volume_args *a = args;
-    struct storage_pool *p = storage_find_name(drv_of(c), a->vol.pool);
+    struct storage_pool *p = storage_find_name(the_driver, a->vol.pool);
     if (!p)
         return remote_storage_no_pool(err, "name", a->vol.pool);
     return make_pool(&((remote_storage_pool_lookup_ret *)ret)->pool, p, err);
@@ -255,7 +249,7 @@ static int h_pool_lookup_by_target_path(struct rpc_client *c, const void *args, 
                                         struct rpc_error *err)
 {
     const remote_storage_pool_lookup_by_target_path_args *a = args;
-    struct storage_pool *p = storage_find_path(drv_of(c), a->path);
+    struct storage_pool *p = storage_find_path(the_driver, a->path);
     if (!p || !p->active)
         return remote_storage_no_pool(err, "target path", a->path);
     return make_pool(&((remote_storage_pool_lookup_ret *)ret)->pool, p, err);
@@ -303,7 +297,7 @@ static int h_pool_define(struct rpc_client *c, const void *args, void *ret,
     if (a->flags & ~1u)
         return rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_STORAGE,
                            "unsupported flags (0x%x)", a->flags);
-    if (storage_define(drv_of(c), a->xml, &p, &e) < 0)
+    if (storage_define(the_driver, a->xml, &p, &e) < 0)
         return remote_storage_fail(err, &e);
     log_info("storage pool '%s' defined (%s)", p->name, p->path);
     return reply_pool(c, &((remote_storage_pool_define_xml_ret *)ret)->pool, p,
@@ -316,7 +310,7 @@ static int h_pool_create_xml(struct rpc_client *c, const void *args, void *ret,
     const remote_storage_pool_create_xml_args *a = args;
     struct storage_pool *p;
     struct err e = {0};
-    if (storage_create_transient(drv_of(c), a->xml, &p, &e) < 0)
+    if (storage_create_transient(the_driver, a->xml, &p, &e) < 0)
         return remote_storage_fail(err, &e);
     return reply_pool(c, &((remote_storage_pool_create_xml_ret *)ret)->pool, p,
                       POOL_EVENT_STARTED, err);
@@ -335,7 +329,7 @@ static int pool_op(struct rpc_client *c, const remote_nonnull_storage_pool *rp,
     struct err e = {0};
     if (!p)
         return -1;
-    if (op(drv_of(c), p, &e) < 0)
+    if (op(the_driver, p, &e) < 0)
         return remote_storage_fail(err, &e);
     emit(c, rp, event);
     return 0;
@@ -478,7 +472,7 @@ static int h_pool_set_autostart(struct rpc_client *c, const void *args, void *re
     (void)ret;
     if (!p)
         return -1;
-    if (storage_set_autostart(drv_of(c), p, a->autostart != 0, &e) < 0)
+    if (storage_set_autostart(the_driver, p, a->autostart != 0, &e) < 0)
         return remote_storage_fail(err, &e);
     return 0;
 }
