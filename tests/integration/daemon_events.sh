@@ -5,7 +5,8 @@
 # read-only socket, lifecycle and refresh) run in the background while
 # another virsh defines, starts, destroys and undefines a network and a dir
 # pool; every event line they print is checked, in order, and a refused
-# operation sends none.
+# operation sends none. python3-libvirt's callbacks check the event and
+# detail numbers and deregistration.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
@@ -180,6 +181,61 @@ expect "pool-event --pool otherpool printed nothing about evpool or evtrans" poo
 check "... and otherpool's stop and undefine as its last events" \
     bash -c "grep '^event ' '$ROOT/pool_other.out' | tail -2 | tr '\n' '|' |
              grep -qx \"event 'lifecycle' for storage pool otherpool: Stopped|event 'lifecycle' for storage pool otherpool: Undefined|\""
+
+# ---- python3-libvirt: the numbers behind what virsh prints ----
+# Event and detail values as libvirt's callbacks get them, then nothing
+# once the callbacks are deregistered.
+netxml pynet 184 >"$ROOT/pynet.xml"
+pyout=$(timeout 60 /usr/bin/python3 - "$URI" "$(cat "$ROOT/pynet.xml")" "$ROOT/pypool" 2>&1 <<'EOF'
+import sys, threading, time, libvirt
+uri, xml, pooldir = sys.argv[1], sys.argv[2], sys.argv[3]
+libvirt.virEventRegisterDefaultImpl()
+def loop():
+    while True:
+        libvirt.virEventRunDefaultImpl()
+threading.Thread(target=loop, daemon=True).start()
+conn = libvirt.open(uri)
+seen = []
+def net_cb(c, net, event, detail, opaque):
+    seen.append("net %s %d %d %s" % (net.name(), event, detail, opaque))
+def pool_cb(c, pool, event, detail, opaque):
+    seen.append("pool %s %d %d %s" % (pool.name(), event, detail, opaque))
+def refresh_cb(c, pool, opaque):
+    seen.append("pool %s refresh %s" % (pool.name(), opaque))
+ids = [conn.networkEventRegisterAny(None, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE, net_cb, "all"),
+       conn.storagePoolEventRegisterAny(None, libvirt.VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE, pool_cb, "all"),
+       conn.storagePoolEventRegisterAny(None, libvirt.VIR_STORAGE_POOL_EVENT_ID_REFRESH, refresh_cb, "all")]
+other = libvirt.open(uri)
+net = other.networkDefineXML(xml); net.create(); net.destroy(); net.undefine()
+pool = other.storagePoolDefineXML(
+    "<pool type='dir'><name>pypool</name><target><path>%s</path></target></pool>" % pooldir)
+pool.build(); pool.create(); pool.refresh(); pool.destroy(); pool.undefine()
+for _ in range(50):
+    if len(seen) >= 10: break
+    time.sleep(0.1)
+conn.networkEventDeregisterAny(ids[0])
+for i in ids[1:]: conn.storagePoolEventDeregisterAny(i)
+net = other.networkDefineXML(xml); net.undefine()
+time.sleep(0.3)
+print("\n".join(seen))
+EOF
+)
+PY_EXPECTED="net pynet 0 0 all
+net pynet 2 0 all
+net pynet 3 0 all
+net pynet 1 0 all
+pool pypool 0 0 all
+pool pypool 4 0 all
+pool pypool 2 0 all
+pool pypool refresh all
+pool pypool 3 0 all
+pool pypool 1 0 all"
+if [ "$pyout" = "$PY_EXPECTED" ]; then
+    tap_ok "python3-libvirt's callbacks got each event and detail value, in order, and none after deregistering"
+else
+    tap_fail "python3-libvirt's callbacks got each event and detail value, in order, and none after deregistering"
+    diff <(echo "$PY_EXPECTED") <(echo "$pyout") | sed 's/^/#   /'
+fi
 
 # ---- the loops end as virsh ends them ----
 for p in "${WATCHERS[@]}"; do kill -INT "$p" 2>/dev/null; done
