@@ -259,9 +259,8 @@ static int h_pool_lookup_by_target_path(struct rpc_client *c, const void *args, 
 
 /* Tells every client that registered for it that the pool had event: a
  * lifecycle message (370), or a refresh message (373). */
-static void emit(struct rpc_client *c, const remote_nonnull_storage_pool *rp, int event)
+static void emit(struct daemon *dm, const remote_nonnull_storage_pool *rp, int event)
 {
-    struct daemon *dm = rpc_client_daemon(c);
     const unsigned char *uuid = (const unsigned char *)rp->uuid;
     if (!dm || !dm->srv)
         return;
@@ -278,13 +277,20 @@ static void emit(struct rpc_client *c, const remote_nonnull_storage_pool *rp, in
                           &m.callbackID);
 }
 
+void remote_storage_emit_refresh(struct daemon *dm, const char *name, const uint8_t uuid[16])
+{
+    remote_nonnull_storage_pool rp = { .name = (char *)name };
+    memcpy(rp.uuid, uuid, 16);
+    emit(dm, &rp, POOL_EVENT_REFRESH);
+}
+
 /* Fills the reply with p and tells the clients it had event. */
 static int reply_pool(struct rpc_client *c, remote_nonnull_storage_pool *rp,
                       const struct storage_pool *p, int event, struct rpc_error *err)
 {
     if (make_pool(rp, p, err) < 0)
         return -1;
-    emit(c, rp, event);
+    emit(rpc_client_daemon(c), rp, event);
     return 0;
 }
 
@@ -331,7 +337,7 @@ static int pool_op(struct rpc_client *c, const remote_nonnull_storage_pool *rp,
         return -1;
     if (op(the_driver, p, &e) < 0)
         return remote_storage_fail(err, &e);
-    emit(c, rp, event);
+    emit(rpc_client_daemon(c), rp, event);
     return 0;
 }
 

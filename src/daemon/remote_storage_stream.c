@@ -29,6 +29,11 @@ struct xfer {
     int timer;                  /* download: paces reads by the client's backlog */
     uint64_t off, end;          /* bytes [off, end) still to move */
     char *path;
+    /* Upload: the pool, told of as refreshed when the stream closes. */
+    bool upload;
+    struct daemon *dm;
+    char pool[STORAGE_NAME_MAX + 1];
+    uint8_t pool_uuid[16];
 };
 
 static void xfer_free(struct xfer *x)
@@ -50,7 +55,8 @@ static struct xfer *xfer_new(struct rpc_client *c, const remote_nonnull_storage_
                              struct rpc_error *err)
 {
     struct storage_vol v;
-    if (remote_storage_vol_get(c, rv, NULL, &v, err) < 0)
+    struct storage_pool *p;
+    if (remote_storage_vol_get(c, rv, &p, &v, err) < 0)
         return NULL;
     struct xfer *x = calloc(1, sizeof(*x));
     if (!x) {
@@ -59,7 +65,11 @@ static struct xfer *xfer_new(struct rpc_client *c, const remote_nonnull_storage_
         return NULL;
     }
     x->c = c;
-    x->loop = rpc_client_daemon(c)->loop;
+    x->dm = rpc_client_daemon(c);
+    x->loop = x->dm->loop;
+    x->upload = upload;
+    snprintf(x->pool, sizeof(x->pool), "%s", p->name);
+    memcpy(x->pool_uuid, p->uuid, 16);
     x->timer = -1;
     x->path = v.path;
     x->fd = open(x->path, (upload ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
@@ -115,6 +125,10 @@ static void xfer_close(struct rpc_stream *st, bool aborted, void *opaque)
     if (!aborted && fsync(x->fd) < 0)
         log_warn("%s: cannot sync: %s", x->path, strerror(errno));
     log_info("transfer of %s %s", x->path, aborted ? "aborted" : "finished");
+    /* As libvirtd refreshes the pool once an upload's stream closes, even
+     * an aborted one: the file changed either way. */
+    if (x->upload)
+        remote_storage_emit_refresh(x->dm, x->pool, x->pool_uuid);
     xfer_free(x);
 }
 

@@ -182,6 +182,8 @@ int remote_storage_no_pool(struct rpc_error *err, const char *what, const char *
 struct storage_pool *remote_storage_pool_active(struct rpc_client *c,
                                                 const remote_nonnull_storage_pool *rp,
                                                 struct rpc_error *err);
+/* Sends a pool refresh event (373) to the clients registered for it. */
+void remote_storage_emit_refresh(struct daemon *dm, const char *name, const uint8_t uuid[16]);
 /* The volume procedures (remote_storage_vol.c), listed in
  * remote_storage_procs. */
 #define REMOTE_STORAGE_HANDLER(name)                                          \

@@ -4,8 +4,8 @@
 # `virsh pool-event` loops (for every object, for one object, on the
 # read-only socket, lifecycle and refresh) run in the background while
 # another virsh defines, starts, destroys and undefines a network and a dir
-# pool; every event line they print is checked, in order, and a refused
-# operation sends none. python3-libvirt's callbacks check the event and
+# pool (a volume upload refreshes it); every event line they print is
+# checked, in order, and a refused operation sends none. python3-libvirt's callbacks check the event and
 # detail numbers and deregistration.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/daemon_lib.sh"
@@ -155,6 +155,11 @@ check "pool-build evpool" q pool-build evpool
 check "pool-start evpool" q pool-start evpool
 check "a second pool-start is refused" bash -c "! virsh -c '$URI' pool-start evpool 2>/dev/null"
 check "pool-refresh evpool" q pool-refresh evpool
+head -c 65536 /dev/urandom >"$ROOT/upload.bin"
+check "vol-create-as and vol-upload into evpool" \
+    bash -c "virsh -c '$URI' vol-create-as evpool v1 1M >/dev/null &&
+             virsh -c '$URI' vol-upload --pool evpool v1 '$ROOT/upload.bin'"
+check "vol-delete from evpool" q vol-delete --pool evpool v1
 check "pool-destroy evpool" q pool-destroy evpool
 check "pool-delete evpool" q pool-delete evpool
 check "pool-undefine evpool" q pool-undefine evpool
@@ -174,8 +179,9 @@ event 'lifecycle' for storage pool evpool: Deleted
 event 'lifecycle' for storage pool evpool: Undefined
 event 'lifecycle' for storage pool evtrans: Started
 event 'lifecycle' for storage pool evtrans: Stopped"
-expect "pool-event --event refresh printed evpool's one refresh" pool_refresh "evpool evtrans" \
-    "event 'refresh' for storage pool evpool"
+expect "pool-event --event refresh printed evpool's refresh and the one after the upload" \
+    pool_refresh "evpool evtrans" "event 'refresh' for storage pool evpool
+event 'refresh' for storage pool evpool"
 expect "pool-event --pool otherpool printed nothing about evpool or evtrans" pool_other \
     "evpool evtrans" ""
 check "... and otherpool's stop and undefine as its last events" \
