@@ -5,7 +5,7 @@
  *                  "read-only": bool, "cache": {"direct": bool}}
  *   blockdev-del  {"node-name": N}
  *   device_add    {"driver": "virtio-blk-pci", "drive": N, "id": ID,
- *                  "serial": TEXT}
+ *                  "serial": TEXT, "bus": "pci.0", "addr": "SLOT[.0]" (hex)}
  *   device_del    {"id": ID}  ->  later DEVICE_DELETED {"device", "path"}
  *
  * A node is only a name for an image the next device_add opens: the file
@@ -24,12 +24,13 @@
 #include "control.h"
 #include "img/blk.h"
 #include "pci/pci.h"
+#include "snapshot/snapshot.h"
 #include "util/log.h"
 #include "virtio/pci.h"
 #include "virtio/virtio.h"
 #include "vm.h"
 
-#define HP_NAME_MAX 32    /* QEMU's limit on node names and ids (with the NUL) */
+#define HP_NAME_MAX CONTROL_HP_NAME_MAX  /* QEMU's limit on names and ids (with the NUL) */
 #define HP_PATH_MAX 4096
 
 struct hp_node {
@@ -44,6 +45,7 @@ struct hp_node {
 struct hp_dev {
     struct hotplug *hp;
     char id[HP_NAME_MAX];
+    char arg[CONTROL_HP_ARG_MAX];  /* its virtio-blk options, for a saved --disk */
     struct hp_node *node;
     struct virtio_pci *vp;
     bool unplug_requested;
@@ -248,12 +250,29 @@ static int blk_arg(char *buf, size_t size, const struct hp_node *n, const char *
     return 0;
 }
 
+/* QEMU's PCI address property: "SLOT[.FUNCTION]" in hex; only function 0
+ * exists here. */
+static int parse_addr(const char *addr, unsigned *slot, struct err *e)
+{
+    char *end;
+    const char *p = addr[0] == '0' && (addr[1] == 'x' || addr[1] == 'X') ? addr + 2 : addr;
+    unsigned long s = strtoul(p, &end, 16);
+    if (end == p || *p == '-' || *p == '+' || (*end && strcmp(end, ".0")) || s < 1 ||
+        s >= PCI_MAX_SLOTS)
+        return err_set(e, EINVAL, "Property 'virtio-blk-pci.addr' doesn't take value '%s' "
+                       "(a slot from 0x1 to 0x%x, function 0)", addr, PCI_MAX_SLOTS - 1);
+    *slot = (unsigned)s;
+    return 0;
+}
+
 static int cmd_device_add(void *opaque, struct json_object *args, struct json_object **ret,
                           enum control_err_class *cls, struct err *e)
 {
     struct hotplug *hp = opaque;
-    static const char *const allowed[] = { "driver", "drive", "id", "serial", "bus", NULL };
-    const char *drv, *drive, *id, *serial = NULL, *bus = NULL;
+    static const char *const allowed[] = { "driver", "drive", "id", "serial", "bus", "addr",
+                                           NULL };
+    const char *drv, *drive, *id, *serial = NULL, *bus = NULL, *addr = NULL;
+    unsigned slot = 0;
     int r = control_args_only(args, allowed, e);
     if (r < 0 || (r = control_arg_str(args, "driver", true, &drv, e)) < 0)
         return r;
@@ -262,10 +281,13 @@ static int cmd_device_add(void *opaque, struct json_object *args, struct json_ob
     if ((r = control_arg_str(args, "id", true, &id, e)) < 0 ||
         (r = control_arg_str(args, "drive", true, &drive, e)) < 0 ||
         ((r = control_arg_str(args, "serial", false, &serial, e)) < 0 && r != -ENOENT) ||
-        ((r = control_arg_str(args, "bus", false, &bus, e)) < 0 && r != -ENOENT))
+        ((r = control_arg_str(args, "bus", false, &bus, e)) < 0 && r != -ENOENT) ||
+        ((r = control_arg_str(args, "addr", false, &addr, e)) < 0 && r != -ENOENT))
         return r;
     if (bus && strcmp(bus, "pci.0"))
         return err_set(e, EINVAL, "Bus '%s' not found", bus);
+    if (addr && (r = parse_addr(addr, &slot, e)) < 0)
+        return r;
     if (!valid_name(id))
         return err_set(e, EINVAL, "Invalid device ID '%s'", id);
     if (find_dev(hp, id))
@@ -281,7 +303,10 @@ static int cmd_device_add(void *opaque, struct json_object *args, struct json_ob
                        n->user->id);
     if (!hp->vm->pci)
         return err_set(e, ENODEV, "this machine has no PCI bus to plug '%s' into", id);
-    char arg[HP_PATH_MAX + 128];
+    /* The machine the migration sends is fixed when it starts. */
+    if (snapshot_migration_active(hp->vm))
+        return err_set(e, EBUSY, "device_add not allowed while migrating");
+    char arg[CONTROL_HP_ARG_MAX];
     if ((r = blk_arg(arg, sizeof(arg), n, serial, e)) < 0)
         return r;
     struct hp_dev *d = calloc(1, sizeof(*d));
@@ -290,8 +315,9 @@ static int cmd_device_add(void *opaque, struct json_object *args, struct json_ob
     d->hp = hp;
     d->node = n;
     snprintf(d->id, sizeof(d->id), "%s", id);
-    r = virtio_pci_hotplug(&d->vp, hp->vm->pci, hp->loop, &virtio_blk_ops, arg, dev_gone, d,
-                           e);
+    snprintf(d->arg, sizeof(d->arg), "%s", arg);
+    r = virtio_pci_hotplug(&d->vp, hp->vm->pci, hp->loop, &virtio_blk_ops, arg, slot,
+                           dev_gone, d, e);
     if (r < 0) {
         err_prefix(e, "%s: ", id);
         free(d);
@@ -320,6 +346,8 @@ static int cmd_device_del(void *opaque, struct json_object *args, struct json_ob
     }
     if (d->unplug_requested)
         return err_set(e, EALREADY, "Device %s is already in the process of unplug", id);
+    if (snapshot_migration_active(hp->vm))
+        return err_set(e, EBUSY, "device_del not allowed while migrating");
     r = virtio_pci_unplug(d->vp, e);
     if (r == -EALREADY)
         return err_set(e, EALREADY, "Device %s is already in the process of unplug", id);
@@ -420,6 +448,8 @@ int control_hotplug_register(struct control *c, struct vm *vm, struct evloop *lo
         return err_set(e, -r, "hotplug: no room for a setup hook");
     }
     hp_state = hp;
+    if (!c)
+        return 0;
     static const struct {
         const char *name;
         control_cmd_fn fn;
@@ -467,4 +497,162 @@ void control_hotplug_fini(struct vm *vm)
     }
     free(hp);
     hp_state = NULL;
+}
+
+/* ---- disks from the command line --------------------------------------- */
+
+/* "slot=N": decimal, or hex with 0x as QEMU's addr= is written. */
+static int parse_slot(const char *path, const char *v, unsigned *slot, struct err *e)
+{
+    char *end;
+    bool hex = v[0] == '0' && (v[1] == 'x' || v[1] == 'X');
+    unsigned long n = strtoul(hex ? v + 2 : v, &end, hex ? 16 : 10);
+    if (!*v || (hex && !v[2]) || *end || v[hex ? 2 : 0] == '-' || v[hex ? 2 : 0] == '+' ||
+        n < 1 || n >= PCI_MAX_SLOTS)
+        return err_set(e, EINVAL, "--disk %s: slot=%s: must be a PCI slot number from 1 to %d "
+                       "(slot 0 is the host bridge)", path, v, PCI_MAX_SLOTS - 1);
+    *slot = (unsigned)n;
+    return 0;
+}
+
+/* One option of a --disk argument into d (and serial/uring/extra). */
+static int disk_opt(struct control_hotplug_disk *d, const char *tok, const char **serial,
+                    bool *uring, char *extra, size_t extra_size, struct err *e)
+{
+    const char *p = d->path;
+    if (!strncmp(tok, "format=", 7)) {
+        if (strcmp(tok + 7, "raw") && strcmp(tok + 7, "qcow2"))
+            return err_set(e, EINVAL, "--disk %s: format must be raw or qcow2", p);
+        snprintf(d->format, sizeof(d->format), "%s", tok + 7);
+    } else if (!strcmp(tok, "readonly=on") || !strcmp(tok, "readonly=off")) {
+        d->ro = tok[10] == 'n';
+    } else if (!strcmp(tok, "cache=none") || !strcmp(tok, "cache=writeback")) {
+        d->direct = tok[6] == 'n';
+    } else if (!strcmp(tok, "aio=threads") || !strcmp(tok, "aio=io_uring")) {
+        *uring = tok[4] == 'i';
+    } else if (!strncmp(tok, "serial=", 7)) {
+        if (strlen(tok + 7) > 20)
+            return err_set(e, EINVAL, "--disk %s: serial is longer than 20 bytes", p);
+        *serial = tok + 7;
+    } else if (!strncmp(tok, "slot=", 5)) {
+        if (d->slot)
+            return err_set(e, EINVAL, "--disk %s: slot= is given twice", p);
+        return parse_slot(p, tok + 5, &d->slot, e);
+    } else if (!strncmp(tok, "id=", 3)) {
+        if (d->id[0])
+            return err_set(e, EINVAL, "--disk %s: id= is given twice", p);
+        if (!valid_name(tok + 3))
+            return err_set(e, EINVAL, "--disk %s: id=%s: an id is a letter, then letters, "
+                           "digits, '-', '.' or '_', at most %d in all", p, tok + 3,
+                           HP_NAME_MAX - 1);
+        snprintf(d->id, sizeof(d->id), "%s", tok + 3);
+    } else {
+        /* virtio-blk judges it. */
+        size_t n = strlen(extra);
+        if (n + 1 + strlen(tok) >= extra_size)
+            return err_set(e, EINVAL, "--disk %s: too many options", p);
+        snprintf(extra + n, extra_size - n, ",%s", tok);
+    }
+    return 0;
+}
+
+int control_hotplug_disk_parse(const char *arg, struct control_hotplug_disk *d, struct err *e)
+{
+    memset(d, 0, sizeof(*d));
+    snprintf(d->format, sizeof(d->format), "raw");
+    char buf[CONTROL_HP_ARG_MAX], extra[CONTROL_HP_ARG_MAX] = "";
+    if (strlen(arg) >= sizeof(buf))
+        return err_set(e, EINVAL, "--disk: the argument is longer than %zu bytes",
+                       sizeof(buf) - 1);
+    memcpy(buf, arg, strlen(arg) + 1);
+    char *save = NULL, *tok = strchr(buf, ',');
+    if (tok)
+        *tok++ = '\0';
+    if (!buf[0])
+        return err_set(e, EINVAL, "--disk needs a path");
+    if (strlen(buf) >= sizeof(d->path))
+        return err_set(e, EINVAL, "--disk: the path is longer than %zu bytes",
+                       sizeof(d->path) - 1);
+    snprintf(d->path, sizeof(d->path), "%s", buf);
+    const char *serial = NULL;
+    bool uring = false;
+    for (tok = tok ? strtok_r(tok, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
+        int r = disk_opt(d, tok, &serial, &uring, extra, sizeof(extra), e);
+        if (r < 0)
+            return r;
+    }
+    int len = snprintf(d->blk, sizeof(d->blk), "%s,format=%s%s%s%s%s%s%s", d->path, d->format,
+                       d->ro ? ",readonly=on" : "", d->direct ? ",cache=none" : "",
+                       serial ? ",serial=" : "", serial ? serial : "",
+                       uring ? ",aio=io_uring" : "", extra);
+    if (len < 0 || (size_t)len >= sizeof(d->blk))
+        return err_set(e, EINVAL, "--disk %s: options too long", d->path);
+    return 0;
+}
+
+int control_hotplug_add_disk(struct vm *vm, const struct control_hotplug_disk *dk,
+                             struct err *e)
+{
+    struct hotplug *hp = hp_state;
+    if (!hp || hp->vm != vm || !vm->pci || !dk->id[0])
+        return err_set(e, EINVAL, "--disk %s: no hotplug state for an id", dk->path);
+    if (find_dev(hp, dk->id) || find_node(hp, dk->id))
+        return err_set(e, EEXIST, "--disk %s: id=%s is taken", dk->path, dk->id);
+    struct hp_node *n = calloc(1, sizeof(*n));
+    struct hp_dev *d = calloc(1, sizeof(*d));
+    if (!n || !d) {
+        free(n);
+        free(d);
+        return err_set(e, ENOMEM, "out of memory");
+    }
+    snprintf(n->name, sizeof(n->name), "%s", dk->id);
+    snprintf(n->path, sizeof(n->path), "%s", dk->path);
+    snprintf(n->format, sizeof(n->format), "%s", dk->format);
+    n->ro = dk->ro;
+    n->direct = dk->direct;
+    d->hp = hp;
+    d->node = n;
+    snprintf(d->id, sizeof(d->id), "%s", dk->id);
+    snprintf(d->arg, sizeof(d->arg), "%s", dk->blk);
+    int r = virtio_pci_create_unpluggable(&d->vp, vm->pci, hp->loop, &virtio_blk_ops, dk->blk,
+                                          dk->slot, dev_gone, d, e);
+    if (r < 0) {
+        free(n);
+        free(d);
+        return r;
+    }
+    n->user = d;
+    n->next = hp->nodes;
+    hp->nodes = n;
+    d->next = hp->devs;
+    hp->devs = d;
+    return 0;
+}
+
+int control_hotplug_disk_args(const struct vm *vm, char ***out, unsigned *n, struct err *e)
+{
+    struct hotplug *hp = hp_state && hp_state->vm == vm ? hp_state : NULL;
+    char **v = calloc(PCI_MAX_SLOTS + 1, sizeof(char *));
+    if (!v)
+        return err_set(e, ENOMEM, "out of memory");
+    unsigned k = 0;
+    /* Slot order: the same machine gives the same list. */
+    for (int slot = 1; hp && slot < PCI_MAX_SLOTS; slot++) {
+        for (struct hp_dev *d = hp->devs; d; d = d->next) {
+            if (virtio_pci_slot(d->vp) != slot)
+                continue;
+            size_t size = strlen(d->arg) + strlen(d->id) + 16;
+            v[k] = malloc(size);
+            if (!v[k]) {
+                for (unsigned i = 0; i < k; i++)
+                    free(v[i]);
+                free(v);
+                return err_set(e, ENOMEM, "out of memory");
+            }
+            snprintf(v[k++], size, "%s,slot=%d,id=%s", d->arg, slot, d->id);
+        }
+    }
+    *out = v;
+    *n = k;
+    return 0;
 }

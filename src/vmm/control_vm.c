@@ -8,6 +8,7 @@
 
 #include "control.h"
 #include "hw/acpi_pm.h"
+#include "snapshot/snapshot.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -53,11 +54,17 @@ static int cmd_query_status(void *opaque, struct json_object *args, struct json_
     int r = no_args(args, e);
     if (r < 0)
         return r;
-    bool paused = vm_paused(h->vm);
+    /* QEMU's RunState: a destination waiting for its migration is not
+     * running (its vCPUs have not started), a source after it is paused
+     * in "postmigrate". */
+    const char *state = snapshot_run_state(h->vm);
+    bool running = !state && !vm_paused(h->vm);
+    if (!state)
+        state = running ? "running" : "paused";
     struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "status", json_object_new_string(paused ? "paused" : "running"));
+    json_object_object_add(o, "status", json_object_new_string(state));
     json_object_object_add(o, "singlestep", json_object_new_boolean(false));
-    json_object_object_add(o, "running", json_object_new_boolean(!paused));
+    json_object_object_add(o, "running", json_object_new_boolean(running));
     *ret = o;
     return 0;
 }
@@ -87,6 +94,7 @@ static int cmd_cont(void *opaque, struct json_object *args, struct json_object *
         return r;
     if (!vm_paused(h->vm))
         return 0;
+    snapshot_note_cont(h->vm);
     vm_resume(h->vm);
     control_emit_event(h->vm->control, "RESUME", NULL);
     return 0;

@@ -39,6 +39,7 @@
 struct vdev_req {
     const struct virtio_dev_ops *ops;
     const char *arg;
+    struct control_hotplug_disk *disk;   /* --disk: its options parsed */
 };
 
 struct opts {
@@ -78,7 +79,10 @@ static void usage(FILE *f)
         "                     virtio console (the guest's hvc0) on a UNIX socket this\n"
         "                     process listens on, or on a new pty\n"
         "  --disk PATH[,format=raw|qcow2][,readonly=on][,serial=TEXT][,cache=none|writeback]\n"
-        "                     virtio-blk disk (format defaults to raw; repeatable)\n"
+        "         [,slot=N][,id=ID]\n"
+        "                     virtio-blk disk (format defaults to raw; repeatable); slot=N:\n"
+        "                     in PCI slot N (1-31) of bus 0; id=ID: QMP device_del ID may\n"
+        "                     remove it, its drive is the node ID (as device_add's)\n"
         "  --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]\n"
         "                     virtio-net on a tap device (opened or created)\n"
         "  --balloon[=deflate-on-oom=on]\n"
@@ -95,6 +99,41 @@ static void usage(FILE *f)
         "  --paused           with --restore/--incoming: stay paused until QMP cont\n"
         "  --help, --version\n"
         "On a terminal, Ctrl-A x quits.\n", VM_MAX_CPUS);
+}
+
+/* --disk's own options; slot= and id= must not repeat another disk's. */
+static int parse_disk(struct opts *o, struct vdev_req *req)
+{
+    struct err e = { 0 };
+    struct control_hotplug_disk *d = malloc(sizeof(*d));
+    if (!d) {
+        log_error("out of memory");
+        return -1;
+    }
+    req->disk = d;
+    if (control_hotplug_disk_parse(req->arg, d, &e) < 0) {
+        log_error("%s", e.msg);
+        return -1;
+    }
+    for (unsigned i = 0; i + 1 < o->nvdevs; i++) {
+        const struct control_hotplug_disk *p = o->vdevs[i].disk;
+        if (p && d->slot && p->slot == d->slot) {
+            log_error("--disk %s: slot=%u is taken by --disk %s", d->path, d->slot, p->path);
+            return -1;
+        }
+        if (p && d->id[0] && !strcmp(p->id, d->id)) {
+            log_error("--disk %s: id=%s is taken by --disk %s", d->path, d->id, p->path);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void free_opts(struct opts *o)
+{
+    for (unsigned i = 0; i < o->nvdevs; i++)
+        free(o->vdevs[i].disk);
+    o->nvdevs = 0;
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -181,7 +220,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             }
             for (unsigned i = 0; i < sizeof(virtio_dev_table) / sizeof(virtio_dev_table[0]); i++)
                 if (virtio_dev_table[i].opt == c)
-                    o->vdevs[o->nvdevs++] = (struct vdev_req){ virtio_dev_table[i].ops, optarg };
+                    o->vdevs[o->nvdevs++] = (struct vdev_req){ virtio_dev_table[i].ops, optarg, NULL };
+            if (c == 'd' && parse_disk(o, &o->vdevs[o->nvdevs - 1]) < 0)
+                return -1;
             break;
         case 'h': usage(stdout); exit(0);
         case 'V': printf("cvirt-vmm 0.1.0\n"); exit(0);
@@ -311,8 +352,8 @@ static int setup_control(struct runner *rn, const struct opts *o, struct err *e)
         return r;
     unsigned ndisks = 0;
     for (unsigned i = 0; i < o->nvdevs; i++)
-        if (o->vdevs[i].ops == &virtio_blk_ops)
-            control_disk_parse(&rn->disks[ndisks], ndisks, o->vdevs[i].arg), ndisks++;
+        if (o->vdevs[i].disk)
+            control_disk_parse(&rn->disks[ndisks], ndisks, o->vdevs[i].disk->blk), ndisks++;
     rn->host = (struct control_vm_host){
         .vm = vm, .quit = on_qmp_quit, .reset = on_qmp_reset, .opaque = rn,
         .disks = rn->disks, .ndisks = ndisks,
@@ -321,6 +362,36 @@ static int setup_control(struct runner *rn, const struct opts *o, struct err *e)
     if (r < 0 || (r = control_hotplug_register(vm->control, vm, rn->loop, e)) < 0)
         return r;
     return control_listen(vm->control, o->control, e);
+}
+
+/* The virtio devices in command-line order, each in the first free slot
+ * but those asked for by number, which are kept for their device. A disk
+ * with an id belongs to the hotplug table, which lets the guest eject it. */
+static int create_vdevs(struct runner *rn, const struct opts *o, struct machine *m,
+                        struct err *e)
+{
+    struct vm *vm = rn->vm;
+    bool ids = false;
+    for (unsigned i = 0; i < o->nvdevs; i++) {
+        const struct control_hotplug_disk *d = o->vdevs[i].disk;
+        if (d && d->slot && pci_bus_reserve_slot(vm->pci, d->slot, d->path, e) < 0)
+            return -1;
+        ids |= d && d->id[0];
+    }
+    if (ids && !vm->control && control_hotplug_register(NULL, vm, rn->loop, e) < 0)
+        return -1;
+    for (unsigned i = 0; i < o->nvdevs; i++) {
+        const struct control_hotplug_disk *d = o->vdevs[i].disk;
+        int r;
+        if (d && d->id[0])
+            r = control_hotplug_add_disk(vm, d, e);
+        else
+            r = virtio_pci_create_at(&m->vdevs[i], vm->pci, rn->loop, o->vdevs[i].ops,
+                                     d ? d->blk : o->vdevs[i].arg, d ? d->slot : 0, e);
+        if (r < 0)
+            return -1;
+    }
+    return 0;
 }
 
 static int build_machine(struct runner *rn, const struct opts *o, struct machine *m,
@@ -338,13 +409,9 @@ static int build_machine(struct runner *rn, const struct opts *o, struct machine
          pci_host_create(&m->host, vm, vm->pci, LAYOUT_PCIE_ECAM_START,
                          (unsigned)(LAYOUT_PCIE_ECAM_SIZE >> 20) - 1, e) < 0))
         return -1;
-    if (platform_create_all(vm, e) < 0 || setup_control(rn, o, e) < 0)
+    if (platform_create_all(vm, e) < 0 || setup_control(rn, o, e) < 0 ||
+        create_vdevs(rn, o, m, e) < 0)
         return -1;
-    for (unsigned i = 0; i < o->nvdevs; i++) {
-        if (virtio_pci_create(&m->vdevs[i], vm->pci, rn->loop, o->vdevs[i].ops, o->vdevs[i].arg,
-                              e) < 0)
-            return -1;
-    }
     bool balloon = false;
     for (unsigned i = 0; i < o->nvdevs; i++)
         balloon |= o->vdevs[i].ops == &virtio_balloon_ops;
@@ -464,6 +531,7 @@ int main(int argc, char **argv)
     }
     struct opts o;
     if (parse_opts(argc, argv, &o) < 0) {
+        free_opts(&o);
         snapshot_free(rn.snap);
         return EXIT_VMM_USAGE;
     }
@@ -493,5 +561,6 @@ int main(int argc, char **argv)
     if (rn.sigfd >= 0)
         close(rn.sigfd);
     evloop_free(rn.loop);
+    free_opts(&o);
     return err_is_set(&e) ? EXIT_VMM_ERROR : status;
 }

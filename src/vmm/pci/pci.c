@@ -9,26 +9,11 @@
 
 #include "hw/acpi_pm.h"
 #include "pci/msix.h"
-#include "snapshot/stream.h"
+#include "pci/pci_int.h"
 #include "util/log.h"
 #include "vm.h"
 #include "x86/layout.h"
 
-struct pci_bus {
-    struct vm *vm;
-    uint64_t win_base, win_size;
-    pthread_rwlock_t lock;
-    struct pci_dev *devs[PCI_MAX_SLOTS];
-    /* INTx: a separate lock because devices raise their pin from the
-     * event loop and from inside BAR accesses (bus lock held for reading).
-     * Order: bus lock, then the device's own lock, then this one. */
-    pthread_mutex_t intx_lock;
-    uint32_t intx_slots[LAYOUT_PCI_INTX_LINES];  /* slots driving each line */
-    bool intx_line[LAYOUT_PCI_INTX_LINES];       /* as told to the irqchip */
-    /* Hotplug events the guest has not taken yet, a bit per slot; under
-     * the bus lock. */
-    uint32_t hp_up, hp_down;
-};
 
 /* The host bridge: an identity and nothing else. Linux is content with
  * any bridge class; this one says "host bridge". */
@@ -83,16 +68,46 @@ struct pci_dev *pci_bus_dev(struct pci_bus *bus, unsigned slot)
     return slot < PCI_MAX_SLOTS ? bus->devs[slot] : NULL;
 }
 
-static int dev_add(struct pci_bus *bus, struct pci_dev **out, const char *name,
+/* Slot 0 is the host bridge's, made with the bus. */
+static int slot_check(struct pci_bus *bus, unsigned slot, const char *name, struct err *e)
+{
+    if (slot < 1 || slot >= PCI_MAX_SLOTS)
+        return err_set(e, EINVAL, "%s: PCI slot %u is out of range (1 to %d)", name, slot,
+                       PCI_MAX_SLOTS - 1);
+    if (bus->devs[slot])
+        return err_set(e, EBUSY, "%s: PCI slot %u is taken by %s", name, slot,
+                       bus->devs[slot]->name);
+    return 0;
+}
+
+int pci_bus_reserve_slot(struct pci_bus *bus, unsigned slot, const char *name, struct err *e)
+{
+    int r = slot_check(bus, slot, name, e);
+    if (r == 0 && (bus->reserved >> slot & 1))
+        r = err_set(e, EBUSY, "%s: PCI slot %u is already asked for", name, slot);
+    if (r == 0)
+        bus->reserved |= 1u << slot;
+    return r;
+}
+
+/* want: the slot asked for, or 0 for the first one neither taken nor
+ * reserved. */
+static int dev_add(struct pci_bus *bus, struct pci_dev **out, unsigned want, const char *name,
                    const struct pci_id *id, const struct pci_dev_ops *ops, void *opaque,
                    bool hidden, struct err *e)
 {
-    unsigned slot = 0;
-    while (slot < PCI_MAX_SLOTS && bus->devs[slot])
-        slot++;
-    if (slot == PCI_MAX_SLOTS)
-        return err_set(e, ENOSPC, "%s: no free PCI slot (at most %d devices)", name,
-                       PCI_MAX_SLOTS);
+    unsigned slot = want;
+    if (want) {
+        int r = slot_check(bus, want, name, e);
+        if (r < 0)
+            return r;
+    } else {
+        while (slot < PCI_MAX_SLOTS && (bus->devs[slot] || (bus->reserved >> slot & 1)))
+            slot++;
+        if (slot == PCI_MAX_SLOTS)
+            return err_set(e, ENOSPC, "%s: no free PCI slot (at most %d devices)", name,
+                           PCI_MAX_SLOTS);
+    }
     struct pci_dev *d = calloc(1, sizeof(*d));
     if (!d)
         return err_set(e, ENOMEM, "out of memory");
@@ -124,6 +139,7 @@ static int dev_add(struct pci_bus *bus, struct pci_dev **out, const char *name,
     d->hidden = hidden;
     pthread_rwlock_wrlock(&bus->lock);
     bus->devs[slot] = d;
+    bus->reserved &= ~(1u << slot);
     pthread_rwlock_unlock(&bus->lock);
     *out = d;
     return 0;
@@ -133,14 +149,28 @@ int pci_dev_add(struct pci_bus *bus, struct pci_dev **out, const char *name,
                 const struct pci_id *id, const struct pci_dev_ops *ops, void *opaque,
                 struct err *e)
 {
-    return dev_add(bus, out, name, id, ops, opaque, false, e);
+    return dev_add(bus, out, 0, name, id, ops, opaque, false, e);
+}
+
+int pci_dev_add_at(struct pci_bus *bus, struct pci_dev **out, unsigned slot, const char *name,
+                   const struct pci_id *id, const struct pci_dev_ops *ops, void *opaque,
+                   struct err *e)
+{
+    return dev_add(bus, out, slot, name, id, ops, opaque, false, e);
 }
 
 int pci_dev_add_hidden(struct pci_bus *bus, struct pci_dev **out, const char *name,
                        const struct pci_id *id, const struct pci_dev_ops *ops, void *opaque,
                        struct err *e)
 {
-    return dev_add(bus, out, name, id, ops, opaque, true, e);
+    return dev_add(bus, out, 0, name, id, ops, opaque, true, e);
+}
+
+int pci_dev_add_hidden_at(struct pci_bus *bus, struct pci_dev **out, unsigned slot,
+                          const char *name, const struct pci_id *id,
+                          const struct pci_dev_ops *ops, void *opaque, struct err *e)
+{
+    return dev_add(bus, out, slot, name, id, ops, opaque, true, e);
 }
 
 void pci_dev_remove(struct pci_dev *d)
@@ -240,7 +270,7 @@ static uint64_t bar_programmed(const struct pci_dev *d, unsigned n)
 /* Recomputes where each BAR is decoded and tells the device about moves.
  * A BAR outside the window (e.g. all-ones while being sized) or with
  * memory decoding off decodes nothing. Bus lock held for writing. */
-static void dev_remap(struct pci_dev *d)
+void pci_dev_remap(struct pci_dev *d)
 {
     struct pci_bus *bus = d->bus;
     bool mem_on = pci_get16(&d->cfg[PCI_COMMAND]) & PCI_COMMAND_MEMORY;
@@ -297,7 +327,7 @@ int pci_bus_assign(struct pci_bus *bus, struct err *e)
             continue;
         uint16_t cmd = pci_get16(&d->cfg[PCI_COMMAND]);
         pci_set16(&d->cfg[PCI_COMMAND], cmd | PCI_COMMAND_MEMORY);
-        dev_remap(d);
+        pci_dev_remap(d);
     }
     pthread_rwlock_unlock(&bus->lock);
     return r;
@@ -322,7 +352,7 @@ void pci_bus_reset(struct pci_bus *bus)
         pci_set16(&d->cfg[PCI_STATUS], pci_get16(&d->cfg[PCI_STATUS]) & PCI_STATUS_CAP_LIST);
         if (d->cfg[PCI_INTERRUPT_PIN])
             d->cfg[PCI_INTERRUPT_LINE] = (uint8_t)layout_pci_intx_gsi(s, 0);
-        dev_remap(d);
+        pci_dev_remap(d);
         if (d->msix) {
             uint16_t ctrl = pci_get16(&d->cfg[d->msix_cap + 2]);
             pci_set16(&d->cfg[d->msix_cap + 2], ctrl & ~(MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL));
@@ -392,7 +422,7 @@ void pci_dev_set_intx(struct pci_dev *d, bool level)
     pthread_mutex_unlock(&d->bus->intx_lock);
 }
 
-static void intx_set_disabled(struct pci_dev *d, bool disabled)
+void pci_dev_intx_disable(struct pci_dev *d, bool disabled)
 {
     pthread_mutex_lock(&d->bus->intx_lock);
     d->intx_disabled = disabled;
@@ -474,9 +504,9 @@ void pci_config_write(struct pci_bus *bus, unsigned busno, unsigned devfn, unsig
         d->cfg[o] = v;
     }
     if (overlaps(off, len, PCI_COMMAND, 2) || overlaps(off, len, PCI_BAR0, 4 * PCI_NUM_BARS))
-        dev_remap(d);
+        pci_dev_remap(d);
     if (overlaps(off, len, PCI_COMMAND, 2))
-        intx_set_disabled(d, pci_get16(&d->cfg[PCI_COMMAND]) & PCI_COMMAND_INTX_OFF);
+        pci_dev_intx_disable(d, pci_get16(&d->cfg[PCI_COMMAND]) & PCI_COMMAND_INTX_OFF);
     if (d->msix && overlaps(off, len, d->msix_cap + 2u, 2)) {
         uint16_t ctrl = pci_get16(&d->cfg[d->msix_cap + 2]);
         msix_set_control(d->msix, ctrl);
@@ -687,130 +717,4 @@ void pci_hotplug_write(struct pci_bus *bus, unsigned off, const uint8_t *data, u
         return;
     /* Slot 0 is the host bridge: never ejected. */
     hotplug_eject(bus, pci_get32(data) & ~1u);
-}
-
-/* ---- save/restore ------------------------------------------------------ */
-
-#define SAVE_END 0xff
-
-void pci_bus_save(struct pci_bus *bus, struct snapbuf *b)
-{
-    pthread_rwlock_rdlock(&bus->lock);
-    for (unsigned s = 0; s < PCI_MAX_SLOTS; s++) {
-        struct pci_dev *d = bus->devs[s];
-        if (!d)
-            continue;
-        snapbuf_put_u8(b, (uint8_t)s);
-        snapbuf_put_str(b, d->name);
-        snapbuf_put_u8(b, d->hidden);
-        snapbuf_put(b, d->cfg, PCI_CFG_SIZE);
-        pthread_mutex_lock(&bus->intx_lock);
-        snapbuf_put_u8(b, d->intx_level);
-        pthread_mutex_unlock(&bus->intx_lock);
-        snapbuf_put_u8(b, d->msix ? (uint8_t)d->msix->nvec : 0);
-        if (d->msix) {
-            uint8_t table[MSIX_MAX_VECTORS * MSIX_ENTRY_SIZE], pba[8];
-            msix_table_read(d->msix, 0, table, d->msix->nvec * MSIX_ENTRY_SIZE);
-            msix_pba_read(d->msix, 0, pba, 8);
-            snapbuf_put(b, table, d->msix->nvec * MSIX_ENTRY_SIZE);
-            snapbuf_put(b, pba, 8);
-        }
-        struct snapbuf own;
-        snapbuf_init(&own);
-        if (d->ops && d->ops->save)
-            d->ops->save(d->opaque, &own);
-        snapbuf_put_u32(b, (uint32_t)own.len);
-        snapbuf_put(b, own.data, own.len);
-        if (own.nomem)
-            b->nomem = true;
-        snapbuf_free(&own);
-    }
-    pthread_rwlock_unlock(&bus->lock);
-    snapbuf_put_u8(b, SAVE_END);
-}
-
-/* One function's saved state into d (the same model, checked by name). */
-static int dev_load(struct pci_dev *d, struct snapbuf *b, struct err *e)
-{
-    uint8_t cfg[PCI_CFG_SIZE], table[MSIX_MAX_VECTORS * MSIX_ENTRY_SIZE] = { 0 }, pba[8] = { 0 };
-    snapbuf_get(b, cfg, sizeof(cfg));
-    bool intx = snapbuf_get_bool(b);
-    unsigned nvec = snapbuf_get_u8(b);
-    if (nvec != (d->msix ? d->msix->nvec : 0))
-        return err_set(e, EINVAL, "%u MSI-X vectors saved, the function has %u", nvec,
-                       d->msix ? d->msix->nvec : 0);
-    snapbuf_get(b, table, nvec * MSIX_ENTRY_SIZE);
-    if (nvec)
-        snapbuf_get(b, pba, 8);
-    uint32_t own = snapbuf_get_u32(b);
-    if (b->short_read || own > snapbuf_left(b))
-        return err_set(e, EINVAL, "state truncated");
-    /* Bytes the guest cannot change (identity, capabilities) must match:
-     * the same model; the status register follows the device. */
-    for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
-        if (cfg[i] != d->cfg[i] && !d->wmask[i] && !d->w1c[i] && !d->claimed[i] &&
-            i != PCI_STATUS && i != PCI_STATUS + 1)
-            return err_set(e, EINVAL, "config byte %#x differs from this model's", i);
-    pthread_rwlock_wrlock(&d->bus->lock);
-    memcpy(d->cfg, cfg, sizeof(cfg));
-    dev_remap(d);
-    pthread_rwlock_unlock(&d->bus->lock);
-    intx_set_disabled(d, pci_get16(&d->cfg[PCI_COMMAND]) & PCI_COMMAND_INTX_OFF);
-    if (d->msix) {
-        msix_restore(d->msix, table, (uint64_t)pba[0] | (uint64_t)pba[1] << 8 |
-                     (uint64_t)pba[2] << 16 | (uint64_t)pba[3] << 24 | (uint64_t)pba[4] << 32 |
-                     (uint64_t)pba[5] << 40 | (uint64_t)pba[6] << 48 | (uint64_t)pba[7] << 56);
-        msix_set_control(d->msix, pci_get16(&d->cfg[d->msix_cap + 2]));
-    }
-    pci_dev_set_intx(d, intx);
-    struct snapbuf body;
-    snapbuf_view(&body, b->data + b->pos, own);
-    b->pos += own;
-    if (d->ops && d->ops->load)
-        return d->ops->load(d->opaque, &body, e);
-    return own ? err_set(e, EINVAL, "state for a model that keeps none") : 0;
-}
-
-int pci_bus_load(struct pci_bus *bus, struct snapbuf *b, struct err *e)
-{
-    uint32_t seen = 0;
-    for (;;) {
-        unsigned s = snapbuf_get_u8(b);
-        if (b->short_read)
-            return err_set(e, EINVAL, "PCI state truncated");
-        if (s == SAVE_END)
-            break;
-        char *name = snapbuf_get_str(b, 64);
-        bool hidden = snapbuf_get_bool(b);
-        struct pci_dev *d = s < PCI_MAX_SLOTS ? bus->devs[s] : NULL;
-        int r = 0;
-        if (!name)
-            r = err_set(e, EINVAL, "PCI state truncated");
-        else if (!d || strcmp(d->name, name) || hidden || d->hidden || (seen >> s & 1))
-            r = err_set(e, EINVAL, "slot %u: the snapshot has %s%s, this machine %s", s, name,
-                        hidden ? " (not yet announced)" : "", d ? d->name : "nothing");
-        free(name);
-        if (r == 0 && (r = dev_load(d, b, e)) < 0)
-            err_prefix(e, "PCI slot %u (%s): ", s, d->name);
-        if (r < 0)
-            return r;
-        seen |= 1u << s;
-    }
-    for (unsigned s = 0; s < PCI_MAX_SLOTS; s++)
-        if (bus->devs[s] && !(seen >> s & 1))
-            return err_set(e, EINVAL, "slot %u: this machine has %s, the snapshot nothing "
-                           "(a function added at run time cannot be restored)", s,
-                           bus->devs[s]->name);
-    return 0;
-}
-
-void pci_bus_quiesce(struct pci_bus *bus, bool on)
-{
-    /* Not under the bus lock: draining waits for device threads, which
-     * may need it (a completion raising INTx does not, a BAR access would). */
-    for (unsigned s = 0; s < PCI_MAX_SLOTS; s++) {
-        struct pci_dev *d = bus->devs[s];
-        if (d && d->ops && d->ops->quiesce)
-            d->ops->quiesce(d->opaque, on);
-    }
 }

@@ -140,6 +140,17 @@ void pci_bus_destroy(struct pci_bus *bus);
 int pci_dev_add(struct pci_bus *bus, struct pci_dev **out, const char *name,
                 const struct pci_id *id, const struct pci_dev_ops *ops, void *opaque,
                 struct err *e);
+/* The same in a given slot (1..31; 0 is the first free one as above):
+ * -EINVAL out of range, -EBUSY when taken (the message names the slot and
+ * its device). A slot asked for this way may have been reserved first. */
+int pci_dev_add_at(struct pci_bus *bus, struct pci_dev **out, unsigned slot, const char *name,
+                   const struct pci_id *id, const struct pci_dev_ops *ops, void *opaque,
+                   struct err *e);
+/* Keeps slot free for a later pci_dev_add_at: pci_dev_add and
+ * pci_dev_add_hidden (device_add) pass it over. -EINVAL out of range,
+ * -EBUSY when taken or already reserved; name is the asker, for the
+ * message. */
+int pci_bus_reserve_slot(struct pci_bus *bus, unsigned slot, const char *name, struct err *e);
 /* The same for a device added while the guest runs: it takes a slot but
  * stays invisible (config reads all-ones, BARs decode nothing) while the
  * caller declares its BARs and capabilities, until pci_hotplug_add
@@ -147,6 +158,10 @@ int pci_dev_add(struct pci_bus *bus, struct pci_dev **out, const char *name,
 int pci_dev_add_hidden(struct pci_bus *bus, struct pci_dev **out, const char *name,
                        const struct pci_id *id, const struct pci_dev_ops *ops, void *opaque,
                        struct err *e);
+/* The same in a given slot, checked as pci_dev_add_at's. */
+int pci_dev_add_hidden_at(struct pci_bus *bus, struct pci_dev **out, unsigned slot,
+                          const char *name, const struct pci_id *id,
+                          const struct pci_dev_ops *ops, void *opaque, struct err *e);
 /* Takes a device off the bus again (for a device whose creation failed
  * after pci_dev_add) and frees it. */
 void pci_dev_remove(struct pci_dev *d);
@@ -227,9 +242,10 @@ enum pci_slot_state pci_hotplug_slot_state(struct pci_bus *bus, unsigned slot);
 void pci_hotplug_read(struct pci_bus *bus, unsigned off, uint8_t *data, unsigned len);
 void pci_hotplug_write(struct pci_bus *bus, unsigned off, const uint8_t *data, unsigned len);
 
-/* Save/restore of every function on the bus (vCPUs stopped). load wants
- * the same functions in the same slots (a function added at run time
- * cannot be restored) and names the first difference. */
+/* Save/restore of every function on the bus and of the hotplug events
+ * the guest has not taken (vCPUs stopped; pci_save.c). load wants the
+ * same functions in the same slots (a disk added at run time comes back
+ * from --disk ...,slot=N) and names the first difference. */
 void pci_bus_save(struct pci_bus *bus, struct snapbuf *b);
 int pci_bus_load(struct pci_bus *bus, struct snapbuf *b, struct err *e);
 /* ops->quiesce of every function. */

@@ -255,7 +255,7 @@ static int final_phase(struct snapshot *s, struct wbuf *w, uint64_t *bitmap, int
         return err_set_errno(e, (int)-n, "sending the last dirty pages");
     struct snapbuf st;
     snapbuf_init(&st);
-    int r = snap_state_save(&st, s->vm, s->mach_argc, s->mach_argv, e);
+    int r = snap_state_save(&st, s->vm, s->mig_argc, s->mig_argv, e);
     if (r == 0) {
         wput32(w, REC_STATE);
         wput32(w, (uint32_t)st.len);
@@ -308,11 +308,11 @@ static void send_header(struct snapshot *s, struct wbuf *w)
     wput(w, MIG_MAGIC, 8);
     wput32(w, MIG_VERSION);
     wput64(w, s->vm->ram_size);
-    wput32(w, (uint32_t)s->mach_argc);
-    for (int i = 0; i < s->mach_argc; i++) {
-        uint32_t n = (uint32_t)strlen(s->mach_argv[i]);
+    wput32(w, (uint32_t)s->mig_argc);
+    for (int i = 0; i < s->mig_argc; i++) {
+        uint32_t n = (uint32_t)strlen(s->mig_argv[i]);
         wput32(w, n);
-        wput(w, s->mach_argv[i], n);
+        wput(w, s->mig_argv[i], n);
     }
 }
 
@@ -428,6 +428,7 @@ static void *migration_thread(void *arg)
             set_status(s, "failed");
         }
     } else {
+        atomic_store(&s->postmigrate, true);
         set_status(s, "completed");
         log_info("migrated in %lld ms, downtime %lld ms", (long long)s->total_ms,
                  (long long)s->downtime_ms);
@@ -454,6 +455,12 @@ int snap_migrate_start(struct snapshot *s, const char *hostport, struct err *e)
         s->lock_ready = true;
     }
     join_previous(s);
+    snap_args_free(s->mig_argv, s->mig_argc);
+    s->mig_argv = NULL;
+    s->mig_argc = 0;
+    int r = snap_machine_args(s->vm, s->mach_argc, s->mach_argv, &s->mig_argv, &s->mig_argc, e);
+    if (r < 0)
+        return r;
     int fd = connect_to(hostport, e);
     if (fd < 0)
         return fd;
@@ -467,7 +474,7 @@ int snap_migrate_start(struct snapshot *s, const char *hostport, struct err *e)
     s->downtime_ms = 0;
     atomic_store(&s->active, true);
     set_status(s, "setup");
-    int r = pthread_create(&s->thread, NULL, migration_thread, s);
+    r = pthread_create(&s->thread, NULL, migration_thread, s);
     if (r != 0) {
         atomic_store(&s->active, false);
         set_status(s, "failed");
@@ -503,6 +510,9 @@ void snap_migrate_free(struct snapshot *s)
      * but no longer call the hook. */
     free(s->dev_dirty);
     s->dev_dirty = NULL;
+    snap_args_free(s->mig_argv, s->mig_argc);
+    s->mig_argv = NULL;
+    s->mig_argc = 0;
 }
 
 /* ---- the destination ---- */
@@ -581,22 +591,30 @@ static int recv_header(struct snapshot *s, int fd, struct err *e)
     if (ram != s->vm->ram_size)
         return err_set(e, EINVAL, "the source VM has %llu MiB of memory, this one %llu MiB",
                        (unsigned long long)(ram >> 20), (unsigned long long)(s->vm->ram_size >> 20));
-    /* The same machine, option for option, as QEMU also requires. */
-    bool same = argc == (uint32_t)s->mach_argc;
-    for (uint32_t i = 0; i < argc; i++) {
+    /* The same machine, as QEMU also requires: option for option, and the
+     * same disks in the same PCI slots. */
+    if (argc > 4096)
+        return err_set(e, EPROTO, "migration stream: bad machine options");
+    char **src = calloc((size_t)argc + 1, sizeof(char *));
+    if (!src)
+        return err_set(e, ENOMEM, "out of memory");
+    int r = 0;
+    for (uint32_t i = 0; i < argc && r == 0; i++) {
         uint32_t n;
-        char buf[8192];
-        if (r32(fd, &n) < 0 || n >= sizeof(buf) || rfull(fd, buf, n) < 0)
-            return err_set(e, EPROTO, "migration stream: bad machine options");
-        buf[n] = '\0';
-        if (same && strcmp(buf, s->mach_argv[i]) != 0) {
-            log_error("machine option %u differs: source '%s', here '%s'", i, buf, s->mach_argv[i]);
-            same = false;
-        }
+        if (r32(fd, &n) < 0 || n >= 8192 || !(src[i] = malloc(n + 1)) || rfull(fd, src[i], n) < 0)
+            r = err_set(e, EPROTO, "migration stream: bad machine options");
+        else
+            src[i][n] = '\0';
     }
-    if (!same)
-        return err_set(e, EINVAL, "the source VM was started with other machine options");
-    return 0;
+    char **here = NULL;
+    int nhere = 0;
+    if (r == 0)
+        r = snap_machine_args(s->vm, s->mach_argc, s->mach_argv, &here, &nhere, e);
+    if (r == 0)
+        r = snap_machine_compare((int)argc, src, nhere, here, e);
+    snap_args_free(here, nhere);
+    snap_args_free(src, (int)argc);
+    return r;
 }
 
 static int recv_records(struct snapshot *s, int fd, struct err *e)

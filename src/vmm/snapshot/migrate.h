@@ -24,6 +24,14 @@ struct snapshot {
     bool defer;                  /* --incoming defer: wait for migrate-incoming */
     char incoming_uri[256];      /* what migrate-incoming gave */
     bool paused;                 /* --paused */
+    /* The run states QEMU reports beyond running/paused: waiting for or
+     * taking an incoming migration; paused after a completed one (until
+     * cont). */
+    atomic_bool inmigrate, postmigrate;
+    /* The machine options an outgoing migration sends (snap_machine_args
+     * when it starts; device_add and device_del wait until it ends). */
+    char **mig_argv;
+    int mig_argc;
     bool have_file, applied;
     struct snap_file file;
 

@@ -17,6 +17,9 @@
 #include "util/log.h"
 #include "vm.h"
 
+/* One VM per process: the QMP commands of other modules find it here. */
+static struct snapshot *the_snapshot;
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -72,6 +75,8 @@ void snapshot_free(struct snapshot *s)
 {
     if (!s)
         return;
+    if (the_snapshot == s)
+        the_snapshot = NULL;
     snap_migrate_free(s);
     if (s->have_file)
         snap_file_close(&s->file);
@@ -238,7 +243,12 @@ static int save_to_file(struct snapshot *s, const char *path, struct err *e)
      * every chain either returned or still available to the driver. */
     if (s->vm->pci)
         pci_bus_quiesce(s->vm->pci, true);
-    int r = snap_state_save(&b, s->vm, s->mach_argc, s->mach_argv, e);
+    char **args = NULL;
+    int nargs = 0;
+    int r = snap_machine_args(s->vm, s->mach_argc, s->mach_argv, &args, &nargs, e);
+    if (r == 0)
+        r = snap_state_save(&b, s->vm, nargs, args, e);
+    snap_args_free(args, nargs);
     if (s->vm->pci)
         pci_bus_quiesce(s->vm->pci, false);
     if (r == 0)
@@ -258,6 +268,7 @@ static int save_to_file(struct snapshot *s, const char *path, struct err *e)
         return r;
     }
     s->error[0] = '\0';
+    atomic_store(&s->postmigrate, true);
     snap_emit_migration(s, "completed");
     log_info("saved the VM to %s in %lld ms", path, (long long)s->total_ms);
     return 0;
@@ -276,6 +287,8 @@ static int cmd_migrate(void *opaque, struct json_object *args, struct json_objec
         return r;
     if (snap_migrate_active(s))
         return err_set(e, EBUSY, "There's a migration process in progress");
+    if (atomic_load(&s->inmigrate))
+        return err_set(e, EBUSY, "Guest is waiting for an incoming migration");
     if (!strncmp(uri, "file:", 5) && uri[5])
         return save_to_file(s, uri + 5, e);
     if (!strncmp(uri, "tcp:", 4))
@@ -369,9 +382,40 @@ static int cmd_set_params(void *opaque, struct json_object *args, struct json_ob
     return r == -EINVAL ? r : 0;
 }
 
+
+static struct snapshot *snapshot_of(const struct vm *vm)
+{
+    return the_snapshot && the_snapshot->vm == vm ? the_snapshot : NULL;
+}
+
+bool snapshot_migration_active(const struct vm *vm)
+{
+    struct snapshot *s = snapshot_of(vm);
+    return s && (snap_migrate_active(s) || atomic_load(&s->inmigrate));
+}
+
+const char *snapshot_run_state(const struct vm *vm)
+{
+    struct snapshot *s = snapshot_of(vm);
+    if (s && atomic_load(&s->inmigrate))
+        return "inmigrate";
+    if (s && atomic_load(&s->postmigrate) && vm_paused(s->vm))
+        return "postmigrate";
+    return NULL;
+}
+
+void snapshot_note_cont(const struct vm *vm)
+{
+    struct snapshot *s = snapshot_of(vm);
+    if (s)
+        atomic_store(&s->postmigrate, false);
+}
+
 int snapshot_attach(struct snapshot *s, struct vm *vm, struct err *e)
 {
     s->vm = vm;
+    the_snapshot = s;
+    atomic_store(&s->inmigrate, s->incoming || s->defer);
     if (!vm->control)
         return s->defer ? err_set(e, EINVAL, "--incoming defer needs --control: "
                                              "migrate-incoming comes over it") : 0;
@@ -403,8 +447,12 @@ int snapshot_restore_apply(struct snapshot *s, struct err *e)
         evloop_run_once(vm->loop, -1);
     }
     s->applied = true;
-    if (s->incoming)
-        return snap_migrate_incoming(s, e);
+    if (s->incoming) {
+        int r = snap_migrate_incoming(s, e);
+        atomic_store(&s->inmigrate, false);
+        return r;
+    }
+    atomic_store(&s->inmigrate, false);
     int64_t t0 = now_ms();
     /* The file's pages replace whatever loading the kernel put there. */
     int r = snap_file_map_ram(&s->file, vm->ram, vm->ram_size, e);

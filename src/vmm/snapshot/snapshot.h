@@ -31,4 +31,15 @@ int snapshot_attach(struct snapshot *s, struct vm *vm, struct err *e);
 int snapshot_restore_apply(struct snapshot *s, struct err *e);
 void snapshot_free(struct snapshot *s);
 
+/* For the other QMP commands (loop thread). True while an outgoing
+ * migration runs or an incoming one is awaited: the machine must not
+ * change (device_add, device_del). */
+bool snapshot_migration_active(const struct vm *vm);
+/* QEMU's RunState beyond "running"/"paused": "inmigrate" while an
+ * --incoming destination waits for or takes the stream, "postmigrate"
+ * while paused after a completed migration or save; NULL otherwise. */
+const char *snapshot_run_state(const struct vm *vm);
+/* QMP cont: the VM leaves "postmigrate". */
+void snapshot_note_cont(const struct vm *vm);
+
 #endif

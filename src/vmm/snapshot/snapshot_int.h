@@ -41,4 +41,17 @@ int snap_state_config(const struct snapbuf *state, int *argc_out, char ***argv_o
  * started; memory is the caller's business. */
 int snap_state_load(const struct snapbuf *state, struct vm *vm, struct err *e);
 
+/* The machine options a snapshot or migration records (machine.c): argv
+ * (the command line's machine options) with each --disk that has an id
+ * replaced by the ejectable disks present now, one --disk
+ * "BLK,slot=N,id=ID" each at the end in slot order. A malloc'd,
+ * NULL-terminated copy; free with snap_args_free. Loop thread. */
+int snap_machine_args(struct vm *vm, int argc, char **argv, char ***out, int *outc,
+                      struct err *e);
+void snap_args_free(char **argv, int argc);
+/* -EINVAL with one line naming the first difference between a source's
+ * machine options and these (a --disk with a slot is compared by slot,
+ * in whatever order it was given). */
+int snap_machine_compare(int srcc, char **src, int herec, char **here, struct err *e);
+
 #endif

@@ -20,6 +20,7 @@
  * VM fd from the event loop, no vCPU exit involved. */
 #include "util/le.h"
 #include "virtio/pci.h"
+#include "virtio/pci_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -56,37 +57,6 @@
 
 #define ISR_QUEUE  0x1
 #define ISR_CONFIG 0x2
-
-struct virtio_pci;
-
-struct vp_queue {
-    struct virtio_pci *vp;
-    unsigned index;
-    uint16_t size, vector;
-    bool enabled;
-    uint64_t desc, driver, device;
-    int efd;
-    uint64_t ioeventfd_gpa;     /* where KVM watches for us, 0 if nowhere */
-    unsigned ioeventfd_len;
-};
-
-struct virtio_pci {
-    struct virtio_dev vd;
-    struct pci_dev *pdev;
-    struct vm *vm;
-    struct evloop *loop;
-    uint32_t dfselect, gfselect;
-    uint16_t msix_config, queue_select;
-    uint8_t isr;
-    uint8_t cfg_cap;            /* offset of the PCI configuration access capability */
-    uint64_t bar_gpa;           /* where BAR 0 is decoded, 0 when not */
-    struct vp_queue q[VIRTIO_MAX_QUEUES];
-    /* A function added at run time: the guest's eject signals gone_efd
-     * and the event loop destroys the model, then tells its owner. */
-    int gone_efd;
-    void (*gone)(void *opaque);
-    void *gone_opaque;
-};
 
 static uint32_t pci_class_of(uint16_t device_id)
 {
@@ -184,7 +154,7 @@ static void vp_bar_moved(void *opaque, unsigned bar, uint64_t old, uint64_t gpa)
 }
 
 /* After each vm_setup: the new KVM VM has no eventfds bound yet. */
-static int vp_attach(void *opaque, struct err *e)
+int virtio_pci_bind(void *opaque, struct err *e)
 {
     struct virtio_pci *vp = opaque;
     int r = msix_attach(vp->pdev->msix, e);
@@ -553,8 +523,9 @@ static void vp_unplugged(void *opaque)
         log_warn("virtio-%s: cannot hand its teardown to the event loop", vp->vd.ops->name);
 }
 
-/* The same as vp_pci_ops plus unplugged: only functions added at run time
- * are hotpluggable, since main() keeps its own pointers to the others. */
+/* The same as vp_pci_ops plus unplugged: only functions whose owner lets
+ * them go (added at run time, or a --disk with an id) are hotpluggable;
+ * main() keeps its own pointers to the others. */
 static const struct pci_dev_ops vp_pci_hot_ops = {
     .bar_read = vp_bar_read,
     .bar_write = vp_bar_write,
@@ -616,9 +587,9 @@ static int add_caps(struct virtio_pci *vp, struct err *e)
 
 /* The model, its notification eventfds and its PCI function (hidden for
  * a run-time addition); on failure nothing is left behind. */
-static int vp_build(struct virtio_pci **out, struct pci_bus *bus, struct evloop *loop,
-                    const struct virtio_dev_ops *ops, const char *arg, bool hot,
-                    struct err *e)
+int virtio_pci_build(struct virtio_pci **out, struct pci_bus *bus, struct evloop *loop,
+                    const struct virtio_dev_ops *ops, const char *arg, unsigned slot,
+                    enum vp_kind kind, struct err *e)
 {
     if (ops->config_size > VP_DEVICE_MAX || ops->nqueues + 1 > MSIX_MAX_VECTORS)
         return err_set(e, EINVAL, "virtio-%s: does not fit the PCI transport", ops->name);
@@ -655,10 +626,13 @@ static int vp_build(struct virtio_pci **out, struct pci_bus *bus, struct evloop 
         .subsys_vendor = 0x1af4, .subsys = 0x1100, .revision = 1,
         .class_code = pci_class_of(ops->device_id),
     };
-    if (hot)
-        r = pci_dev_add_hidden(bus, &vp->pdev, ops->name, &id, &vp_pci_hot_ops, vp, e);
+    const struct pci_dev_ops *pops = kind == VP_COLD ? &vp_pci_ops : &vp_pci_hot_ops;
+    if (kind == VP_HOT)
+        r = pci_dev_add_hidden_at(bus, &vp->pdev, slot, ops->name, &id, pops, vp, e);
+    else if (slot)
+        r = pci_dev_add_at(bus, &vp->pdev, slot, ops->name, &id, pops, vp, e);
     else
-        r = pci_dev_add(bus, &vp->pdev, ops->name, &id, &vp_pci_ops, vp, e);
+        r = pci_dev_add(bus, &vp->pdev, ops->name, &id, pops, vp, e);
     if (r < 0)
         goto fail;
     r = pci_dev_set_bar(vp->pdev, VP_BAR, VP_BAR_SIZE, false, false, e);
@@ -676,11 +650,18 @@ fail:
 int virtio_pci_create(struct virtio_pci **out, struct pci_bus *bus, struct evloop *loop,
                       const struct virtio_dev_ops *ops, const char *arg, struct err *e)
 {
+    return virtio_pci_create_at(out, bus, loop, ops, arg, 0, e);
+}
+
+int virtio_pci_create_at(struct virtio_pci **out, struct pci_bus *bus, struct evloop *loop,
+                         const struct virtio_dev_ops *ops, const char *arg, unsigned slot,
+                         struct err *e)
+{
     struct virtio_pci *vp;
-    int r = vp_build(&vp, bus, loop, ops, arg, false, e);
+    int r = virtio_pci_build(&vp, bus, loop, ops, arg, slot, VP_COLD, e);
     if (r < 0)
         return r;
-    r = vm_add_setup_hook(vp->vm, vp_attach, vp);
+    r = vm_add_setup_hook(vp->vm, virtio_pci_bind, vp);
     if (r < 0) {
         err_set(e, -r, "virtio-%s: too many devices", ops->name);
         pci_dev_remove(vp->pdev);
@@ -711,73 +692,4 @@ void virtio_pci_destroy(struct virtio_pci *vp)
     /* The PCI function belongs to the bus and goes with it: destroy the
      * bus (after the host) before its devices. */
     free(vp);
-}
-
-/* ---- run-time addition and removal ------------------------------------ */
-
-static void vp_gone(void *opaque, uint32_t events)
-{
-    struct virtio_pci *vp = opaque;
-    uint64_t n;
-    if (read(vp->gone_efd, &n, sizeof(n)) < 0)
-        return;
-    void (*gone)(void *) = vp->gone;
-    void *gone_opaque = vp->gone_opaque;
-    /* blk's destroy joins its workers: nothing of the model runs after. */
-    virtio_pci_destroy(vp);
-    if (gone)
-        gone(gone_opaque);
-}
-
-int virtio_pci_hotplug(struct virtio_pci **out, struct pci_bus *bus, struct evloop *loop,
-                       const struct virtio_dev_ops *ops, const char *arg,
-                       void (*gone)(void *opaque), void *opaque, struct err *e)
-{
-    struct virtio_pci *vp;
-    int r = vp_build(&vp, bus, loop, ops, arg, true, e);
-    if (r < 0)
-        return r;
-    vp->gone = gone;
-    vp->gone_opaque = opaque;
-    vp->gone_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (vp->gone_efd < 0) {
-        r = err_set_errno(e, errno, "virtio-%s: eventfd", ops->name);
-        goto fail;
-    }
-    r = evloop_add(loop, vp->gone_efd, EPOLLIN, vp_gone, vp);
-    if (r < 0) {
-        close(vp->gone_efd);
-        vp->gone_efd = -1;
-        err_set(e, -r, "virtio-%s: cannot watch its removal", ops->name);
-        goto fail;
-    }
-    /* The VM is live: bind the MSI-X irqfds now. The notify ioeventfds
-     * follow when the guest places BAR 0 (bar_moved). */
-    r = vp_attach(vp, e);
-    if (r < 0 || (r = pci_hotplug_add(bus, vp->pdev, e)) < 0)
-        goto fail;
-    *out = vp;
-    return 0;
-fail:
-    pci_dev_remove(vp->pdev);
-    vp->pdev = NULL;
-    virtio_pci_destroy(vp);
-    return r;
-}
-
-int virtio_pci_unplug(struct virtio_pci *vp, struct err *e)
-{
-    if (!vp->pdev)
-        return err_set(e, EALREADY, "virtio-%s: already ejected", vp->vd.ops->name);
-    return pci_hotplug_remove(vp->pdev->bus, vp->pdev, e);
-}
-
-int virtio_pci_attach(struct virtio_pci *vp, struct err *e)
-{
-    return vp->pdev ? vp_attach(vp, e) : 0;
-}
-
-int virtio_pci_slot(const struct virtio_pci *vp)
-{
-    return vp->pdev ? (int)vp->pdev->slot : -1;
 }
