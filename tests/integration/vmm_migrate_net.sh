@@ -215,10 +215,13 @@ round() {
 }
 
 # clean NAME OUT ERR: nothing in the guest's log or the VMM's stderr
-# says a device broke or the guest's network driver gave up.
+# (read after it exited) says a device broke, the guest's network driver
+# gave up, or a sanitizer found something.
 clean() {
     check "$1: no device was marked broken ($(grep -c 'needs a reset' "$3") lines)" \
         bash -c "! grep -q 'needs a reset' '$3'"
+    check "$1: no sanitizer report on the VMM's stderr" \
+        bash -c "! grep -Eq 'runtime error|Sanitizer' '$3'"
     check "$1: the guest logged no transmit timeout, oops or virtio error" \
         bash -c "! tr -d '\r' <'$2' | grep -Eiq 'NETDEV WATCHDOG|timed out|Call Trace|BUG:|virtio.*(error|fail)'"
 }
@@ -298,14 +301,14 @@ run_test() {
         [ "$port" = wireA ]
     round migrate "$tmp/c.out" 3
     check "migrate: host B's bridge has the guest's MAC on its tap" [ "$(fdb_port B)" = "$TAP" ]
-    clean restore "$tmp/b.out" "$tmp/b.err"
-    clean migrate "$tmp/c.out" "$tmp/c.err"
     quit_vmm "$tmp/b.sock"
     wait_exit "$pid"
     check "migrate: the source quits with status 0 (got $?)" [ $? = 0 ]
     quit_vmm "$tmp/c.sock"
     wait_exit "$dpid"
     check "migrate: the destination quits with status 0 (got $?)" [ $? = 0 ]
+    clean restore "$tmp/b.out" "$tmp/b.err"
+    clean migrate "$tmp/c.out" "$tmp/c.err"
 }
 
 if env=$("$GUEST/prepare.sh"); then
