@@ -7,8 +7,9 @@
  * libcvirt-img, so a slow disk never holds the event loop or the vCPUs.
  * With aio=io_uring, reads and writes of a raw image go to the kernel
  * through an io_uring instead, submitted in one system call per
- * notification and completed on the event loop through an eventfd; the
- * pool keeps the rest (flush, discard, a request the ring cannot take).
+ * notification and completed on the event loop through an eventfd (that
+ * path is blk_ring.c); the pool keeps the rest (flush, discard, a request
+ * the ring cannot take).
  * The threads are the default because they measured faster on the disk
  * benchmark (bench/disk): the ring puts every submission and completion
  * on the one event loop thread. Completions return the chain under the
