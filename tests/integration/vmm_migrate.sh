@@ -141,7 +141,12 @@ main() {
         --control "$tmp/b.sock" --incoming "tcp:$DST:$port" </dev/null >"$tmp/b.out" 2>"$tmp/b.err" &
     local dpid=$!
     wait_sock "$tmp/b.sock"
-    sleep 0.3
+    out=$(python3 "$QMP_PY" "$tmp/b.sock" query-status 2>&1)
+    check "the tcp: destination answers QMP while it waits: query-status inmigrate ($out)" \
+        grep -q '"status": "inmigrate".*"running": false' <<<"$out"
+    out=$(python3 "$QMP_PY" "$tmp/b.sock" migrate '{"uri": "file:/dev/null"}' 2>&1)
+    check "migrate on the waiting destination is refused ($out)" \
+        grep -q "Guest is waiting for an incoming migration" <<<"$out"
     out=$(migrate "$tmp/a.sock" "tcp:$DST:$port")
     read -r statuses qstatus downtime runstate <<<"$out"
     check "migrate tcp: goes setup, active, completed ($out)" \
@@ -217,6 +222,30 @@ main() {
     python3 "$QMP_PY" "$tmp/q.sock" quit >/dev/null; wait_exit $qpid; rc=$?
     check "a deferred destination quits with status 0 before its guest runs (status $rc, $(count "$tmp/q.out") counter lines)" \
         [ $rc = 0 ] && [ "$(count "$tmp/q.out")" = 0 ]
+
+    # 1d. SIGTERM ends a tcp: destination waiting for its source, and one
+    # whose source connected and stalled mid-stream.
+    "$VMM" --kernel "$COUNTER" --memory 64M --console none --incoming "tcp:127.0.0.1:$((port + 6))" \
+        </dev/null >/dev/null 2>"$tmp/t.err" &
+    qpid=$!
+    sleep 0.5
+    kill -TERM $qpid
+    wait_exit $qpid 5; rc=$?
+    check "SIGTERM ends a destination waiting for its source (status $rc)" [ $rc = 0 ]
+    "$VMM" --kernel "$COUNTER" --memory 64M --console none --incoming "tcp:127.0.0.1:$((port + 7))" \
+        </dev/null >/dev/null 2>"$tmp/t2.err" &
+    qpid=$!
+    sleep 0.5
+    python3 -c 'import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"CVIRTMIG")
+time.sleep(3)' $((port + 7)) &
+    local cpid=$!
+    sleep 0.5
+    kill -TERM $qpid
+    wait_exit $qpid 5; rc=$?
+    check "SIGTERM ends a destination whose stream stalled (status $rc)" [ $rc = 0 ]
+    wait $cpid 2>/dev/null
 
     # 2. migrate_cancel while the destination never answers.
     start_src c

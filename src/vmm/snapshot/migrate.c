@@ -22,12 +22,15 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "pci/pci.h"
 #include "snapshot/snapshot_int.h"
+#include "util/evloop.h"
 #include "util/log.h"
 #include "virtio/virtq.h"
 #include "vm.h"
@@ -513,6 +516,10 @@ void snap_migrate_free(struct snapshot *s)
     snap_args_free(s->mig_argv, s->mig_argc);
     s->mig_argv = NULL;
     s->mig_argc = 0;
+    snap_args_free(s->in_argv, s->in_argc);
+    s->in_argv = NULL;
+    s->in_argc = 0;
+    snapbuf_free(&s->in_state);
 }
 
 /* ---- the destination ---- */
@@ -606,13 +613,8 @@ static int recv_header(struct snapshot *s, int fd, struct err *e)
         else
             src[i][n] = '\0';
     }
-    char **here = NULL;
-    int nhere = 0;
     if (r == 0)
-        r = snap_machine_args(s->vm, s->mach_argc, s->mach_argv, &here, &nhere, e);
-    if (r == 0)
-        r = snap_machine_compare((int)argc, src, nhere, here, e);
-    snap_args_free(here, nhere);
+        r = snap_machine_compare((int)argc, src, s->in_argc, s->in_argv, e);
     snap_args_free(src, (int)argc);
     return r;
 }
@@ -651,11 +653,13 @@ static int recv_records(struct snapshot *s, int fd, struct err *e)
                 r = err_set(e, EPROTO, "migration stream: state checksum mismatch");
             else if (r < 0)
                 r = err_set(e, EPIPE, "the source went away during the migration");
-            if (r == 0)
-                r = snap_state_load(&st, vm, e);
-            snapbuf_free(&st);
-            if (r < 0)
+            /* Loaded on the loop thread once the stream has ended. */
+            if (r < 0) {
+                snapbuf_free(&st);
                 return r;
+            }
+            snapbuf_free(&s->in_state);
+            s->in_state = st;
             s->have_state = true;
         } else if (type == REC_END) {
             if (!s->have_state)
@@ -667,29 +671,110 @@ static int recv_records(struct snapshot *s, int fd, struct err *e)
     }
 }
 
+/* The receiving thread: the stream into guest memory and s->in_state.
+ * The VM is not touched otherwise: the loop thread loads the state. */
+static void *incoming_thread(void *arg)
+{
+    struct snapshot *s = arg;
+    int r, fd = accept4(s->in_lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+        r = err_set_errno(&s->in_err, errno, "--incoming: accept");
+    } else {
+        atomic_store(&s->in_fd, fd);
+        /* Pages the source never sends are zero there: start from zero,
+         * not from the kernel image vm_setup loaded. */
+        r = atomic_load(&s->in_abort) ? -ECANCELED : 0;
+        if (r == 0)
+            madvise(s->vm->ram, s->vm->ram_size, MADV_DONTNEED);
+        if (r == 0)
+            r = recv_header(s, fd, &s->in_err);
+        if (r == 0)
+            r = recv_records(s, fd, &s->in_err);
+    }
+    s->in_r = r;
+    atomic_store(&s->in_done, true);
+    uint64_t one = 1;
+    if (write(s->in_wake, &one, sizeof(one)) < 0)
+        log_warn("incoming migration: cannot wake the event loop");
+    return NULL;
+}
+
+static void on_incoming_wake(void *opaque, uint32_t events)
+{
+    struct snapshot *s = opaque;
+    uint64_t n;
+    if (read(s->in_wake, &n, sizeof(n)) < 0)
+        return;
+}
+
+/* Waits on the event loop (QMP answers, "inmigrate"; a quit or a signal
+ * ends the wait) while the thread takes the stream. 1 when it ended, 0
+ * when the VM was stopped first. */
+static int incoming_wait(struct snapshot *s, struct err *e)
+{
+    struct vm *vm = s->vm;
+    s->in_wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->in_wake < 0)
+        return err_set_errno(e, errno, "incoming migration: eventfd");
+    int r = evloop_add(vm->loop, s->in_wake, EPOLLIN, on_incoming_wake, s);
+    if (r == 0 && (r = pthread_create(&s->in_thread, NULL, incoming_thread, s)) != 0) {
+        evloop_del(vm->loop, s->in_wake);
+        r = -r;
+    }
+    if (r < 0) {
+        close(s->in_wake);
+        return err_set(e, -r, "incoming migration: cannot start receiving");
+    }
+    while (!atomic_load(&s->in_done) && vm_exit_reason(vm) == VM_EXIT_NONE)
+        evloop_run_once(vm->loop, -1);
+    bool done = atomic_load(&s->in_done);
+    if (!done) {
+        /* Wakes accept() or recv() in the thread, whichever it is in. */
+        atomic_store(&s->in_abort, true);
+        shutdown(s->in_lfd, SHUT_RDWR);
+        int fd = atomic_load(&s->in_fd);
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+    }
+    pthread_join(s->in_thread, NULL);
+    evloop_del(vm->loop, s->in_wake);
+    close(s->in_wake);
+    return done ? 1 : 0;
+}
+
 int snap_migrate_incoming(struct snapshot *s, struct err *e)
 {
-    int lfd = listen_on(s->incoming, e);
-    if (lfd < 0)
-        return lfd;
+    /* What this side is, for the source's options to be checked against:
+     * taken here, on the loop thread, which owns the hotplug table. */
+    int r = snap_machine_args(s->vm, s->mach_argc, s->mach_argv, &s->in_argv, &s->in_argc, e);
+    if (r < 0)
+        return r;
+    s->in_lfd = listen_on(s->incoming, e);
+    if (s->in_lfd < 0)
+        return s->in_lfd;
     log_info("waiting for a migration on tcp:%s", s->incoming);
-    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    close(lfd);
-    if (fd < 0)
-        return err_set_errno(e, errno, "--incoming: accept");
-    /* Pages the source never sends are zero there: start from zero, not
-     * from the kernel image vm_setup loaded. */
-    madvise(s->vm->ram, s->vm->ram_size, MADV_DONTNEED);
-    int r = recv_header(s, fd, e);
-    if (r == 0)
-        r = recv_records(s, fd, e);
-    if (r == 0 && send(fd, "DONE", 4, MSG_NOSIGNAL) != 4)
-        r = err_set_errno(e, errno, "cannot acknowledge the migration");
-    close(fd);
+    atomic_store(&s->in_fd, -1);
+    r = incoming_wait(s, e);
+    close(s->in_lfd);
+    s->in_lfd = -1;
+    int fd = atomic_load(&s->in_fd);
+    bool arrived = r == 1;
+    if (arrived) {
+        r = s->in_r < 0 ? err_set(e, -s->in_r, "%s", s->in_err.msg) : 0;
+        if (r == 0)
+            r = snap_state_load(&s->in_state, s->vm, e);
+        if (r == 0 && send(fd, "DONE", 4, MSG_NOSIGNAL) != 4)
+            r = err_set_errno(e, errno, "cannot acknowledge the migration");
+    }
+    snapbuf_free(&s->in_state);
+    if (fd >= 0)
+        close(fd);
     if (r < 0) {
         err_prefix(e, "incoming migration: ");
         return r;
     }
+    if (!arrived)
+        return 0;   /* stopped while waiting: no vCPU will start */
     if (s->paused)
         vm_pause(s->vm);
     log_info("incoming migration complete");

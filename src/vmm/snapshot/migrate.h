@@ -59,6 +59,18 @@ struct snapshot {
     uint64_t dev_dirty_words;
     int mig_fd;
     bool was_running;
+
+    /* Destination (migrate.c): a thread takes the stream while the event
+     * loop serves QMP; the state it brings is loaded on the loop thread. */
+    pthread_t in_thread;
+    int in_lfd, in_wake;
+    atomic_int in_fd;            /* the accepted connection, -1 before */
+    atomic_bool in_abort, in_done;
+    int in_r;                    /* the thread's result, e set in in_err */
+    struct err in_err;
+    struct snapbuf in_state;
+    char **in_argv;              /* this side's machine options */
+    int in_argc;
 };
 
 /* MIGRATION event with status, remembered for query-migrate. Any thread. */
@@ -74,8 +86,11 @@ void snap_migrate_lock(struct snapshot *s);
 void snap_migrate_unlock(struct snapshot *s);
 /* Waits for the thread and closes what migration opened. */
 void snap_migrate_free(struct snapshot *s);
-/* Destination side: listens on s->incoming, takes memory and state, and
- * returns once the VM can start (blocking: nothing else runs yet). */
+/* Destination side: listens on s->incoming, takes memory and state on a
+ * thread while the loop thread runs the event loop (QMP, signals), and
+ * returns once the VM can start: 0, or 0 with the VM's exit requested
+ * (quit, a signal) before the stream ended; negative with e set when the
+ * stream was bad. */
 int snap_migrate_incoming(struct snapshot *s, struct err *e);
 
 #endif

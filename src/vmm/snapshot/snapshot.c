@@ -173,6 +173,8 @@ int snapshot_cmdline(int *argc, char ***argv, struct snapshot **out, struct err 
         return err_set(e, ENOMEM, "out of memory");
     s->downtime_limit_ms = 300;
     s->mig_fd = -1;
+    s->in_lfd = s->in_wake = -1;
+    atomic_store(&s->in_fd, -1);
     char **host = NULL;
     int nhost = 0;
     int r = split_cmdline(s, *argc, *argv, &host, &nhost, e);
