@@ -14,13 +14,16 @@ client's own start-up left out). It prints one line:
     list_med_ms=.. listed=..
 (start_first_ms and start_med_ms: the first create() call, the median one.)
 restart destroys them and starts them again from CLIENTS connections at
-once, each in its own thread with its share of the domains, while this
-thread times listAllDomains over another connection every 5 ms; it prints
+once, each in its own thread with its share of the domains, while another
+process times listAllDomains over its own connection every 5 ms (in this
+process it would also time the interpreter's lock, which ten client
+threads hold in turn between their calls); it prints
     par_start_ms=.. busy_list_med_ms=.. busy_list_max_ms=..
 (the time until all run again, and the list calls made meanwhile).
 down destroys and undefines them and prints destroy_ms=.. undefine_ms=..
 left=N, N being the domains the daemon still lists afterwards.
 Errors go to stderr with status 1."""
+import multiprocessing
 import statistics
 import sys
 import threading
@@ -94,6 +97,21 @@ def wait_running(conn, names):
         time.sleep(0.01)
 
 
+def list_meanwhile(uri, ready, stop, out):
+    """In its own process: listAllDomains every 5 ms until stop is set."""
+    conn = libvirt.open(uri)
+    conn.listAllDomains(0)
+    ready.set()
+    lat = []
+    while not stop.is_set():
+        t1 = time.monotonic()
+        conn.listAllDomains(0)
+        lat.append(ms(t1))
+        time.sleep(0.005)
+    conn.close()
+    out.put(lat)
+
+
 def restart(uri, conn, prefix, count, clients):
     names = [f"{prefix}{i}" for i in range(count)]
     for n in names:
@@ -112,17 +130,21 @@ def restart(uri, conn, prefix, count, clients):
 
     threads = [threading.Thread(target=worker, args=(c, names[i::clients]))
                for i, c in enumerate(conns)]
-    lat = []
+    # A fresh interpreter, not a fork of this threaded one.
+    ctx = multiprocessing.get_context("spawn")
+    ready, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    lister = ctx.Process(target=list_meanwhile, args=(uri, ready, stop, out))
+    lister.start()
+    if not ready.wait(60):
+        raise RuntimeError("the listing process did not start")
     t0 = time.monotonic()
     for t in threads:
         t.start()
-    while any(t.is_alive() for t in threads):
-        t1 = time.monotonic()
-        conn.listAllDomains(0)
-        lat.append(ms(t1))
-        time.sleep(0.005)
     for t in threads:
         t.join()
+    stop.set()
+    lat = out.get()
+    lister.join()
     for c in conns:
         c.close()
     if errors:

@@ -32,6 +32,7 @@
 
 enum job_kind { JOB_START, JOB_SAVE, JOB_DESTROY };
 enum job_stage {
+    STAGE_SPAWN,        /* start: waiting for the VMM's exec */
     STAGE_CONNECT,      /* start: waiting for greeting + qmp_capabilities */
     STAGE_MIGRATE,      /* save: waiting for migrate's reply */
     STAGE_QUIT,         /* destroy/save: quit sent, waiting for the exit */
@@ -135,6 +136,13 @@ static void start_fail(struct domain_job *j, int rc, const struct err *e)
     log_warn("domain '%s': start failed: %s", d->name, e->msg);
     vmm_client_free(j->conn);
     j->conn = NULL;
+    if (j->sp.pipefd >= 0) {
+        /* Still spawning (the daemon stops): learn the pid to kill it. */
+        struct err se = { 0 };
+        evloop_del(j->drv->loop, j->sp.pipefd);
+        domain_spawn_wait(&j->sp);
+        domain_spawn_end(j->drv, d, &j->sp, &se);
+    }
     domain_start_abort(j->drv, d, &j->sp);
     d->job = NULL;
     d->job_api = NULL;
@@ -173,6 +181,29 @@ static void on_start_ready(void *opaque, int rc, const struct err *ce)
     job_end(j, d, 0, NULL);
 }
 
+/* The VMM has exec'd (or failed to): connect to it. */
+static void on_spawned(void *opaque, uint32_t events)
+{
+    struct domain_job *j = opaque;
+    struct domain *d = j->d;
+    (void)events;
+    if (j->sp.pipefd < 0 || !domain_spawn_poll(&j->sp))
+        return;
+    evloop_del(j->drv->loop, j->sp.pipefd);
+    struct err e = { 0 };
+    int r = domain_spawn_end(j->drv, d, &j->sp, &e);
+    if (r == 0) {
+        /* A VMM that died already refuses the connection: its log says why. */
+        struct err ce = { 0 };
+        j->stage = STAGE_CONNECT;
+        r = domain_connect_new_vmm_async(j->drv, d, on_start_ready, &j->conn, &ce);
+        if (r < 0)
+            r = domain_start_conn_error(j->drv, d, &j->sp, r, &ce, &e);
+    }
+    if (r < 0)
+        start_fail(j, r, &e);
+}
+
 static int start_job(struct domain_driver *drv, struct domain *d, const char *restore,
                      bool managed, const char *api, domain_done_fn done, void *opaque,
                      struct err *e)
@@ -189,15 +220,16 @@ static int start_job(struct domain_driver *drv, struct domain *d, const char *re
     j->managed = managed;
     if (restore)
         snprintf(j->path, sizeof(j->path), "%s", restore);
-    j->stage = STAGE_CONNECT;
-    r = domain_spawn_vmm(drv, d, restore, &j->sp, e);
+    j->stage = STAGE_SPAWN;
+    r = domain_spawn_begin(drv, d, restore, &j->sp, e);
     if (r == 0) {
-        /* A VMM that died already refuses the connection: its log says why. */
-        struct err ce = { 0 };
-        r = domain_connect_new_vmm_async(drv, d, on_start_ready, &j->conn, &ce);
+        r = evloop_add(drv->loop, j->sp.pipefd, EPOLLIN, on_spawned, j);
         if (r < 0) {
-            r = domain_start_conn_error(drv, d, &j->sp, r, &ce, e);
-            domain_start_abort(drv, d, &j->sp);
+            err_set(e, -r, "cannot watch the VMM's start: %s", strerror(-r));
+            domain_spawn_wait(&j->sp);
+            struct err se = { 0 };
+            if (domain_spawn_end(drv, d, &j->sp, &se) == 0)
+                domain_start_abort(drv, d, &j->sp);
         }
     }
     if (r < 0) {

@@ -304,14 +304,18 @@ static void exec_vmm(char *const *argv, int logfd, int nullfd, int keepfd, int e
 
 /* Starts argv detached: its own session, not our child (a double fork), so
  * it outlives the daemon. keepfd (when > 2) is inherited as it is numbered.
- * Returns its pid. */
-static int spawn_detached(char *const *argv, int logfd, int keepfd, pid_t *out, struct err *e)
+ * The intermediate child writes the VMM's pid to a pipe, the VMM its errno
+ * when exec fails; the pipe's end (all writers gone: the intermediate
+ * exited, the VMM exec'd) says the spawn is over, and sp->pipefd watches
+ * for it without blocking. */
+static int spawn_begin(char *const *argv, int logfd, int keepfd, struct domain_spawn *sp,
+                       struct err *e)
 {
     int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     int pfd[2];
     if (nullfd < 0)
         return err_set_errno(e, errno, "cannot open /dev/null");
-    if (pipe2(pfd, O_CLOEXEC) < 0) {
+    if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) < 0) {
         close(nullfd);
         return err_set_errno(e, errno, "pipe");
     }
@@ -332,19 +336,49 @@ static int spawn_detached(char *const *argv, int logfd, int keepfd, pid_t *out, 
         close(pfd[0]);
         return err_set_errno(e, errno, "fork");
     }
-    while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+    sp->child = child;
+    sp->pipefd = pfd[0];
+    sp->got = 0;
+    return 0;
+}
+
+int domain_spawn_poll(struct domain_spawn *sp)
+{
+    for (;;) {
+        uint8_t tmp[16];
+        ssize_t n = read(sp->pipefd, tmp, sizeof(tmp));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN ? 0 : 1;
+        if (n == 0)
+            return 1;
+        size_t room = sizeof(sp->buf) - sp->got;
+        size_t k = (size_t)n < room ? (size_t)n : room;
+        memcpy(sp->buf + sp->got, tmp, k);
+        sp->got += k;
+    }
+}
+
+/* After the pipe's end: reaps the intermediate child and says what became
+ * of the VMM. */
+static int spawn_result(struct domain_spawn *sp, const char *prog, pid_t *out, struct err *e)
+{
+    close(sp->pipefd);
+    sp->pipefd = -1;
+    /* It closed the pipe by exiting: this wait is over at once. */
+    while (waitpid(sp->child, NULL, 0) < 0 && errno == EINTR)
         ;
-    int32_t pid = -1;
-    int child_errno = 0;
-    ssize_t n = read(pfd[0], &pid, sizeof(pid));
-    if (n == sizeof(pid) && pid > 0 && read(pfd[0], &child_errno, sizeof(child_errno)) !=
-        sizeof(child_errno))
-        child_errno = 0;
-    close(pfd[0]);
-    if (n != sizeof(pid) || pid <= 0)
-        return err_set(e, EAGAIN, "cannot start %s: fork failed", argv[0]);
+    sp->child = 0;
+    int32_t pid = -1, child_errno = 0;
+    if (sp->got >= sizeof(pid))
+        memcpy(&pid, sp->buf, sizeof(pid));
+    if (sp->got >= sizeof(pid) + sizeof(child_errno))
+        memcpy(&child_errno, sp->buf + sizeof(pid), sizeof(child_errno));
+    if (pid <= 0)
+        return err_set(e, EAGAIN, "cannot start %s: fork failed", prog);
     if (child_errno)
-        return err_set_errno(e, child_errno, "cannot execute %s", argv[0]);
+        return err_set_errno(e, child_errno, "cannot execute %s", prog);
     *out = pid;
     return 0;
 }
@@ -537,13 +571,13 @@ static int build_argv(struct domain_driver *drv, struct domain *d, const char *s
     return domain_def_vmm_argv(d->live, &env, argv, e);
 }
 
-/* Spawns the VMM; on failure nothing runs and d->live is kept for the
- * caller to drop. */
-int domain_spawn_vmm(struct domain_driver *drv, struct domain *d, const char *restore,
-                     struct domain_spawn *sp, struct err *e)
+int domain_spawn_begin(struct domain_driver *drv, struct domain *d, const char *restore,
+                       struct domain_spawn *sp, struct err *e)
 {
     char sock[108];
     sp->pidfd = -1;
+    sp->pipefd = -1;
+    sp->child = 0;
     if (store_sock_path(&drv->store, d->name, d->uuid, sock, sizeof(sock)) < 0 ||
         store_log_path(&drv->store, d->name, sp->log_path, sizeof(sp->log_path)) < 0)
         return err_set(e, ENAMETOOLONG, "domain name '%s' is too long for its socket path",
@@ -562,35 +596,65 @@ int domain_spawn_vmm(struct domain_driver *drv, struct domain *d, const char *re
     if (r == 0 && (logfd = open(sp->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
                                 0600)) < 0)
         r = err_set_errno(e, errno, "cannot open %s", sp->log_path);
-    pid_t pid = 0;
     if (r == 0) {
         sp->log_off = lseek(logfd, 0, SEEK_END);
         log_header(logfd, argv);
-        r = spawn_detached(argv, logfd, lfd, &pid, e);
+        r = spawn_begin(argv, logfd, lfd, sp, e);
         close(logfd);
     }
     close(lfd);
     domain_argv_free(argv);
-    if (r < 0) {
+    if (r < 0)
         unlink(sock);
-        return r;
-    }
-    int pidfd = domain_pidfd_open(pid);
-    if (pidfd < 0 && errno == ESRCH) {
+    return r;
+}
+
+int domain_spawn_end(struct domain_driver *drv, struct domain *d, struct domain_spawn *sp,
+                     struct err *e)
+{
+    pid_t pid = 0;
+    int r = spawn_result(sp, drv->vmm_path, &pid, e);
+    int pidfd = r == 0 ? domain_pidfd_open(pid) : -1;
+    if (r == 0 && pidfd < 0 && errno == ESRCH) {
         char tail[512];
         log_tail(sp->log_path, sp->log_off, tail, sizeof(tail));
-        return err_set(e, EIO, "the VMM exited at once: %s", tail[0] ? tail : "(no message)");
-    }
-    if (pidfd < 0) {
+        r = err_set(e, EIO, "the VMM exited at once: %s", tail[0] ? tail : "(no message)");
+    } else if (r == 0 && pidfd < 0) {
         /* Unwatchable (a kernel before 5.3): it must not run unmanaged. */
         r = err_set_errno(e, errno, "cannot watch the VMM (pidfd_open)");
         kill(pid, SIGKILL);
+    }
+    if (r < 0) {
+        char sock[108];
+        if (store_sock_path(&drv->store, d->name, d->uuid, sock, sizeof(sock)) == 0)
+            unlink(sock);
         return r;
     }
     d->pid = pid;
     d->drv = drv;
     sp->pidfd = pidfd;
     return 0;
+}
+
+void domain_spawn_wait(struct domain_spawn *sp)
+{
+    while (sp->pipefd >= 0 && !domain_spawn_poll(sp)) {
+        struct pollfd p = { .fd = sp->pipefd, .events = POLLIN };
+        if (poll(&p, 1, -1) < 0 && errno != EINTR)
+            break;
+    }
+}
+
+/* Spawns the VMM and waits for its exec; on failure nothing runs and
+ * d->live is kept for the caller to drop. */
+int domain_spawn_vmm(struct domain_driver *drv, struct domain *d, const char *restore,
+                     struct domain_spawn *sp, struct err *e)
+{
+    int r = domain_spawn_begin(drv, d, restore, sp, e);
+    if (r < 0)
+        return r;
+    domain_spawn_wait(sp);
+    return domain_spawn_end(drv, d, sp, e);
 }
 
 void domain_start_abort(struct domain_driver *drv, struct domain *d, struct domain_spawn *sp)

@@ -2,6 +2,7 @@
 #ifndef CVIRT_DAEMON_DOMAIN_RUN_PRIV_H
 #define CVIRT_DAEMON_DOMAIN_RUN_PRIV_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "daemon/domain_run.h"
@@ -31,6 +32,10 @@ void domain_hotplug_deleted(struct domain_driver *drv, struct domain *d, const c
 /* ---- the steps of a start (domain_run.c), run in a row by
  * domain_start_from() or one by one on the loop by domain_job.c ---- */
 struct domain_spawn {
+    pid_t child;                /* the intermediate child, until reaped */
+    int pipefd;                 /* its pipe, until the spawn is over */
+    uint8_t buf[8];             /* what came through it: pid, errno */
+    size_t got;
     int pidfd;                  /* the new VMM; -1 once handed on */
     char log_path[4096];
     off_t log_off;              /* where this start's log lines begin */
@@ -41,6 +46,16 @@ int domain_start_prepare(struct domain_driver *drv, struct domain *d, const char
                          struct err *e);
 int domain_spawn_vmm(struct domain_driver *drv, struct domain *d, const char *restore,
                      struct domain_spawn *sp, struct err *e);
+/* The same in steps: begin forks (sp->pipefd then tells when the VMM has
+ * exec'd or failed to: poll returns 1 once it has, 0 while not yet), end
+ * reaps the intermediate child and opens the VMM's pidfd, wait blocks
+ * until poll would say 1. */
+int domain_spawn_begin(struct domain_driver *drv, struct domain *d, const char *restore,
+                       struct domain_spawn *sp, struct err *e);
+int domain_spawn_poll(struct domain_spawn *sp);
+void domain_spawn_wait(struct domain_spawn *sp);
+int domain_spawn_end(struct domain_driver *drv, struct domain *d, struct domain_spawn *sp,
+                     struct err *e);
 /* Connects to the VMM being started without blocking (vmm_client_connect_async
  * with d as opaque: ready gets d). */
 int domain_connect_new_vmm_async(struct domain_driver *drv, struct domain *d,

@@ -74,6 +74,12 @@ static int fake_vmm(const char *mode, int argc, char **argv)
         fprintf(stderr, "fake: no control fd\n");
         return 2;
     }
+    const char *pids = getenv("FAKE_VMM_PIDS");
+    FILE *pf = pids ? fopen(pids, "a") : NULL;
+    if (pf) {
+        fprintf(pf, "%d\n", (int)getpid());
+        fclose(pf);
+    }
     if (!strcmp(mode, "exit")) {
         fprintf(stderr, "fake: cannot open /dev/kvm: No such device\n");
         return 1;
@@ -270,9 +276,11 @@ static pid_t start_failing(struct fx *f, struct domain *d)
         snprintf(f->msg, sizeof(f->msg), "%s", e.msg);
         return 0;
     }
-    pid_t pid = d->pid;
-    assert_true(pid > 0);
     assert_non_null(d->job);
+    /* The pid is known once the VMM has exec'd. */
+    for (int i = 0; i < 100 && !d->pid && !f->calls; i++)
+        evloop_run_once(f->loop, 100);
+    pid_t pid = d->pid;
     run_until(f, 1);
     assert_true(f->rc < 0);
     assert_ptr_equal(f->done_d, d);
@@ -325,12 +333,12 @@ static void test_start_exec_fails(void **state)
     free(f->drv.vmm_path);
     f->drv.vmm_path = strdup("/nonexistent/cvirt-vmm");
     struct domain *d = define(f, "vm");
-    struct err e = { 0 };
-    assert_true(domain_start_async(&f->drv, d, "x", on_done, f, &e) < 0);
-    assert_non_null(strstr(e.msg, "cannot execute"));
-    assert_int_equal(f->calls, 0);          /* refused at once: done never runs */
+    assert_int_equal(start_failing(f, d), 0);
+    assert_non_null(strstr(f->msg, "cannot execute /nonexistent/cvirt-vmm"));
+    assert_true(f->calls <= 1);
     assert_null(d->job);
     assert_int_equal(d->state, DOMAIN_SHUTOFF);
+    assert_int_equal(d->reason, DOMAIN_SHUTOFF_FAILED);
 }
 
 /* A transient domain whose start fails is gone; done hears NULL. */
@@ -484,15 +492,41 @@ static void test_cancel_mid_start(void **state)
     setenv("FAKE_VMM", "silent", 1);
     struct domain *d = define(f, "vm");
     struct err e = { 0 };
-    assert_int_equal(domain_start_async(&f->drv, d, "x", on_done, f, &e), 0);
-    pid_t pid = d->pid;
-    evloop_run_once(f->loop, 50);
-    domain_jobs_cancel(&f->drv);
-    assert_int_equal(f->calls, 1);
-    assert_int_equal(f->rc, -ECANCELED);
-    assert_int_equal(d->state, DOMAIN_SHUTOFF);
-    assert_false(alive(pid));
-    assert_false(pid_file(f, "vm"));
+    /* Once while the VMM is being spawned, once while it is connected. */
+    for (int waited = 0; waited < 2; waited++) {
+        char pids[400];
+        snprintf(pids, sizeof(pids), "%s/pids.%d", f->sf->root, waited);
+        setenv("FAKE_VMM_PIDS", pids, 1);
+        f->calls = 0;
+        assert_int_equal(domain_start_async(&f->drv, d, "x", on_done, f, &e), 0);
+        for (int i = 0; waited && i < 100 && !d->pid; i++)
+            evloop_run_once(f->loop, 50);
+        assert_true(waited ? d->pid > 0 : d->pid == 0);
+        pid_t known = d->pid;
+        domain_jobs_cancel(&f->drv);
+        assert_int_equal(f->calls, 1);
+        assert_int_equal(f->rc, -ECANCELED);
+        assert_int_equal(d->state, DOMAIN_SHUTOFF);
+        assert_null(d->job);
+        assert_false(pid_file(f, "vm"));
+        /* The VMM it had spawned is gone: killed before its main ran (it
+         * would have written its pid by now), or after. */
+        if (known)
+            assert_false(alive(known));
+        FILE *pf = fopen(pids, "r");
+        if (!pf) {
+            usleep(500000);
+            pf = fopen(pids, "r");
+        }
+        int pid = 0;
+        if (pf) {
+            /* Empty when it was killed between the open and the write. */
+            if (fscanf(pf, "%d", &pid) == 1)
+                assert_false(alive(pid));
+            fclose(pf);
+        }
+    }
+    unsetenv("FAKE_VMM_PIDS");
 }
 
 int main(int argc, char **argv)
