@@ -538,6 +538,14 @@ static int disk_opt(struct control_hotplug_disk *d, const char *tok, const char 
         if (d->slot)
             return err_set(e, EINVAL, "--disk %s: slot= is given twice", p);
         return parse_slot(p, tok + 5, &d->slot, e);
+    } else if (!strncmp(tok, "node=", 5)) {
+        if (d->node[0])
+            return err_set(e, EINVAL, "--disk %s: node= is given twice", p);
+        if (!valid_name(tok + 5))
+            return err_set(e, EINVAL, "--disk %s: node=%s: a node name is a letter, then "
+                           "letters, digits, '-', '.' or '_', at most %d in all", p, tok + 5,
+                           HP_NAME_MAX - 1);
+        snprintf(d->node, sizeof(d->node), "%s", tok + 5);
     } else if (!strncmp(tok, "id=", 3)) {
         if (d->id[0])
             return err_set(e, EINVAL, "--disk %s: id= is given twice", p);
@@ -587,6 +595,9 @@ int control_hotplug_disk_parse(const char *arg, struct control_hotplug_disk *d, 
                        uring ? ",aio=io_uring" : "", extra);
     if (len < 0 || (size_t)len >= sizeof(d->blk))
         return err_set(e, EINVAL, "--disk %s: options too long", d->path);
+    if (d->node[0] && !d->id[0])
+        return err_set(e, EINVAL, "--disk %s: node= names the drive of a disk with an id= "
+                       "(one that can be removed)", d->path);
     return 0;
 }
 
@@ -596,8 +607,11 @@ int control_hotplug_add_disk(struct vm *vm, const struct control_hotplug_disk *d
     struct hotplug *hp = hp_state;
     if (!hp || hp->vm != vm || !vm->pci || !dk->id[0])
         return err_set(e, EINVAL, "--disk %s: no hotplug state for an id", dk->path);
-    if (find_dev(hp, dk->id) || find_node(hp, dk->id))
+    const char *node = dk->node[0] ? dk->node : dk->id;
+    if (find_dev(hp, dk->id))
         return err_set(e, EEXIST, "--disk %s: id=%s is taken", dk->path, dk->id);
+    if (find_node(hp, node))
+        return err_set(e, EEXIST, "--disk %s: node %s is taken", dk->path, node);
     struct hp_node *n = calloc(1, sizeof(*n));
     struct hp_dev *d = calloc(1, sizeof(*d));
     if (!n || !d) {
@@ -605,7 +619,7 @@ int control_hotplug_add_disk(struct vm *vm, const struct control_hotplug_disk *d
         free(d);
         return err_set(e, ENOMEM, "out of memory");
     }
-    snprintf(n->name, sizeof(n->name), "%s", dk->id);
+    snprintf(n->name, sizeof(n->name), "%s", node);
     snprintf(n->path, sizeof(n->path), "%s", dk->path);
     snprintf(n->format, sizeof(n->format), "%s", dk->format);
     n->ro = dk->ro;
@@ -641,7 +655,8 @@ int control_hotplug_disk_args(const struct vm *vm, char ***out, unsigned *n, str
         for (struct hp_dev *d = hp->devs; d; d = d->next) {
             if (virtio_pci_slot(d->vp) != slot)
                 continue;
-            size_t size = strlen(d->arg) + strlen(d->id) + 16;
+            bool own = d->node && strcmp(d->node->name, d->id);
+            size_t size = strlen(d->arg) + strlen(d->id) + HP_NAME_MAX + 24;
             v[k] = malloc(size);
             if (!v[k]) {
                 for (unsigned i = 0; i < k; i++)
@@ -649,7 +664,8 @@ int control_hotplug_disk_args(const struct vm *vm, char ***out, unsigned *n, str
                 free(v);
                 return err_set(e, ENOMEM, "out of memory");
             }
-            snprintf(v[k++], size, "%s,slot=%d,id=%s", d->arg, slot, d->id);
+            snprintf(v[k++], size, "%s,slot=%d,id=%s%s%s", d->arg, slot, d->id,
+                     own ? ",node=" : "", own ? d->node->name : "");
         }
     }
     *out = v;

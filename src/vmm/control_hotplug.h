@@ -16,13 +16,15 @@ struct vm;
 #define CONTROL_HP_ARG_MAX  (4096 + 160) /* a virtio-blk option string */
 
 /* A --disk argument: PATH[,format=raw|qcow2][,readonly=on|off]
- * [,cache=none|writeback][,serial=TEXT][,aio=threads|io_uring][,slot=N][,id=ID].
- * slot= places it in PCI slot N (1..31) of bus 0; id= makes it a device
- * the guest may eject (device_del ID, query-pci's qdev_id) whose drive is
- * the node ID (blockdev-del ID once it is gone). */
+ * [,cache=none|writeback][,serial=TEXT][,aio=threads|io_uring][,slot=N][,id=ID]
+ * [,node=NAME]. slot= places it in PCI slot N (1..31) of bus 0; id= makes
+ * it a device the guest may eject (device_del ID, query-pci's qdev_id)
+ * whose drive is the node NAME, or ID without node= (blockdev-del it once
+ * the device is gone). */
 struct control_hotplug_disk {
     unsigned slot;                      /* 0: the first free one */
     char id[CONTROL_HP_NAME_MAX];       /* "" without id= */
+    char node[CONTROL_HP_NAME_MAX];     /* "" without node= */
     /* The options for virtio-blk in one spelling (defaults left out, the
      * rest in the order above, options this parser does not know kept at
      * the end as given): equal strings, equal disks. */
@@ -49,8 +51,9 @@ int control_hotplug_add_disk(struct vm *vm, const struct control_hotplug_disk *d
                              struct err *e);
 /* The --disk values that rebuild the ejectable disks present now (added at
  * run time or from --disk ...,id=; one whose removal is pending counts as
- * present, as QEMU migrates it), in slot order: "BLK,slot=N,id=ID", BLK as
- * in struct control_hotplug_disk. A malloc'd array of malloc'd strings in
+ * present, as QEMU migrates it), in slot order: "BLK,slot=N,id=ID" and
+ * ",node=NAME" when its node is not named ID, BLK as in struct
+ * control_hotplug_disk. A malloc'd array of malloc'd strings in
  * *out, their count in *n; 0 strings when never registered. */
 int control_hotplug_disk_args(const struct vm *vm, char ***out, unsigned *n, struct err *e);
 /* How many hot-added devices the VM has now (pending removals included);

@@ -79,10 +79,10 @@ static void usage(FILE *f)
         "                     virtio console (the guest's hvc0) on a UNIX socket this\n"
         "                     process listens on, or on a new pty\n"
         "  --disk PATH[,format=raw|qcow2][,readonly=on][,serial=TEXT][,cache=none|writeback]\n"
-        "         [,slot=N][,id=ID]\n"
+        "         [,slot=N][,id=ID[,node=NAME]]\n"
         "                     virtio-blk disk (format defaults to raw; repeatable); slot=N:\n"
         "                     in PCI slot N (1-31) of bus 0; id=ID: QMP device_del ID may\n"
-        "                     remove it, its drive is the node ID (as device_add's)\n"
+        "                     remove it, its drive is the node NAME (default ID)\n"
         "  --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]\n"
         "                     virtio-net on a tap device (opened or created)\n"
         "  --balloon[=deflate-on-oom=on]\n"
@@ -123,6 +123,12 @@ static int parse_disk(struct opts *o, struct vdev_req *req)
         }
         if (p && d->id[0] && !strcmp(p->id, d->id)) {
             log_error("--disk %s: id=%s is taken by --disk %s", d->path, d->id, p->path);
+            return -1;
+        }
+        const char *pn = p && p->node[0] ? p->node : p ? p->id : "";
+        const char *dn = d->node[0] ? d->node : d->id;
+        if (p && dn[0] && !strcmp(pn, dn)) {
+            log_error("--disk %s: node %s is taken by --disk %s", d->path, dn, p->path);
             return -1;
         }
     }

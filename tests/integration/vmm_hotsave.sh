@@ -138,6 +138,9 @@ try:
 except (TimeoutError, EOFError) as e:
     check(False, "%s: DEVICE_DELETED (%s)" % (dev, e))
 check(slot_of(c, dev) == [], "%s: query-pci no longer lists it" % dev)
+r = c.cmd("blockdev-del", {"node-name": "n-" + dev})
+check(r.get("return") == {},
+      "%s: its drive kept its node name n-%s across the move: blockdev-del (%s)" % (dev, dev, r))
 gone = console_value("VDB-(?:GONE|STILL-THERE)")
 check(gone is not None and "VDB-GONE" in open(out, errors="replace").read(),
       "%s: /dev/vdb vanished in the guest" % dev)
@@ -202,6 +205,10 @@ usage_errors() {
     usage_error "two disks with one id" "id=d0 is taken" \
         --disk "$tmp/cold.img,id=d0" --disk "$tmp/hot.img,id=d0"
     usage_error "--disk slot= given twice" "slot= is given twice" --disk "$tmp/cold.img,slot=4,slot=6"
+    usage_error "two disks with one node name" "node dr is taken" \
+        --disk "$tmp/cold.img,id=a,node=dr" --disk "$tmp/hot.img,id=dr"
+    usage_error "--disk node= without id=" "node= names the drive of a disk with an id=" \
+        --disk "$tmp/cold.img,node=dr"
 }
 
 # old_style SNAPSHOT OUT ARG: OUT is SNAPSHOT with the machine option ARG
@@ -264,13 +271,13 @@ save_restore() {
     check "save: migrate file: completes, the source in postmigrate ($out)" \
         grep -qx "setup,active,completed completed [0-9]* postmigrate" <<<"$out"
     check "save: the snapshot's machine options rebuild hd1 in slot $slot" \
-        grep -qaF "$tmp/hot.img,format=raw,slot=$slot,id=hd1" "$tmp/s1"
+        grep -qaF "$tmp/hot.img,format=raw,slot=$slot,id=hd1,node=n-hd1" "$tmp/s1"
     python3 "$QMP_PY" "$tmp/a.sock" quit >/dev/null
     wait_exit $pid 30
     check "save: the saved process quits with status 0 (got $rc)" [ "$rc" = 0 ]
 
     # The old shape: refused, the slot named.
-    if old_style "$tmp/s1" "$tmp/s1-old" "$tmp/hot.img,format=raw,slot=$slot,id=hd1"; then
+    if old_style "$tmp/s1" "$tmp/s1-old" "$tmp/hot.img,format=raw,slot=$slot,id=hd1,node=n-hd1"; then
         timeout 60 "$VMM" --restore "$tmp/s1-old" --console none </dev/null >/dev/null 2>"$tmp/old.err"
         rc=$?
         check "a snapshot whose options lack the hot-added disk is refused naming slot $slot: $(cat "$tmp/old.err")" \
@@ -316,7 +323,7 @@ live_migration() {
     check "migrate: that destination exits 1 naming slot $slot: $(tail -1 "$tmp/d1.err")" \
         [ "$rc" = 1 ] && grep -q "PCI slot $slot: the source has --disk $tmp/hot2.img.*this machine nothing" "$tmp/d1.err"
 
-    "$VMM" "${MACHINE[@]}" --disk "$tmp/hot2.img,slot=$slot,id=hd2" --control "$tmp/d.sock" \
+    "$VMM" "${MACHINE[@]}" --disk "$tmp/hot2.img,slot=$slot,id=hd2,node=n-hd2" --control "$tmp/d.sock" \
         --incoming defer </dev/null >"$tmp/d.out" 2>"$tmp/d.err" &
     dpid=$!
     wait_socket "$tmp/d.sock"
@@ -327,7 +334,7 @@ live_migration() {
     check "migrate: migrate-incoming on the destination ($out)" [ "$out" = "{}" ]
     sleep 0.3
     out=$(python3 "$QMP_MIG" migrate "$tmp/c.sock" "tcp:127.0.0.1:$((port + 1))" 2>&1)
-    check "migrate: to the destination with --disk ...,slot=$slot,id=hd2: completed, the source in postmigrate ($out)" \
+    check "migrate: to the destination with --disk ...,slot=$slot,id=hd2,node=n-hd2: completed, the source in postmigrate ($out)" \
         grep -qx "setup,active,completed completed [0-9]* postmigrate" <<<"$out"
     qmp_report "migrate" < <(drive after "$tmp/d.sock" "$tmp/d.out" "$tmp/hot2.img" hd2 "$token" "$tmp/slot2")
     wait_exit $dpid

@@ -57,6 +57,10 @@ static void test_parse_canonical(void **state)
     assert_true(d.ro);
     assert_true(d.direct);
     assert_string_equal(d.format, "qcow2");
+    assert_int_equal(parse("a,node=drive-vdb,id=virtio-disk-vdb", &e), 0);
+    assert_string_equal(d.node, "drive-vdb");
+    assert_string_equal(d.id, "virtio-disk-vdb");
+    assert_string_equal(d.blk, "a,format=raw");
     assert_int_equal(parse("a,readonly=off,cache=writeback,aio=threads,slot=7", &e), 0);
     assert_string_equal(d.blk, "a,format=raw");
     assert_int_equal(d.slot, 7);
@@ -87,6 +91,9 @@ static void test_parse_refusals(void **state)
         { "a,id=abcdefghijklmnopqrstuvwxyz0123456", "an id is a letter" },
         { "a,id=x,id=y", "id= is given twice" },
         { "a,format=vmdk", "format must be raw or qcow2" },
+        { "a,node=n", "node= names the drive of a disk with an id=" },
+        { "a,id=x,node=9n", "node=9n: a node name is a letter" },
+        { "a,id=x,node=n,node=m", "node= is given twice" },
         { "a,serial=123456789012345678901", "serial is longer than 20 bytes" },
         { "", "--disk needs a path" },
         { ",slot=3", "--disk needs a path" },
@@ -202,6 +209,14 @@ static void test_compare(void **state)
                      "h1.img,format=raw,slot=5,id=hd1", "--disk", "h2.img,format=raw,slot=9,id=hd2" };
     struct err e;
     assert_int_equal(compare(src, 8, src, 8, &e), 0);
+    /* node= naming the id itself is the same disk; another node is not. */
+    char *node_same[] = { "--kernel", "k", "--disk", "c.img,format=raw", "--disk",
+                          "h1.img,slot=5,id=hd1,node=hd1", "--disk", "h2.img,slot=9,id=hd2" };
+    char *node_other[] = { "--kernel", "k", "--disk", "c.img,format=raw", "--disk",
+                           "h1.img,slot=5,id=hd1,node=drv", "--disk", "h2.img,slot=9,id=hd2" };
+    assert_int_equal(compare(src, 8, node_same, 8, &e), 0);
+    assert_int_equal(compare(src, 8, node_other, 8, &e), -EINVAL);
+    assert_non_null(strstr(e.msg, "PCI slot 5: "));
     assert_int_equal(compare(src, 8, same, 7, &e), 0);
     assert_int_equal(compare(src, 8, missing, 6, &e), -EINVAL);
     assert_string_equal(e.msg, "PCI slot 9: the source has --disk h2.img,format=raw,slot=9,id=hd2, "

@@ -123,11 +123,14 @@ static int split_machine(int argc, char **argv, struct split *sp, struct control
         const char *val = disk_value(argc, argv, i);
         if (val && control_hotplug_disk_parse(val, dk, &ignore) == 0 && dk->slot &&
             dk->slot < 32 && !sp->slot[dk->slot]) {
-            size_t n = strlen(dk->blk) + strlen(dk->id) + 16;
+            /* node= only when it differs from the id, as saved. */
+            bool node = dk->node[0] && strcmp(dk->node, dk->id);
+            size_t n = strlen(dk->blk) + strlen(dk->id) + strlen(dk->node) + 24;
             if (!(sp->slot[dk->slot] = malloc(n)))
                 return -ENOMEM;
-            snprintf(sp->slot[dk->slot], n, "%s,slot=%u%s%s", dk->blk, dk->slot,
-                     dk->id[0] ? ",id=" : "", dk->id);
+            snprintf(sp->slot[dk->slot], n, "%s,slot=%u%s%s%s%s", dk->blk, dk->slot,
+                     dk->id[0] ? ",id=" : "", dk->id, node ? ",node=" : "",
+                     node ? dk->node : "");
             i += argv[i][6] == '\0';
             continue;
         }
