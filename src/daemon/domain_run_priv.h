@@ -61,6 +61,9 @@ int domain_spawn_end(struct domain_driver *drv, struct domain *d, struct domain_
 int domain_connect_new_vmm_async(struct domain_driver *drv, struct domain *d,
                                  vmm_client_ready_fn ready, struct vmm_client **out,
                                  struct err *e);
+/* The last non-empty line a VMM wrote to its log since offset (for error
+ * messages; domain_spawn.c). */
+void domain_log_tail(const char *path, off_t offset, char *buf, size_t len);
 /* The message for a failed connection to a starting VMM (rc, ce: the
  * client's error). */
 int domain_start_conn_error(struct domain_driver *drv, struct domain *d,
