@@ -19,6 +19,7 @@
 # refused naming the slot.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/qmp_lib.sh"
+source "$(dirname "$0")/vmm_hotsave_lib.sh"
 
 GUEST=$CVIRT_SRC/tests/guest/linux
 QMP_PY=$(dirname "$0")/qmp.py
@@ -26,32 +27,6 @@ QMP_MIG=$(dirname "$0")/qmp_migrate.py
 TIMEOUT=${CVIRT_GUEST_TIMEOUT:-300}
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-
-# Percent-encodes a command for cvirt.run= (see tests/guest/linux/init).
-encode() {
-    python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="/;=$|<>&-_.,:()"))' "$1"
-}
-
-# The guest's side (bounded waits, so a broken monitor ends the run).
-guest_script() {
-    local token=$1
-    cat <<EOF
-echo WAITING-VDB; i=0; while [ ! -e /sys/block/vdb ] && [ \$i -lt 1500 ]; do sleep 0.2; i=\$((i+1)); done;
-[ -e /sys/block/vdb ] || { echo VDB-NEVER-CAME; exit 1; };
-while [ ! -b /dev/vdb ]; do sleep 0.1; done;
-echo VDB-PCI=\$(basename \$(dirname \$(readlink -f /sys/block/vdb/device)));
-yes $token | head -c 1048576 >/tmp/pat;
-dd if=/tmp/pat of=/dev/vdb bs=65536 seek=16 conv=fsync 2>/dev/null;
-echo WROTE;
-i=0; while [ "\$(echo 3 >/proc/sys/vm/drop_caches; dd if=/dev/vdb bs=512 skip=8 count=1 2>/dev/null | head -c 12)" != GO-${token:0:9} ] && [ \$i -lt 3000 ]; do sleep 0.2; i=\$((i+1)); done;
-echo GOT-MARK=\$i;
-echo AFTER-PCI=\$(basename \$(dirname \$(readlink -f /sys/block/vdb/device)));
-echo 3 >/proc/sys/vm/drop_caches;
-echo AFTER-SHA=\$(dd if=/dev/vdb bs=65536 skip=16 count=16 2>/dev/null | sha256sum | cut -d' ' -f1);
-i=0; while [ -e /sys/block/vdb ] && [ \$i -lt 1500 ]; do sleep 0.2; i=\$((i+1)); done;
-[ -e /sys/block/vdb ] && echo VDB-STILL-THERE || echo VDB-GONE
-EOF
-}
 
 # The QMP steps, one python program: "hotadd" on the first process, "after"
 # on the restored or migrated one. PASS/FAIL lines; the slot goes to a file.

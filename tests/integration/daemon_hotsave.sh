@@ -1,0 +1,138 @@
+#!/bin/bash
+# virsh save and restore of a domain with a live-attached disk, against
+# cvirtd with Debian's virsh. The real Linux guest (vmm_hotsave_lib.sh)
+# waits for vdb; `virsh attach-disk --live` gives it one, it writes a
+# pattern, `virsh save` stops the domain, `virsh restore` brings it back:
+# the live XML still has vdb, cvirt-vmm has the disk in the same PCI slot
+# under the daemon's id, and the guest, which only reads a marker the host
+# writes after the restore, reads its pattern back through it. Then
+# `virsh detach-disk --live` works on the restored domain: the guest
+# ejects the disk, it leaves the live XML, and the guest powers off.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/daemon_lib.sh"
+source "$(dirname "$0")/vmm_hotsave_lib.sh"
+
+daemon_require virsh
+daemon_root
+TIMEOUT=${CVIRT_GUEST_TIMEOUT:-300}
+VIRSH_TIMEOUT=120
+QMP_PY=$(dirname "$0")/qmp.py
+
+if ! have_kvm; then
+    tap_done
+    exit 0
+fi
+if ! env=$("$CVIRT_SRC/tests/guest/linux/prepare.sh"); then
+    tap_fail "building the guest kernel and initramfs (see stderr)"
+    tap_done
+    exit 1
+fi
+eval "$env"
+
+start_daemon
+check "cvirtd serves under --root" test -S "$SOCK"
+
+CATS=()
+daemon_test_cleanup() {
+    local p
+    for p in "${CATS[@]}"; do kill "$p" 2>/dev/null; done
+}
+
+pty_of() { v dumpxml "$1" | sed -n "s|.*<source path='\(/dev/pts/[0-9]*\)'/>.*|\1|p" | head -1; }
+# console_to FILE: copies the domain's pty to FILE in the background.
+console_to() {
+    local pty
+    pty=$(pty_of hs1)
+    timeout "$TIMEOUT" cat "$pty" >"$1" 2>/dev/null &
+    CATS+=($!)
+}
+# console_value FILE KEY: the value of KEY= in FILE, waiting for it.
+console_value() {
+    local i
+    for ((i = 0; i < TIMEOUT * 5; i++)); do
+        if grep -q "^$2" "$1" 2>/dev/null; then
+            tr -d '\r' <"$1" | sed -n "s/^$2=\{0,1\}//p" | head -1
+            return 0
+        fi
+        sleep 0.2
+    done
+    return 1
+}
+console_has() { console_value "$@" >/dev/null; }
+VSOCK=$ROOT/run/cvirt/qemu/hs1.sock
+# The slot cvirt-vmm has the daemon's vdb device in, "" when none.
+vmm_slot() {
+    python3 "$QMP_PY" "$VSOCK" query-pci 2>/dev/null |
+        python3 -c 'import json, sys
+print(" ".join(str(d["slot"]) for b in json.load(sys.stdin) for d in b["devices"]
+               if d["qdev_id"] == "virtio-disk-vdb"))'
+}
+xml_escape() { python3 -c 'import html, sys; print(html.escape(sys.argv[1]))' "$1"; }
+
+token="dhotsave-$RANDOM$RANDOM"
+head -c $((1 << 20)) /dev/zero >"$ROOT/cold.img"
+truncate -s 4M "$ROOT/hot.img"
+cmdline="$(cat "$CMDLINE_FILE") cvirt.run=$(encode "$(guest_script "$token")")"
+cat >"$ROOT/hs1.xml" <<EOX
+<domain type='kvm'>
+  <name>hs1</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type><kernel>$KERNEL</kernel><initrd>$INITRD</initrd>
+      <cmdline>$(xml_escape "$cmdline")</cmdline></os>
+  <devices><serial type='pty'/>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/>
+      <source file='$ROOT/cold.img'/><target dev='vda' bus='virtio'/></disk>
+  </devices>
+</domain>
+EOX
+out=$(v define "$ROOT/hs1.xml" 2>&1)
+check "define the Linux guest domain ($out)" grep -q "Domain 'hs1' defined" <<<"$out"
+out=$(v start hs1 2>&1)
+check "start it ($out)" grep -q "Domain 'hs1' started" <<<"$out"
+console_to "$ROOT/a.out"
+if ! console_has "$ROOT/a.out" WAITING-VDB; then
+    tap_fail "the guest booted and waits for vdb ($(tail -c 300 "$ROOT/a.out" | tr -d '\r'))"
+    tap_done
+    exit 1
+fi
+out=$(v attach-disk hs1 "$ROOT/hot.img" vdb --subdriver raw --live 2>&1)
+check "attach-disk --live ($out)" grep -q "Disk attached successfully" <<<"$out"
+slot=$(vmm_slot)
+pci=$(console_value "$ROOT/a.out" VDB-PCI)
+check "cvirt-vmm has virtio-disk-vdb in slot $slot, the guest found it at $pci" \
+    [ -n "$slot" ] && [ "$pci" = "$(printf '0000:00:%02x.0' "${slot:-0}")" ]
+check "the guest wrote its pattern" console_has "$ROOT/a.out" WROTE
+
+out=$(v save hs1 "$ROOT/hs1.save" 2>&1)
+check "save with the live-attached disk ($out)" grep -q "Domain 'hs1' saved to $ROOT/hs1.save" <<<"$out"
+check "domstate: shut off (saved)" test "$(state hs1)" = "shut off (saved)"
+out=$(v restore "$ROOT/hs1.save" 2>&1)
+check "restore ($out)" grep -q "Domain restored from $ROOT/hs1.save" <<<"$out"
+check "domstate: running (restored)" test "$(state hs1)" = "running (restored)"
+check "the restored live XML has vdb" grep -q "<target dev='vdb'" <(v dumpxml hs1)
+check "cvirt-vmm has virtio-disk-vdb in the same slot $slot ($(vmm_slot))" \
+    [ -n "$slot" ] && [ "$(vmm_slot)" = "$slot" ]
+console_to "$ROOT/b.out"
+sleep 0.5
+printf 'GO-%s' "${token:0:9}" | dd of="$ROOT/hot.img" bs=1 seek=4096 conv=notrunc status=none
+got=$(console_value "$ROOT/b.out" GOT-MARK)
+check "the restored guest read the marker written after the restore ($got polls)" \
+    [ -n "$got" ] && [ "$got" -lt 3000 ]
+want=$(python3 -c 'import hashlib, sys
+t = (sys.argv[1] + "\n").encode()
+print(hashlib.sha256((t * (1048576 // len(t) + 1))[:1048576]).hexdigest())' "$token")
+check "inside the guest vdb is still at $pci" test "$(console_value "$ROOT/b.out" AFTER-PCI)" = "$pci"
+check "the guest reads back the pattern it wrote before the save" \
+    test "$(console_value "$ROOT/b.out" AFTER-SHA)" = "$want"
+
+out=$(v detach-disk hs1 vdb --live 2>&1)
+check "detach-disk --live on the restored domain ($out)" grep -q "Disk detached successfully" <<<"$out"
+for _ in $(seq 100); do grep -q "<target dev='vdb'" <(v dumpxml hs1 2>/dev/null) || break; sleep 0.2; done
+check "vdb left the live XML (the guest ejected it)" \
+    bash -c '! grep -q "<target dev=.vdb." <<<"$0"' "$(v dumpxml hs1 2>&1)"
+check "the guest saw vdb go" console_has "$ROOT/b.out" VDB-GONE
+check "the guest powers off: shut off" wait_state hs1 "shut off (shutdown)" "$TIMEOUT"
+check "the guest's command exited 0" grep -q "CVIRT-RUN-EXIT=0" "$ROOT/b.out"
+tr -d '\r' <"$ROOT/b.out" | grep -E '^(GOT-MARK|AFTER-|VDB-)' | sed 's/^/# /'
+tap_done
