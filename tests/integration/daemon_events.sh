@@ -12,15 +12,7 @@ source "$(dirname "$0")/daemon_lib.sh"
 
 daemon_require --no-vmm virsh ip unshare
 # The networks' bridges are made in a network namespace of its own.
-if [ -z "${CVIRT_NETNS_CHILD:-}" ]; then
-    if [ "$(id -u)" != 0 ]; then
-        tap_fail "creating a network namespace needs root"
-        tap_done
-        exit 1
-    fi
-    CVIRT_NETNS_CHILD=1 exec unshare -n "$0" "$@"
-fi
-ip link set lo up
+in_private_netns "$0" "$@"
 
 daemon_root
 WATCHERS=()

@@ -25,3 +25,20 @@ have_kvm() {
     fi
     return 1
 }
+
+# in_private_netns SCRIPT ARGS...: the first call re-executes the test in a
+# network namespace of its own (unshare -n), so bridges, taps and addresses
+# it makes never touch the host's; in that child it brings up lo and returns.
+# Without root there is no namespace: one failing case, and the test ends.
+in_private_netns() {
+    if [ -n "${CVIRT_NETNS_CHILD:-}" ]; then
+        ip link set lo up
+        return 0
+    fi
+    if [ "$(id -u)" != 0 ]; then
+        tap_fail "creating a network namespace needs root"
+        tap_done
+        exit 1
+    fi
+    CVIRT_NETNS_CHILD=1 exec unshare -n "$@"
+}
