@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "util/evloop.h"
 #include "vmm/control_hotplug.h"
 #include "vmm/pci/pci.h"
 #include "vmm/snapshot/snapshot_int.h"
@@ -183,6 +184,59 @@ static void test_machine_args_no_table(void **state)
     snap_args_free(out, n);
 }
 
+/* With a hotplug table: an ejectable disk from the command line is
+ * recorded as it is now (its slot, its own node name), one gone since the
+ * start is not, and the other options stay. */
+static void test_machine_args_table(void **state)
+{
+    char dir[] = "/tmp/test_hotsave.XXXXXX", img[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(img, sizeof(img), "%s/d.img", dir);
+    int fd = open(img, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 1 << 20), 0);
+    close(fd);
+    struct vm *vm = calloc(1, sizeof(*vm));
+    vm->vm_fd = -1;
+    pthread_mutex_init(&vm->route_lock, NULL);
+    struct evloop *loop = evloop_new();
+    assert_non_null(loop);
+    struct err e = { 0 };
+    assert_int_equal(pci_bus_create(&vm->pci, vm, LAYOUT_PCI_MMIO_START, LAYOUT_PCI_MMIO_SIZE,
+                                    &e), 0);
+    assert_int_equal(control_hotplug_register(NULL, vm, loop, &e), 0);
+    char arg[128], want[160];
+    snprintf(arg, sizeof(arg), "%s,serial=S9,id=hd1,node=drive-vdb,slot=7", img);
+    assert_int_equal(control_hotplug_disk_parse(arg, &d, &e), 0);
+    assert_int_equal(control_hotplug_add_disk(vm, &d, &e), 0);
+    assert_non_null(pci_bus_dev(vm->pci, 7));
+    assert_int_equal(control_hotplug_count(vm), 1);
+    /* The same id again is refused. */
+    assert_int_equal(control_hotplug_add_disk(vm, &d, &e), -EEXIST);
+    char *argv[] = { "--kernel", "k", "--disk", arg, "--disk", "gone.img,id=old", NULL };
+    char **out;
+    int n;
+    e = (struct err){ 0 };
+    assert_int_equal(snap_machine_args(vm, 6, argv, &out, &n, &e), 0);
+    snprintf(want, sizeof(want), "%s,format=raw,serial=S9,slot=7,id=hd1,node=drive-vdb", img);
+    assert_int_equal(n, 4);
+    assert_string_equal(out[0], "--kernel");
+    assert_string_equal(out[1], "k");
+    assert_string_equal(out[2], "--disk");
+    assert_string_equal(out[3], want);
+    /* What the destination compares: the same machine. */
+    assert_int_equal(snap_machine_compare(n, out, 4, (char *[]){ "--kernel", "k", "--disk",
+                                          arg }, &e), 0);
+    snap_args_free(out, n);
+    control_hotplug_fini(vm);
+    pci_bus_destroy(vm->pci);
+    evloop_free(loop);
+    pthread_mutex_destroy(&vm->route_lock);
+    free(vm);
+    unlink(img);
+    rmdir(dir);
+}
+
 static int compare(char **a, int na, char **b, int nb, struct err *e)
 {
     memset(e, 0, sizeof(*e));
@@ -244,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_parse_refusals),
         cmocka_unit_test(test_slots),
         cmocka_unit_test(test_machine_args_no_table),
+        cmocka_unit_test(test_machine_args_table),
         cmocka_unit_test(test_compare),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
