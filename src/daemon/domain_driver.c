@@ -170,14 +170,13 @@ void domain_driver_reattach(struct domain_driver *drv)
 
 void domain_driver_autostart(struct domain_driver *drv)
 {
-    /* Starting never removes a persistent domain, so the indices hold. */
+    /* Starting never removes a persistent domain, so the indices hold; the
+     * starts go on from the loop while clients are served. */
     for (size_t i = 0; i < drv->table.n; i++) {
         struct domain *d = drv->table.v[i];
         if (!d->autostart || domain_is_active(d))
             continue;
-        struct err e = { 0 };
-        if (domain_start(drv, d, &e) < 0)
-            log_error("autostart of domain '%s' failed: %s", d->name, e.msg);
+        domain_start_logged(drv, d, "autostart");
     }
 }
 

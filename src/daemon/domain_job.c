@@ -51,6 +51,7 @@ struct domain_job {
     struct domain_spawn sp;
     struct vmm_client *conn;
     bool restored;
+    bool incoming;              /* waits for a live migration */
     bool managed;               /* start from / save to the managed image */
     char path[PATH_MAX];        /* restore or save file */
     /* save */
@@ -177,7 +178,8 @@ static void on_start_ready(void *opaque, int rc, const struct err *ce)
     }
     d->job = NULL;
     d->job_api = NULL;
-    domain_start_started(j->drv, d, j->restored);
+    if (!j->incoming)
+        domain_start_started(j->drv, d, j->restored);
     job_end(j, d, 0, NULL);
 }
 
@@ -216,7 +218,8 @@ static int start_job(struct domain_driver *drv, struct domain *d, const char *re
         domain_start_failed(drv, d);
         return -e->code;
     }
-    j->restored = restore != NULL;
+    j->incoming = restore && !strcmp(restore, DOMAIN_RESTORE_INCOMING);
+    j->restored = restore != NULL && !j->incoming;
     j->managed = managed;
     if (restore)
         snprintf(j->path, sizeof(j->path), "%s", restore);
@@ -254,12 +257,35 @@ int domain_start_async(struct domain_driver *drv, struct domain *d, const char *
     return start_job(drv, d, NULL, false, api, done, opaque, e);
 }
 
+static void log_start_done(void *opaque, struct domain *d, int rc, const struct err *e)
+{
+    if (rc < 0)
+        log_error("%s of domain '%s' failed: %s", (const char *)opaque, d ? d->name : "?",
+                  e->msg);
+}
+
+void domain_start_logged(struct domain_driver *drv, struct domain *d, const char *what)
+{
+    struct err e = { 0 };
+    int r = drv->loop ? domain_start_async(drv, d, what, log_start_done,
+                                           (void *)what, &e)
+                      : domain_start(drv, d, &e);
+    if (r < 0)
+        log_error("%s of domain '%s' failed: %s", what, d->name, e.msg);
+}
+
 int domain_restore_async(struct domain_driver *drv, const char *path, const char *api,
                          domain_done_fn done, void *opaque, struct err *e)
 {
     struct domain *d;
     int r = domain_restore_lookup(drv, path, &d, e);
     return r < 0 ? r : start_job(drv, d, path, false, api, done, opaque, e);
+}
+
+int domain_incoming_async(struct domain_driver *drv, struct domain *d, const char *api,
+                          domain_done_fn done, void *opaque, struct err *e)
+{
+    return start_job(drv, d, DOMAIN_RESTORE_INCOMING, false, api, done, opaque, e);
 }
 
 /* ---- waiting for the VMM to exit (destroy, and the end of a save) ---- */

@@ -101,7 +101,10 @@ void domain_unwatch(struct domain_driver *drv, struct domain *d)
 static void vmm_exited(struct domain_driver *drv, struct domain *d)
 {
     int reason, detail;
-    if (d->saving) {
+    if (d->migrated) {
+        reason = DOMAIN_SHUTOFF_MIGRATED;
+        detail = DOMAIN_EVENT_STOPPED_MIGRATED;
+    } else if (d->saving) {
         reason = DOMAIN_SHUTOFF_SAVED;
         detail = DOMAIN_EVENT_STOPPED_SAVED;
     } else if (d->destroying) {
@@ -150,11 +153,8 @@ static void on_pidfd(void *opaque, uint32_t events)
     bool restart = !d->destroying && d->shutdown_by_guest && d->def && d->live &&
                    d->live->on_poweroff == DOMAIN_ACTION_RESTART;
     vmm_exited(drv, d);
-    if (restart) {
-        struct err e = { 0 };
-        if (domain_start(drv, d, &e) < 0)
-            log_error("domain '%s': restart after power-off failed: %s", d->name, e.msg);
-    }
+    if (restart)
+        domain_start_logged(drv, d, "the restart after power-off");
 }
 
 /* ---- events from the VMM ---- */

@@ -29,6 +29,10 @@ int domain_start_managed(struct domain_driver *drv, struct domain *d, struct err
 int domain_save_run_state(struct domain_driver *drv, struct domain *d, struct err *e);
 /* The VMM reported DEVICE_DELETED for id (domain_hotplug.c). */
 void domain_hotplug_deleted(struct domain_driver *drv, struct domain *d, const char *id);
+/* The restore argument of the start steps for a VMM that waits for an
+ * incoming live migration (--incoming defer) instead of reading a file;
+ * save files are absolute paths, so it cannot name one. */
+#define DOMAIN_RESTORE_INCOMING "incoming:defer"
 /* ---- the steps of a start (domain_run.c), run in a row by
  * domain_start_from() or one by one on the loop by domain_job.c ---- */
 struct domain_spawn {
@@ -82,6 +86,10 @@ void domain_start_started(struct domain_driver *drv, struct domain *d, bool rest
 
 /* ---- jobs (domain_job.c) ---- */
 struct domain_job;
+/* Starts a persistent domain for the daemon itself (autostart, a restart
+ * after power-off; what names it in the log): from the loop when there is
+ * one, failures only logged. */
+void domain_start_logged(struct domain_driver *drv, struct domain *d, const char *what);
 /* The VMM of the job's domain exited (d NULL: a transient domain, gone). */
 void domain_job_vmm_gone(struct domain_job *j, struct domain *d);
 /* Reads the managed save image's definition into d->live and puts its path

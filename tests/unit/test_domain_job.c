@@ -26,7 +26,7 @@
 
 #include "daemon/domain.h"
 #include "daemon/domain_conf.h"
-#include "daemon/domain_run.h"
+#include "daemon/domain_run_priv.h"
 #include "util/evloop.h"
 #include "store_fixture.h"
 
@@ -485,6 +485,26 @@ static void test_save_restore_managed(void **state)
     assert_int_equal(f->calls, 8);
 }
 
+/* The daemon's own starts (autostart, restart after power-off) go on from
+ * the loop too, and hold the lock under their own name meanwhile. */
+static void test_start_logged(void **state)
+{
+    struct fx *f = *state;
+    setenv("FAKE_VMM", "ok", 1);
+    struct domain *d = define(f, "vm");
+    domain_start_logged(&f->drv, d, "autostart");
+    assert_non_null(d->job);
+    struct err e = { 0 };
+    assert_int_equal(domain_op_check(d, DOMAIN_OP_DESTROY, &e), -ETIMEDOUT);
+    assert_non_null(strstr(e.msg, "monitor=autostart"));
+    for (int i = 0; i < 100 && d->job; i++)
+        evloop_run_once(f->loop, 100);
+    assert_null(d->job);
+    assert_int_equal(d->state, DOMAIN_RUNNING);
+    assert_int_equal(f->started, 1);
+    assert_true(pid_file(f, "vm"));
+}
+
 /* The daemon stops while a start waits: the operation ends, the VMM too. */
 static void test_cancel_mid_start(void **state)
 {
@@ -545,6 +565,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_start_then_destroy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_kills_stubborn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_save_restore_managed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_logged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_mid_start, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
