@@ -48,5 +48,8 @@ void remote_domain_fini(struct daemon *d);
  * console), added to the dispatch table after the connect-level ones. */
 extern const struct rpc_proc remote_domain_procs[];
 extern const size_t remote_domain_nprocs;
+/* Live migration, libvirt's v3 sequence (remote_migrate.c). */
+extern const struct rpc_proc remote_migrate_procs[];
+extern const size_t remote_migrate_nprocs;
 
 #endif

@@ -251,7 +251,7 @@ void domain_set_running(struct domain_table *t, struct domain *d,
         d->live->id = d->id;
     d->state = DOMAIN_RUNNING;
     d->reason = reason;
-    d->got_shutdown = d->shutdown_by_guest = d->destroying = d->saving = false;
+    d->got_shutdown = d->shutdown_by_guest = d->destroying = d->saving = d->migrated = false;
 }
 
 void domain_set_state(struct domain *d, enum domain_state state, int reason)

@@ -36,6 +36,7 @@ enum domain_state {
 enum {
     DOMAIN_RUNNING_UNKNOWN = 0,
     DOMAIN_RUNNING_BOOTED = 1,
+    DOMAIN_RUNNING_MIGRATED = 2,
     DOMAIN_RUNNING_RESTORED = 3,
     DOMAIN_RUNNING_FROM_SNAPSHOT = 4,
     DOMAIN_RUNNING_UNPAUSED = 5,
@@ -43,6 +44,7 @@ enum {
 enum {
     DOMAIN_PAUSED_UNKNOWN = 0,
     DOMAIN_PAUSED_USER = 1,
+    DOMAIN_PAUSED_MIGRATION = 2,
     DOMAIN_PAUSED_SAVE = 3,
 };
 enum {
@@ -54,6 +56,7 @@ enum {
     DOMAIN_SHUTOFF_SHUTDOWN = 1,
     DOMAIN_SHUTOFF_DESTROYED = 2,
     DOMAIN_SHUTOFF_CRASHED = 3,
+    DOMAIN_SHUTOFF_MIGRATED = 4,
     DOMAIN_SHUTOFF_SAVED = 5,
     DOMAIN_SHUTOFF_FAILED = 6,
     DOMAIN_SHUTOFF_DAEMON = 8,
@@ -74,12 +77,15 @@ enum {
     DOMAIN_EVENT_DEFINED_UPDATED = 1,
     DOMAIN_EVENT_UNDEFINED_REMOVED = 0,
     DOMAIN_EVENT_STARTED_BOOTED = 0,
+    DOMAIN_EVENT_STARTED_MIGRATED = 1,
     DOMAIN_EVENT_STARTED_RESTORED = 2,
     DOMAIN_EVENT_SUSPENDED_PAUSED = 0,
     DOMAIN_EVENT_RESUMED_UNPAUSED = 0,
+    DOMAIN_EVENT_RESUMED_MIGRATED = 1,
     DOMAIN_EVENT_STOPPED_SHUTDOWN = 0,
     DOMAIN_EVENT_STOPPED_DESTROYED = 1,
     DOMAIN_EVENT_STOPPED_CRASHED = 2,
+    DOMAIN_EVENT_STOPPED_MIGRATED = 3,
     DOMAIN_EVENT_STOPPED_SAVED = 4,
     DOMAIN_EVENT_STOPPED_FAILED = 5,
     DOMAIN_EVENT_SHUTDOWN_FINISHED = 0,
@@ -111,6 +117,7 @@ struct domain {
     bool shutdown_by_guest;     /* ... with guest=true */
     bool destroying;            /* we asked it to go */
     bool saving;                /* ... after saving it to a file */
+    bool migrated;              /* ... after it migrated to another host */
     /* The lifecycle operation in flight on the event loop (a start waiting
      * for the VMM's greeting, a save, a destroy waiting for the exit), and
      * the API that began it, for the lock error others get meanwhile. */

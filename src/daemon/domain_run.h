@@ -111,6 +111,11 @@ int domain_destroy_async(struct domain_driver *drv, struct domain *d, const char
 int domain_save_async(struct domain_driver *drv, struct domain *d, const char *path,
                       bool managed, const char *api, domain_done_fn done, void *opaque,
                       struct err *e);
+/* A start of a VMM with the same machine that waits for an incoming live
+ * migration (domain_migrate.c): as domain_start_async, but no Started
+ * event (the migration's end sends it). */
+int domain_incoming_async(struct domain_driver *drv, struct domain *d, const char *api,
+                          domain_done_fn done, void *opaque, struct err *e);
 /* Ends every operation in flight with -ECANCELED (the daemon stops); a
  * VMM still starting is killed. */
 void domain_jobs_cancel(struct domain_driver *drv);

@@ -254,6 +254,31 @@ static int restore_argv(struct domain_driver *drv, struct domain *d, const char 
     return 0;
 }
 
+/* The same machine, waiting for a live migration that QMP
+ * migrate-incoming points at a port, and paused once it is in (the
+ * daemon lets it run when the migration finishes). */
+static int argv_add_incoming(char ***argv, struct err *e)
+{
+    static const char *const add[] = { "--incoming", "defer", "--paused" };
+    size_t n = 0, k = sizeof(add) / sizeof(add[0]);
+    while ((*argv)[n])
+        n++;
+    char **a = realloc(*argv, (n + k + 1) * sizeof(*a));
+    if (a)
+        *argv = a;
+    for (size_t i = 0; a && i <= k; i++)
+        a[n + i] = NULL;
+    for (size_t i = 0; a && i < k; i++)
+        if (!(a[n + i] = strdup(add[i])))
+            a = NULL;
+    if (!a) {
+        domain_argv_free(*argv);
+        *argv = NULL;
+        return err_set(e, ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
 static int build_argv(struct domain_driver *drv, struct domain *d, const char *sock,
                       const char *restore, char ***argv, struct err *e)
 {
@@ -262,10 +287,12 @@ static int build_argv(struct domain_driver *drv, struct domain *d, const char *s
     int r = network_domain_taps(d->live, e);
     if (r < 0)
         return r;
-    if (restore)
+    bool incoming = restore && !strcmp(restore, DOMAIN_RESTORE_INCOMING);
+    if (restore && !incoming)
         return restore_argv(drv, d, sock, restore, argv, e);
     struct domain_vmm_env env = { .vmm_path = drv->vmm_path, .control_path = sock };
-    return domain_def_vmm_argv(d->live, &env, argv, e);
+    r = domain_def_vmm_argv(d->live, &env, argv, e);
+    return r == 0 && incoming ? argv_add_incoming(argv, e) : r;
 }
 
 int domain_spawn_begin(struct domain_driver *drv, struct domain *d, const char *restore,

@@ -244,6 +244,7 @@ static int run(struct daemon *d, const struct options *o, struct err *e)
     int rc = -1;
     if (rpc_table_add(&table, rpc_connect_procs, rpc_connect_nprocs, e) < 0 ||
         rpc_table_add(&table, remote_domain_procs, remote_domain_nprocs, e) < 0 ||
+        rpc_table_add(&table, remote_migrate_procs, remote_migrate_nprocs, e) < 0 ||
         rpc_table_add(&table, remote_storage_procs, remote_storage_nprocs, e) < 0 ||
         rpc_table_add(&table, remote_network_procs, remote_network_nprocs, e) < 0)
         return -1;

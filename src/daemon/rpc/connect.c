@@ -25,7 +25,12 @@
 
 /* libvirt's virDrvFeature numbers the clients ask about. */
 enum {
+    FEATURE_MIGRATION_V3 = 6,
+    FEATURE_MIGRATE_CHANGE_PROTECTION = 7,
+    FEATURE_TYPED_PARAM_STRING = 9,
     FEATURE_PROGRAM_KEEPALIVE = 10,
+    FEATURE_XML_MIGRATABLE = 11,
+    FEATURE_MIGRATION_PARAMS = 13,
     FEATURE_REMOTE_EVENT_CALLBACK = 14,
     FEATURE_REMOTE_CLOSE_CALLBACK = 15,
 };
@@ -298,6 +303,13 @@ static int h_supports_feature(struct rpc_client *c, const void *args, void *ret,
         break;
     case FEATURE_REMOTE_EVENT_CALLBACK:
     case FEATURE_REMOTE_CLOSE_CALLBACK:
+    /* Live migration as virsh drives it: the v3 sequence with typed
+     * parameters (no peer-to-peer, tunnelled or offline migration). */
+    case FEATURE_MIGRATION_V3:
+    case FEATURE_MIGRATE_CHANGE_PROTECTION:
+    case FEATURE_TYPED_PARAM_STRING:
+    case FEATURE_XML_MIGRATABLE:
+    case FEATURE_MIGRATION_PARAMS:
         r->supported = 1;
         break;
     default:

@@ -1,0 +1,139 @@
+#!/bin/bash
+# Live migration between two cvirtd daemons on this host (shared storage:
+# the same files), driven by Debian's virsh (`migrate --live`, libvirt's
+# client-driven v3 sequence) and back by cvirsh: the kit's counter guest
+# counts on at the destination instead of starting over, the source ends
+# shut off (migrated) or undefined, the destination runs and is persistent
+# when asked. Failures leave the source running and its definition in
+# place: the destination refuses a name it runs, unsupported options, a
+# destination VMM that cannot start.
+source "$(dirname "$0")/lib.sh"
+source "$CVIRT_SRC/tests/guest/kit/cases.sh"
+source "$(dirname "$0")/daemon_lib.sh"
+
+daemon_require virsh
+daemon_root
+VIRSH_TIMEOUT=120
+CVIRSH=$CVIRT_BUILD/src/client/cvirsh
+ROOTB=$ROOT/b
+SOCKB=$ROOTB/run/cvirt/cvirt-sock
+URIB="qemu+unix:///system?socket=$SOCKB"
+PIDB=
+
+daemon_test_cleanup() {
+    local f
+    for f in "$ROOTB"/run/cvirt/qemu/*.pid; do
+        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+    done
+    [ -n "$PIDB" ] && kill "$PIDB" 2>/dev/null && wait "$PIDB" 2>/dev/null
+}
+
+start_daemon_b() {
+    mkdir -p "$ROOTB"
+    rm -f "$SOCKB"
+    CVIRT_VMM=${VMM_B:-$VMM} "$CVIRTD" --root "$ROOTB" --verbose 2>>"$ROOTB/cvirtd.log" &
+    PIDB=$!
+    for _ in $(seq 100); do [ -S "$SOCKB" ] && break; sleep 0.1; done
+    [ -S "$SOCKB" ]
+}
+vb() { timeout "${VIRSH_TIMEOUT:-60}" virsh -c "$URIB" "$@"; }
+stateb() { vb domstate --reason "$1" 2>&1 | head -1; }
+counters() { sed -n 's/^counter \([0-9]*\)\r*$/\1/p' "$1"; }
+# pty_of VIRSH_FN NAME: the console's pty.
+pty_of() { "$1" dumpxml "$2" | sed -n "s|.*<source path='\(/dev/pts/[0-9]*\)'/>.*|\1|p" | head -1; }
+# watch VIRSH_FN NAME FILE SECONDS: copies the console to FILE meanwhile.
+watch_console() {
+    local pty
+    pty=$(pty_of "$1" "$2")
+    [ -n "$pty" ] || return 1
+    timeout "$4" cat "$pty" > "$3" 2>/dev/null &
+    CATPID=$!
+}
+
+if ! have_kvm; then
+    tap_done
+    exit 0
+fi
+if ! kit_build "$KIT" >&2 || [ ! -f "$KIT/counter.elf" ]; then
+    tap_fail "building the guest test kit (see stderr)"
+    tap_done
+    exit 1
+fi
+
+check "daemon A serves" start_daemon
+check "daemon B serves" start_daemon_b
+
+counter_domxml mig > "$ROOT/mig.xml"
+v define "$ROOT/mig.xml" >/dev/null 2>&1
+v start mig >/dev/null 2>&1
+check "the domain runs on A" test "$(state mig)" = "running (booted)"
+
+# ---- refusals: the source runs on, nothing is lost ----
+out=$(v migrate --live --p2p mig "$URIB" 2>&1); rc=$?
+echo "# $out"
+check "--p2p: refused (exit status and message)" \
+    bash -c '[ "$1" != 0 ] && grep -qi "^error: .*peer" <<<"$0"' "$out" "$rc"
+out=$(v migrate --live --copy-storage-all mig "$URIB" 2>&1); rc=$?
+check "--copy-storage-all: refused, naming shared storage" \
+    bash -c '[ "$1" != 0 ] && grep -q "storage both hosts share" <<<"$0"' "$out" "$rc"
+check "... A still runs it" test "$(state mig)" = "running (booted)"
+check "... B has no domain" test -z "$(vb list --all --name | sed '/^$/d')"
+
+# The destination runs a domain of that name already.
+counter_domxml mig > "$ROOT/migb.xml"
+vb create "$ROOT/migb.xml" >/dev/null 2>&1
+out=$(v migrate --live mig "$URIB" 2>&1); rc=$?
+check "destination runs the name: refused" \
+    bash -c '[ "$1" != 0 ] && grep -q "^error: " <<<"$0"' "$out" "$rc"
+echo "# $out"
+check "... A still runs it" test "$(state mig)" = "running (booted)"
+vb destroy mig >/dev/null 2>&1
+
+# A destination whose VMM cannot start.
+stop_b() { kill "$PIDB" && wait "$PIDB" 2>/dev/null; PIDB=; }
+stop_b
+VMM_B=/bin/false start_daemon_b
+out=$(v migrate --live mig "$URIB" 2>&1); rc=$?
+check "destination VMM fails to start: an error" \
+    bash -c '[ "$1" != 0 ] && grep -q "^error: " <<<"$0"' "$out" "$rc"
+echo "# $out"
+check "... A still runs it" test "$(state mig)" = "running (booted)"
+check "... B has nothing left" test -z "$(vb list --all --name | sed '/^$/d')"
+stop_b
+start_daemon_b
+
+# ---- virsh migrate --live --persistent --undefinesource A -> B ----
+watch_console v mig "$ROOT/a.txt" 4
+sleep 3
+wait "$CATPID"
+before=$(counters "$ROOT/a.txt" | tail -1)
+check "the guest counts on A" test -n "$before"
+out=$(v migrate --live --persistent --undefinesource mig "$URIB" 2>&1); rc=$?
+check "virsh migrate --live --persistent --undefinesource: exit 0, no output" \
+    bash -c '[ "$1" = 0 ] && [ -z "$0" ]' "$out" "$rc"
+echo "# $out"
+check "B runs it (running, migrated)" test "$(stateb mig)" = "running (migrated)"
+check "B has it persistent" grep -q "^Persistent: *yes" <(vb dominfo mig)
+check "A has undefined it" bash -c '! virsh -c "$0" dominfo mig >/dev/null 2>&1' "$URI"
+watch_console vb mig "$ROOT/b.txt" 4
+sleep 3
+wait "$CATPID"
+first=$(counters "$ROOT/b.txt" | head -1)
+check "the counter continues on B (it was $before on A, B shows $first)" \
+    test -n "$first" -a "${first:-0}" -gt "${before:-0}"
+check "B's config dir has the definition" test -f "$ROOTB/etc/cvirt/qemu/mig.xml"
+
+# ---- cvirsh migrate --live B -> A (transient on A, B shut off) ----
+out=$(timeout 120 "$CVIRSH" -c "$URIB" migrate --live mig "$URI" 2>&1); rc=$?
+check "cvirsh migrate --live back to A: exit 0" test "$rc" = 0
+echo "# $out"
+check "A runs it (running, migrated)" test "$(state mig)" = "running (migrated)"
+check "A has it transient" grep -q "^Persistent: *no" <(v dominfo mig)
+check "B has it shut off (migrated), still defined" test "$(stateb mig)" = "shut off (migrated)"
+watch_console v mig "$ROOT/a2.txt" 4
+sleep 3
+wait "$CATPID"
+again=$(counters "$ROOT/a2.txt" | head -1)
+check "the counter continues on A ($first on B, then $again)" \
+    test -n "$again" -a "${again:-0}" -gt "${first:-0}"
+tap_done
