@@ -89,11 +89,20 @@ static const struct cvirsh_opt opts_setmaxmem[] = {
 };
 static const struct cvirsh_opt opts_migrate[] = {
     B("live", "live migration"),
+    B("offline", "offline migration"),
+    B("p2p", "peer-2-peer migration"),
+    B("tunnelled", "tunnelled migration"),
     B("persistent", "persist VM on destination"),
     B("undefinesource", "undefine VM on source"),
+    B("suspend", "do not restart the domain on the destination host"),
+    B("copy-storage-all", "migration with non-shared storage with full disk copy"),
+    B("copy-storage-inc", "migration with non-shared storage with incremental copy (same base image shared between source and destination)"),
+    B("postcopy", "enable post-copy migration; switch to it using migrate-postcopy command"),
     DOMAIN_OPT,
     { "desturi", CVIRSH_OT_DATA, CVIRSH_OPT_REQ,
       "connection URI of the destination host as seen from the client(normal migration) or source(p2p migration)" },
+    S("migrateuri", "migration URI, usually can be omitted"),
+    S("listen-address", "listen address that destination should bind to for incoming migration"),
     END,
 };
 static const struct cvirsh_opt opts_attach_disk[] = {

@@ -1,5 +1,5 @@
 /* Domain commands that change things: lifecycle, save/restore, autostart,
- * define/undefine, memory, migrate. */
+ * define/undefine, memory (migrate: cvirsh_migrate.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,14 +318,4 @@ bool cvirsh_cmd_setmem(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
 bool cvirsh_cmd_setmaxmem(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
 {
     return set_memory(ctl, cmd, true);
-}
-
-bool cvirsh_cmd_migrate(struct cvirsh *ctl, const struct cvirsh_cmd *cmd)
-{
-    remote_nonnull_domain dom;
-    if (!cvirsh_lookup_domain(ctl, cmd, &dom))
-        return false;
-    cvirsh_error(ctl, "Operation not supported: migration is not supported yet");
-    cvirsh_domain_free(&dom);
-    return false;
 }
