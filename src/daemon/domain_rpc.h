@@ -70,11 +70,6 @@ int domain_rpc_attach_device_flags(struct rpc_client *c, const void *args, void 
                                    struct rpc_error *err);
 int domain_rpc_detach_device_flags(struct rpc_client *c, const void *args, void *ret,
                                    struct rpc_error *err);
-int domain_rpc_save(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err);
-int domain_rpc_restore(struct rpc_client *c, const void *args, void *ret,
-                       struct rpc_error *err);
-int domain_rpc_managed_save(struct rpc_client *c, const void *args, void *ret,
-                            struct rpc_error *err);
 int domain_rpc_managed_save_remove(struct rpc_client *c, const void *args, void *ret,
                                    struct rpc_error *err);
 int domain_console_open(struct rpc_client *c, const void *args, void *ret,

@@ -1,5 +1,5 @@
-/* Domain procedures that change a domain in place: memory, disks, and save
- * and restore (plain and managed). */
+/* Domain procedures that change a domain in place: memory, disks, and the
+ * removal of a managed save image. */
 #include <errno.h>
 #include <string.h>
 
@@ -15,39 +15,6 @@
 /* What cvirt-vmm can boot, as domain_conf accepts in <memory>. */
 #define MEM_MIN_KIB   (16ull << 10)
 #define MEM_MAX_KIB   (1ull << 30)
-
-int domain_rpc_save(struct rpc_client *c, const void *args, void *ret, struct rpc_error *err)
-{
-    DOMAIN_RPC_GET(d, remote_domain_save_args);
-    struct err e = { 0 };
-    if (domain_save(domain_rpc_driver(c), d, a->to, &e) < 0)
-        return e.code == EINVAL ? rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_QEMU, "%s",
-                                              e.msg)
-                                : domain_rpc_fail(err, &e);
-    return 0;
-}
-
-int domain_rpc_restore(struct rpc_client *c, const void *args, void *ret,
-                       struct rpc_error *err)
-{
-    const remote_domain_restore_args *a = args;
-    struct err e = { 0 };
-    if (domain_restore(domain_rpc_driver(c), a->from, NULL, &e) < 0)
-        return e.code == EINVAL ? rpc_err_set(err, VIR_ERR_OPERATION_FAILED, VIR_FROM_QEMU,
-                                              "%s", e.msg)
-                                : domain_rpc_fail(err, &e);
-    return 0;
-}
-
-int domain_rpc_managed_save(struct rpc_client *c, const void *args, void *ret,
-                            struct rpc_error *err)
-{
-    DOMAIN_RPC_GET(d, remote_domain_managed_save_args);
-    struct err e = { 0 };
-    if (domain_managed_save(domain_rpc_driver(c), d, &e) < 0)
-        return domain_rpc_fail(err, &e);
-    return 0;
-}
 
 int domain_rpc_managed_save_remove(struct rpc_client *c, const void *args, void *ret,
                                    struct rpc_error *err)
