@@ -349,8 +349,12 @@ static int cmd_device_del(void *opaque, struct json_object *args, struct json_ob
     if (snapshot_migration_active(hp->vm))
         return err_set(e, EBUSY, "device_del not allowed while migrating");
     r = virtio_pci_unplug(d->vp, e);
-    if (r == -EALREADY)
+    if (r == -EALREADY) {
+        /* A removal pending since before a restore, which the bus keeps:
+         * QEMU's words, not the bus's. */
+        err_clear(e);
         return err_set(e, EALREADY, "Device %s is already in the process of unplug", id);
+    }
     if (r < 0)
         return r;
     d->unplug_requested = true;

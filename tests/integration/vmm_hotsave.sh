@@ -321,6 +321,80 @@ live_migration() {
     sed 's/^/# stderr: /' "$tmp/d.err"
 }
 
+# A removal the guest has not carried out when the VM is saved (it is
+# paused): the disk is saved as present, as QEMU does, with the eject
+# request pending; the restored guest carries it out.
+pending_unplug() {
+    local token="hotpend-$RANDOM$RANDOM" rc
+    machine "$token"
+    "$VMM" "${MACHINE[@]}" --control "$tmp/e.sock" </dev/null >"$tmp/e.out" 2>"$tmp/e.err" &
+    local pid=$!
+    wait_socket "$tmp/e.sock"
+    qmp_report "pending" < <(drive hotadd "$tmp/e.sock" "$tmp/e.out" "$tmp/hot3.img" hd3 "$token" \
+        "$tmp/slot3")
+    qmp_report "pending" < <(python3 - "$QMP_PY" "$tmp/e.sock" "$tmp/s3" <<'PY' 2>&1
+import os, sys
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import qmp
+def check(cond, desc):
+    print(("PASS " if cond else "FAIL ") + desc, flush=True)
+c = qmp.Client(sys.argv[2])
+c.negotiate()
+check(c.execute("stop") == {}, "hd3: stop, so the guest cannot eject")
+r = c.cmd("device_del", {"id": "hd3"})
+check(r.get("return") == {}, "hd3: device_del on the paused guest returns {} (%s)" % r)
+c.execute("migrate", {"uri": "file:" + sys.argv[3]})
+ev = c.wait_event("MIGRATION", timeout=30)
+while ev["data"]["status"] not in ("completed", "failed"):
+    ev = c.wait_event("MIGRATION", timeout=30)
+check(ev["data"]["status"] == "completed", "hd3: saved with its removal pending (%s)" % ev["data"])
+check(not any(e["event"] == "DEVICE_DELETED" for e in c.events),
+      "hd3: no DEVICE_DELETED before the save")
+c.execute("quit")
+PY
+)
+    wait_exit $pid 30
+    local slot
+    slot=$(head -1 "$tmp/slot3" 2>/dev/null)
+    check "pending: the snapshot still records hd3 in slot $slot" \
+        grep -qaF "$tmp/hot3.img,format=raw,slot=$slot,id=hd3,node=n-hd3" "$tmp/s3"
+    "$VMM" --restore "$tmp/s3" --control "$tmp/f.sock" </dev/null >"$tmp/f.out" 2>"$tmp/f.err" &
+    pid=$!
+    if ! wait_socket "$tmp/f.sock"; then
+        tap_fail "pending: --restore starts ($(head -c 300 "$tmp/f.err"))"
+        return
+    fi
+    qmp_report "pending" < <(python3 - "$QMP_PY" "$tmp/f.sock" "$slot" "$TIMEOUT" <<'PY' 2>&1
+import os, sys
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import qmp
+def check(cond, desc):
+    print(("PASS " if cond else "FAIL ") + desc, flush=True)
+c = qmp.Client(sys.argv[2])
+c.negotiate()
+slots = [d["slot"] for d in c.execute("query-pci")[0]["devices"] if d["qdev_id"] == "hd3"]
+r = c.cmd("device_del", {"id": "hd3"})
+e = r.get("error", {})
+# The guest may already have ejected it: then DEVICE_DELETED came first.
+gone = any(ev["event"] == "DEVICE_DELETED" for ev in c.events)
+check(gone or (slots == [int(sys.argv[3])] and "already in the process of unplug" in e.get("desc", "")),
+      "hd3: the restored VM has it in slot %s with its removal pending (%s, %s)"
+      % (sys.argv[3], slots, e or r))
+try:
+    ev = c.wait_event("DEVICE_DELETED", timeout=float(sys.argv[4]))
+    check(ev.get("data", {}).get("device") == "hd3",
+          "hd3: the restored guest carried the eject out: DEVICE_DELETED (%s)" % ev.get("data"))
+except (TimeoutError, EOFError) as ex:
+    check(False, "hd3: the restored guest carried the eject out: DEVICE_DELETED (%s)" % ex)
+slots = [d["slot"] for d in c.execute("query-pci")[0]["devices"]]
+check(int(sys.argv[3]) not in slots, "hd3: slot %s is empty again (%s)" % (sys.argv[3], slots))
+c.execute("quit")
+PY
+)
+    wait_exit $pid 30
+    check "pending: the restored VM quits with status 0 (got $rc)" [ "$rc" = 0 ]
+}
+
 main() {
     have_kvm || return
     local env
@@ -330,10 +404,11 @@ main() {
     fi
     eval "$env"
     head -c $((1 << 20)) /dev/zero >"$tmp/cold.img"
-    truncate -s 4M "$tmp/hot.img" "$tmp/hot2.img"
+    truncate -s 4M "$tmp/hot.img" "$tmp/hot2.img" "$tmp/hot3.img"
     usage_errors
     save_restore
     live_migration
+    pending_unplug
 }
 
 main
