@@ -5,10 +5,12 @@
  * guest runs, or the VMM goes when the transfer failed) and Confirm
  * (source: its VMM goes, or the guest runs on when something failed).
  *
- * Disks are shared storage: both VMMs open the same files. A qcow2 image
- * that the destination opened while the source still wrote it would keep
- * stale metadata, so writable qcow2 disks are refused until the VMM loads
- * image metadata only when an incoming migration completes. */
+ * Disks are shared storage: both VMMs open the same files. The source
+ * flushes its images when it stops for the last copy, and the VMM that
+ * loses the guest is killed, not asked to quit, so that it does not close
+ * (and write to) images the other side owns. Writable qcow2 disks are
+ * refused: the destination VMM would open them, and write their dirty
+ * bit, while the source still runs. */
 #ifndef CVIRT_DAEMON_DOMAIN_MIGRATE_H
 #define CVIRT_DAEMON_DOMAIN_MIGRATE_H
 

@@ -11,7 +11,7 @@ source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
 source "$(dirname "$0")/daemon_lib.sh"
 
-daemon_require virsh
+daemon_require virsh qemu-img
 daemon_root
 VIRSH_TIMEOUT=120
 CVIRSH=$CVIRT_BUILD/src/client/cvirsh
@@ -63,7 +63,13 @@ fi
 check "daemon A serves" start_daemon
 check "daemon B serves" start_daemon_b
 
-counter_domxml mig > "$ROOT/mig.xml"
+# A raw disk (shared storage: both daemons see the same file), and a
+# qcow2 one on a second domain, which is refused.
+DISK=$ROOT/mig.img
+qemu-img create -q -f raw "$DISK" 16M
+DISKXML="<disk type='file' device='disk'><driver name='qemu' type='raw'/>
+      <source file='$DISK'/><target dev='vda' bus='virtio'/></disk>"
+counter_domxml mig "" "$DISKXML" > "$ROOT/mig.xml"
 v define "$ROOT/mig.xml" >/dev/null 2>&1
 v start mig >/dev/null 2>&1
 check "the domain runs on A" test "$(state mig)" = "running (booted)"
@@ -87,6 +93,19 @@ check "--copy-storage-all: refused, naming shared storage" \
     bash -c '[ "$1" != 0 ] && grep -q "storage both hosts share" <<<"$0"' "$out" "$rc"
 check "... A still runs it" test "$(state mig)" = "running (booted)"
 check "... B has no domain" test -z "$(vb list --all --name | sed '/^$/d')"
+
+# A writable qcow2 disk: refused (the destination would open it while
+# the source writes it).
+qemu-img create -q -f qcow2 "$ROOT/q.qcow2" 16M
+counter_domxml migq "" "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+      <source file='$ROOT/q.qcow2'/><target dev='vda' bus='virtio'/></disk>" > "$ROOT/migq.xml"
+v create "$ROOT/migq.xml" >/dev/null 2>&1
+out=$(v migrate --live migq "$URIB" 2>&1); rc=$?
+check "a writable qcow2 disk: refused, naming the disk" \
+    bash -c '[ "$1" != 0 ] && grep -q "^error: Operation not supported: cannot migrate domain .migq. live: disk vda is a writable qcow2 image" <<<"$0"' "$out" "$rc"
+check "... it runs on A" test "$(state migq)" = "running (booted)"
+v destroy migq >/dev/null 2>&1
+check "... qemu-img check: the image is clean" qemu-img check -q "$ROOT/q.qcow2"
 
 # The destination runs a domain of that name already.
 counter_domxml mig > "$ROOT/migb.xml"
@@ -145,4 +164,6 @@ wait "$CATPID"
 again=$(counters "$ROOT/a2.txt" | head -1)
 check "the counter continues on A ($first on B, then $again)" \
     test -n "$again" -a "${again:-0}" -gt "${first:-0}"
+
+v destroy mig >/dev/null 2>&1
 tap_done

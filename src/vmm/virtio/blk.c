@@ -36,6 +36,7 @@ struct blk_args {
     bool readonly;
     bool direct;
     bool uring;                 /* aio=io_uring */
+    bool inactive;              /* inactive=on: an incoming migration's disk */
     const char *serial;
 };
 
@@ -68,6 +69,10 @@ static int blk_parse_args(char *s, struct blk_args *a, struct err *e)
             a->uring = false;
         } else if (!strcmp(tok, "aio=io_uring")) {
             a->uring = true;
+        } else if (!strcmp(tok, "inactive=on")) {
+            a->inactive = true;
+        } else if (!strcmp(tok, "inactive=off")) {
+            a->inactive = false;
         } else {
             return err_set(e, EINVAL, "--disk %s: unknown option '%s'", a->path, tok);
         }
@@ -361,7 +366,8 @@ static void blk_drain(struct virtio_dev *vd)
 }
 
 /* On a restored or migrated VM: the image was opened before the source
- * last wrote it, so a format that caches metadata (qcow2) opens it again.
+ * last wrote it (read-only with inactive=on), so a format that caches
+ * metadata (qcow2) opens it again, now as the options ask.
  * Raw images keep their file (and the ring its descriptor). No state of
  * its own is saved: the drain left nothing in flight. */
 static int blk_load(struct virtio_dev *vd, struct snapbuf *b, struct err *e)
@@ -369,6 +375,7 @@ static int blk_load(struct virtio_dev *vd, struct snapbuf *b, struct err *e)
     struct blkdev *d = vd->priv;
     if (d->img->drv == &blk_raw_driver || !d->path)
         return 0;
+    d->inactive = false;
     struct blk *img;
     struct blk_open_opts o = { 0 };
     int r = blk_open(&img, d->path, d->format, d->open_flags, &o, e);
@@ -458,7 +465,14 @@ static int blk_create_dev(struct virtio_dev *vd, const char *arg, struct err *e)
         memcpy(d->serial, a.serial, strlen(a.serial));
     struct blk_open_opts o = { 0 };
     unsigned flags = (a.readonly ? 0 : BLK_O_RDWR) | (a.direct ? BLK_O_DIRECT : 0);
-    r = blk_open(&d->img, a.path, a.format, flags, &o, e);
+    /* inactive=on: the source of an incoming migration still writes the
+     * image. A format with metadata is opened read-only, so that opening
+     * writes nothing (no dirty bit, no repair, no header update) and
+     * closing neither; blk_load opens it as asked once the source has
+     * stopped and flushed. Raw has no metadata to go stale. */
+    bool meta = a.format && strcmp(a.format, "raw") != 0;
+    d->inactive = a.inactive && meta && !a.readonly;
+    r = blk_open(&d->img, a.path, a.format, d->inactive ? flags & ~BLK_O_RDWR : flags, &o, e);
     if (r < 0)
         err_prefix(e, "--disk %s: ", a.path);
     d->path = strdup(a.path);

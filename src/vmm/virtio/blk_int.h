@@ -91,6 +91,7 @@ struct blkdev {
     struct virtio_dev *vd;
     struct blk *img;
     bool readonly;
+    bool inactive;              /* opened read-only until the migration's state loads */
     char serial[BLK_ID_BYTES];
     uint8_t config[BLK_CONFIG_SIZE];
     unsigned gen;               /* written under vd->lock, read by workers */
