@@ -107,6 +107,10 @@ static int cmd_system_reset(void *opaque, struct json_object *args, struct json_
     int r = no_args(args, e);
     if (r < 0)
         return r;
+    /* A reset would end the wait and boot the kernel instead. */
+    const char *state = snapshot_run_state(h->vm);
+    if (state && !strcmp(state, "inmigrate"))
+        return err_set(e, EBUSY, "Guest is waiting for an incoming migration");
     h->reset(h->opaque);
     return 0;
 }

@@ -147,6 +147,9 @@ main() {
     out=$(python3 "$QMP_PY" "$tmp/b.sock" migrate '{"uri": "file:/dev/null"}' 2>&1)
     check "migrate on the waiting destination is refused ($out)" \
         grep -q "Guest is waiting for an incoming migration" <<<"$out"
+    out=$(python3 "$QMP_PY" "$tmp/b.sock" system_reset 2>&1)
+    check "system_reset on the waiting destination is refused ($out)" \
+        grep -q "Guest is waiting for an incoming migration" <<<"$out"
     out=$(migrate "$tmp/a.sock" "tcp:$DST:$port")
     read -r statuses qstatus downtime runstate <<<"$out"
     check "migrate tcp: goes setup, active, completed ($out)" \
