@@ -1,7 +1,7 @@
 /* Random bytes from a client fed to the daemon's side of the libvirt
  * protocol: the frame reader, the header checks, the XDR decoders of every
  * procedure's arguments and the dispatcher with the connect-level and
- * domain tables. A hostile client must get error replies or a closed
+ * domain tables, and the migration procedures' typed parameters. A hostile client must get error replies or a closed
  * connection, never a crash, a leak or a malformed reply.
  *
  * Input: byte 0 bit 0 picks the read-only socket, bit 1 opens the
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "daemon/daemon.h"
+#include "daemon/migrate_params.h"
 #include "daemon/rpc/server.h"
 
 #ifdef FUZZ_RENAME
@@ -21,6 +22,42 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct rpc_table table;
+
+/* The migration procedures' arguments (typed parameters, cookies) are
+ * decoded and their parameters parsed; the real handlers need a domain
+ * driver, so these then refuse. Every argument type starts with what
+ * each handler reads: the parameters' offset differs per type. */
+#define MIGRATE_FUZZ_HANDLER(fname, type)                                      \
+    static int fname(struct rpc_client *c, const void *args, void *ret,        \
+                     struct rpc_error *err)                                   \
+    {                                                                         \
+        const type *a = args;                                                 \
+        struct migrate_params p;                                              \
+        struct err e = {0};                                                   \
+        (void)c; (void)ret;                                                   \
+        if (migrate_params_parse(a->params.params_val, a->params.params_len,  \
+                                 &p, &e) < 0)                                 \
+            return rpc_err_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_QEMU, "%s", e.msg); \
+        return rpc_err_set(err, VIR_ERR_NO_SUPPORT, VIR_FROM_QEMU, "%s", "fuzzing"); \
+    }
+MIGRATE_FUZZ_HANDLER(h_mig_begin, remote_domain_migrate_begin3_params_args)
+MIGRATE_FUZZ_HANDLER(h_mig_prepare, remote_domain_migrate_prepare3_params_args)
+MIGRATE_FUZZ_HANDLER(h_mig_perform, remote_domain_migrate_perform3_params_args)
+MIGRATE_FUZZ_HANDLER(h_mig_finish, remote_domain_migrate_finish3_params_args)
+MIGRATE_FUZZ_HANDLER(h_mig_confirm, remote_domain_migrate_confirm3_params_args)
+
+static const struct rpc_proc migrate_procs[] = {
+    RPC_PROC(302, "virDomainMigrateBegin3Params", domain_migrate_begin3_params_args,
+             domain_migrate_begin3_params_ret, h_mig_begin, 0),
+    RPC_PROC(303, "virDomainMigratePrepare3Params", domain_migrate_prepare3_params_args,
+             domain_migrate_prepare3_params_ret, h_mig_prepare, 0),
+    RPC_PROC(305, "virDomainMigratePerform3Params", domain_migrate_perform3_params_args,
+             domain_migrate_perform3_params_ret, h_mig_perform, 0),
+    RPC_PROC(306, "virDomainMigrateFinish3Params", domain_migrate_finish3_params_args,
+             domain_migrate_finish3_params_ret, h_mig_finish, 0),
+    RPC_PROC(307, "virDomainMigrateConfirm3Params", domain_migrate_confirm3_params_args,
+             void, h_mig_confirm, 0),
+};
 static struct daemon d = { .privileged = true, .uri_default = "qemu:///system" };
 
 static void check_output(const struct rpc_buf *out)
@@ -44,7 +81,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!ready) {
         struct err e = {0};
         if (rpc_table_add(&table, rpc_connect_procs, rpc_connect_nprocs, &e) < 0 ||
-            rpc_table_add(&table, remote_domain_procs, remote_domain_nprocs, &e) < 0)
+            rpc_table_add(&table, remote_domain_procs, remote_domain_nprocs, &e) < 0 ||
+            rpc_table_add(&table, migrate_procs, sizeof(migrate_procs) / sizeof(migrate_procs[0]),
+                          &e) < 0)
             abort();
         ready = 1;
     }
