@@ -449,6 +449,149 @@ int domain_save_async(struct domain_driver *drv, struct domain *d, const char *p
     return r;
 }
 
+/* ---- chains: stop the VMM, work on the closed images, start again ----
+ *
+ * The steps are the jobs above, each begun from the end of the one before
+ * in the same loop turn, so no other call comes between them. */
+
+struct chain {
+    struct domain_driver *drv;
+    struct domain_chain c;
+    char save[PATH_MAX];
+    char restore[PATH_MAX];
+    const char *api;
+    domain_done_fn done;
+    void *opaque;
+    bool saved;                 /* the VM's state is in save */
+    bool was_paused;
+    int rc;                     /* the offline step's failure, kept for the end */
+    struct err e;
+};
+
+static void chain_end(struct chain *ch, struct domain *d, int rc, const struct err *e)
+{
+    if (ch->done)
+        ch->done(ch->opaque, d, rc, rc < 0 ? e : NULL);
+    free(ch);
+}
+
+/* The saved state would be lost with a VMM that cannot restore it: it
+ * becomes the managed save image, which the next start resumes. */
+static void chain_keep_state(struct chain *ch, struct domain *d, struct err *e)
+{
+    char mpath[PATH_MAX];
+    if (!d || !d->def ||
+        store_managed_save_path(&ch->drv->store, d->name, mpath, sizeof(mpath)) < 0 ||
+        rename(ch->save, mpath) < 0) {
+        log_error("domain '%s': its saved state stays in %s", d ? d->name : "?", ch->save);
+        return;
+    }
+    d->managed_save = true;
+    size_t n = strlen(e->msg);
+    snprintf(e->msg + n, sizeof(e->msg) - n, " (the guest's state is kept as the managed "
+             "save image: start resumes it)");
+}
+
+static void chain_started(void *opaque, struct domain *d, int rc, const struct err *se)
+{
+    struct chain *ch = opaque;
+    struct err e = { 0 };
+    if (rc < 0) {
+        e = *se;
+        /* Only the state of the images as they are now is worth keeping. */
+        if (ch->saved && strcmp(ch->save, ch->restore) == 0)
+            chain_keep_state(ch, d, &e);
+        chain_end(ch, d, rc, &e);
+        return;
+    }
+    if (ch->c.paused && d && domain_suspend(ch->drv, d, &e) < 0)
+        log_warn("domain '%s': not paused again: %s", d->name, e.msg);
+    chain_end(ch, d, ch->rc, &ch->e);
+}
+
+/* After the stop: the offline work, then the start it asks for. Returns
+ * the start's failure when it cannot begin (done not run). */
+static int chain_offline(struct chain *ch, struct domain *d, struct err *e)
+{
+    if (ch->c.offline) {
+        int r = ch->c.offline(ch->opaque, d, &ch->e);
+        if (r < 0) {
+            ch->rc = r;
+            if (!ch->saved)
+                return 1;       /* nothing to give back */
+            /* The VM runs on from its saved state, untouched. */
+            snprintf(ch->restore, sizeof(ch->restore), "%s", ch->save);
+            ch->c.paused = ch->was_paused;
+        }
+    }
+    if (!ch->restore[0] && !ch->c.start)
+        return 1;
+    int r = ch->restore[0] ? domain_restore_async(ch->drv, ch->restore, ch->api, chain_started,
+                                                  ch, e)
+                           : domain_start_async(ch->drv, d, ch->api, chain_started, ch, e);
+    return r;
+}
+
+static void chain_stopped(void *opaque, struct domain *d, int rc, const struct err *e)
+{
+    struct chain *ch = opaque;
+    if (rc < 0 || !d) {
+        /* A failed save leaves the VM running as it was. */
+        chain_end(ch, d, rc < 0 ? rc : -ENOENT, e);
+        return;
+    }
+    ch->saved = ch->save[0] != '\0';
+    struct err se = { 0 };
+    int r = chain_offline(ch, d, &se);
+    if (r > 0)
+        chain_end(ch, d, ch->rc, &ch->e);
+    else if (r < 0)
+        chain_started(ch, d, r, &se);
+}
+
+int domain_chain_async(struct domain_driver *drv, struct domain *d,
+                       const struct domain_chain *c, const char *api, domain_done_fn done,
+                       void *opaque, struct err *e)
+{
+    if (d->job)
+        return domain_op_check(d, DOMAIN_OP_LIVE_CHANGE, e);
+    if ((c->save && strlen(c->save) >= PATH_MAX) ||
+        (c->restore && strlen(c->restore) >= PATH_MAX))
+        return err_set(e, ENAMETOOLONG, "path too long");
+    struct chain *ch = calloc(1, sizeof(*ch));
+    if (!ch)
+        return err_set(e, ENOMEM, "out of memory");
+    ch->drv = drv;
+    ch->c = *c;
+    snprintf(ch->save, sizeof(ch->save), "%s", c->save ? c->save : "");
+    snprintf(ch->restore, sizeof(ch->restore), "%s", c->restore ? c->restore : "");
+    ch->c.save = ch->c.restore = NULL;
+    ch->api = api;
+    ch->done = done;
+    ch->opaque = opaque;
+    ch->was_paused = d->state == DOMAIN_PAUSED;
+    int r;
+    if (!domain_is_active(d)) {
+        /* Nothing to stop: the rest begins now, or nothing does. */
+        ch->save[0] = '\0';
+        r = chain_offline(ch, d, e);
+        if (r > 0 && ch->rc < 0) {
+            *e = ch->e;
+            r = ch->rc;
+        }
+        if (r != 0)
+            free(ch);
+        return r;
+    }
+    if (ch->save[0])
+        r = domain_save_async(drv, d, ch->save, false, api, chain_stopped, ch, e);
+    else
+        r = domain_destroy_async(drv, d, api, chain_stopped, ch, e);
+    if (r < 0)
+        free(ch);
+    return r;
+}
+
 /* ---- the daemon goes ---- */
 
 void domain_jobs_cancel(struct domain_driver *drv)

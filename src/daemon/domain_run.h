@@ -116,6 +116,27 @@ int domain_save_async(struct domain_driver *drv, struct domain *d, const char *p
  * event (the migration's end sends it). */
 int domain_incoming_async(struct domain_driver *drv, struct domain *d, const char *api,
                           domain_done_fn done, void *opaque, struct err *e);
+/* Stop, work on the closed images, start again, as one operation (the
+ * snapshots of a running domain): the VMM is saved to save (absolute; NULL:
+ * destroyed instead), offline runs once no process holds the images, and
+ * a VMM is restored from restore (or, with start, booted; neither: the
+ * domain stays off). When offline fails after a save, the VM is restored
+ * from save as it was and done gets offline's error; when the restore
+ * fails, the saved state becomes the managed save image. paused: suspend
+ * the started VM. For a domain that is not running, offline runs at once
+ * (its failure is returned) and the start follows; returns 1 when no start
+ * was asked: all is done and done does not run. offline gets opaque. */
+typedef int (*domain_offline_fn)(void *opaque, struct domain *d, struct err *e);
+struct domain_chain {
+    const char *save;
+    domain_offline_fn offline;
+    const char *restore;
+    bool start;
+    bool paused;
+};
+int domain_chain_async(struct domain_driver *drv, struct domain *d,
+                       const struct domain_chain *c, const char *api, domain_done_fn done,
+                       void *opaque, struct err *e);
 /* Ends every operation in flight with -ECANCELED (the daemon stops); a
  * VMM still starting is killed. */
 void domain_jobs_cancel(struct domain_driver *drv);

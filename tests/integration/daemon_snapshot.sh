@@ -3,7 +3,8 @@
 # snapshot-create-as on a shut-off and on a running domain, snapshot-list,
 # snapshot-current, snapshot-dumpxml, snapshot-revert (disk content and,
 # for a running snapshot, the guest's memory: the counter guest counts on
-# from the snapshot, not from later), snapshot-delete, undefine with
+# from the snapshot, not from later), snapshot-delete (of a shut-off and of
+# a running domain, whose guest counts on), undefine with
 # snapshots, and libvirt's refusal of a raw disk. Debian's qemu-img and
 # qemu-io are the oracle for what is on the images.
 source "$(dirname "$0")/lib.sh"
@@ -158,9 +159,21 @@ check "revert --running to the paused snapshot: running" \
     "$out" "$URI"
 check "p1 is current" test "$(v snapshot-current --name sn1)" = "p1"
 
+# ---- delete while running: save, delete on the closed images, restore ----
+timeout 4 cat "$(pty_of sn1)" > "$ROOT/del-before.txt" 2>/dev/null
+before_del=$(counters "$ROOT/del-before.txt" | tail -1)
 out=$(v snapshot-delete sn1 s2 2>&1)
-check "deleting an internal snapshot of a running domain: refused" \
-    grep -q "Operation not supported" <<<"$out"
+check "snapshot-delete of a running domain's snapshot" grep -q "Domain snapshot s2 deleted" <<<"$out"
+check "running after it" test "$(v domstate sn1 | head -1)" = "running"
+timeout 4 cat "$(pty_of sn1)" > "$ROOT/del-after.txt" 2>/dev/null
+after_del=$(counters "$ROOT/del-after.txt" | head -1)
+check "the guest counts on across the delete ($before_del before, $after_del after)" \
+    test -n "$before_del" -a -n "$after_del" -a "${after_del:-0}" -gt "${before_del:-0}"
+check "qemu-img no longer lists s2" test "$(snaps_on "$DISK")" = "p1 r1 s1 "
+check "qemu-img check passes on the running domain's image" qemu-img check -U -q "$DISK"
+check "s2's metadata is gone, p1 still current" \
+    bash -c '[ ! -e "$0/snapshot/sn1/s2.xml" ] && [ "$(virsh -c "$1" snapshot-current --name sn1)" = p1 ]' \
+    "$CONF" "$URI"
 
 # ---- live attach-disk / detach-disk ----
 # The VMM's own view of its PCI bus, through its control socket.
@@ -204,17 +217,14 @@ v destroy sn1 >/dev/null 2>&1
 v detach-disk sn1 vdc --config >/dev/null 2>&1
 
 # ---- delete ----
-out=$(v snapshot-delete sn1 s2 2>&1)
-check "snapshot-delete" grep -q "Domain snapshot s2 deleted" <<<"$out"
-check "qemu-img no longer lists s2" test "$(snaps_on "$DISK")" = "p1 r1 s1 "
-check "qemu-img check passes after the delete" qemu-img check -q "$DISK"
-check "snapshot-list no longer shows s2" \
-    test "$(v snapshot-list --name sn1 | sed '/^$/d' | sort | tr '\n' ' ')" = "p1 r1 s1 "
-check "its metadata is gone" test ! -e "$CONF/snapshot/sn1/s2.xml"
 out=$(v snapshot-delete sn1 r1 2>&1)
 check "deleting the running snapshot drops its state file" \
     bash -c 'grep -q "Domain snapshot r1 deleted" <<<"$0" && [ ! -e "$1" ]' \
     "$out" "$ROOT/var/lib/cvirt/qemu/snapshot/sn1/r1.state"
+check "qemu-img no longer lists r1" test "$(snaps_on "$DISK")" = "p1 s1 "
+check "qemu-img check passes after the delete" qemu-img check -q "$DISK"
+check "snapshot-list no longer shows r1" \
+    test "$(v snapshot-list --name sn1 | sed '/^$/d' | sort | tr '\n' ' ')" = "p1 s1 "
 out=$(v snapshot-delete sn1 p1 2>&1)
 check "deleting the current snapshot p1" grep -q "Domain snapshot p1 deleted" <<<"$out"
 check "current falls back to its parent" test "$(v snapshot-current --name sn1)" = "s1"
