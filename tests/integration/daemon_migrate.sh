@@ -166,4 +166,14 @@ check "the counter continues on A ($first on B, then $again)" \
     test -n "$again" -a "${again:-0}" -gt "${first:-0}"
 
 v destroy mig >/dev/null 2>&1
+
+# Both daemons stop cleanly, with no sanitizer report in their logs or in
+# the logs of the VMMs they ran (a sanitizer build reports there).
+stop_daemon
+stop_b
+check "both daemons and the VMMs wrote their logs" \
+    test -s "$ROOT/cvirtd.log" -a -s "$ROOTB/cvirtd.log" -a -s "$ROOTB/var/log/cvirt/qemu/mig.log"
+check "no sanitizer report from the daemons or their VMMs" \
+    bash -c '! cat "$0"/cvirtd.log "$0"/b/cvirtd.log "$0"/var/log/cvirt/qemu/*.log \
+               "$0"/b/var/log/cvirt/qemu/*.log 2>/dev/null | grep -Eq "runtime error|Sanitizer"' "$ROOT"
 tap_done
