@@ -1,7 +1,8 @@
 /* Lifecycle operations driven by the event loop (domain_job.c): a start
  * that fails at each of its steps, one that succeeds, the lock error while
  * one is in flight, destroy (with and without a VMM that obeys quit), and
- * the daemon going away mid-start.
+ * the daemon going away mid-start; chains of a save, work while no VMM
+ * runs and a restore (each step failing in turn).
  *
  * The VMM is this program again: started with FAKE_VMM set, it takes the
  * inherited control socket from `--control PATH,fd=N` and plays the step
@@ -142,6 +143,8 @@ static int fake_vmm(const char *mode, int argc, char **argv)
 
 /* ---- the daemon side ---- */
 
+struct offline_seen;
+
 struct fx {
     struct store_fixture *sf;
     struct evloop *loop;
@@ -154,6 +157,7 @@ struct fx {
     char msg[512];
     struct domain *done_d;
     int started, stopped, stop_detail;
+    struct offline_seen *offline;
 };
 
 static void on_event(void *opaque, const char *name, const uint8_t uuid[16], int id,
@@ -549,6 +553,187 @@ static void test_cancel_mid_start(void **state)
     unsetenv("FAKE_VMM_PIDS");
 }
 
+/* ---- chains: save, work with no VMM, restore ---- */
+
+struct offline_seen {
+    int calls;
+    int state;                  /* d's state while offline ran */
+    bool vmm;                   /* a VMM was still attached */
+    int fail;                   /* errno to fail with, 0: succeed */
+    const char *then_mode;      /* FAKE_VMM for the start that follows */
+};
+
+static int offline_step(void *opaque, struct domain *d, struct err *e)
+{
+    struct fx *f = opaque;
+    struct offline_seen *o = f->offline;
+    o->calls++;
+    o->state = d->state;
+    o->vmm = d->vmm != NULL || d->pid != 0;
+    if (o->then_mode)
+        setenv("FAKE_VMM", o->then_mode, 1);
+    if (o->fail)
+        return err_set(e, o->fail, "offline step refused");
+    return 0;
+}
+
+static struct domain *running(struct fx *f)
+{
+    setenv("FAKE_VMM", "ok", 1);
+    struct domain *d = define(f, "vm");
+    struct err e = { 0 };
+    assert_int_equal(domain_start_async(&f->drv, d, "x", on_done, f, &e), 0);
+    run_until(f, 1);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(d->state, DOMAIN_RUNNING);
+    return d;
+}
+
+/* The work runs once, between the stop and the restore, and the lock is
+ * held under the chain's name from the first step to the last. */
+static void test_chain_save_restore(void **state)
+{
+    struct fx *f = *state;
+    struct offline_seen o = { 0 };
+    f->offline = &o;
+    struct domain *d = running(f);
+    pid_t old = d->pid;
+    char path[400];
+    snprintf(path, sizeof(path), "%s/chain.state", f->sf->root);
+    struct domain_chain ch = { .save = path, .offline = offline_step, .restore = path };
+    struct err e = { 0 };
+    assert_int_equal(domain_chain_async(&f->drv, d, &ch, "remoteDispatchDomainSnapshotCreateXML",
+                                        on_done, f, &e), 0);
+    assert_int_equal(domain_op_check(d, DOMAIN_OP_DESTROY, &e), -ETIMEDOUT);
+    assert_non_null(strstr(e.msg, "monitor=remoteDispatchDomainSnapshotCreateXML"));
+    e = (struct err){ 0 };
+    assert_int_equal(domain_chain_async(&f->drv, d, &ch, "y", on_done, f, &e), -ETIMEDOUT);
+    /* Still locked between the save's end and the restore's. */
+    for (int i = 0; i < 200 && o.calls == 0; i++)
+        evloop_run_once(f->loop, 50);
+    assert_int_equal(o.calls, 1);
+    assert_non_null(d->job);
+    run_until(f, 2);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.state, DOMAIN_SHUTOFF);
+    assert_false(o.vmm);
+    assert_null(d->job);
+    assert_int_equal(d->state, DOMAIN_RUNNING);
+    assert_int_equal(d->reason, DOMAIN_RUNNING_RESTORED);
+    assert_int_not_equal(d->pid, old);
+    assert_false(alive(old));
+    assert_int_equal(f->stopped, 1);
+    assert_int_equal(f->started, 2);
+    assert_false(d->managed_save);
+}
+
+/* A failed step restores the VM as it was; done hears the step's error. */
+static void test_chain_offline_fails(void **state)
+{
+    struct fx *f = *state;
+    struct offline_seen o = { .fail = EIO };
+    f->offline = &o;
+    struct domain *d = running(f);
+    char path[400];
+    snprintf(path, sizeof(path), "%s/chain.state", f->sf->root);
+    struct domain_chain ch = { .save = path, .offline = offline_step, .restore = "/nonexistent" };
+    struct err e = { 0 };
+    assert_int_equal(domain_chain_async(&f->drv, d, &ch, "x", on_done, f, &e), 0);
+    run_until(f, 2);
+    assert_int_equal(f->rc, -EIO);
+    assert_string_equal(f->msg, "offline step refused");
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(d->state, DOMAIN_RUNNING);     /* from the save, not the other file */
+    assert_int_equal(d->reason, DOMAIN_RUNNING_RESTORED);
+    assert_null(d->job);
+}
+
+/* A restore that fails keeps the saved state as the managed save image;
+ * the next start resumes it. */
+static void test_chain_restore_fails(void **state)
+{
+    struct fx *f = *state;
+    struct offline_seen o = { .then_mode = "exit" };
+    f->offline = &o;
+    struct domain *d = running(f);
+    char path[400], mpath[4096];
+    snprintf(path, sizeof(path), "%s/chain.state", f->sf->root);
+    struct domain_chain ch = { .save = path, .offline = offline_step, .restore = path };
+    struct err e = { 0 };
+    int r = domain_chain_async(&f->drv, d, &ch, "x", on_done, f, &e);
+    assert_int_equal(r, 0);
+    run_until(f, 2);
+    assert_true(f->rc < 0);
+    assert_non_null(strstr(f->msg, "cannot open /dev/kvm"));
+    assert_non_null(strstr(f->msg, "managed save image"));
+    assert_int_equal(d->state, DOMAIN_SHUTOFF);
+    assert_null(d->job);
+    assert_true(d->managed_save);
+    assert_int_equal(store_managed_save_path(&f->drv.store, "vm", mpath, sizeof(mpath)), 0);
+    assert_int_equal(access(mpath, F_OK), 0);
+    assert_int_not_equal(access(path, F_OK), 0);
+    setenv("FAKE_VMM", "ok", 1);
+    assert_int_equal(domain_start_async(&f->drv, d, "x", on_done, f, &e), 0);
+    run_until(f, 3);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(d->reason, DOMAIN_RUNNING_RESTORED);
+    assert_false(d->managed_save);
+}
+
+/* A save the VMM refuses: no step runs, the VM runs on. */
+static void test_chain_save_fails(void **state)
+{
+    struct fx *f = *state;
+    struct offline_seen o = { 0 };
+    f->offline = &o;
+    setenv("FAKE_VMM", "savefail", 1);
+    struct domain *d = define(f, "vm");
+    struct err e = { 0 };
+    assert_int_equal(domain_start_async(&f->drv, d, "x", on_done, f, &e), 0);
+    run_until(f, 1);
+    char path[400];
+    snprintf(path, sizeof(path), "%s/chain.state", f->sf->root);
+    struct domain_chain ch = { .save = path, .offline = offline_step, .restore = path };
+    assert_int_equal(domain_chain_async(&f->drv, d, &ch, "x", on_done, f, &e), 0);
+    run_until(f, 2);
+    assert_int_equal(f->rc, -EIO);
+    assert_string_equal(f->msg, "disk full");
+    assert_int_equal(o.calls, 0);
+    assert_int_equal(d->state, DOMAIN_RUNNING);
+    assert_null(d->job);
+}
+
+/* Destroy, the step, a fresh boot; and on a shut-off domain the step runs
+ * at once, with nothing more to do when no start is asked (1, no done). */
+static void test_chain_destroy_boot_and_offline(void **state)
+{
+    struct fx *f = *state;
+    struct offline_seen o = { 0 };
+    f->offline = &o;
+    struct domain *d = running(f);
+    struct domain_chain ch = { .offline = offline_step, .start = true };
+    struct err e = { 0 };
+    assert_int_equal(domain_chain_async(&f->drv, d, &ch, "x", on_done, f, &e), 0);
+    run_until(f, 2);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(f->stop_detail, DOMAIN_EVENT_STOPPED_DESTROYED);
+    assert_int_equal(d->reason, DOMAIN_RUNNING_BOOTED);
+    assert_int_equal(domain_destroy_async(&f->drv, d, "x", on_done, f, &e), 0);
+    run_until(f, 3);
+
+    struct domain_chain off = { .offline = offline_step };
+    assert_int_equal(domain_chain_async(&f->drv, d, &off, "x", on_done, f, &e), 1);
+    assert_int_equal(o.calls, 2);
+    assert_null(d->job);
+    o.fail = EPERM;
+    assert_int_equal(domain_chain_async(&f->drv, d, &off, "x", on_done, f, &e), -EPERM);
+    assert_string_equal(e.msg, "offline step refused");
+    assert_int_equal(f->calls, 3);
+    assert_int_equal(d->state, DOMAIN_SHUTOFF);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = getenv("FAKE_VMM");
@@ -567,6 +752,11 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_save_restore_managed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_logged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_mid_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_save_restore, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_offline_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_restore_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_save_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_destroy_boot_and_offline, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
