@@ -178,8 +178,12 @@ static int perform_tick(struct domain *d, struct err *e)
     if (r < 0)
         return r;
     const char *st = jstr(ret, "status");
-    if (!strcmp(st, "completed"))
+    if (!strcmp(st, "completed")) {
+        /* Paused by the migration, as libvirt reports it until Confirm. */
+        if (d->state == DOMAIN_PAUSED)
+            d->reason = DOMAIN_PAUSED_MIGRATION;
         r = 1;
+    }
     else if (!strcmp(st, "failed") || !strcmp(st, "cancelled")) {
         const char *why = jstr(ret, "error-desc");
         r = err_set(e, EIO, "migration out of domain '%s' %s%s%s", d->name, st,

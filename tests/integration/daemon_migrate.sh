@@ -136,7 +136,8 @@ sleep 3
 wait "$CATPID"
 before=$(counters "$ROOT/a.txt" | tail -1)
 check "the guest counts on A" test -n "$before"
-out=$(v migrate --live --persistent --undefinesource mig "$URIB" 2>&1); rc=$?
+v migrate --live --persistent --undefinesource mig "$URIB" > "$ROOT/virsh.out" 2>&1; rc=$?
+out=$(cat "$ROOT/virsh.out")
 check "virsh migrate --live --persistent --undefinesource: exit 0, no output" \
     bash -c '[ "$1" = 0 ] && [ -z "$0" ]' "$out" "$rc"
 echo "# $out"
@@ -152,8 +153,10 @@ check "the counter continues on B (it was $before on A, B shows $first)" \
 check "B's config dir has the definition" test -f "$ROOTB/etc/cvirt/qemu/mig.xml"
 
 # ---- cvirsh migrate --live B -> A (transient on A, B shut off) ----
-out=$(timeout 120 "$CVIRSH" -c "$URIB" migrate --live mig "$URI" 2>&1); rc=$?
+timeout 120 "$CVIRSH" -c "$URIB" migrate --live mig "$URI" > "$ROOT/cvirsh.out" 2>&1; rc=$?
+out=$(cat "$ROOT/cvirsh.out")
 check "cvirsh migrate --live back to A: exit 0" test "$rc" = 0
+check "... it prints what virsh printed, byte for byte" cmp -s "$ROOT/virsh.out" "$ROOT/cvirsh.out"
 echo "# $out"
 check "A runs it (running, migrated)" test "$(state mig)" = "running (migrated)"
 check "A has it transient" grep -q "^Persistent: *no" <(v dominfo mig)
