@@ -23,6 +23,11 @@ static int fail(struct rpc_error *err, const struct err *e)
     return domain_rpc_fail(err, e);
 }
 
+/* virErrorNumber VIR_ERR_MIGRATE_FINISH_OK: what a cancelled Finish
+ * answers, so that libvirt's client reports the error of the step that
+ * failed (Perform's) rather than this one. */
+#define ERR_MIGRATE_FINISH_OK 93
+
 static void deferred_fail(struct rpc_deferred *dr, const struct err *e)
 {
     struct rpc_error err = { 0 };
@@ -172,8 +177,16 @@ static int h_finish(struct rpc_client *c, const void *args, void *ret, struct rp
         return -1;
     }
     if (domain_migrate_finish_async(domain_rpc_driver(c), name, a->flags, a->cancelled != 0,
-                                    p.persist_xml, finished, dr, &e) < 0)
-        deferred_fail(dr, &e);
+                                    p.persist_xml, finished, dr, &e) < 0) {
+        if (e.code == ECANCELED) {
+            struct rpc_error ce = { 0 };
+            rpc_err_set(&ce, ERR_MIGRATE_FINISH_OK, VIR_FROM_QEMU, "%s",
+                        "migration successfully aborted");
+            rpc_deferred_fail(dr, &ce);
+        } else {
+            deferred_fail(dr, &e);
+        }
+    }
     domain_def_free(def);
     return RPC_HANDLER_DEFERRED;
 }

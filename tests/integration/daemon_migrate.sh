@@ -130,7 +130,29 @@ check "... B has nothing left" test -z "$(vb list --all --name | sed '/^$/d')"
 stop_b
 start_daemon_b
 
+# The destination listens where the source cannot reach it: Perform
+# fails, Finish is cancelled (B's copy goes), Confirm lets A run on.
+out=$(v migrate --live --listen-address 127.0.0.2 --migrateuri tcp:127.0.0.1 mig "$URIB" 2>&1); rc=$?
+echo "# $out"
+check "a transfer that fails: the source's one error (not the cancelled Finish's)" \
+    bash -c '[ "$1" != 0 ] && [ "$(grep -c "^error: " <<<"$0")" = 1 ] &&
+             grep -q "^error: operation failed: .*tcp:127.0.0.1:[0-9]*: Connection refused" <<<"$0"' "$out" "$rc"
+check "... A runs it on (running)" bash -c 'grep -q "^running" <<<"$0"' "$(state mig)"
+cout=$(timeout 60 "$CVIRSH" -c "$URI" migrate --live --listen-address 127.0.0.2 \
+       --migrateuri tcp:127.0.0.1 mig "$URIB" 2>&1); crc=$?
+check "... cvirsh reports the same (exit status, message but the port)" \
+    test "$crc" = "$rc" -a "$(sed 's/:[0-9]*:/:PORT:/' <<<"$cout")" = "$(sed 's/:[0-9]*:/:PORT:/' <<<"$out")"
+check "... A still runs it, B has nothing" \
+    bash -c 'grep -q "^running" <<<"$0" && [ -z "$1" ]' "$(state mig)" "$(vb list --all --name | sed '/^$/d')"
+check "... B has nothing left" test -z "$(vb list --all --name | sed '/^$/d')"
+
 # ---- virsh migrate --live --persistent --undefinesource A -> B ----
+# Lifecycle events on both sides, as virsh event prints them.
+timeout 60 virsh -c "$URI" event --all --loop > "$ROOT/ev_a.txt" 2>&1 &
+EVA=$!
+timeout 60 virsh -c "$URIB" event --all --loop > "$ROOT/ev_b.txt" 2>&1 &
+EVB=$!
+sleep 1
 watch_console v mig "$ROOT/a.txt" 4
 sleep 3
 wait "$CATPID"
@@ -141,6 +163,16 @@ out=$(cat "$ROOT/virsh.out")
 check "virsh migrate --live --persistent --undefinesource: exit 0, no output" \
     bash -c '[ "$1" = 0 ] && [ -z "$0" ]' "$out" "$rc"
 echo "# $out"
+sleep 1
+kill "$EVA" "$EVB" 2>/dev/null
+wait "$EVA" "$EVB" 2>/dev/null
+echo "# A: $(tr '\n' '|' < "$ROOT/ev_a.txt")"
+echo "# B: $(tr '\n' '|' < "$ROOT/ev_b.txt")"
+check "A's events: Stopped Migrated, then Undefined Removed" \
+    bash -c 'grep -A9 "for domain .mig.: Stopped Migrated" "$0" | grep -q "for domain .mig.: Undefined Removed"' "$ROOT/ev_a.txt"
+check "B's events: Started Migrated, Resumed Migrated, Defined Added" \
+    bash -c 'grep -A9 "for domain .mig.: Started Migrated" "$0" | grep -A9 "Resumed Migrated" |
+             grep -q "for domain .mig.: Defined Added"' "$ROOT/ev_b.txt"
 check "B runs it (running, migrated)" test "$(stateb mig)" = "running (migrated)"
 check "B has it persistent" grep -q "^Persistent: *yes" <(vb dominfo mig)
 check "A has undefined it" bash -c '! virsh -c "$0" dominfo mig >/dev/null 2>&1' "$URI"
