@@ -199,7 +199,7 @@ int domain_op_check(const struct domain *d, enum domain_op op, struct err *e)
     /* libvirtd waits up to 30 s for the job lock and then fails with this
      * message; the daemon's jobs run on its one loop, so waiting would only
      * delay the same answer: it comes at once. */
-    if (d->job)
+    if (d->job || d->migrating)
         return err_set(e, ETIMEDOUT, "cannot acquire state change lock (held by monitor=%s)",
                        d->job_api ? d->job_api : "remoteDispatchDomainCreate");
     bool active = domain_is_active(d);
@@ -251,7 +251,8 @@ void domain_set_running(struct domain_table *t, struct domain *d,
         d->live->id = d->id;
     d->state = DOMAIN_RUNNING;
     d->reason = reason;
-    d->got_shutdown = d->shutdown_by_guest = d->destroying = d->saving = d->migrated = false;
+    d->got_shutdown = d->shutdown_by_guest = d->destroying = d->saving = false;
+    d->migrated = d->migrating = false;
 }
 
 void domain_set_state(struct domain *d, enum domain_state state, int reason)

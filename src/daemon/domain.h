@@ -80,6 +80,7 @@ enum {
     DOMAIN_EVENT_STARTED_MIGRATED = 1,
     DOMAIN_EVENT_STARTED_RESTORED = 2,
     DOMAIN_EVENT_SUSPENDED_PAUSED = 0,
+    DOMAIN_EVENT_SUSPENDED_MIGRATED = 1,
     DOMAIN_EVENT_RESUMED_UNPAUSED = 0,
     DOMAIN_EVENT_RESUMED_MIGRATED = 1,
     DOMAIN_EVENT_STOPPED_SHUTDOWN = 0,
@@ -123,6 +124,9 @@ struct domain {
      * the API that began it, for the lock error others get meanwhile. */
     struct domain_job *job;
     const char *job_api;
+    /* A live migration in or out is under way (domain_migrate.c); it holds
+     * the same lock, job_api naming its step. */
+    bool migrating;
 };
 
 struct domain_table {

@@ -63,6 +63,23 @@ static void kill_vmm(struct domain *d)
         syscall(SYS_pidfd_send_signal, d->pidfd, SIGKILL, NULL, 0);
 }
 
+/* The lock other lifecycle calls meet while a migration runs (libvirt's
+ * migration job); api names the step that holds it. */
+static void mig_lock(struct domain *d, const char *api)
+{
+    d->migrating = true;
+    d->job_api = api;
+}
+
+static void mig_unlock(struct domain *d)
+{
+    if (!d || !d->migrating)
+        return;
+    d->migrating = false;
+    if (!d->job)
+        d->job_api = NULL;
+}
+
 /* ---- waits polled from the loop ---- */
 
 enum mig_kind { MIG_PERFORM, MIG_FINISH, MIG_INCOMING };
@@ -237,6 +254,7 @@ static void on_mig_timer(void *opaque, uint32_t events)
     }
     if (r < 0)
         log_warn("migration: %s", e.msg);
+    mig_unlock(d);
     if (r < 0 && m->kind == MIG_FINISH && d && domain_is_active(d)) {
         /* The guest runs on the source: this copy goes. */
         struct err de = { 0 };
@@ -316,6 +334,7 @@ int domain_migrate_perform_async(struct domain_driver *drv, struct domain *d, co
     }
     m->done = done;
     m->opaque = opaque;
+    mig_lock(d, "remoteDispatchDomainMigratePerform3Params");
     log_info("domain '%s': migrating to %s", d->name, uri);
     return 0;
 }
@@ -466,6 +485,7 @@ static int incoming_listen(struct prepare *p, struct domain *d, char **uri, stru
         mig_free(m);
         return err_set(e, ENOMEM, "out of memory");
     }
+    mig_lock(d, "remoteDispatchDomainMigratePrepare3Params");
     return 0;
 }
 
@@ -644,6 +664,7 @@ int domain_migrate_finish_async(struct domain_driver *drv, const char *name, uns
                        name ? name : "(unnamed)");
     mig_free(in);
     if (cancelled) {
+        mig_unlock(d);
         struct err de = { 0 };
         if (domain_is_active(d)) {
             kill_vmm(d);
@@ -653,16 +674,19 @@ int domain_migrate_finish_async(struct domain_driver *drv, const char *name, uns
         return err_set(e, ECANCELED, "migration of domain '%s' was cancelled", name);
     }
     struct mig *m = mig_new(drv, d, MIG_FINISH, flags, e);
-    if (!m)
+    if (m && persist_xml && !(m->persist_xml = strdup(persist_xml)))
+        err_set(e, ENOMEM, "out of memory");
+    if (!m || e->code || mig_poll_start(m, MIG_FINISH_MAX_MS, e) < 0) {
+        /* The guest runs on the source: this copy goes. */
+        if (m)
+            mig_free(m);
+        mig_unlock(d);
+        struct err de = { 0 };
+        kill_vmm(d);
+        domain_destroy(drv, d, &de);
         return -e->code;
-    if (persist_xml && !(m->persist_xml = strdup(persist_xml))) {
-        mig_free(m);
-        return err_set(e, ENOMEM, "out of memory");
     }
-    if (mig_poll_start(m, MIG_FINISH_MAX_MS, e) < 0) {
-        mig_free(m);
-        return -e->code;
-    }
+    d->job_api = "remoteDispatchDomainMigrateFinish3Params";
     m->done = done;
     m->opaque = opaque;
     return 0;

@@ -168,7 +168,8 @@ void domain_note_paused(struct domain_driver *drv, struct domain *d, int reason)
         return;
     }
     domain_set_state(d, DOMAIN_PAUSED, reason);
-    domain_emit(drv, d, DOMAIN_EVENT_SUSPENDED, DOMAIN_EVENT_SUSPENDED_PAUSED);
+    domain_emit(drv, d, DOMAIN_EVENT_SUSPENDED, reason == DOMAIN_PAUSED_MIGRATION ?
+                DOMAIN_EVENT_SUSPENDED_MIGRATED : DOMAIN_EVENT_SUSPENDED_PAUSED);
 }
 
 void domain_note_resumed(struct domain_driver *drv, struct domain *d)
@@ -195,7 +196,9 @@ static void on_vmm_event(void *opaque, const char *name, struct json_object *dat
                         DOMAIN_EVENT_SHUTDOWN_GUEST : DOMAIN_EVENT_SHUTDOWN_HOST);
         }
     } else if (!strcmp(name, "STOP")) {
-        domain_note_paused(drv, d, DOMAIN_PAUSED_UNKNOWN);
+        /* A migration stops the source for its last copy. */
+        domain_note_paused(drv, d, d->migrating ? DOMAIN_PAUSED_MIGRATION :
+                           DOMAIN_PAUSED_UNKNOWN);
     } else if (!strcmp(name, "RESUME")) {
         domain_note_resumed(drv, d);
     } else if (!strcmp(name, "DEVICE_DELETED")) {

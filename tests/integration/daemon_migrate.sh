@@ -168,8 +168,9 @@ kill "$EVA" "$EVB" 2>/dev/null
 wait "$EVA" "$EVB" 2>/dev/null
 echo "# A: $(tr '\n' '|' < "$ROOT/ev_a.txt")"
 echo "# B: $(tr '\n' '|' < "$ROOT/ev_b.txt")"
-check "A's events: Stopped Migrated, then Undefined Removed" \
-    bash -c 'grep -A9 "for domain .mig.: Stopped Migrated" "$0" | grep -q "for domain .mig.: Undefined Removed"' "$ROOT/ev_a.txt"
+check "A's events: Suspended Migrated, Stopped Migrated, Undefined Removed" \
+    bash -c 'grep -A9 "for domain .mig.: Suspended Migrated" "$0" | grep -A9 "Stopped Migrated" |
+             grep -q "for domain .mig.: Undefined Removed"' "$ROOT/ev_a.txt"
 check "B's events: Started Migrated, Resumed Migrated, Defined Added" \
     bash -c 'grep -A9 "for domain .mig.: Started Migrated" "$0" | grep -A9 "Resumed Migrated" |
              grep -q "for domain .mig.: Defined Added"' "$ROOT/ev_b.txt"
