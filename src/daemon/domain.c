@@ -199,7 +199,8 @@ int domain_op_check(const struct domain *d, enum domain_op op, struct err *e)
     /* libvirtd waits up to 30 s for the job lock and then fails with this
      * message; the daemon's jobs run on its one loop, so waiting would only
      * delay the same answer: it comes at once. */
-    if (d->job || d->migrating)
+    /* A destroy ends a migration as it ends the VMM (as libvirt's). */
+    if (d->job || (d->migrating && op != DOMAIN_OP_DESTROY))
         return err_set(e, ETIMEDOUT, "cannot acquire state change lock (held by monitor=%s)",
                        d->job_api ? d->job_api : "remoteDispatchDomainCreate");
     bool active = domain_is_active(d);

@@ -430,6 +430,19 @@ static void prepare_free(struct prepare *p)
     free(p);
 }
 
+/* Drops the prepared migrations whose domain stopped meanwhile (a
+ * destroy, a transfer that failed), so their ports are free again. */
+static void purge_incoming(struct domain_driver *drv)
+{
+    for (struct mig *m = migs, *next; m; m = next) {
+        next = m->next;
+        struct domain *d = m->kind == MIG_INCOMING ? domain_find_uuid(&drv->table, m->uuid)
+                                                   : NULL;
+        if (m->kind == MIG_INCOMING && (!d || !domain_is_active(d)))
+            mig_free(m);
+    }
+}
+
 /* A free port of libvirt's migration range (one no migration here holds
  * and the host lets us bind), or -1. */
 static int pick_port(const char *listen)
@@ -565,6 +578,7 @@ int domain_migrate_prepare_async(struct domain_driver *drv, const char *xml, uns
         return r;
     if (!xml)
         return err_set(e, EINVAL, "no domain XML for the incoming migration");
+    purge_incoming(drv);
     struct prepare *p = calloc(1, sizeof(*p));
     if (!p)
         return err_set(e, ENOMEM, "out of memory");

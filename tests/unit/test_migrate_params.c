@@ -1,6 +1,6 @@
 /* The migration calls' typed parameters (migrate_params.c), decoded from
- * the bytes libvirt's client sends, and the flag checks
- * (domain_migrate.c). */
+ * the bytes libvirt's client sends, the flag checks (domain_migrate.c)
+ * and the lock a migration holds (domain.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <rpc/rpc.h>
 
+#include "daemon/domain.h"
 #include "daemon/domain_migrate.h"
 #include "daemon/migrate_params.h"
 
@@ -146,6 +147,26 @@ static void test_flags(void **state)
     assert_string_equal(e.msg, "unsupported flags (0x800) in function qemuMigrationSrcBegin");
 }
 
+/* A migration holds the domain's lock: lifecycle calls get libvirt's lock
+ * error naming the step, but a destroy goes through (it ends the
+ * migration with the VMM). */
+static void test_lock(void **state)
+{
+    (void)state;
+    struct domain d = { .name = "vm", .id = 3, .state = DOMAIN_RUNNING, .pidfd = -1 };
+    struct err e = { 0 };
+    assert_int_equal(domain_op_check(&d, DOMAIN_OP_SUSPEND, &e), 0);
+    d.migrating = true;
+    d.job_api = "remoteDispatchDomainMigratePerform3Params";
+    assert_int_equal(domain_op_check(&d, DOMAIN_OP_SUSPEND, &e), -ETIMEDOUT);
+    assert_string_equal(e.msg, "cannot acquire state change lock (held by "
+                               "monitor=remoteDispatchDomainMigratePerform3Params)");
+    e = (struct err){ 0 };
+    assert_int_equal(domain_op_check(&d, DOMAIN_OP_LIVE_CHANGE, &e), -ETIMEDOUT);
+    e = (struct err){ 0 };
+    assert_int_equal(domain_op_check(&d, DOMAIN_OP_DESTROY, &e), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -154,6 +175,7 @@ int main(void)
         cmocka_unit_test(test_all_strings),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_lock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
