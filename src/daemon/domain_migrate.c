@@ -591,7 +591,10 @@ int domain_migrate_prepare_async(struct domain_driver *drv, const char *xml, uns
     r = domain_def_parse(xml, strlen(xml), 0, &def, e);
     if (r < 0) {
         prepare_free(p);
-        return r;
+        /* The XML is at fault (libvirt's XML error), unless memory is. */
+        if (r != -ENOMEM)
+            e->code = EBADMSG;
+        return r == -ENOMEM ? r : -EBADMSG;
     }
     if (mp->dest_name && strcmp(mp->dest_name, def->name)) {
         domain_def_free(def);

@@ -68,8 +68,8 @@ int domain_migrate_confirm_async(struct domain_driver *drv, struct domain *d, un
                                  bool cancelled, domain_done_fn done, void *opaque,
                                  struct err *e);
 
-/* Destination. Prepare: a domain for xml (refused when its name or uuid
- * runs here), its VMM started waiting, listening on a port of
+/* Destination. Prepare: a domain for xml (-EBADMSG when the XML is
+ * refused; refused when its name or uuid runs here), its VMM started waiting, listening on a port of
  * 49152-49215; done gets the domain, and *uri_out (malloc'd, set before
  * done runs) the URI the source sends to. */
 typedef void (*domain_prepared_fn)(void *opaque, struct domain *d, const char *uri, int rc,

@@ -49,8 +49,15 @@ static int h_begin(struct rpc_client *c, const void *args, void *ret, struct rpc
     remote_domain_migrate_begin3_params_ret *r = ret;
     struct migrate_params p;
     struct err e = { 0 };
-    if (migrate_params_parse(a->params.params_val, a->params.params_len, &p, &e) < 0 ||
-        domain_migrate_begin(domain_rpc_driver(c), d, a->flags, &r->xml, &e) < 0)
+    if (migrate_params_parse(a->params.params_val, a->params.params_len, &p, &e) < 0)
+        return fail(err, &e);
+    /* virsh migrate --xml: the destination would start another machine
+     * than the one the source sends. */
+    if (p.dest_xml)
+        return rpc_err_set(err, VIR_ERR_OPERATION_UNSUPPORTED, VIR_FROM_QEMU, "%s",
+                           "a destination XML (--xml) is not supported: the domain "
+                           "migrates with its own definition");
+    if (domain_migrate_begin(domain_rpc_driver(c), d, a->flags, &r->xml, &e) < 0)
         return fail(err, &e);
     return 0;
 }
@@ -94,7 +101,7 @@ static int h_prepare(struct rpc_client *c, const void *args, void *ret, struct r
         return -1;
     if (domain_migrate_prepare_async(domain_rpc_driver(c), p.dest_xml, a->flags, &p, prepared,
                                      dr, &e) < 0) {
-        if (e.code == EINVAL && strstr(e.msg, "URI") == NULL) {
+        if (e.code == EBADMSG) {
             /* The XML the source sent: libvirt's XML error. */
             struct rpc_error xe = { 0 };
             domain_rpc_fail_xml(&xe, &e);

@@ -94,6 +94,19 @@ check "--copy-storage-all: refused, naming shared storage" \
 check "... A still runs it" test "$(state mig)" = "running (booted)"
 check "... B has no domain" test -z "$(vb list --all --name | sed '/^$/d')"
 
+# virsh migrate --xml and --dname: refused (the destination would start
+# another machine, or another name, than the source sends).
+v dumpxml mig > "$ROOT/dest.xml"
+out=$(v migrate --live --xml "$ROOT/dest.xml" mig "$URIB" 2>&1); rc=$?
+check "--xml: refused" \
+    bash -c '[ "$1" != 0 ] && grep -q "^error: Operation not supported: a destination XML (--xml) is not supported" <<<"$0"' "$out" "$rc"
+out=$(v migrate --live --dname other mig "$URIB" 2>&1); rc=$?
+check "--dname: refused" \
+    bash -c '[ "$1" != 0 ] && grep -q "^error: Operation not supported: renaming a domain while migrating it is not supported" <<<"$0"' "$out" "$rc"
+echo "# $out"
+check "... A still runs it, B has nothing" \
+    bash -c 'grep -q "^running" <<<"$0" && [ -z "$1" ]' "$(state mig)" "$(vb list --all --name | sed '/^$/d')"
+
 # A writable qcow2 disk: refused (the destination would open it while
 # the source writes it).
 qemu-img create -q -f qcow2 "$ROOT/q.qcow2" 16M
