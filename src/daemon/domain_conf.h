@@ -18,6 +18,8 @@
 #define DOMAIN_MAX_DISKS  16
 #define DOMAIN_MAX_NETS   8
 #define DOMAIN_NAME_MAX   200
+#define DOMAIN_PCI_SLOT_MIN 1     /* slot 0 of bus 0 is the host bridge */
+#define DOMAIN_PCI_SLOT_MAX 31
 
 /* on_poweroff / on_reboot / on_crash. Parsed and formatted for all three;
  * what the daemon does with each is the lifecycle's business. */
@@ -61,6 +63,11 @@ struct domain_disk {
     bool readonly;
     char *serial;                    /* NULL when absent */
     struct domain_backing *backing;  /* live only; NULL when unknown */
+    unsigned pci_slot;               /* <address type='pci' slot=>: 1..31
+                                      * on bus 0; 0 when absent (cvirt-vmm
+                                      * then picks a free slot). A disk with
+                                      * a slot is ejectable on the VMM side
+                                      * (domain_disk_qmp_names) */
 };
 
 enum domain_net_type {
@@ -200,6 +207,15 @@ int domain_def_remove_net(struct domain_def *d, const uint8_t mac[6],
  * NULL for anything else (including XML that does not parse), so the
  * caller can dispatch attach-device. */
 const char *domain_device_kind(const char *xml, size_t len);
+
+/* The QMP names of a disk's drive node ("drive-vdb") and device
+ * ("virtio-disk-vdb"), as the hot-plug code gives them and as the VMM is
+ * told on --disk for a disk with a PCI slot, so that a restored or migrated
+ * VM rebuilds the same ejectable disk. -EINVAL for a target that cannot
+ * name one (not 1..16 lowercase letters and digits). */
+#define DOMAIN_DISK_NODE_PREFIX "drive-"
+#define DOMAIN_DISK_DEV_PREFIX  "virtio-disk-"
+int domain_disk_qmp_names(const char *target, char *node, char *dev, size_t len);
 
 /* Lookups; NULL when absent. */
 const struct domain_disk *domain_def_find_disk(const struct domain_def *d,

@@ -106,7 +106,7 @@ static int parse_disk_driver(xnode n, struct domain_disk *disk, const char *dev,
 /* Children of <disk> beyond the ones cvirt uses, all of which describe host
  * or guest details cvirt-vmm does not model. */
 static const char *const disk_dropped[] = {
-    "address", "alias", "boot", "iotune", "shareable", "encryption", "wwn", "vendor",
+    "alias", "boot", "iotune", "shareable", "encryption", "wwn", "vendor",
     "product", "blockio", "geometry", "transient", NULL,
 };
 
@@ -135,6 +135,70 @@ static int parse_disk_target(xnode n, struct domain_disk *disk, struct err *e)
     return r;
 }
 
+/* One attribute of a PCI <address>, as libvirt reads it: C syntax ("0x05",
+ * "5"), absent meaning 0. */
+static int pci_attr(xnode n, const char *dev, const char *name, unsigned max,
+                    unsigned *out, struct err *e)
+{
+    char *v;
+    if (attr_opt(n, name, &v) < 0)
+        return dx_oom(e);
+    *out = 0;
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long x = strtoul(v, &end, 0);
+    int r = 0;
+    if (!*v || *end || errno || v[0] == '-' || isspace((unsigned char)v[0]) || x > max)
+        r = err_set(e, EINVAL, "disk '%s': <address> %s '%s' is not a number from 0 to %#x",
+                    dev, name, v, max);
+    else
+        *out = (unsigned)x;
+    free(v);
+    return r;
+}
+
+/* <address type='pci' domain='0x0000' bus='0x00' slot='0xN' function='0x0'/>:
+ * cvirt-vmm has one PCI bus and single-function devices, so only the slot
+ * can vary. */
+static int parse_disk_address(xnode n, struct domain_disk *disk, struct err *e)
+{
+    const char *dev = disk->target_dev;
+    char *type = attr(n, "type");
+    int r = 0;
+    if (!type || strcmp(type, "pci"))
+        r = err_set(e, EINVAL, "disk '%s': <address> type '%s' is not supported (cvirt disks "
+                    "are virtio PCI devices: type='pci')", dev, type ? type : "");
+    free(type);
+    if (r < 0)
+        return r;
+    if (disk->pci_slot)
+        return err_set(e, EINVAL, "disk '%s': <address> is given more than once", dev);
+    unsigned dom, bus, slot, fn;
+    r = pci_attr(n, dev, "domain", 0xffff, &dom, e);
+    if (r == 0)
+        r = pci_attr(n, dev, "bus", 0xff, &bus, e);
+    if (r == 0)
+        r = pci_attr(n, dev, "slot", 0x1f, &slot, e);
+    if (r == 0)
+        r = pci_attr(n, dev, "function", 0x7, &fn, e);
+    if (r < 0)
+        return r;
+    if (dom || bus || fn)
+        return err_set(e, EINVAL, "disk '%s': PCI address %04x:%02x:%02x.%x: cvirt has one "
+                       "PCI bus (domain 0, bus 0) and puts a disk at function 0", dev, dom,
+                       bus, slot, fn);
+    if (attr_is(n, "multifunction", "on"))
+        return err_set(e, EINVAL, "disk '%s': multifunction PCI devices are not supported",
+                       dev);
+    if (slot < DOMAIN_PCI_SLOT_MIN)
+        return err_set(e, EINVAL, "disk '%s': PCI slot %u is not available (slots %d to %d "
+                       "of bus 0)", dev, slot, DOMAIN_PCI_SLOT_MIN, DOMAIN_PCI_SLOT_MAX);
+    disk->pci_slot = slot;
+    return 0;
+}
+
 static int parse_disk_children(xnode n, struct domain_disk *disk, struct pctx *p)
 {
     const char *dev = disk->target_dev;
@@ -153,6 +217,8 @@ static int parse_disk_children(xnode n, struct domain_disk *disk, struct pctx *p
             r = take_text(c, &disk->serial, p->e);
             if (r == 0)
                 r = serial_check(dev, disk->serial, p->e);
+        } else if (is_el(c, "address")) {
+            r = parse_disk_address(c, disk, p->e);
         } else if (is_el(c, "backingStore")) {
             if (DOMAIN_LIVE_OK(p->flags) && !disk->backing)
                 r = parse_backing(c, dev, &disk->backing, p->e);
@@ -468,6 +534,14 @@ static int add_disk(struct domain_def *d, xnode n, struct pctx *p)
         if (!strcmp(d->disks[i].target_dev, d->disks[d->ndisks].target_dev)) {
             r = err_set(p->e, EINVAL, "disk target dev '%s' is used twice",
                         d->disks[i].target_dev);
+            domain_disk_clear(&d->disks[d->ndisks]);
+            return r;
+        }
+    unsigned slot = d->disks[d->ndisks].pci_slot;
+    for (size_t i = 0; slot && i < d->ndisks; i++)
+        if (d->disks[i].pci_slot == slot) {
+            r = err_set(p->e, EINVAL, "disks '%s' and '%s' are both on PCI slot %#x",
+                        d->disks[i].target_dev, d->disks[d->ndisks].target_dev, slot);
             domain_disk_clear(&d->disks[d->ndisks]);
             return r;
         }

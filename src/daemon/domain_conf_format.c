@@ -291,6 +291,9 @@ static void fmt_disk(struct sbuf *b, const struct domain_disk *k, unsigned flags
         sb_puts(b, "      <readonly/>\n");
     if (k->serial)
         sb_elem(b, 6, "serial", k->serial);
+    if (k->pci_slot)
+        sb_printf(b, "      <address type='pci' domain='0x0000' bus='0x00' slot='0x%02x' "
+                  "function='0x0'/>\n", k->pci_slot);
     sb_puts(b, "    </disk>\n");
 }
 
@@ -475,12 +478,21 @@ static int argv_disks(struct argv_b *a, const struct domain_def *d, struct err *
             return err_set(e, EINVAL, "disk '%s': source file '%s' contains ',', which "
                            "cvirt-vmm's --disk option cannot carry", k->target_dev,
                            k->source_file);
+        /* A disk in a fixed slot is named as the hot-plug code names it,
+         * so a disk attached live comes back ejectable, with the same ids,
+         * when the domain is restored or migrated. */
+        char slot[24] = "", node[64], dev[64], ids[160] = "";
+        if (k->pci_slot)
+            snprintf(slot, sizeof slot, ",slot=%u", k->pci_slot);
+        if (k->pci_slot && domain_disk_qmp_names(k->target_dev, node, dev, sizeof node) == 0)
+            snprintf(ids, sizeof ids, ",id=%s,node=%s", dev, node);
         av_add(a, "--disk");
-        av_add(a, "%s,format=%s%s%s%s%s%s", k->source_file,
+        av_add(a, "%s,format=%s%s%s%s%s%s%s%s", k->source_file,
                domain_disk_format_names[k->format], k->readonly ? ",readonly=on" : "",
                k->serial ? ",serial=" : "", k->serial ? k->serial : "",
                k->cache != DOMAIN_CACHE_DEFAULT ? ",cache=" : "",
-               k->cache != DOMAIN_CACHE_DEFAULT ? domain_cache_names[k->cache] : "");
+               k->cache != DOMAIN_CACHE_DEFAULT ? domain_cache_names[k->cache] : "",
+               slot, ids);
     }
     return 0;
 }
@@ -568,6 +580,19 @@ int domain_def_vmm_argv(const struct domain_def *d, const struct domain_vmm_env 
 
 /* ---- disk hot-plug edits ---- */
 
+int domain_disk_qmp_names(const char *target, char *node, char *dev, size_t len)
+{
+    size_t n = strlen(target);
+    if (n == 0 || n > 16)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!((target[i] >= 'a' && target[i] <= 'z') || (target[i] >= '0' && target[i] <= '9')))
+            return -EINVAL;
+    int a = snprintf(node, len, DOMAIN_DISK_NODE_PREFIX "%s", target);
+    int b = snprintf(dev, len, DOMAIN_DISK_DEV_PREFIX "%s", target);
+    return a < 0 || b < 0 || (size_t)a >= len || (size_t)b >= len ? -EINVAL : 0;
+}
+
 static int disk_index(const struct domain_def *d, const char *match)
 {
     for (size_t i = 0; i < d->ndisks; i++)
@@ -593,6 +618,10 @@ int domain_def_add_disk(struct domain_def *d, struct domain_disk *disk, struct e
         if (!strcmp(d->disks[i].target_dev, disk->target_dev))
             return err_set(e, EEXIST, "disk target dev '%s' is already in use",
                            disk->target_dev);
+    for (size_t i = 0; disk->pci_slot && i < d->ndisks; i++)
+        if (d->disks[i].pci_slot == disk->pci_slot)
+            return err_set(e, EEXIST, "PCI slot %#x is already used by disk '%s'",
+                           disk->pci_slot, d->disks[i].target_dev);
     struct domain_disk *nd = realloc(d->disks, (d->ndisks + 1) * sizeof(*nd));
     if (!nd)
         return err_set(e, ENOMEM, "out of memory");

@@ -66,17 +66,19 @@ int domain_driver_init(struct domain_driver *drv, struct evloop *loop, const cha
     return 0;
 }
 
-/* What query-status says: paused or running. */
+/* What query-status says: running or not. The status string has more
+ * values than "paused" for a VM that is not running (a migration's
+ * "inmigrate" and "postmigrate"); the boolean covers them all. */
 static void restore_run_state(struct domain_driver *drv, struct domain *d)
 {
-    struct json_object *ret = NULL, *st;
+    struct json_object *ret = NULL, *run;
     struct err e = { 0 };
     if (vmm_client_execute(d->vmm, "query-status", NULL, REATTACH_TIMEOUT_MS, &ret, &e) < 0) {
         log_warn("domain '%s': query-status: %s", d->name, e.msg);
         return;
     }
-    if (json_object_object_get_ex(ret, "status", &st) &&
-        !strcmp(json_object_get_string(st), "paused"))
+    if (json_object_object_get_ex(ret, "running", &run) &&
+        json_object_is_type(run, json_type_boolean) && !json_object_get_boolean(run))
         domain_set_state(d, DOMAIN_PAUSED, DOMAIN_PAUSED_USER);
     json_object_put(ret);
 }

@@ -4,7 +4,13 @@
  * Names on the VMM side come from the target: node "drive-vdb", device
  * "virtio-disk-vdb", so the daemon needs no table of its own and finds
  * them again after its own restart. Disks the VMM was started with have no
- * device id there; device_del says so, and the detach is refused.
+ * device id there unless they have a PCI slot (domain_def_vmm_argv);
+ * device_del says so, and the detach is refused.
+ *
+ * The daemon picks the slot of an attached disk itself (the one its
+ * <address> asks for, or the lowest free one) and records it in the live
+ * definition, so dumpxml shows it and a restore or a migration destination
+ * is started with the disk in the same slot.
  *
  * A detach returns once the guest has ejected the disk or, like libvirt,
  * after DETACH_WAIT_MS with the removal still pending: the disk leaves the
@@ -24,20 +30,13 @@
 
 /* libvirt waits 5 s for the guest to release a device. */
 #define DETACH_WAIT_MS 5000
-#define DEV_PREFIX "virtio-disk-"
-#define NODE_PREFIX "drive-"
+#define DEV_PREFIX DOMAIN_DISK_DEV_PREFIX
 
 /* Target names become QMP ids: letters and digits only, short. */
 static int ids_for(const char *target, char *node, char *dev, size_t len, struct err *e)
 {
-    size_t n = strlen(target);
-    if (n == 0 || n > 16)
+    if (domain_disk_qmp_names(target, node, dev, len) < 0)
         return err_set(e, EINVAL, "disk target '%s' cannot be hot-plugged", target);
-    for (size_t i = 0; i < n; i++)
-        if (!((target[i] >= 'a' && target[i] <= 'z') || (target[i] >= '0' && target[i] <= '9')))
-            return err_set(e, EINVAL, "disk target '%s' cannot be hot-plugged", target);
-    snprintf(node, len, NODE_PREFIX "%s", target);
-    snprintf(dev, len, DEV_PREFIX "%s", target);
     return 0;
 }
 
@@ -81,6 +80,59 @@ static void blockdev_del(struct domain *d, const char *node)
         json_object_put(a);
 }
 
+/* Slots bus 0 has in use, as a bit mask, from query-pci: devices the VMM
+ * placed itself have no slot in the definition. */
+static int used_slots(struct domain *d, uint32_t *mask, struct err *e)
+{
+    struct json_object *ret = NULL;
+    *mask = 1;   /* the host bridge */
+    int r = vmm_client_execute(d->vmm, "query-pci", NULL, VMM_CLIENT_TIMEOUT_MS, &ret, e);
+    if (r < 0)
+        return r;
+    size_t nb = json_object_is_type(ret, json_type_array) ? json_object_array_length(ret) : 0;
+    for (size_t i = 0; i < nb; i++) {
+        struct json_object *bus = json_object_array_get_idx(ret, i), *devs, *slot;
+        if (!json_object_object_get_ex(bus, "devices", &devs) ||
+            !json_object_is_type(devs, json_type_array))
+            continue;
+        for (size_t j = 0; j < json_object_array_length(devs); j++) {
+            struct json_object *dv = json_object_array_get_idx(devs, j);
+            if (!json_object_object_get_ex(dv, "slot", &slot))
+                continue;
+            int64_t s = json_object_get_int64(slot);
+            if (s >= 0 && s <= DOMAIN_PCI_SLOT_MAX)
+                *mask |= 1u << s;
+        }
+    }
+    json_object_put(ret);
+    /* A disk whose removal is pending keeps its slot until the guest
+     * releases it. */
+    for (size_t i = 0; i < d->live->ndisks; i++)
+        if (d->live->disks[i].pci_slot)
+            *mask |= 1u << d->live->disks[i].pci_slot;
+    return 0;
+}
+
+static int pick_slot(struct domain *d, struct domain_disk *disk, struct err *e)
+{
+    uint32_t used;
+    int r = used_slots(d, &used, e);
+    if (r < 0)
+        return r;
+    if (disk->pci_slot) {
+        if (used & (1u << disk->pci_slot))
+            return err_set(e, EBUSY, "PCI slot %#x of domain '%s' is in use", disk->pci_slot,
+                           d->name);
+        return 0;
+    }
+    for (unsigned s = DOMAIN_PCI_SLOT_MIN; s <= DOMAIN_PCI_SLOT_MAX; s++)
+        if (!(used & (1u << s))) {
+            disk->pci_slot = s;
+            return 0;
+        }
+    return err_set(e, ENOSPC, "domain '%s' has no free PCI slot", d->name);
+}
+
 int domain_disk_attach_live(struct domain_driver *drv, struct domain *d,
                             struct domain_disk *disk, struct err *e)
 {
@@ -94,14 +146,23 @@ int domain_disk_attach_live(struct domain_driver *drv, struct domain *d,
         return err_set(e, EINVAL, "target %s already exists", disk->target_dev);
     if (!d->vmm)
         return err_set(e, EIO, "the VMM of domain '%s' does not answer", d->name);
+    unsigned asked = disk->pci_slot;
+    r = pick_slot(d, disk, e);
+    if (r < 0)
+        return r;
     /* A node left behind by a removal the guest completed late. */
     blockdev_del(d, node);
     r = vmm_client_execute(d->vmm, "blockdev-add", blockdev_args(disk, node),
                            VMM_CLIENT_TIMEOUT_MS, NULL, e);
-    if (r < 0)
+    if (r < 0) {
+        disk->pci_slot = asked;
         return r;
+    }
+    char addr[16];
+    snprintf(addr, sizeof addr, "%#x", disk->pci_slot);
     struct json_object *a = json_object_new_object();
     json_object_object_add(a, "driver", json_object_new_string("virtio-blk-pci"));
+    json_object_object_add(a, "addr", json_object_new_string(addr));
     json_object_object_add(a, "drive", json_object_new_string(node));
     json_object_object_add(a, "id", json_object_new_string(dev));
     if (disk->serial)
@@ -110,6 +171,7 @@ int domain_disk_attach_live(struct domain_driver *drv, struct domain *d,
                : err_set(e, EIO, "the VMM of domain '%s' went away", d->name);
     if (r < 0) {
         blockdev_del(d, node);
+        disk->pci_slot = asked;
         return r;
     }
     r = domain_def_add_disk(d->live, disk, e);
@@ -117,7 +179,8 @@ int domain_disk_attach_live(struct domain_driver *drv, struct domain *d,
         struct err se = { 0 };
         if (domain_save_run_state(drv, d, &se) < 0)
             log_warn("domain '%s': %s", d->name, se.msg);
-        log_info("domain '%s': disk %s attached live", d->name, dev + strlen(DEV_PREFIX));
+        log_info("domain '%s': disk %s attached live in PCI slot %#x", d->name,
+                 dev + strlen(DEV_PREFIX), d->live->disks[d->live->ndisks - 1].pci_slot);
     }
     return r;
 }

@@ -647,6 +647,134 @@ static void test_argv_errors(void **state)
     domain_def_free(d);
 }
 
+/* ---- PCI addresses of disks ---- */
+
+#define ADDR(attrs) "<address " attrs "/>"
+#define DISK_AT(dev, addr) "<disk type='file'><source file='/" dev ".img'/>" \
+                           "<target dev='" dev "'/>" addr "</disk>"
+
+static void test_disk_address(void **state)
+{
+    /* libvirt's own form, decimal and omitted zero attributes alike. */
+    struct domain_def *d = parse_ok(MIN_XML(
+        DISK_AT("vda", ADDR("type='pci' domain='0x0000' bus='0x00' slot='0x1f' function='0x0'"))
+        DISK_AT("vdb", ADDR("type='pci' slot='9'"))
+        DISK_AT("vdc", "")), 0);
+    assert_int_equal(d->disks[0].pci_slot, 31);
+    assert_int_equal(d->disks[1].pci_slot, 9);
+    assert_int_equal(d->disks[2].pci_slot, 0);
+    char *out = domain_def_format(d, DOMAIN_FORMAT_INACTIVE);
+    assert_non_null(strstr(out, "<target dev='vda' bus='virtio'/>\n      <address type='pci' "
+                           "domain='0x0000' bus='0x00' slot='0x1f' function='0x0'/>\n"));
+    assert_non_null(strstr(out, "<address type='pci' domain='0x0000' bus='0x00' "
+                           "slot='0x09' function='0x0'/>"));
+    /* One address per disk that has one, in both the live and inactive form. */
+    const char *p = out;
+    int n = 0;
+    while ((p = strstr(p, "<address ")))
+        n++, p++;
+    assert_int_equal(n, 2);
+    char *live = domain_def_format(d, 0);
+    assert_non_null(strstr(live, "slot='0x1f'"));
+    /* The inactive form is a fixed point, and the copy keeps the slots. */
+    struct domain_def *d2 = parse_ok(out, DOMAIN_PARSE_INACTIVE);
+    char *out2 = domain_def_format(d2, DOMAIN_FORMAT_INACTIVE);
+    assert_string_equal(out, out2);
+    struct domain_def *c = domain_def_copy(d);
+    assert_int_equal(c->disks[1].pci_slot, 9);
+
+    /* A disk with a slot is named on --disk as the hot-plug code names it;
+     * one without is left to the VMM. */
+    char **argv;
+    struct err e = {0};
+    assert_int_equal(domain_def_vmm_argv(d, NULL, &argv, &e), 0);
+    int i = 0;
+    while (argv[i] && strcmp(argv[i], "--disk"))
+        i++;
+    assert_non_null(argv[i]);
+    assert_string_equal(argv[i + 1], "/vda.img,format=raw,slot=31,id=virtio-disk-vda,"
+                        "node=drive-vda");
+    assert_string_equal(argv[i + 3], "/vdb.img,format=raw,slot=9,id=virtio-disk-vdb,"
+                        "node=drive-vdb");
+    assert_string_equal(argv[i + 5], "/vdc.img,format=raw");
+    domain_argv_free(argv);
+
+    /* A target that cannot name a QMP id still gets its slot. */
+    domain_def_free(d);
+    d = parse_ok(MIN_XML(DISK_AT("VDA", ADDR("type='pci' slot='0x3'"))), 0);
+    assert_int_equal(domain_def_vmm_argv(d, NULL, &argv, &e), 0);
+    for (i = 0; argv[i] && strcmp(argv[i], "--disk"); i++)
+        ;
+    assert_string_equal(argv[i + 1], "/VDA.img,format=raw,slot=3");
+    domain_argv_free(argv);
+
+    /* attach --config: a slot another disk has is refused, the caller
+     * keeps the disk. */
+    struct domain_disk *k = NULL;
+    const char *frag = DISK_AT("vdz", ADDR("type='pci' slot='0x03'"));
+    assert_int_equal(domain_disk_parse(frag, strlen(frag), &k, &e), 0);
+    assert_int_equal(k->pci_slot, 3);
+    assert_int_equal(domain_def_add_disk(d, k, &e), -EEXIST);
+    assert_string_equal(e.msg, "PCI slot 0x3 is already used by disk 'VDA'");
+    k->pci_slot = 4;
+    assert_int_equal(domain_def_add_disk(d, k, &e), 0);
+    assert_int_equal(d->disks[1].pci_slot, 4);
+
+    free(out);
+    free(out2);
+    free(live);
+    domain_def_free(d);
+    domain_def_free(d2);
+    domain_def_free(c);
+}
+
+static void test_disk_address_refused(void **state)
+{
+    static const struct { const char *addr, *msg; } cases[] = {
+        { ADDR("type='drive' controller='0' bus='0' target='0' unit='0'"),
+          "disk 'vda': <address> type 'drive' is not supported (cvirt disks are virtio PCI "
+          "devices: type='pci')" },
+        { ADDR("slot='0x05'"), "disk 'vda': <address> type '' is not supported (cvirt disks "
+          "are virtio PCI devices: type='pci')" },
+        { ADDR("type='pci' domain='0x0001' bus='0x00' slot='0x05' function='0x0'"),
+          "disk 'vda': PCI address 0001:00:05.0: cvirt has one PCI bus (domain 0, bus 0) "
+          "and puts a disk at function 0" },
+        { ADDR("type='pci' bus='0x01' slot='0x05'"),
+          "disk 'vda': PCI address 0000:01:05.0: cvirt has one PCI bus (domain 0, bus 0) "
+          "and puts a disk at function 0" },
+        { ADDR("type='pci' slot='0x05' function='0x1'"),
+          "disk 'vda': PCI address 0000:00:05.1: cvirt has one PCI bus (domain 0, bus 0) "
+          "and puts a disk at function 0" },
+        { ADDR("type='pci' slot='0x05' multifunction='on'"),
+          "disk 'vda': multifunction PCI devices are not supported" },
+        { ADDR("type='pci' slot='0x00'"),
+          "disk 'vda': PCI slot 0 is not available (slots 1 to 31 of bus 0)" },
+        { ADDR("type='pci'"),
+          "disk 'vda': PCI slot 0 is not available (slots 1 to 31 of bus 0)" },
+        { ADDR("type='pci' slot='0x20'"),
+          "disk 'vda': <address> slot '0x20' is not a number from 0 to 0x1f" },
+        { ADDR("type='pci' slot='-1'"),
+          "disk 'vda': <address> slot '-1' is not a number from 0 to 0x1f" },
+        { ADDR("type='pci' slot='5x'"),
+          "disk 'vda': <address> slot '5x' is not a number from 0 to 0x1f" },
+        { ADDR("type='pci' slot=''"),
+          "disk 'vda': <address> slot '' is not a number from 0 to 0x1f" },
+        { ADDR("type='pci' slot='0x99999999999999999999'"),
+          "disk 'vda': <address> slot '0x99999999999999999999' is not a number from 0 to 0x1f" },
+        { ADDR("type='pci' slot='2'") ADDR("type='pci' slot='3'"),
+          "disk 'vda': <address> is given more than once" },
+    };
+    char xml[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(xml, sizeof xml, MIN_XML("<disk type='file'><source file='/a.img'/>"
+                                          "<target dev='vda'/>%s</disk>"), cases[i].addr);
+        expect_error(xml, cases[i].msg);
+    }
+    expect_error(MIN_XML(DISK_AT("vda", ADDR("type='pci' slot='0x05'"))
+                         DISK_AT("vdb", ADDR("type='pci' slot='5'"))),
+                 "disks 'vda' and 'vdb' are both on PCI slot 0x5");
+}
+
 /* ---- golden files ---- */
 
 static char data_dir[PATH_MAX + 64];
@@ -867,6 +995,8 @@ int main(void)
         cmocka_unit_test(test_disk_edit),
         cmocka_unit_test(test_net_edit),
         cmocka_unit_test(test_argv_errors),
+        cmocka_unit_test(test_disk_address),
+        cmocka_unit_test(test_disk_address_refused),
     };
     int fails = cmocka_run_group_tests_name("domain_conf", tests, NULL, NULL);
 
