@@ -31,6 +31,8 @@
 #define MIG_PERFORM_MAX_MS (30 * 60 * 1000)
 /* The destination has everything once the source said completed. */
 #define MIG_FINISH_MAX_MS 60000
+/* From migrate-incoming to the VMM's listening socket. */
+#define MIG_LISTEN_MAX_MS 10000
 
 #define MIG_SUPPORTED (MIGRATE_LIVE | MIGRATE_PERSIST_DEST | MIGRATE_UNDEFINE_SOURCE |      \
                        MIGRATE_PAUSED | MIGRATE_CHANGE_PROTECTION | MIGRATE_UNSAFE |       \
@@ -98,6 +100,9 @@ struct mig {
     char *persist_xml;          /* MIG_FINISH */
     domain_done_fn done;
     void *opaque;
+    /* MIG_INCOMING, until its VMM listens: Prepare's reply. */
+    domain_prepared_fn prepared;
+    char *uri;
 };
 
 static struct mig *migs;
@@ -114,6 +119,7 @@ static void mig_free(struct mig *m)
         close(m->timer_fd);
     }
     free(m->persist_xml);
+    free(m->uri);
     free(m);
 }
 
@@ -224,6 +230,64 @@ static int finish_tick(struct domain *d, struct err *e)
     return r;
 }
 
+/* True once a socket listens on port here (migrate-incoming returns
+ * before the VMM listens; a source that connected earlier would be
+ * refused). Probing with a connection would be taken for the source's. */
+static bool port_listens(int port)
+{
+    static const char *const files[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+    bool found = false;
+    for (size_t i = 0; i < 2 && !found; i++) {
+        FILE *f = fopen(files[i], "re");
+        char line[512];
+        while (f && !found && fgets(line, sizeof(line), f)) {
+            unsigned lport, st;
+            /* "  0: 00000000:C000 00000000:0000 0A ..." */
+            char *c = strchr(line, ':');
+            c = c ? strchr(c + 1, ':') : NULL;
+            if (c && sscanf(c + 1, "%x %*s %x", &lport, &st) == 2)
+                found = (int)lport == port && st == 0x0A;
+        }
+        if (f)
+            fclose(f);
+    }
+    return found;
+}
+
+/* A prepared destination: Prepare replies once its VMM listens. */
+static void incoming_tick(struct mig *m, struct domain *d)
+{
+    struct err e = { 0 };
+    int r = 0;
+    if (!d || !domain_is_active(d) || !d->vmm)
+        r = err_set(&e, EIO, "the destination VMM exited before it listened (see its log)");
+    else if (!port_listens(m->port) && m->waited_ms <= m->max_ms)
+        return;
+    else if (!port_listens(m->port))
+        r = err_set(&e, ETIMEDOUT, "the destination VMM did not listen on port %d", m->port);
+    domain_prepared_fn prepared = m->prepared;
+    void *opaque = m->opaque;
+    m->prepared = NULL;
+    if (r < 0) {
+        struct domain_driver *drv = m->drv;
+        log_warn("migration: %s", e.msg);
+        mig_free(m);
+        if (d && domain_is_active(d)) {
+            struct err de = { 0 };
+            mig_unlock(d);
+            kill_vmm(d);
+            domain_destroy(drv, d, &de);
+        }
+        prepared(opaque, NULL, NULL, r, &e);
+        return;
+    }
+    evloop_del(m->drv->loop, m->timer_fd);
+    close(m->timer_fd);
+    m->timer_fd = -1;
+    log_info("domain '%s': waiting for its migration on %s", d->name, m->uri);
+    prepared(opaque, d, m->uri, 0, NULL);
+}
+
 static void on_mig_timer(void *opaque, uint32_t events)
 {
     struct mig *m = opaque;
@@ -235,6 +299,10 @@ static void on_mig_timer(void *opaque, uint32_t events)
     struct err e = { 0 };
     int r;
     m->waited_ms += MIG_POLL_MS;
+    if (m->kind == MIG_INCOMING) {
+        incoming_tick(m, d);
+        return;
+    }
     if (!d || !domain_is_active(d) || !d->vmm) {
         r = err_set(&e, EIO, m->kind == MIG_PERFORM ?
                     "the source VMM exited during the migration" :
@@ -438,7 +506,8 @@ static void purge_incoming(struct domain_driver *drv)
         next = m->next;
         struct domain *d = m->kind == MIG_INCOMING ? domain_find_uuid(&drv->table, m->uuid)
                                                    : NULL;
-        if (m->kind == MIG_INCOMING && (!d || !domain_is_active(d)))
+        /* One still waiting to answer Prepare answers from its timer. */
+        if (m->kind == MIG_INCOMING && !m->prepared && (!d || !domain_is_active(d)))
             mig_free(m);
     }
 }
@@ -475,7 +544,7 @@ static int host_uri(const char *host, int port, char **out)
            -ENOMEM : 0;
 }
 
-static int incoming_listen(struct prepare *p, struct domain *d, char **uri, struct err *e)
+static int incoming_listen(struct prepare *p, struct domain *d, struct err *e)
 {
     int port = p->port ? p->port : pick_port(p->listen);
     if (port < 0)
@@ -494,10 +563,17 @@ static int incoming_listen(struct prepare *p, struct domain *d, char **uri, stru
     if (!m)
         return -e->code;
     m->port = port;
-    if (host_uri(p->host, port, uri) < 0) {
+    if (host_uri(p->host, port, &m->uri) < 0) {
+        m->uri = NULL;
         mig_free(m);
         return err_set(e, ENOMEM, "out of memory");
     }
+    if (mig_poll_start(m, MIG_LISTEN_MAX_MS, e) < 0) {
+        mig_free(m);
+        return -e->code;
+    }
+    m->prepared = p->done;
+    m->opaque = p->opaque;
     mig_lock(d, "remoteDispatchDomainMigratePrepare3Params");
     return 0;
 }
@@ -506,25 +582,22 @@ static void on_incoming_started(void *opaque, struct domain *d, int rc, const st
 {
     struct prepare *p = opaque;
     struct err e = { 0 };
-    char *uri = NULL;
     if (rc == 0 && d) {
         domain_set_state(d, DOMAIN_PAUSED, DOMAIN_PAUSED_MIGRATION);
-        rc = incoming_listen(p, d, &uri, &e);
+        /* On success Prepare's reply goes once the VMM listens. */
+        rc = incoming_listen(p, d, &e);
         if (rc < 0) {
             struct err de = { 0 };
             kill_vmm(d);
             domain_destroy(p->drv, d, &de);
-            d = NULL;
         }
         se = &e;
     } else if (rc == 0) {
         rc = err_set(&e, EIO, "the destination domain went away while starting");
         se = &e;
     }
-    if (rc == 0)
-        log_info("domain '%s': waiting for its migration on %s", d->name, uri);
-    p->done(p->opaque, rc == 0 ? d : NULL, uri, rc, se);
-    free(uri);
+    if (rc < 0)
+        p->done(p->opaque, NULL, NULL, rc, se);
     prepare_free(p);
 }
 
@@ -676,6 +749,9 @@ int domain_migrate_finish_async(struct domain_driver *drv, const char *name, uns
 {
     struct domain *d = name ? domain_find_name(&drv->table, name) : NULL;
     struct mig *in = d ? mig_find(d->uuid, MIG_INCOMING) : NULL;
+    if (in && in->prepared)
+        return err_set(e, EBUSY, "the incoming migration of domain '%s' is not prepared yet",
+                       name);
     if (!in)
         return err_set(e, EINVAL, "no incoming migration of domain '%s' is prepared here",
                        name ? name : "(unnamed)");
