@@ -250,6 +250,52 @@ time.sleep(3)' $((port + 7)) &
     check "SIGTERM ends a destination whose stream stalled (status $rc)" [ $rc = 0 ]
     wait $cpid 2>/dev/null
 
+    # 1e. Host-side options a destination may have that its source has
+    # not: a qcow2 disk opened inactive=on (read-only until the state
+    # loads) and another tap for the same NIC. A later save must record
+    # neither inactive=on nor the source's tap; a destination whose NIC has
+    # another MAC is refused, naming it.
+    local mac=52:54:00:5e:00:01 qimg=$tmp/q.qcow2
+    qemu-img create -q -f qcow2 "$qimg" 16M
+    local eargs=(--kernel "$COUNTER" --memory 64M --cpus 2 --append "cpus=2")
+    "${INA[@]}" "$VMM" "${eargs[@]}" --disk "$qimg,format=qcow2" --net "tap=cvqa$$,mac=$mac" \
+        --control "$tmp/e1.sock" </dev/null >"$tmp/e1.out" 2>"$tmp/e1.err" &
+    local e1=$!
+    "${INB[@]}" "$VMM" "${eargs[@]}" --disk "$qimg,format=qcow2,inactive=on" \
+        --net "tap=cvqb$$,mac=$mac" --control "$tmp/e2.sock" --incoming "tcp:$DST:$((port + 8))" \
+        </dev/null >"$tmp/e2.out" 2>"$tmp/e2.err" &
+    local e2=$!
+    if ! wait_sock "$tmp/e1.sock" || ! wait_lines "$tmp/e1.out" 3 || ! wait_sock "$tmp/e2.sock"; then
+        tap_fail "a source with a qcow2 disk and a NIC starts ($(head -c 300 "$tmp/e1.err"))"
+    else
+        out=$(migrate "$tmp/e1.sock" "tcp:$DST:$((port + 8))")
+        check "a destination with inactive=on and another tap is accepted ($out; $(tail -1 "$tmp/e2.err"))" \
+            grep -q "^setup,active,completed completed" <<<"$out"
+        last=$(numbers "$tmp/e1.out" | tail -1)
+        wait_lines "$tmp/e2.out" 3
+        check "that destination counts on from $((last + 1))" consecutive "$tmp/e2.out" $((last + 1))
+        out=$(python3 "$QMP_MIG" migrate "$tmp/e2.sock" "file:$tmp/e.snap" 2>&1)
+        check "the migrated VM saves to a file ($out)" grep -q "^setup,active,completed completed" <<<"$out"
+        check "the save records the disk and the destination's tap, without inactive=on ($(grep -ac 'inactive=' "$tmp/e.snap") mentions)" \
+            bash -c "grep -aq '$qimg,format=qcow2' '$tmp/e.snap' && grep -aq 'tap=cvqb$$,mac=$mac' '$tmp/e.snap' &&
+                ! grep -aq 'inactive=' '$tmp/e.snap'"
+        python3 "$QMP_PY" "$tmp/e2.sock" cont >/dev/null
+        "${INB[@]}" "$VMM" "${eargs[@]}" --disk "$qimg,format=qcow2,inactive=on" \
+            --net "tap=cvqc$$,mac=${mac%1}2" --console none --incoming "tcp:$DST:$((port + 9))" \
+            </dev/null >/dev/null 2>"$tmp/e3.err" &
+        local e3=$!
+        sleep 0.5
+        out=$(migrate "$tmp/e2.sock" "tcp:$DST:$((port + 9))")
+        wait_exit $e3; rc=$?
+        check "a destination whose NIC has another MAC refuses the VM, naming it (status $rc: $(tail -1 "$tmp/e3.err"))" \
+            [ $rc = 1 ] && grep -q "failed failed - running" <<<"$out" &&
+            grep -q -- "--net 1 differs.*mac=$mac.*mac=${mac%1}2" "$tmp/e3.err"
+        check "the migrated VM keeps counting after that" still_running e2
+    fi
+    python3 "$QMP_PY" "$tmp/e1.sock" quit >/dev/null; wait_exit $e1
+    python3 "$QMP_PY" "$tmp/e2.sock" quit >/dev/null; wait_exit $e2; rc=$?
+    check "the migrated VM quits with status 0 (got $rc)" [ $rc = 0 ]
+
     # 2. migrate_cancel while the destination never answers.
     start_src c
     fake_dest $((port + 1)) -1

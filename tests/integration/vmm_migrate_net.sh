@@ -1,11 +1,10 @@
 #!/bin/bash
 # virtio-net across save/restore and live migration, judged from inside
 # the real Linux guest. The test re-executes itself in a network namespace
-# of its own ("host A": a bridge with address 10.0.2.2, a persistent tap)
-# and makes a second one ("host B": a bridge with 10.0.2.3 and a tap of
-# the same name, since the destination must be given the source's machine
-# options), the two bridges joined by a veth pair like two hosts on one
-# switch.
+# of its own ("host A": a bridge with address 10.0.2.2, two persistent
+# taps) and makes a second one ("host B": a bridge with 10.0.2.3 and a tap
+# of another name), the two bridges joined by a veth pair like two hosts
+# on one switch.
 #
 # The guest (10.0.2.15, a random MAC) runs a loop that stays silent on the
 # network until the host pings it; each time it has been pinged it pings
@@ -13,10 +12,14 @@
 # counter, the echo requests it received, the replies it got, its
 # interface's carrier, operstate, MAC, packet and error counters. A round
 # is asked for (a) after boot, (b) after a save to a file, the source's
-# exit and a --restore on the same tap, (c) after a live migration over
-# TCP from host A to host B. The round counter must go on (1, 2, 3: the
-# same guest, no restart), every ping in both directions must be
-# answered, and the guest's interface must report no error. Because the
+# exit and a --restore onto host A's other tap (--net-tap), (c) after a
+# live migration over TCP from host A to host B, whose destination is
+# given host B's tap (--net-tap), (d) after a save on host B and a
+# --restore there without --net-tap, which must find host B's tap
+# recorded. The round counter must go on (1, 2, 3, 4: the same guest, no
+# restart), every ping in both directions must be answered, each bridge
+# must forward the guest's MAC to the tap given last, and the guest's
+# interface must report no error. Because the
 # guest sends nothing before it is pinged, host A's bridge can only learn
 # that the guest's MAC moved to the wire through the announce the
 # destination sends after loading (without one, the host's pings would go
@@ -41,7 +44,7 @@ QMP_PY=$(dirname "$0")/qmp.py
 BOOT_TIMEOUT=${CVIRT_GUEST_TIMEOUT:-240}
 GUEST_IP=10.0.2.15 HOST_A=10.0.2.2 HOST_B=10.0.2.3
 MAC=52:54:00:$(printf '%02x:%02x:%02x' $((RANDOM % 256)) $((RANDOM % 256)) $((RANDOM % 256)))
-TAP=cvnet0 PORT=4444
+TAP=cvnet0 TAP2=cvnet1 TAPB=cvnetb PORT=4444
 tmp="" holder="" pids=()
 
 cleanup() {
@@ -63,7 +66,8 @@ hosts_up() {
     ip link set lo up &&
         ip link add br0 type bridge && ip link set br0 up &&
         ip addr add "$HOST_A/24" dev br0 &&
-        ip tuntap add dev "$TAP" mode tap && ip link set "$TAP" master br0 up || return 1
+        ip tuntap add dev "$TAP" mode tap && ip link set "$TAP" master br0 up &&
+        ip tuntap add dev "$TAP2" mode tap && ip link set "$TAP2" master br0 up || return 1
     unshare -n sleep 3600 &
     holder=$!
     local i
@@ -78,7 +82,7 @@ hosts_up() {
         B ip link add br0 type bridge && B ip link set br0 up &&
         B ip addr add "$HOST_B/24" dev br0 &&
         B ip link set wireB master br0 up &&
-        B ip tuntap add dev "$TAP" mode tap && B ip link set "$TAP" master br0 up
+        B ip tuntap add dev "$TAPB" mode tap && B ip link set "$TAPB" master br0 up
 }
 
 # The guest's loop (see the top). Only shell builtins between rounds, so
@@ -258,27 +262,32 @@ run_test() {
     round boot "$tmp/a.out" 1 || return
     check "boot: host A's bridge learned the guest's MAC on the tap" [ "$(fdb_port)" = "$TAP" ]
 
-    # (b) save to a file, quit, restore on the same (persistent) tap
+    # (b) save to a file, quit, restore onto host A's other tap
     out=$(migrate "$tmp/a.sock" "file:$tmp/vm.snap")
     check "save: migrate file: completes, the source stays stopped ($out)" stopped_after "$out"
     quit_vmm "$tmp/a.sock"
     wait_exit "$pid"
     check "save: the source quits with status 0 (got $?)" [ $? = 0 ]
     clean save "$tmp/a.out" "$tmp/a.err"
-    "$VMM" --restore "$tmp/vm.snap" --control "$tmp/b.sock" </dev/null >"$tmp/b.out" 2>"$tmp/b.err" &
+    net_tap_errors
+    "$VMM" --restore "$tmp/vm.snap" --net-tap "$TAP2" --control "$tmp/b.sock" \
+        </dev/null >"$tmp/b.out" 2>"$tmp/b.err" &
     pid=$!
     pids+=("$pid")
     if ! running "$tmp/b.sock"; then
-        tap_fail "restore: --restore starts ($(head -c 300 "$tmp/b.err"))"
+        tap_fail "restore: --restore --net-tap $TAP2 starts ($(head -c 300 "$tmp/b.err"))"
         return
     fi
-    tap_ok "restore: --restore opens the tap again and runs the guest"
+    tap_ok "restore: --restore --net-tap $TAP2 opens the other tap and runs the guest"
     round restore "$tmp/b.out" 2 || return
+    check "restore: host A's bridge forwards the guest's MAC to $TAP2 (got $(fdb_port))" \
+        [ "$(fdb_port)" = "$TAP2" ]
     check "restore: the restored guest printed no ROUND 1 again (no reboot, no replay)" \
         bash -c "! tr -d '\r' <'$tmp/b.out' | grep -q '^ROUND 1 '"
 
-    # (c) live migration to host B, whose tap has the same name
-    B "$VMM" "${mach[@]}" --control "$tmp/c.sock" --incoming "tcp:0.0.0.0:$PORT" \
+    # (c) live migration to host B, whose tap has another name: the
+    # destination gets the source's machine options and its own tap.
+    B "$VMM" "${mach[@]}" --net-tap "$TAPB" --control "$tmp/c.sock" --incoming "tcp:0.0.0.0:$PORT" \
         </dev/null >"$tmp/c.out" 2>"$tmp/c.err" &
     local dpid=$!
     pids+=("$dpid")
@@ -300,15 +309,63 @@ run_test() {
     check "migrate: host A's bridge moved the guest's MAC to the wire before the guest sent anything (the announce; port ${port:-none})" \
         [ "$port" = wireA ]
     round migrate "$tmp/c.out" 3
-    check "migrate: host B's bridge has the guest's MAC on its tap" [ "$(fdb_port B)" = "$TAP" ]
+    check "migrate: host B's bridge has the guest's MAC on $TAPB (got $(fdb_port B))" \
+        [ "$(fdb_port B)" = "$TAPB" ]
     quit_vmm "$tmp/b.sock"
     wait_exit "$pid"
     check "migrate: the source quits with status 0 (got $?)" [ $? = 0 ]
+
+    # (d) save on host B and restore there without --net-tap: the
+    # snapshot names the tap the destination was given, not the source's.
+    out=$(migrate "$tmp/c.sock" "file:$tmp/vm2.snap")
+    check "resave: the migrated VM saves to a file ($out)" stopped_after "$out"
     quit_vmm "$tmp/c.sock"
     wait_exit "$dpid"
     check "migrate: the destination quits with status 0 (got $?)" [ $? = 0 ]
+    B "$VMM" --restore "$tmp/vm2.snap" --control "$tmp/d.sock" </dev/null >"$tmp/d.out" 2>"$tmp/d.err" &
+    pid=$!
+    pids+=("$pid")
+    if running "$tmp/d.sock"; then
+        tap_ok "resave: --restore on host B runs the guest"
+        round resave "$tmp/d.out" 4
+        check "resave: host B's bridge forwards the guest's MAC to $TAPB, the tap the snapshot recorded (got $(fdb_port B))" \
+            [ "$(fdb_port B)" = "$TAPB" ]
+        quit_vmm "$tmp/d.sock"
+        wait_exit "$pid"
+        check "resave: the restored VM quits with status 0 (got $?)" [ $? = 0 ]
+        clean resave "$tmp/d.out" "$tmp/d.err"
+    else
+        tap_fail "resave: --restore on host B starts ($(head -c 300 "$tmp/d.err"))"
+    fi
     clean restore "$tmp/b.out" "$tmp/b.err"
     clean migrate "$tmp/c.out" "$tmp/c.err"
+}
+
+# usage_error NAME PATTERN ARGS...: cvirt-vmm ARGS exits 2 with one line
+# on stderr matching PATTERN, before it opens anything.
+usage_error() {
+    local name=$1 pat=$2 rc
+    shift 2
+    "$VMM" "$@" </dev/null >"$tmp/u.out" 2>"$tmp/u.err"
+    rc=$?
+    check "$name: exit 2 with one line (status $rc: $(head -c 200 "$tmp/u.err"))" \
+        [ $rc = 2 ] && [ "$(wc -l <"$tmp/u.err")" = 1 ] && grep -q -- "$pat" "$tmp/u.err"
+}
+
+# --net-tap's errors: more than the machine's --net (the snapshot has
+# one), a --net without tap= to replace, a name that is not one.
+net_tap_errors() {
+    usage_error "--net-tap twice on a snapshot with one --net" \
+        "--net-tap x2: 2 --net-tap given, but the machine has only 1 --net" \
+        --restore "$tmp/vm.snap" --net-tap x1 --net-tap x2 --control "$tmp/u.sock"
+    usage_error "--net-tap with no --net" "--net-tap x1: 1 --net-tap given, but the machine has only 0 --net" \
+        --kernel "$KERNEL" --net-tap x1
+    usage_error "--net-tap on a --net without tap=" "--net-tap x1: --net 1 ('mac=$MAC') has no tap= to replace" \
+        --kernel "$KERNEL" --net "mac=$MAC" --net-tap x1
+    usage_error "--net-tap with a comma" "--net-tap 'x,mac=$MAC': not an interface name" \
+        --kernel "$KERNEL" --net "tap=$TAP" --net-tap "x,mac=$MAC"
+    check "--net-tap errors: no tap x1 or x2 was created" \
+        bash -c "! ip link show x1 2>/dev/null && ! ip link show x2 2>/dev/null"
 }
 
 if env=$("$GUEST/prepare.sh"); then

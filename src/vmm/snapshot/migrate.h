@@ -13,6 +13,8 @@
 
 struct vm;
 
+#define SNAP_NET_TAPS_MAX 16
+
 struct snapshot {
     struct vm *vm;
     /* The machine's options (saved into snapshots) and the argv main()
@@ -24,6 +26,9 @@ struct snapshot {
     bool defer;                  /* --incoming defer: wait for migrate-incoming */
     char incoming_uri[256];      /* what migrate-incoming gave */
     bool paused;                 /* --paused */
+    /* --net-tap NAME, in order: the k-th replaces the k-th --net's tap. */
+    const char *net_taps[SNAP_NET_TAPS_MAX];
+    int nnet_taps;
     /* The run states QEMU reports beyond running/paused: waiting for or
      * taking an incoming migration; paused after a completed one (until
      * cont). */

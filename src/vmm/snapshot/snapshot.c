@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,20 @@ void snapshot_free(struct snapshot *s)
     free(s);
 }
 
+/* A tap name goes into the --net value as a token: no comma may smuggle
+ * in another option. */
+static int add_net_tap(struct snapshot *s, const char *name, struct err *e)
+{
+    if (!name[0] || strlen(name) >= IFNAMSIZ || strchr(name, ',') || strchr(name, '/'))
+        return err_set(e, EINVAL, "--net-tap '%s': not an interface name (1 to %d bytes, "
+                       "no ',' or '/')", name, IFNAMSIZ - 1);
+    if (s->nnet_taps == SNAP_NET_TAPS_MAX)
+        return err_set(e, EINVAL, "--net-tap %s: at most %d may be given", name,
+                       SNAP_NET_TAPS_MAX);
+    s->net_taps[s->nnet_taps++] = name;
+    return 0;
+}
+
 /* Splits the command line into machine options (saved in snapshots) and
  * host options, taking out ours. */
 static int split_cmdline(struct snapshot *s, int argc, char **argv, char ***host, int *nhost,
@@ -107,6 +122,12 @@ static int split_cmdline(struct snapshot *s, int argc, char **argv, char ***host
             else
                 return err_set(e, EINVAL,
                                "--incoming '%s': expected file:PATH, tcp:HOST:PORT or defer", v);
+            continue;
+        }
+        if ((v = match_opt(argc, argv, &i, "--net-tap", &missing))) {
+            int r = add_net_tap(s, v, e);
+            if (r < 0)
+                return r;
             continue;
         }
         if (!strcmp(argv[i], "--paused")) {
@@ -135,12 +156,11 @@ static int split_cmdline(struct snapshot *s, int argc, char **argv, char ***host
 }
 
 /* --restore: the machine options come from the file. */
-static int cmdline_from_file(struct snapshot *s, const char *argv0, char **host, int nhost,
-                             struct err *e)
+static int cmdline_from_file(struct snapshot *s, struct err *e)
 {
     if (s->mach_argc > 0)
         return err_set(e, EINVAL, "--restore takes the machine from %s; '%s' cannot be given with it "
-                       "(only --console, --control and --paused)", s->restore_path, s->mach_argv[0]);
+                       "(only --console, --control, --net-tap and --paused)", s->restore_path, s->mach_argv[0]);
     int r = snap_file_open(&s->file, s->restore_path, e);
     if (r < 0)
         return r;
@@ -155,14 +175,6 @@ static int cmdline_from_file(struct snapshot *s, const char *argv0, char **host,
     free_args(s->mach_argv, s->mach_argc);
     s->mach_argv = saved;
     s->mach_argc = n;
-    if (push_arg(s, &s->run_argv, &s->run_argc, argv0) < 0)
-        return err_set(e, ENOMEM, "out of memory");
-    for (int i = 0; i < n; i++)
-        if (push_arg(s, &s->run_argv, &s->run_argc, saved[i]) < 0)
-            return err_set(e, ENOMEM, "out of memory");
-    for (int i = 0; i < nhost; i++)
-        if (push_arg(s, &s->run_argv, &s->run_argc, host[i]) < 0)
-            return err_set(e, ENOMEM, "out of memory");
     return 0;
 }
 
@@ -179,9 +191,12 @@ int snapshot_cmdline(int *argc, char ***argv, struct snapshot **out, struct err 
     int nhost = 0;
     int r = split_cmdline(s, *argc, *argv, &host, &nhost, e);
     if (r == 0 && s->restore_path)
-        r = cmdline_from_file(s, (*argv)[0], host, nhost, e);
-    if (r == 0 && !s->restore_path) {
-        /* Without a restore only our own options go. */
+        r = cmdline_from_file(s, e);
+    /* The new taps go where the machine's options are kept, so that a
+     * later save or migration records them too. */
+    if (r == 0)
+        r = snap_machine_set_taps(s->mach_argc, s->mach_argv, s->net_taps, s->nnet_taps, e);
+    if (r == 0) {
         r = push_arg(s, &s->run_argv, &s->run_argc, (*argv)[0]);
         for (int i = 0; r == 0 && i < s->mach_argc; i++)
             r = push_arg(s, &s->run_argv, &s->run_argc, s->mach_argv[i]);

@@ -2,7 +2,8 @@
  *
  * main() hands its command line to snapshot_cmdline first: with
  * --restore FILE the machine's options come from the file and only host
- * options (--console, --control, --paused) from the command line. Once the
+ * options (--console, --control, --net-tap, --paused) from the command
+ * line. Once the
  * machine is built, snapshot_attach registers the QMP commands (migrate,
  * query-migrate, migrate_cancel, migrate-set-parameters); after each
  * vm_setup, snapshot_restore_apply puts the saved state in place (once)
@@ -17,10 +18,12 @@
 struct snapshot;
 struct vm;
 
-/* Consumes --restore FILE, --incoming URI and --paused from the command
- * line; with a restore, *argv becomes the saved options plus the host
- * options given (the new array lives until snapshot_free). -EINVAL with e
- * set on a bad file or a machine option given with --restore. */
+/* Consumes --restore FILE, --incoming URI, --net-tap NAME and --paused
+ * from the command line; *argv becomes the machine's options (with a
+ * restore, the saved ones), each --net-tap's tap put in its --net, plus
+ * the host options given (the new array lives until snapshot_free).
+ * -EINVAL with e set on a bad file, a machine option given with
+ * --restore, or a --net-tap without its --net. */
 int snapshot_cmdline(int *argc, char ***argv, struct snapshot **out, struct err *e);
 /* The VM built from the options; registers the QMP commands when the VM
  * has a control socket. */

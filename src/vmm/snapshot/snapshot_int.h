@@ -49,9 +49,15 @@ int snap_state_load(const struct snapbuf *state, struct vm *vm, struct err *e);
 int snap_machine_args(struct vm *vm, int argc, char **argv, char ***out, int *outc,
                       struct err *e);
 void snap_args_free(char **argv, int argc);
+/* --net-tap: the tap= of the k-th --net in argv (the machine's options,
+ * every string malloc'd) becomes taps[k], in place. -EINVAL naming the
+ * option when there are more taps than --net or that --net has no tap=. */
+int snap_machine_set_taps(int argc, char **argv, const char *const *taps, int ntaps,
+                          struct err *e);
 /* -EINVAL with one line naming the first difference between a source's
  * machine options and these (a --disk with a slot is compared by slot,
- * in whatever order it was given). */
+ * in whatever order it was given; a --net without its tap=, the host's
+ * business; a --disk without inactive=, which only a destination has). */
 int snap_machine_compare(int srcc, char **src, int herec, char **here, struct err *e);
 
 #endif
