@@ -4,7 +4,9 @@
 # waits for vdb; `virsh attach-disk --live` gives it one, it writes a
 # pattern, `virsh save` stops the domain, `virsh restore` brings it back:
 # the live XML still has vdb, cvirt-vmm has the disk in the same PCI slot
-# under the daemon's id, and the guest, which only reads a marker the host
+# under the daemon's id (the slot dumpxml shows in vdb's <address>, which
+# the daemon chose when attaching; vdc is attached in a slot virsh asks
+# for, and keeps it too), and the guest, which only reads a marker the host
 # writes after the restore, reads its pattern back through it. Then
 # `virsh detach-disk --live` works on the restored domain: the guest
 # ejects the disk, it leaves the live XML, and the guest powers off.
@@ -60,12 +62,35 @@ console_value() {
 }
 console_has() { console_value "$@" >/dev/null; }
 VSOCK=$ROOT/run/cvirt/qemu/hs1.sock
-# The slot cvirt-vmm has the daemon's vdb device in, "" when none.
+# The slot cvirt-vmm has the daemon's device for disk TARGET (vdb by
+# default) in, "" when none.
 vmm_slot() {
     python3 "$QMP_PY" "$VSOCK" query-pci 2>/dev/null |
         python3 -c 'import json, sys
 print(" ".join(str(d["slot"]) for b in json.load(sys.stdin) for d in b["devices"]
-               if d["qdev_id"] == "virtio-disk-vdb"))'
+               if d["qdev_id"] == "virtio-disk-" + sys.argv[1]))' "${1:-vdb}"
+}
+# xml_slot TARGET: the PCI slot (decimal) of that disk's <address> in the
+# live XML, "" when it has none; "bad" for an address that is not bus 0's.
+xml_slot() {
+    v dumpxml hs1 2>/dev/null | python3 -c 'import sys, xml.etree.ElementTree as ET
+for d in ET.parse(sys.stdin).findall("devices/disk"):
+    if d.find("target").get("dev") != sys.argv[1]:
+        continue
+    a = d.find("address")
+    if a is None:
+        break
+    ok = (a.get("type"), int(a.get("domain"), 0), int(a.get("bus"), 0),
+          int(a.get("function"), 0)) == ("pci", 0, 0, 0)
+    print(int(a.get("slot"), 0) if ok else "bad")' "$1"
+}
+# The command line of the VMM serving hs1, one argument per line.
+vmm_argv() {
+    local p
+    for p in $(pgrep -f -- "$ROOT/cold.img"); do
+        grep -qx -- "--control" <(tr '\0' '\n' <"/proc/$p/cmdline") &&
+            tr '\0' '\n' <"/proc/$p/cmdline"
+    done
 }
 xml_escape() { python3 -c 'import html, sys; print(html.escape(sys.argv[1]))' "$1"; }
 
@@ -103,6 +128,23 @@ pci=$(console_value "$ROOT/a.out" VDB-PCI)
 check "cvirt-vmm has virtio-disk-vdb in slot $slot, the guest found it at $pci" \
     [ -n "$slot" ] && [ "$pci" = "$(printf '0000:00:%02x.0' "${slot:-0}")" ]
 check "the guest wrote its pattern" console_has "$ROOT/a.out" WROTE
+xslot=$(xml_slot vdb)
+check "dumpxml shows vdb's <address> in slot ${xslot:-none}, where cvirt-vmm has it" \
+    [ -n "$xslot" ] && [ "$xslot" = "$slot" ]
+# A slot the client asks for is the one the disk gets.
+truncate -s 1M "$ROOT/hot2.img"
+out=$(v attach-disk hs1 "$ROOT/hot2.img" vdc --subdriver raw --live \
+      --address pci:0000.00.1d.0 2>&1)
+check "attach-disk --live --address pci:0000.00.1d.0 ($out)" \
+    grep -q "Disk attached successfully" <<<"$out"
+check "cvirt-vmm has virtio-disk-vdc in slot 29 ($(vmm_slot vdc))" test "$(vmm_slot vdc)" = 29
+check "dumpxml shows vdc's <address> in slot 29 ($(xml_slot vdc))" test "$(xml_slot vdc)" = 29
+out=$(v attach-disk hs1 "$ROOT/hot2.img" vde --subdriver raw --live \
+      --address "pci:0000.00.$(printf %02x "${slot:-0}").0" 2>&1)
+check "attaching another disk in vdb's slot is refused ($out)" \
+    grep -q "PCI slot .* is in use" <<<"$out"
+check "the refused disk is not in the live XML" \
+    bash -c '! grep -q "<target dev=.vde." <<<"$0"' "$(v dumpxml hs1 2>&1)"
 
 out=$(v save hs1 "$ROOT/hs1.save" 2>&1)
 check "save with the live-attached disk ($out)" grep -q "Domain 'hs1' saved to $ROOT/hs1.save" <<<"$out"
@@ -113,6 +155,10 @@ check "domstate: running (restored)" test "$(state hs1)" = "running (restored)"
 check "the restored live XML has vdb" grep -q "<target dev='vdb'" <(v dumpxml hs1)
 check "cvirt-vmm has virtio-disk-vdb in the same slot $slot ($(vmm_slot))" \
     [ -n "$slot" ] && [ "$(vmm_slot)" = "$slot" ]
+check "the restored live XML shows vdb in slot $slot ($(xml_slot vdb))" \
+    [ -n "$slot" ] && [ "$(xml_slot vdb)" = "$slot" ]
+check "vdc is back in slot 29 (XML $(xml_slot vdc), cvirt-vmm $(vmm_slot vdc))" \
+    [ "$(xml_slot vdc)" = 29 ] && [ "$(vmm_slot vdc)" = 29 ]
 console_to "$ROOT/b.out"
 sleep 0.5
 printf 'GO-%s' "${token:0:9}" | dd of="$ROOT/hot.img" bs=1 seek=4096 conv=notrunc status=none
@@ -135,4 +181,20 @@ check "the guest saw vdb go" console_has "$ROOT/b.out" VDB-GONE
 check "the guest powers off: shut off" wait_state hs1 "shut off (shutdown)" "$TIMEOUT"
 check "the guest's command exited 0" grep -q "CVIRT-RUN-EXIT=0" "$ROOT/b.out"
 tr -d '\r' <"$ROOT/b.out" | grep -E '^(GOT-MARK|AFTER-|VDB-)' | sed 's/^/# /'
+
+# A slot in the persistent definition reaches cvirt-vmm's command line at
+# start, with the ids live attach uses, so the disk is ejectable.
+out=$(v attach-disk hs1 "$ROOT/hot2.img" vdc --subdriver raw --config \
+      --address pci:0000.00.1c.0 2>&1)
+check "attach-disk --config --address pci:0000.00.1c.0 ($out)" \
+    grep -q "Disk attached successfully" <<<"$out"
+out=$(v start hs1 2>&1)
+check "start it again ($out)" grep -q "Domain 'hs1' started" <<<"$out"
+check "its VMM was given --disk ...,slot=28,id=virtio-disk-vdc,node=drive-vdc" \
+    grep -qx -- "$ROOT/hot2.img,format=raw,slot=28,id=virtio-disk-vdc,node=drive-vdc" \
+    <(vmm_argv)
+check "cvirt-vmm has virtio-disk-vdc in slot 28 ($(vmm_slot vdc))" test "$(vmm_slot vdc)" = 28
+check "dumpxml shows vdc's <address> in slot 28 ($(xml_slot vdc))" test "$(xml_slot vdc)" = 28
+out=$(v destroy hs1 2>&1)
+check "destroy ($out)" grep -q "Domain 'hs1' destroyed" <<<"$out"
 tap_done
