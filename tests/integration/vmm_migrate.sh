@@ -8,6 +8,9 @@
 # writes its virtio-blk disk (a file both sides open); after it finishes
 # on the destination the disk must hold exactly what it says it wrote. migrate_cancel, a destination that dies
 # mid-stream and one with other machine options leave the source running.
+# A destination may differ in host-side options only: a qcow2 disk opened
+# inactive=on and another tap for the NIC are accepted (and a later save
+# records neither), another MAC is refused.
 source "$(dirname "$0")/lib.sh"
 
 COUNTER=$KIT/counter.elf
