@@ -165,4 +165,3 @@ v destroy as >/dev/null 2>&1
 check "qemu-img check is clean at the end" qemu-img check -q "$DISK"
 check "cvirtd still runs" kill -0 "$PID"
 tap_done
-
