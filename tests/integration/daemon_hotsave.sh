@@ -195,6 +195,18 @@ check "its VMM was given --disk ...,slot=28,id=virtio-disk-vdc,node=drive-vdc" \
     <(vmm_argv)
 check "cvirt-vmm has virtio-disk-vdc in slot 28 ($(vmm_slot vdc))" test "$(vmm_slot vdc)" = 28
 check "dumpxml shows vdc's <address> in slot 28 ($(xml_slot vdc))" test "$(xml_slot vdc)" = 28
+# Being named, it is ejectable like a disk attached live, once the guest
+# runs (it waits for a vdb again).
+console_to "$ROOT/c.out"
+check "the guest booted again" console_has "$ROOT/c.out" WAITING-VDB
+out=$(v detach-disk hs1 vdc --live 2>&1)
+check "detach-disk --live of the started-with vdc ($out)" \
+    grep -q "Disk detached successfully" <<<"$out"
+for _ in $(seq 100); do [ -n "$(vmm_slot vdc)" ] || break; sleep 0.2; done
+check "the guest ejected it: cvirt-vmm's bus no longer has it" test -z "$(vmm_slot vdc)"
+for _ in $(seq 100); do grep -q "<target dev='vdc'" <(v dumpxml hs1 2>/dev/null) || break; sleep 0.2; done
+check "vdc left the live XML" bash -c '! grep -q "<target dev=.vdc." <<<"$0"' "$(v dumpxml hs1 2>&1)"
+check "and stays in the persistent definition" grep -q "<target dev='vdc'" <(v dumpxml --inactive hs1)
 out=$(v destroy hs1 2>&1)
 check "destroy ($out)" grep -q "Domain 'hs1' destroyed" <<<"$out"
 tap_done
