@@ -353,18 +353,6 @@ int domain_migrate_begin(struct domain_driver *drv, struct domain *d, unsigned f
         return err_set(e, EIO, "the VMM of domain '%s' does not answer", d->name);
     if ((flags & MIGRATE_UNDEFINE_SOURCE) && !d->def)
         return err_set(e, EBUSY, "cannot undefine the source of a transient domain");
-    for (size_t i = 0; i < d->live->ndisks; i++) {
-        const struct domain_disk *k = &d->live->disks[i];
-        /* The destination VMM opens its images when it starts, while the
-         * source still writes them: qcow2 needs it to open them read-only
-         * until the device state arrives (virtio-blk's inactive=on), which
-         * the VMM's check of the machine options does not accept yet. */
-        if (k->format == DOMAIN_DISK_QCOW2 && !k->readonly)
-            return err_set(e, ENOTSUP, "cannot migrate domain '%s' live: disk %s is a "
-                           "writable qcow2 image, which the destination would open while "
-                           "the source still writes it (use a raw image)",
-                           d->name, k->target_dev);
-    }
     *xml = domain_def_format(d->live, DOMAIN_FORMAT_INACTIVE | DOMAIN_FORMAT_SECURE);
     return *xml ? 0 : err_set(e, ENOMEM, "out of memory");
 }

@@ -254,11 +254,36 @@ static int restore_argv(struct domain_driver *drv, struct domain *d, const char 
     return 0;
 }
 
+/* A writable qcow2 disk of an incoming migration opens read-only until
+ * the source's last writes are in (virtio-blk's inactive=on): the source
+ * still writes the image, header and tables included, while this one
+ * starts. */
+static int argv_inactive_disks(char **argv)
+{
+    for (size_t i = 0; argv[i] && argv[i + 1]; i++) {
+        if (strcmp(argv[i], "--disk") || !strstr(argv[i + 1], ",format=qcow2") ||
+            strstr(argv[i + 1], ",readonly=on"))
+            continue;
+        size_t len = strlen(argv[++i]);
+        char *v = realloc(argv[i], len + sizeof(",inactive=on"));
+        if (!v)
+            return -ENOMEM;
+        memcpy(v + len, ",inactive=on", sizeof(",inactive=on"));
+        argv[i] = v;
+    }
+    return 0;
+}
+
 /* The same machine, waiting for a live migration that QMP
  * migrate-incoming points at a port, and paused once it is in (the
  * daemon lets it run when the migration finishes). */
 static int argv_add_incoming(char ***argv, struct err *e)
 {
+    if (argv_inactive_disks(*argv) < 0) {
+        domain_argv_free(*argv);
+        *argv = NULL;
+        return err_set(e, ENOMEM, "out of memory");
+    }
     static const char *const add[] = { "--incoming", "defer", "--paused" };
     size_t n = 0, k = sizeof(add) / sizeof(add[0]);
     while ((*argv)[n])

@@ -107,18 +107,20 @@ echo "# $out"
 check "... A still runs it, B has nothing" \
     bash -c 'grep -q "^running" <<<"$0" && [ -z "$1" ]' "$(state mig)" "$(vb list --all --name | sed '/^$/d')"
 
-# A writable qcow2 disk: refused (the destination would open it while
-# the source writes it).
+# A writable qcow2 disk: the destination opens it read-only until the
+# source's last writes are in (inactive=on), then as asked.
 qemu-img create -q -f qcow2 "$ROOT/q.qcow2" 16M
 counter_domxml migq "" "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
       <source file='$ROOT/q.qcow2'/><target dev='vda' bus='virtio'/></disk>" > "$ROOT/migq.xml"
 v create "$ROOT/migq.xml" >/dev/null 2>&1
 out=$(v migrate --live migq "$URIB" 2>&1); rc=$?
-check "a writable qcow2 disk: refused, naming the disk" \
-    bash -c '[ "$1" != 0 ] && grep -q "^error: Operation not supported: cannot migrate domain .migq. live: disk vda is a writable qcow2 image" <<<"$0"' "$out" "$rc"
-check "... it runs on A" test "$(state migq)" = "running (booted)"
-v destroy migq >/dev/null 2>&1
-check "... qemu-img check: the image is clean" qemu-img check -q "$ROOT/q.qcow2"
+check "a writable qcow2 disk migrates" test "$rc" = 0
+echo "# $out"
+check "... B runs it (running, migrated)" test "$(stateb migq)" = "running (migrated)"
+check "... A no longer has it (transient, gone)" \
+    bash -c '! grep -qx migq <<<"$0"' "$(v list --all --name)"
+vb destroy migq >/dev/null 2>&1
+check "... qemu-img check after B's VMM ends: the image is clean" qemu-img check -q "$ROOT/q.qcow2"
 
 # The destination runs a domain of that name already.
 counter_domxml mig > "$ROOT/migb.xml"
