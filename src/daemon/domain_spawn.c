@@ -239,19 +239,32 @@ static int restore_argv(struct domain_driver *drv, struct domain *d, const char 
                         const char *restore, char ***argv, struct err *e)
 {
     const char *v[] = { drv->vmm_path, "--restore", restore, "--control", sock, "--console",
-                        d->live->serial.present ? "pty" : "none", NULL };
-    size_t n = sizeof(v) / sizeof(v[0]);
-    char **a = calloc(n, sizeof(char *));
+                        d->live->serial.present ? "pty" : "none" };
+    size_t nv = sizeof(v) / sizeof(v[0]), nn = d->live->nnets;
+    /* The taps are this start's (network_domain_taps made them): the save
+     * file names the ones the domain had then, which may be gone or
+     * another domain's by now. */
+    char **a = calloc(nv + 2 * nn + 1, sizeof(char *));
     if (!a)
         return err_set(e, ENOMEM, "out of memory");
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (!(a[i] = strdup(v[i]))) {
+    size_t k = 0;
+    for (size_t i = 0; i < nv; i++)
+        if (!(a[k++] = strdup(v[i])))
+            goto oom;
+    for (size_t i = 0; i < nn; i++) {
+        const char *tap = d->live->nets[i].target_dev;
+        if (!tap || !*tap) {
             domain_argv_free(a);
-            return err_set(e, ENOMEM, "out of memory");
+            return err_set(e, EINVAL, "interface %zu of domain '%s' has no tap", i, d->name);
         }
+        if (!(a[k++] = strdup("--net-tap")) || !(a[k++] = strdup(tap)))
+            goto oom;
     }
     *argv = a;
     return 0;
+oom:
+    domain_argv_free(a);
+    return err_set(e, ENOMEM, "out of memory");
 }
 
 /* A writable qcow2 disk of an incoming migration opens read-only until

@@ -264,6 +264,25 @@ if have_kvm && kit_build "$KIT" >&2 && [ -f "$KIT/counter.elf" ]; then
     out=$(v start netdom 2>&1)
     check "the domain starts again with a fresh tap" \
         bash -c "grep -q started <<<\"\$1\" && ip -o link show master virbr7 | grep -q vnet" _ "$out"
+    # Save, let another domain take the freed tap name, restore: the
+    # restored VMM gets the tap made for it, not the name in the file.
+    oldtap=$(v dumpxml netdom | sed -n "s/.*<target dev='\(vnet[0-9]*\)'.*/\1/p" | head -1)
+    out=$(v save netdom "$ROOT/netdom.save" 2>&1)
+    check "save of a domain on a network ($out)" grep -q "Domain 'netdom' saved" <<<"$out"
+    v create "$ROOT/brdom.xml" >/dev/null 2>&1
+    brtap=$(v dumpxml brdom | sed -n "s/.*<target dev='\(vnet[0-9]*\)'.*/\1/p" | head -1)
+    echo "# netdom had $oldtap, brdom now has $brtap"
+    out=$(v restore "$ROOT/netdom.save" 2>&1)
+    check "restore of it ($out)" grep -q "Domain restored from" <<<"$out"
+    newtap=$(v dumpxml netdom | sed -n "s/.*<target dev='\(vnet[0-9]*\)'.*/\1/p" | head -1)
+    check "the restored domain's tap ($newtap) is not brdom's ($brtap)" \
+        bash -c '[ -n "$0" ] && [ "$0" != "$1" ]' "$newtap" "$brtap"
+    check "... it is on the network's bridge with the VMM attached (LOWER_UP)" \
+        bash -c "ip -o link show master virbr7 | grep ': $newtap[:@]' | grep -q LOWER_UP"
+    check "... brdom's tap still has its own VMM (LOWER_UP)" \
+        bash -c "ip -o link show '$brtap' | grep -q LOWER_UP"
+    check "... the restored domain runs" test "$(v domstate netdom 2>&1 | head -1)" = running
+    v destroy brdom >/dev/null 2>&1
     v destroy netdom >/dev/null 2>&1
     v undefine netdom >/dev/null 2>&1
     counter_domxml hbdom "" "<interface type='network'><source network='hostbr'/><model type='virtio'/></interface>" >"$ROOT/hbdom.xml"
