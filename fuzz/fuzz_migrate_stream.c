@@ -7,8 +7,9 @@
  * listens on and sends the input. Byte 0 picks the mode: with bit 0 set a
  * valid header for this VM (magic, version, RAM size, its machine options)
  * comes first, so that the records after it are reached. The VM is a
- * stand-in without KVM (vm_fd -1, no vCPUs, no PCI bus). Page records are
- * checked against a guard mapping on each side of RAM. */
+ * stand-in without KVM (vm_fd -1, no vCPUs, no PCI bus) but with an event
+ * loop, which the destination runs while a thread takes the stream. Page
+ * records are checked against a guard mapping on each side of RAM. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -25,6 +26,7 @@
 #include "hw/platform.h"
 #include "snapshot/migrate.h"
 #include "snapshot/snapshot_int.h"
+#include "util/evloop.h"
 #include "vm.h"
 
 #ifdef FUZZ_RENAME
@@ -62,6 +64,9 @@ static void setup(void)
         abort();
     vm.ram = m + 4096;
     vm.ram_size = RAM_SIZE;
+    vm.loop = evloop_new();
+    if (!vm.loop)
+        abort();
     struct err e = { 0 };
     have_platform = platform_create_all(&vm, &e) == 0;
     if (!have_platform)
