@@ -164,4 +164,8 @@ check "revert: a2 is current" test "$(v snapshot-current --name as)" = a2
 v destroy as >/dev/null 2>&1
 check "qemu-img check is clean at the end" qemu-img check -q "$DISK"
 check "cvirtd still runs" kill -0 "$PID"
+kill "$PID" && wait "$PID"
+PID=
+check "no sanitizer report in cvirtd's log (sanitized builds)" \
+    bash -c '! grep -qE "Sanitizer|runtime error" "$0"' "$ROOT/cvirtd.log"
 tap_done
