@@ -469,6 +469,10 @@ static int revert_offline(void *opaque, struct domain *d, struct err *e)
         return err_set(e, EINVAL, "snapshot '%s' belongs to another domain", s->name);
     }
     r = disks_apply(def, s->name, e);
+    /* A managed save image holds memory of disks that are gone now: the
+     * next start must boot the snapshot, not resume that. */
+    if (r == 0 && d->managed_save)
+        r = domain_managed_save_remove(op->drv, d, e);
     if (r < 0) {
         domain_def_free(def);
         return r;
