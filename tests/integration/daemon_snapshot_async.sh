@@ -11,7 +11,7 @@
 # clean for qemu-img check, the guest's state kept as the managed save
 # image that the next start resumes (the counter guest counts on). Then the
 # same held for a snapshot-delete and a snapshot-revert of the running
-# domain. Debian's virsh and qemu-img are the clients and the oracle.
+# domain, and a revert that must boot rather than resume a managed save. Debian's virsh and qemu-img are the clients and the oracle.
 source "$(dirname "$0")/lib.sh"
 source "$CVIRT_SRC/tests/guest/kit/cases.sh"
 source "$(dirname "$0")/daemon_lib.sh"
@@ -160,6 +160,17 @@ held revert remoteDispatchDomainRevertToSnapshot snapshot-revert as a2
 check "revert: reverted" grep -q "Domain snapshot a2 reverted" "$ROOT/revert.out"
 check "revert: running" test "$(v domstate as | head -1)" = running
 check "revert: a2 is current" test "$(v snapshot-current --name as)" = a2
+
+# ---- a revert drops a managed save image: its memory is of other disks ----
+v managedsave as >/dev/null 2>&1
+check "managedsave" grep -q "Managed save: *yes" <(v dominfo as)
+v snapshot-create-as as off1 >/dev/null 2>&1
+check "a shut-off snapshot" grep -q "<state>shutoff</state>" <(v snapshot-dumpxml as off1)
+out=$(v snapshot-revert as off1 --running 2>&1)
+check "revert --running to it boots (not the managed save image)" \
+    bash -c 'grep -q "Domain snapshot off1 reverted" <<<"$0" &&
+             [ "$(virsh -c "$1" domstate --reason as | head -1)" = "running (booted)" ]' "$out" "$URI"
+check "... and the managed save image is gone" grep -q "Managed save: *no" <(v dominfo as)
 
 v destroy as >/dev/null 2>&1
 check "qemu-img check is clean at the end" qemu-img check -q "$DISK"
