@@ -56,6 +56,7 @@ struct domain_job {
     char path[PATH_MAX];        /* restore or save file */
     /* save */
     bool was_running;
+    char part[PATH_MAX + 8];    /* what the VMM writes: path, or path.part (managed) */
 };
 
 static struct domain_job *job_new(struct domain_driver *drv, struct domain *d,
@@ -300,6 +301,10 @@ static int pidfd_kill(int pidfd, int sig)
 static int ask_quit(struct domain_job *j, struct err *e)
 {
     struct domain *d = j->d;
+    /* The timer first: once quit is sent there is no going back. */
+    int r = timer_arm(j, JOB_QUIT_MS, e);
+    if (r < 0)
+        return r;
     d->destroying = true;
     j->stage = STAGE_QUIT;
     if (d->vmm) {
@@ -307,7 +312,7 @@ static int ask_quit(struct domain_job *j, struct err *e)
         if (vmm_client_send(d->vmm, "quit", &qe) < 0)
             log_debug("domain '%s': quit not sent: %s", d->name, qe.msg);
     }
-    return timer_arm(j, JOB_QUIT_MS, e);
+    return 0;
 }
 
 void domain_job_vmm_gone(struct domain_job *j, struct domain *d)
@@ -320,7 +325,7 @@ void domain_job_vmm_gone(struct domain_job *j, struct domain *d)
     }
     if (j->stage == STAGE_MIGRATE) {
         err_set(&e, EIO, "the VMM exited while saving");
-        unlink(j->path);
+        unlink(j->part);
         job_end(j, d, -EIO, &e);
         return;
     }
@@ -383,9 +388,12 @@ static void on_migrated(void *opaque, int rc, struct json_object *ret, const str
     char *xml = NULL;
     if (rc == 0) {
         xml = domain_def_format(d->live, DOMAIN_FORMAT_INACTIVE | DOMAIN_FORMAT_SECURE);
-        rc = xml ? domain_save_append_xml(j->path, xml, &e) : err_set(&e, ENOMEM,
+        rc = xml ? domain_save_append_xml(j->part, xml, &e) : err_set(&e, ENOMEM,
                                                                       "out of memory");
         free(xml);
+        /* Only a whole image may carry the managed save's name. */
+        if (rc == 0 && strcmp(j->part, j->path) && rename(j->part, j->path) < 0)
+            rc = err_set_errno(&e, errno, "cannot rename %s", j->part);
     } else {
         e = *me;
     }
@@ -400,7 +408,9 @@ static void on_migrated(void *opaque, int rc, struct json_object *ret, const str
     struct err ce = { 0 };
     if (j->was_running && d->vmm && vmm_client_alive(d->vmm))
         vmm_client_send(d->vmm, "cont", &ce);
-    unlink(j->path);
+    unlink(j->part);
+    if (strcmp(j->part, j->path))
+        unlink(j->path);
     job_end(j, d, rc, &e);
 }
 
@@ -429,11 +439,12 @@ int domain_save_async(struct domain_driver *drv, struct domain *d, const char *p
     if (!j)
         return -e->code;
     snprintf(j->path, sizeof(j->path), "%s", path);
+    snprintf(j->part, sizeof(j->part), "%s%s", path, managed ? ".part" : "");
     j->managed = managed;
     j->was_running = d->state == DOMAIN_RUNNING;
     j->stage = STAGE_MIGRATE;
     char *uri;
-    if (asprintf(&uri, "file:%s", path) < 0) {
+    if (asprintf(&uri, "file:%s", j->part) < 0) {
         j->done = NULL;
         job_end(j, d, -ENOMEM, e);
         return err_set(e, ENOMEM, "out of memory");
@@ -537,6 +548,12 @@ static void chain_stopped(void *opaque, struct domain *d, int rc, const struct e
     struct chain *ch = opaque;
     if (rc < 0 || !d) {
         /* A failed save leaves the VM running as it was. */
+        struct err ge = { 0 };
+        if (rc >= 0 || !e) {
+            err_set(&ge, ENOENT, "the domain went away during the operation%s%s",
+                    ch->save[0] ? "; its saved state is in " : "", ch->save);
+            e = &ge;
+        }
         chain_end(ch, d, rc < 0 ? rc : -ENOENT, e);
         return;
     }
@@ -607,6 +624,21 @@ void domain_jobs_cancel(struct domain_driver *drv)
         if (!d)
             return;
         struct domain_job *j = d->job;
+        if (j->kind == JOB_SAVE && j->stage >= STAGE_QUIT) {
+            /* Saved, quit sent: the exit ends the save as such (a chain
+             * then keeps the state instead of losing it). */
+            struct err se = { 0 };
+            if (domain_stop_vmm(drv, d, &se) == 0)
+                continue;
+        }
+        if (j->kind == JOB_SAVE && j->stage == STAGE_MIGRATE) {
+            /* No image without its definition is left behind (a restarted
+             * daemon would take it for a managed save), nor a paused guest. */
+            struct err ce = { 0 };
+            if (d->vmm && j->was_running)
+                vmm_client_send(d->vmm, "cont", &ce);
+            unlink(j->part);
+        }
         if (j->kind == JOB_START) {
             /* No run files yet: a restarted daemon would not find it. */
             start_fail(j, -ECANCELED, &e);

@@ -378,6 +378,10 @@ static int undefine(struct rpc_client *c, const remote_nonnull_domain *rd, unsig
     if (!d->def)
         return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
                            "cannot undefine transient domain");
+    /* A save, start or chain in flight owns the domain (libvirt's undefine
+     * takes the job too). */
+    if ((d->job || d->migrating) && domain_op_check(d, DOMAIN_OP_LIVE_CHANGE, &e) < 0)
+        return domain_rpc_fail(err, &e);
     if (d->managed_save && !(flags & UNDEFINE_MANAGED_SAVE))
         return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU,
                            "Refusing to undefine while domain managed save image exists");

@@ -734,6 +734,90 @@ static void test_chain_destroy_boot_and_offline(void **state)
     assert_int_equal(d->state, DOMAIN_SHUTOFF);
 }
 
+/* REVIEW: undefine while a chain's save runs: the domain becomes
+ * transient, the save's exit frees it, and done hears rc < 0 with e NULL. */
+static int null_err_calls;
+static void on_done_check(void *opaque, struct domain *d, int rc, const struct err *e)
+{
+    if (rc < 0 && !e)
+        null_err_calls++;
+    on_done(opaque, d, rc, e);
+}
+
+static void test_review_undefine_mid_chain(void **state)
+{
+    struct fx *f = *state;
+    struct offline_seen o = { 0 };
+    f->offline = &o;
+    struct domain *d = running(f);
+    char path[400];
+    snprintf(path, sizeof(path), "%s/chain.state", f->sf->root);
+    struct domain_chain ch = { .save = path, .offline = offline_step, .restore = path };
+    struct err e = { 0 };
+    assert_int_equal(domain_chain_async(&f->drv, d, &ch, "x", on_done_check, f, &e), 0);
+    bool removed;
+    /* what remote_domain.c's undefine() does: no job check */
+    assert_int_equal(domain_undefine(&f->drv.table, d, &removed, &e), 0);
+    assert_false(removed);
+    run_until(f, 2);
+    fprintf(stderr, "REVIEW: rc=%d null_err_calls=%d offline calls=%d domains=%zu "
+            "state file exists=%d\n", f->rc, null_err_calls, o.calls, f->drv.table.n,
+            access(path, F_OK) == 0);
+    assert_int_equal(null_err_calls, 0);
+}
+
+/* REVIEW: the daemon stops after the save of a chain completed and quit
+ * was sent: done hears -ECANCELED while the VMM exits as saved. */
+static void test_review_cancel_after_save(void **state)
+{
+    struct fx *f = *state;
+    struct offline_seen o = { 0 };
+    f->offline = &o;
+    struct domain *d = running(f);
+    pid_t pid = d->pid;
+    char path[400];
+    snprintf(path, sizeof(path), "%s/chain.state", f->sf->root);
+    struct domain_chain ch = { .save = path, .offline = offline_step, .restore = path };
+    struct err e = { 0 };
+    assert_int_equal(domain_chain_async(&f->drv, d, &ch, "x", on_done_check, f, &e), 0);
+    for (int i = 0; i < 200 && !d->saving; i++)
+        evloop_run_once(f->loop, 50);
+    assert_true(d->saving);
+    domain_jobs_cancel(&f->drv);
+    bool active_at_done = domain_is_active(d);
+    for (int i = 0; i < 50 && alive(pid); i++)
+        usleep(20000);
+    fprintf(stderr, "REVIEW: calls=%d rc=%d msg='%s' active=%d vmm alive=%d state file=%d "
+            "managed_save=%d offline=%d\n", f->calls, f->rc, f->msg, active_at_done, alive(pid),
+            access(path, F_OK) == 0, d->managed_save, o.calls);
+}
+
+/* REVIEW: the daemon stops while a managed save's migrate runs. */
+static void test_review_cancel_mid_managed_save(void **state)
+{
+    struct fx *f = *state;
+    struct domain *d = running(f);
+    struct err e = { 0 };
+    assert_int_equal(domain_save_async(&f->drv, d, NULL, true, "x", on_done_check, f, &e), 0);
+    domain_jobs_cancel(&f->drv);
+    usleep(300000);         /* the fake writes its file and answers */
+    char mpath[4096];
+    assert_int_equal(store_managed_save_path(&f->drv.store, "vm", mpath, sizeof(mpath)), 0);
+    fprintf(stderr, "REVIEW: calls=%d rc=%d active=%d image on disk=%d (a restarted daemon: "
+            "managed_save=%d) vmm alive=%d\n", f->calls, f->rc, domain_is_active(d),
+            access(mpath, F_OK) == 0, store_has_managed_save(&f->drv.store, "vm"),
+            alive(d->pid));
+    /* the next start (as after a restart) */
+    domain_unwatch(&f->drv, d);
+    kill(d->pid, SIGKILL);
+    domain_set_stopped(&f->drv.table, d, DOMAIN_SHUTOFF_DESTROYED);
+    d->managed_save = store_has_managed_save(&f->drv.store, "vm");
+    int r = domain_start_async(&f->drv, d, "x", on_done_check, f, &e);
+    fprintf(stderr, "REVIEW: start after restart: %d '%s'\n", r, r < 0 ? e.msg : "");
+    if (r == 0)
+        run_until(f, 3);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = getenv("FAKE_VMM");
@@ -757,6 +841,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_chain_restore_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_save_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_destroy_boot_and_offline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_review_undefine_mid_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_review_cancel_after_save, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_review_cancel_mid_managed_save, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
