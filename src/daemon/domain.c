@@ -232,6 +232,12 @@ int domain_op_check(const struct domain *d, enum domain_op op, struct err *e)
     return err_set(e, EINVAL, "unknown operation %d", (int)op);
 }
 
+int domain_err_unkillable(struct err *e, pid_t pid)
+{
+    return err_set(e, DOMAIN_ERR_UNKILLABLE, "Failed to terminate process %d with SIGKILL: %s",
+                   (int)pid, strerror(EBUSY));
+}
+
 const struct domain_def *domain_current_def(const struct domain *d, bool inactive)
 {
     if (d->live && (!inactive || !d->def))

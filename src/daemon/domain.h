@@ -9,6 +9,7 @@
 #ifndef CVIRT_DAEMON_DOMAIN_H
 #define CVIRT_DAEMON_DOMAIN_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -186,6 +187,13 @@ enum domain_op {
  * -ETIMEDOUT (libvirt's "cannot acquire state change lock") while another
  * operation is in flight on d. */
 int domain_op_check(const struct domain *d, enum domain_op op, struct err *e);
+
+/* The code of the error a VMM that outlives SIGKILL gives: libvirt's
+ * system error "Failed to terminate process N with SIGKILL: Device or
+ * resource busy". Not EBUSY, which means a refused operation here. */
+#define DOMAIN_ERR_UNKILLABLE ENOTRECOVERABLE
+/* Fills e with that error for pid; returns -DOMAIN_ERR_UNKILLABLE. */
+int domain_err_unkillable(struct err *e, pid_t pid);
 
 bool domain_is_active(const struct domain *d);
 /* The definition to show: live while running (unless inactive is asked),

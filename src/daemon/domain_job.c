@@ -353,7 +353,7 @@ static void on_job_timer(void *opaque, uint32_t events)
         if (timer_arm(j, JOB_KILL_MS, &e) == 0)
             return;
     } else {
-        err_set(&e, EBUSY, "Failed to terminate process %d with SIGKILL", (int)d->pid);
+        domain_err_unkillable(&e, d->pid);
     }
     d->destroying = d->saving = false;
     job_end(j, d, -e.code, &e);

@@ -32,7 +32,7 @@ struct domain *domain_rpc_get(struct rpc_client *c, const remote_nonnull_domain 
 /* Handlers, with the rpc_handler signature. */
 int domain_rpc_set_memory_flags(struct rpc_client *c, const void *args, void *ret,
                                 struct rpc_error *err);
-/* Snapshots (domain_snapshot.c). */
+/* Snapshots (domain_snapshot.c, domain_snapshot_ops.c). */
 int domain_rpc_snapshot_create(struct rpc_client *c, const void *args, void *ret,
                                struct rpc_error *err);
 int domain_rpc_snapshot_get_xml(struct rpc_client *c, const void *args, void *ret,

@@ -449,8 +449,7 @@ int domain_stop_vmm(struct domain_driver *drv, struct domain *d, struct err *e)
         pidfd_kill(d->pidfd, SIGKILL);
         if (!pidfd_wait(d->pidfd, DESTROY_KILL_MS)) {
             d->destroying = d->saving = false;
-            return err_set(e, EBUSY, "Failed to terminate process %d with SIGKILL",
-                           (int)d->pid);
+            return domain_err_unkillable(e, d->pid);
         }
     }
     vmm_exited(drv, d);

@@ -32,6 +32,7 @@ int domain_rpc_fail(struct rpc_error *err, const struct err *e)
     switch (e->code) {
     case EBUSY:
         return rpc_err_set(err, VIR_ERR_OPERATION_INVALID, VIR_FROM_QEMU, "%s", msg);
+    case DOMAIN_ERR_UNKILLABLE:
     case ENOENT:
     case EACCES:
         /* A host file a start needs: libvirt reports the system error as is. */

@@ -61,7 +61,17 @@ static void handle_message(struct vmm_client *c, struct json_object *msg)
     if (json_object_object_get_ex(msg, "event", &ev)) {
         struct json_object *data = NULL;
         json_object_object_get_ex(msg, "data", &data);
-        if (c->ops && c->ops->on_event)
+        /* Dropped during connect_async's handshake: QMP sends no event
+         * before qmp_capabilities, and the owner, promised no callback
+         * before ready, would change a domain that has not started (a
+         * STOP or SHUTDOWN emitted before Started). The start reads the
+         * state it needs once ready. One read that holds the reply and
+         * an event after it loses that event too: delivering it would come
+         * before ready. */
+        if (c->stage != STAGE_READY)
+            log_debug("VMM event %s before the handshake ended: dropped",
+                      json_object_get_string(ev));
+        else if (c->ops && c->ops->on_event)
             c->ops->on_event(c->opaque, json_object_get_string(ev), data);
         json_object_put(msg);
         return;

@@ -48,7 +48,8 @@ int vmm_client_connect(struct evloop *loop, const char *path, int timeout_ms,
  * (required), and ready runs once: rc 0 when the client is ready to use
  * (watched as after vmm_client_connect), or a negative errno with e
  * filled, after which the caller frees the client. No other callback runs
- * before ready. ready may free the client. Returns 0 with *out set, or a
+ * before ready: an event the VMM sends before then is dropped (QMP has
+ * none before qmp_capabilities is accepted). ready may free the client. Returns 0 with *out set, or a
  * negative errno (nothing to free, ready never runs). */
 typedef void (*vmm_client_ready_fn)(void *opaque, int rc, const struct err *e);
 int vmm_client_connect_async(struct evloop *loop, const char *path, int timeout_ms,

@@ -46,7 +46,21 @@ daemon_cleanup() {
         [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
     done
     [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    daemon_sanitizer_check
     rm -rf "$ROOT"
+}
+
+# One failure naming every log under ROOT (cvirtd's, the VMMs') that holds
+# a sanitizer report; run once the daemon has exited, so that its leak
+# report at exit is in.  A test that already stopped the daemon has it too.
+daemon_sanitizer_check() {
+    local f bad=()
+    while IFS= read -r f; do
+        grep -qE 'AddressSanitizer|UndefinedBehaviorSanitizer|LeakSanitizer|ThreadSanitizer|: runtime error: ' \
+            "$f" 2>/dev/null && bad+=("${f#"$ROOT"/}")
+    done < <({ [ -f "$ROOT/cvirtd.log" ] && echo "$ROOT/cvirtd.log"
+               find "$ROOT" -path '*/qemu/*.log' -type f 2>/dev/null; })
+    [ ${#bad[@]} -eq 0 ] || tap_fail "sanitizer report in ${bad[*]} (under the test root)"
 }
 
 # start_daemon [ARG...]: cvirtd in the background (its pid in PID, its log

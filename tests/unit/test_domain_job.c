@@ -423,6 +423,18 @@ static void test_destroy_kills_stubborn(void **state)
 
 /* Save to a file (the domain stops as saved), restore from it, a managed
  * save taken by the next start, and a save the VMM refuses. */
+/* A VMM that outlives SIGKILL is libvirt's system error with EBUSY's
+ * text, under a code of its own: EBUSY is a refused operation. */
+static void test_unkillable_error(void **state)
+{
+    struct err e = { 0 };
+    (void)state;
+    assert_int_equal(domain_err_unkillable(&e, 1234), -DOMAIN_ERR_UNKILLABLE);
+    assert_int_not_equal(DOMAIN_ERR_UNKILLABLE, EBUSY);
+    assert_string_equal(e.msg, "Failed to terminate process 1234 with SIGKILL: "
+                        "Device or resource busy");
+}
+
 static void test_save_restore_managed(void **state)
 {
     struct fx *f = *state;
@@ -833,6 +845,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_start_transient_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_then_destroy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_kills_stubborn, setup, teardown),
+        cmocka_unit_test(test_unkillable_error),
         cmocka_unit_test_setup_teardown(test_save_restore_managed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_logged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_mid_start, setup, teardown),

@@ -415,6 +415,46 @@ static void test_async_connect_and_execute(void **state)
     evloop_free(l);
 }
 
+/* Events before the greeting and before qmp_capabilities' reply, then
+ * one once the client is ready. */
+static void script_early_events(int fd)
+{
+    put(fd, "{\"event\": \"STOP\"}\r\n");
+    put(fd, GREETING);
+    long id = get_request(fd, NULL, 0);
+    put(fd, "{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": true}}\r\n");
+    reply(fd, id, "{}");
+    usleep(100000);
+    put(fd, "{\"event\": \"RESUME\"}\r\n");
+    char buf[16];
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+}
+
+/* The owner hears no event before ready; those after it it does. */
+static void test_async_no_event_before_ready(void **state)
+{
+    struct server srv;
+    struct async_seen a = { 0 };
+    struct vmm_client *c = NULL;
+    struct err e = { 0 };
+    struct evloop *l = evloop_new();
+    (void)state;
+    server_start(&srv, script_early_events);
+    assert_int_equal(vmm_client_connect_async(l, srv.path, 2000, &async_ops, &a, on_ready, &c,
+                                              &e), 0);
+    spin(l, &a.ready_calls, 1);
+    assert_int_equal(a.ready_rc, 0);
+    spin(l, &a.ev.events, 1);
+    assert_string_equal(a.ev.last, "RESUME");
+    for (int i = 0; i < 4; i++)
+        evloop_run_once(l, 20);
+    assert_int_equal(a.ev.events, 1);
+    vmm_client_free(c);
+    server_stop(&srv);
+    evloop_free(l);
+}
+
 static void script_caps_refused(int fd)
 {
     put(fd, GREETING);
@@ -496,6 +536,7 @@ int main(void)
         cmocka_unit_test(test_no_socket),
         cmocka_unit_test(test_async_connect_and_execute),
         cmocka_unit_test(test_async_failures),
+        cmocka_unit_test(test_async_no_event_before_ready),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
