@@ -151,7 +151,11 @@ int domain_add_transient(struct domain_table *t, struct domain_def *def,
         return r;
     if (d) {
         /* A defined, inactive domain of that name: libvirt starts it with
-         * the given XML as its live definition and keeps it persistent. */
+         * the given XML as its live definition and keeps it persistent.
+         * Not under an operation in flight, which owns d->live. */
+        r = domain_op_check(d, DOMAIN_OP_START, e);
+        if (r < 0)
+            return r;
         domain_def_free(d->live);
         d->live = def;
         *out = d;

@@ -258,6 +258,12 @@ int domain_start_async(struct domain_driver *drv, struct domain *d, const char *
     return start_job(drv, d, NULL, false, api, done, opaque, e);
 }
 
+int domain_create_async(struct domain_driver *drv, struct domain *d, const char *api,
+                        domain_done_fn done, void *opaque, struct err *e)
+{
+    return start_job(drv, d, NULL, false, api, done, opaque, e);
+}
+
 static void log_start_done(void *opaque, struct domain *d, int rc, const struct err *e)
 {
     if (rc < 0)

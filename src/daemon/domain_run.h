@@ -101,6 +101,10 @@ typedef void (*domain_done_fn)(void *opaque, struct domain *d, int rc, const str
 /* A start (from the managed save image when there is one). */
 int domain_start_async(struct domain_driver *drv, struct domain *d, const char *api,
                        domain_done_fn done, void *opaque, struct err *e);
+/* A boot of d's live definition that ignores a managed save image (which
+ * stays), as libvirt's createXML of a defined inactive domain does. */
+int domain_create_async(struct domain_driver *drv, struct domain *d, const char *api,
+                        domain_done_fn done, void *opaque, struct err *e);
 /* A restore from a save file (the domain is found or added as for
  * domain_restore). */
 int domain_restore_async(struct domain_driver *drv, const char *path, const char *api,

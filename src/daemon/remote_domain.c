@@ -542,13 +542,25 @@ static int h_create_xml(struct rpc_client *c, const void *args, void *ret,
     struct err e = { 0 };
     if (domain_def_parse(a->xml_desc, strlen(a->xml_desc), 0, &def, &e) < 0)
         return domain_rpc_fail_xml(err, &e);
+    /* The reply is deferred before the table changes: a failure to defer
+     * then leaves no shut-off transient domain behind. */
+    struct rpc_deferred *dr = rpc_defer(c, err);
+    if (!dr) {
+        domain_def_free(def);
+        return -1;
+    }
     struct domain *d;
     if (domain_add_transient(&drv->table, def, &d, &e) < 0) {
         domain_def_free(def);
-        return domain_rpc_fail(err, &e);
+        done_error(dr, &e);
+        return RPC_HANDLER_DEFERRED;
     }
-    /* The domain (and def with it) is gone again when the start fails. */
-    return defer_op(c, OP_START, d, NULL, done_dom, err);
+    /* The given XML boots even when d has a managed save image (libvirt
+     * starts it cold); a failed start drops the domain, or for a defined
+     * one its live definition. */
+    if (domain_create_async(drv, d, "remoteDispatchDomainCreateXML", done_dom, dr, &e) < 0)
+        done_error(dr, &e);
+    return RPC_HANDLER_DEFERRED;
 }
 
 static int h_destroy(struct rpc_client *c, const void *args, void *ret,

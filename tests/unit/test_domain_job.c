@@ -501,6 +501,50 @@ static void test_save_restore_managed(void **state)
     assert_int_equal(f->calls, 8);
 }
 
+/* createXML of a defined domain with a managed save image boots the given
+ * XML (the image stays, as with libvirt); the live definition is not
+ * replaced while an operation on the domain is in flight. */
+static void test_create_xml_over_managed_save(void **state)
+{
+    struct fx *f = *state;
+    setenv("FAKE_VMM", "ok", 1);
+    struct domain *d = define(f, "vm");
+    struct err e = { 0 };
+    assert_int_equal(domain_start_async(&f->drv, d, "x", on_done, f, &e), 0);
+    run_until(f, 1);
+    assert_int_equal(domain_save_async(&f->drv, d, NULL, true, "x", on_done, f, &e), 0);
+    run_until(f, 2);
+    assert_int_equal(f->rc, 0);
+    assert_true(d->managed_save);
+    char *xml = domain_def_format(d->def, DOMAIN_FORMAT_INACTIVE);
+    assert_non_null(xml);
+    struct domain_def *def, *def2;
+    assert_int_equal(domain_def_parse(xml, strlen(xml), 0, &def, &e), 0);
+    assert_int_equal(domain_def_parse(xml, strlen(xml), 0, &def2, &e), 0);
+    free(xml);
+    struct domain *got;
+    assert_int_equal(domain_add_transient(&f->drv.table, def, &got, &e), 0);
+    assert_ptr_equal(got, d);
+    assert_ptr_equal(d->live, def);
+    assert_int_equal(domain_create_async(&f->drv, d, "remoteDispatchDomainCreateXML", on_done,
+                                         f, &e), 0);
+    e = (struct err){ 0 };
+    assert_true(domain_add_transient(&f->drv.table, def2, &got, &e) < 0);
+    assert_ptr_equal(d->live, def);
+    domain_def_free(def2);
+    run_until(f, 3);
+    assert_int_equal(f->rc, 0);
+    assert_int_equal(d->state, DOMAIN_RUNNING);
+    assert_int_equal(d->reason, DOMAIN_RUNNING_BOOTED);
+    assert_true(d->managed_save);
+    char mpath[4096];
+    assert_int_equal(store_managed_save_path(&f->drv.store, "vm", mpath, sizeof(mpath)), 0);
+    assert_int_equal(access(mpath, F_OK), 0);
+    assert_int_equal(domain_destroy_async(&f->drv, d, "x", on_done, f, &e), 0);
+    run_until(f, 4);
+    assert_int_equal(f->rc, 0);
+}
+
 /* The daemon's own starts (autostart, restart after power-off) go on from
  * the loop too, and hold the lock under their own name meanwhile. */
 static void test_start_logged(void **state)
@@ -847,6 +891,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_destroy_kills_stubborn, setup, teardown),
         cmocka_unit_test(test_unkillable_error),
         cmocka_unit_test_setup_teardown(test_save_restore_managed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_xml_over_managed_save, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_logged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_mid_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_save_restore, setup, teardown),
