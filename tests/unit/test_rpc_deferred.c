@@ -10,11 +10,16 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "daemon/daemon.h"
+#include "daemon/rpc/client.h"
 #include "daemon/rpc/server.h"
+#include "util/evloop.h"
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -193,6 +198,55 @@ static void test_client_gone_first(void **state)
     rpc_client_close(other);
 }
 
+/* A client closed outside its own I/O, with nothing left to send (a late
+ * reply that could not be encoded: dispatch.c marks it closed and kicks
+ * it), has an fd that may never fire again: the loop still frees it, and
+ * the peer sees the connection end instead of waiting for ever. A reply
+ * the peer cannot take (it stopped reading) ends the same way. */
+static void hup_after(struct evloop *l, int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+    bool hup = false;
+    for (int i = 0; i < 20 && !hup; i++) {
+        evloop_run_once(l, 50);
+        hup = poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR));
+    }
+    assert_true(hup);
+}
+
+static void test_closed_by_late_reply_is_freed(void **state)
+{
+    struct fixture *f = *state;
+    struct err e = {0};
+    struct evloop *l = evloop_new();
+    assert_non_null(l);
+    struct rpc_server *srv = rpc_server_new(l, &f->table, &f->d, &e);
+    assert_non_null(srv);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    struct rpc_client *c = rpc_client_new(srv, sv[0], false);
+    assert_non_null(c);
+    c->closed = true;
+    rpc_client_kick(c);
+    hup_after(l, sv[1]);
+    close(sv[1]);
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    assert_non_null(rpc_client_new(srv, sv[0], false));
+    uint8_t msg[28];
+    size_t n = make_call(msg, 9, 5);
+    assert_int_equal(write(sv[1], msg, n), (ssize_t)n);
+    for (int i = 0; i < 20 && npending == 0; i++)
+        evloop_run_once(l, 50);
+    assert_int_equal(npending, 1);
+    assert_int_equal(shutdown(sv[1], SHUT_RD), 0);
+    rpc_deferred_fail(pending[0], NULL);
+    hup_after(l, sv[1]);
+    close(sv[1]);
+    rpc_server_free(srv);
+    evloop_free(l);
+}
+
 /* The whole server goes with a call waiting (the daemon stops). */
 static void test_server_gone_first(void **state)
 {
@@ -253,6 +307,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_later_reply_after_other_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_gone_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_gone_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_closed_by_late_reply_is_freed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generic_error_and_liar, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defer_outside_call, setup, teardown),
     };

@@ -37,6 +37,7 @@ struct rpc_server {
     struct rpc_client *clients;
     int nclients;
     int timer_fd;
+    int sweep_fd;               /* one-shot: frees clients closed from outside */
     int ka_interval;
     int ka_count;
 };
@@ -250,10 +251,18 @@ int rpc_client_feed(struct rpc_client *c, const void *data, size_t len)
     return c->closed ? -ECONNRESET : 0;
 }
 
+static void sweep_arm(struct rpc_server *s);
+
 static void client_update_events(struct rpc_client *c)
 {
     if (c->fd < 0 || !c->srv->loop)
         return;
+    if (c->closed) {
+        /* Closed outside its own I/O (a late reply, an event): its fd may
+         * never fire again, so the loop frees it on its next turn. */
+        sweep_arm(c->srv);
+        return;
+    }
     size_t pending = rpc_buf_pending(&c->out);
     uint32_t ev = pending ? EPOLLOUT : 0;
     if (pending < OUT_HIGH_WATER)
@@ -283,10 +292,47 @@ static void client_flush(struct rpc_client *c)
 
 void rpc_client_kick(struct rpc_client *c)
 {
-    if (c->fd < 0 || !c->srv->loop || c->closed)
+    if (c->fd < 0 || !c->srv->loop)
         return;
-    client_flush(c);
+    if (!c->closed)
+        client_flush(c);
     client_update_events(c);
+}
+
+/* Frees the clients marked closed. Runs from the loop, so never inside a
+ * client's own callback nor while a caller holds one. */
+static void sweep_run(void *opaque, uint32_t events)
+{
+    struct rpc_server *s = opaque;
+    uint64_t n;
+    (void)events;
+    if (read(s->sweep_fd, &n, sizeof(n)) < 0)
+        return;
+    struct rpc_client *next;
+    for (struct rpc_client *c = s->clients; c; c = next) {
+        next = c->next;
+        if (c->closed && c->fd >= 0)
+            client_free(c);
+    }
+}
+
+static void sweep_arm(struct rpc_server *s)
+{
+    if (!s->loop)
+        return;
+    if (s->sweep_fd < 0) {
+        int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (fd < 0)
+            return;
+        if (evloop_add(s->loop, fd, EPOLLIN, sweep_run, s) < 0) {
+            close(fd);
+            return;
+        }
+        s->sweep_fd = fd;
+    }
+    struct itimerspec its = { .it_value = { 0, 1 } };
+    if (timerfd_settime(s->sweep_fd, 0, &its, NULL) < 0)
+        log_warn("cannot arm the closed clients' sweep: %s", strerror(errno));
 }
 
 static void client_read(struct rpc_client *c)
@@ -438,6 +484,7 @@ struct rpc_server *rpc_server_new(struct evloop *loop, const struct rpc_table *t
     s->table = table;
     s->d = d;
     s->timer_fd = -1;
+    s->sweep_fd = -1;
     s->ka_interval = RPC_KEEPALIVE_INTERVAL;
     s->ka_count = RPC_KEEPALIVE_COUNT;
     if (!loop)
@@ -476,6 +523,10 @@ void rpc_server_free(struct rpc_server *s)
     if (s->timer_fd >= 0) {
         evloop_del(s->loop, s->timer_fd);
         close(s->timer_fd);
+    }
+    if (s->sweep_fd >= 0) {
+        evloop_del(s->loop, s->sweep_fd);
+        close(s->sweep_fd);
     }
     free(s);
 }
