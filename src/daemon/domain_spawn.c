@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -83,12 +84,41 @@ static void exec_vmm(char *const *argv, int logfd, int nullfd, int keepfd, int e
     _exit(127);
 }
 
+/* In the intermediate child: the VMM's pid, with a pidfd for it attached
+ * when one can be had. The pidfd is opened here because only here is the
+ * pid certain to be the VMM's: it is our child, which nobody else can
+ * reap, so even a VMM that died at once is still a zombie holding its
+ * pid. Once we exit it is init's to reap, and the pid may be reused
+ * before the daemon could open a pidfd by number. */
+static void send_vmm_pid(int sock, pid_t g)
+{
+    int32_t v = g;
+    struct iovec iov = { .iov_base = &v, .iov_len = sizeof(v) };
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+    int pidfd = g > 0 ? domain_pidfd_open(g) : -1;
+    if (pidfd >= 0) {
+        memset(&u, 0, sizeof(u));
+        m.msg_control = u.buf;
+        m.msg_controllen = sizeof(u.buf);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
+    }
+    (void)!sendmsg(sock, &m, MSG_NOSIGNAL);
+}
+
 /* Starts argv detached: its own session, not our child (a double fork), so
  * it outlives the daemon. keepfd (when > 2) is inherited as it is numbered.
- * The intermediate child writes the VMM's pid to a pipe, the VMM its errno
- * when exec fails; the pipe's end (all writers gone: the intermediate
- * exited, the VMM exec'd) says the spawn is over, and sp->pipefd watches
- * for it without blocking. */
+ * The intermediate child sends the VMM's pid and a pidfd for it on a
+ * socket pair, the VMM its errno when exec fails; the end of the stream
+ * (all writers gone: the intermediate exited, the VMM exec'd) says the
+ * spawn is over, and sp->pipefd watches for it without blocking. */
 static int spawn_begin(char *const *argv, int logfd, int keepfd, struct domain_spawn *sp,
                        struct err *e)
 {
@@ -96,9 +126,9 @@ static int spawn_begin(char *const *argv, int logfd, int keepfd, struct domain_s
     int pfd[2];
     if (nullfd < 0)
         return err_set_errno(e, errno, "cannot open /dev/null");
-    if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) < 0) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pfd) < 0) {
         close(nullfd);
-        return err_set_errno(e, errno, "pipe");
+        return err_set_errno(e, errno, "socketpair");
     }
     pid_t child = fork();
     if (child == 0) {
@@ -107,8 +137,7 @@ static int spawn_begin(char *const *argv, int logfd, int keepfd, struct domain_s
         pid_t g = fork();
         if (g == 0)
             exec_vmm(argv, logfd, nullfd, keepfd, pfd[1]);
-        int32_t v = g;
-        (void)!write(pfd[1], &v, sizeof(v));
+        send_vmm_pid(pfd[1], g);
         _exit(g < 0 ? 1 : 0);
     }
     close(pfd[1]);
@@ -123,15 +152,41 @@ static int spawn_begin(char *const *argv, int logfd, int keepfd, struct domain_s
     return 0;
 }
 
+/* Keeps the first descriptor m carries in sp->pidfd; closes any other. */
+static void take_fds(struct domain_spawn *sp, struct msghdr *m)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (sp->pidfd < 0)
+                sp->pidfd = fd;
+            else
+                close(fd);
+        }
+    }
+}
+
 int domain_spawn_poll(struct domain_spawn *sp)
 {
     for (;;) {
         uint8_t tmp[16];
-        ssize_t n = read(sp->pipefd, tmp, sizeof(tmp));
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(2 * sizeof(int))];
+        } u;
+        struct iovec iov = { .iov_base = tmp, .iov_len = sizeof(tmp) };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                            .msg_controllen = sizeof(u.buf) };
+        ssize_t n = recvmsg(sp->pipefd, &m, MSG_CMSG_CLOEXEC);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return errno == EAGAIN ? 0 : 1;
+        take_fds(sp, &m);
         if (n == 0)
             return 1;
         size_t room = sizeof(sp->buf) - sp->got;
@@ -376,17 +431,27 @@ int domain_spawn_end(struct domain_driver *drv, struct domain *d, struct domain_
 {
     pid_t pid = 0;
     int r = spawn_result(sp, drv->vmm_path, &pid, e);
-    int pidfd = r == 0 ? domain_pidfd_open(pid) : -1;
-    if (r == 0 && pidfd < 0 && errno == ESRCH) {
+    /* The pidfd came from the intermediate child (send_vmm_pid): opening
+     * one here by number could name another process by now. */
+    int pidfd = sp->pidfd;
+    sp->pidfd = -1;
+    struct pollfd pp = { .fd = pidfd, .events = POLLIN };
+    if (r == 0 && pidfd >= 0 && poll(&pp, 1, 0) == 1) {
         char tail[512];
         domain_log_tail(sp->log_path, sp->log_off, tail, sizeof(tail));
         r = err_set(e, EIO, "the VMM exited at once: %s", tail[0] ? tail : "(no message)");
     } else if (r == 0 && pidfd < 0) {
-        /* Unwatchable (a kernel before 5.3): it must not run unmanaged. */
-        r = err_set_errno(e, errno, "cannot watch the VMM (pidfd_open)");
+        /* Unwatchable (a kernel before 5.3): it must not run unmanaged;
+         * by pid, as there is nothing better there. */
+        r = err_set(e, ENOSYS, "cannot watch the VMM (no pidfd)");
         kill(pid, SIGKILL);
     }
     if (r < 0) {
+        if (pidfd >= 0) {
+            /* Exited, or never ran: the pidfd still names it. */
+            syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+            close(pidfd);
+        }
         char sock[108];
         if (store_sock_path(&drv->store, d->name, d->uuid, sock, sizeof(sock)) == 0)
             unlink(sock);
