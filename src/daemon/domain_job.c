@@ -5,7 +5,9 @@
  * one waits; the operation's owner hears of the end once, through done.
  *
  * One job per domain: while it runs, domain_op_check() refuses the other
- * lifecycle operations on that domain with libvirt's lock error. */
+ * lifecycle operations on that domain with libvirt's lock error. Except
+ * destroy, which (as libvirt's, which kills the process before it takes
+ * the job) ends a start or a save in flight and takes its place. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -132,7 +134,8 @@ static int timer_arm(struct domain_job *j, int ms, struct err *e)
 
 /* ---- start ---- */
 
-static void start_fail(struct domain_job *j, int rc, const struct err *e)
+/* Returns true when d was a transient domain and is gone. */
+static bool start_fail(struct domain_job *j, int rc, const struct err *e)
 {
     struct domain *d = j->d;
     log_warn("domain '%s': start failed: %s", d->name, e->msg);
@@ -150,6 +153,7 @@ static void start_fail(struct domain_job *j, int rc, const struct err *e)
     d->job_api = NULL;
     bool gone = domain_start_failed(j->drv, d);
     job_end(j, gone ? NULL : d, rc, e);
+    return gone;
 }
 
 static void on_start_ready(void *opaque, int rc, const struct err *ce)
@@ -365,9 +369,57 @@ static void on_job_timer(void *opaque, uint32_t events)
     job_end(j, d, -e.code, &e);
 }
 
+/* The save in flight on d becomes a destroy: its own caller hears now
+ * (an error while the image is still being written, whose file goes;
+ * success once it is whole), and the VMM is killed at once, as quit may
+ * wait behind the migration. */
+static int save_to_destroy(struct domain_job *j, const char *api, domain_done_fn done,
+                           void *opaque, struct err *e)
+{
+    struct domain *d = j->d;
+    int r = timer_arm(j, JOB_KILL_MS, e);
+    if (r < 0)
+        return r;
+    struct err se = { 0 };
+    int rc = 0;
+    if (j->stage == STAGE_MIGRATE) {
+        vmm_client_cancel_async(d->vmm);
+        unlink(j->part);
+        rc = err_set(&se, ECANCELED, "domain '%s' was destroyed during its save", d->name);
+    } else if (j->managed) {
+        d->managed_save = true;
+    }
+    domain_done_fn save_done = j->done;
+    void *save_opaque = j->opaque;
+    j->kind = JOB_DESTROY;
+    j->stage = STAGE_KILL;
+    j->done = done;
+    j->opaque = opaque;
+    d->job_api = api;
+    d->destroying = true;
+    log_warn("domain '%s': destroyed during its save, killing pid %d", d->name, (int)d->pid);
+    pidfd_kill(d->pidfd, SIGKILL);
+    if (save_done)
+        save_done(save_opaque, d, rc, rc < 0 ? &se : NULL);
+    return 0;
+}
+
 int domain_destroy_async(struct domain_driver *drv, struct domain *d, const char *api,
                          domain_done_fn done, void *opaque, struct err *e)
 {
+    struct domain_job *cur = d->job;
+    if (cur && cur->kind == JOB_START) {
+        /* The start's caller gets the error; the destroy is done with it,
+         * as libvirt's of a domain that had not got as far as running. */
+        struct err se = { 0 };
+        err_set(&se, ECANCELED, "domain '%s' was destroyed during its start", d->name);
+        bool gone = start_fail(cur, -ECANCELED, &se);
+        if (done)
+            done(opaque, gone ? NULL : d, 0, NULL);
+        return 0;
+    }
+    if (cur && cur->kind == JOB_SAVE)
+        return save_to_destroy(cur, api, done, opaque, e);
     int r = domain_op_check(d, DOMAIN_OP_DESTROY, e);
     if (r < 0)
         return r;

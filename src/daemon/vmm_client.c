@@ -236,6 +236,21 @@ static void on_readable(void *opaque, uint32_t events)
     }
 }
 
+static void timer_stop(struct vmm_client *c);
+
+void vmm_client_cancel_async(struct vmm_client *c)
+{
+    if (!c || !c->done)
+        return;
+    /* Its reply, should it come, matches nothing and is dropped. */
+    c->done = NULL;
+    c->done_opaque = NULL;
+    c->want_id = 0;
+    json_object_put(c->reply);
+    c->reply = NULL;
+    timer_stop(c);
+}
+
 int vmm_client_peer_pid(const struct vmm_client *c)
 {
     struct ucred cred;

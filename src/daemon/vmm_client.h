@@ -68,6 +68,9 @@ typedef void (*vmm_client_reply_fn)(void *opaque, int rc, struct json_object *re
 int vmm_client_execute_async(struct vmm_client *c, const char *cmd, struct json_object *args,
                              int timeout_ms, vmm_client_reply_fn done, void *opaque,
                              struct err *e);
+/* Forgets the command of execute_async in flight (its owner is going):
+ * done never runs for it, its reply is dropped. Nothing when none is. */
+void vmm_client_cancel_async(struct vmm_client *c);
 /* Sends a command and forgets it (quit on destroy: the exit answers). */
 int vmm_client_send(struct vmm_client *c, const char *cmd, struct err *e);
 

@@ -124,11 +124,11 @@ check(done and isinstance(v, int) and v > 0,
 # connection before the start's (libvirt's client matches them by serial).
 done, v = bounded(lambda: a.getVersion(), "version-same")
 check(done and isinstance(v, int), "the starting client's own getVersion is answered first")
-done, v = bounded(lambda: b.lookupByName(NAME).destroy(), "destroy-locked")
+done, v = bounded(lambda: b.lookupByName(NAME).suspend(), "suspend-locked")
 check(done and isinstance(v, libvirt.libvirtError) and
       v.get_error_code() == libvirt.VIR_ERR_OPERATION_TIMEOUT and
       "cannot acquire state change lock" in str(v),
-      "a destroy meanwhile gets the state change lock error: %s" % v)
+      "a suspend meanwhile gets the state change lock error: %s" % v)
 done, v = bounded(lambda: subprocess.run(["virsh", "-c", URI, "list", "--all"],
                                          capture_output=True, text=True, timeout=BOUND),
                   "virsh-list")
@@ -141,7 +141,7 @@ t.join(BOUND * 2)
 check(box.get("rc") == 0, "the start then completes: %s" % box.get("rc"))
 check(dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING, "the domain runs")
 check(all(before(x, "start") for x in
-          ("list-other", "version-other", "version-same", "destroy-locked", "virsh-list")),
+          ("list-other", "version-other", "version-same", "suspend-locked", "virsh-list")),
       "completion order: every other call before the start (%s)" % " ".join(order))
 check(wait_for(lambda: "event-started" in order, 10) and before("virsh-list", "event-started"),
       "the Started event comes once the VMM answered, after the other calls")
@@ -180,7 +180,62 @@ check(wait_for(lambda: "event-started" in order and order.count("event-started")
 check(dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING, "the domain runs after its client left")
 done, v = bounded(lambda: b.getVersion(), "version-after")
 check(done and isinstance(v, int), "the daemon still answers")
-dom.destroy()
-check(not dom.isActive(), "destroyed")
+
+# ---- a save that hangs in its migration ----
+# cvirt-vmm writes the image to PATH.tmp, then renames it: a FIFO nobody
+# reads there blocks it in the middle of migrate.
+image = os.path.join(GATE, "gated.save")
+fifo = image + ".tmp"
+os.mkfifo(fifo)
+sbox = {}
+
+
+def saver():
+    try:
+        dom.save(image)
+        sbox["rc"] = 0
+    except libvirt.libvirtError as e:
+        sbox["rc"] = e
+    note("save-hung")
+
+
+ts = threading.Thread(target=saver, daemon=True)
+ts.start()
+
+
+def save_in_flight():
+    try:
+        b.lookupByName(NAME).suspend()
+        b.lookupByName(NAME).resume()
+    except libvirt.libvirtError as e:
+        return "remoteDispatchDomainSave" in str(e)
+    return False
+
+
+check(wait_for(save_in_flight), "a save blocked on a FIFO nobody reads stays in flight")
+done, v = bounded(lambda: b.lookupByName(NAME).destroy(), "destroy-save")
+check(done and v == 0, "a destroy during it is not refused: %s" % v)
+ts.join(BOUND)
+rc = sbox.get("rc")
+check(isinstance(rc, libvirt.libvirtError) and "destroyed during its save" in str(rc),
+      "the save's own caller gets a clear error: %s" % rc)
+check(not os.path.exists(image), "no save image is left")
+os.unlink(fifo)
+st = dom.state()
+check(st[0] == libvirt.VIR_DOMAIN_SHUTOFF and st[1] == libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED,
+      "the domain is shut off (destroyed): %s" % (st,))
+
+# ---- a destroy during a start held at the gate ----
+gate_reset()
+box = {}
+t = starter(dom, box, "start-destroyed")
+check(wait_for(lambda: os.path.exists(gate("started"))), "a fourth start reaches the gate")
+done, v = bounded(lambda: b.lookupByName(NAME).destroy(), "destroy-start")
+check(done and v == 0, "a destroy during the start succeeds at once: %s" % v)
+t.join(BOUND)
+rc = box.get("rc")
+check(isinstance(rc, libvirt.libvirtError) and "destroyed during its start" in str(rc),
+      "the start's own caller gets a clear error: %s" % rc)
+check(not dom.isActive() and dom.ID() == -1, "destroyed: no id, not active")
 a.close()
 b.close()

@@ -112,6 +112,8 @@ static int fake_vmm(const char *mode, int argc, char **argv)
         if (strstr(line, "\"quit\"") && !strcmp(mode, "stubborn"))
             continue;
         const char *uri = strstr(line, "\"file:");
+        if (uri && !strcmp(mode, "savehang"))
+            continue;       /* a migration that never ends */
         if (uri && !strcmp(mode, "savefail")) {
             snprintf(out, sizeof(out), "{\"error\": {\"class\": \"GenericError\", "
                      "\"desc\": \"disk full\"}, \"id\": %s}\r\n", id);
@@ -401,6 +403,96 @@ static void test_start_then_destroy(void **state)
     assert_int_equal(f->stop_detail, DOMAIN_EVENT_STOPPED_DESTROYED);
     assert_false(pid_file(f, "vm"));
     assert_false(alive(pid));
+}
+
+/* The destroy's own done, apart from the operation it ends. */
+struct seen2 {
+    int calls, rc;
+    struct domain *d;
+};
+
+static void on_done2(void *opaque, struct domain *d, int rc, const struct err *e)
+{
+    struct seen2 *s = opaque;
+    (void)e;
+    s->calls++;
+    s->rc = rc;
+    s->d = d;
+}
+
+/* A destroy during a start does not wait for it: the start ends with an
+ * error for its caller, its VMM killed and its files gone, and the
+ * destroy succeeds. */
+static void test_destroy_ends_start(void **state)
+{
+    struct fx *f = *state;
+    setenv("FAKE_VMM", "silent", 1);
+    struct domain *d = define(f, "vm");
+    struct err e = { 0 };
+    assert_int_equal(domain_start_async(&f->drv, d, "x", on_done, f, &e), 0);
+    for (int i = 0; i < 100 && !d->pid; i++)
+        evloop_run_once(f->loop, 50);
+    pid_t pid = d->pid;
+    assert_true(pid > 0);
+    struct seen2 s2 = { 0 };
+    assert_int_equal(domain_destroy_async(&f->drv, d, "remoteDispatchDomainDestroy", on_done2,
+                                          &s2, &e), 0);
+    run_until(f, 1);
+    assert_int_equal(f->rc, -ECANCELED);
+    assert_non_null(strstr(f->msg, "destroyed during its start"));
+    for (int i = 0; i < 100 && !s2.calls; i++)
+        evloop_run_once(f->loop, 50);
+    assert_int_equal(s2.calls, 1);
+    assert_int_equal(s2.rc, 0);
+    assert_null(d->job);
+    assert_int_equal(d->id, -1);
+    assert_int_equal(d->state, DOMAIN_SHUTOFF);
+    assert_false(pid_file(f, "vm"));
+    assert_false(alive(pid));
+    assert_int_equal(f->started, 0);
+}
+
+/* A destroy during a save whose migration hangs: the save fails at once
+ * for its caller and leaves no file, the VMM is killed, the destroy ends
+ * when it is gone. */
+static void test_destroy_ends_hung_save(void **state)
+{
+    struct fx *f = *state;
+    setenv("FAKE_VMM", "savehang", 1);
+    struct domain *d = define(f, "vm");
+    struct err e = { 0 };
+    assert_int_equal(domain_start_async(&f->drv, d, "x", on_done, f, &e), 0);
+    run_until(f, 1);
+    assert_int_equal(f->rc, 0);
+    pid_t pid = d->pid;
+    assert_int_equal(domain_save_async(&f->drv, d, NULL, true, "remoteDispatchDomainManagedSave",
+                                       on_done, f, &e), 0);
+    for (int i = 0; i < 4; i++)
+        evloop_run_once(f->loop, 20);
+    assert_int_equal(f->calls, 1);            /* still saving */
+    struct seen2 s2 = { 0 };
+    assert_int_equal(domain_destroy_async(&f->drv, d, "remoteDispatchDomainDestroy", on_done2,
+                                          &s2, &e), 0);
+    run_until(f, 2);
+    assert_int_equal(f->rc, -ECANCELED);
+    assert_non_null(strstr(f->msg, "destroyed during its save"));
+    time_t end = time(NULL) + 10;
+    while (!s2.calls && time(NULL) < end)
+        evloop_run_once(f->loop, 100);
+    assert_int_equal(s2.calls, 1);
+    assert_int_equal(s2.rc, 0);
+    assert_null(d->job);
+    assert_int_equal(d->state, DOMAIN_SHUTOFF);
+    assert_int_equal(d->reason, DOMAIN_SHUTOFF_DESTROYED);
+    assert_false(d->managed_save);
+    char mpath[4096], part[4200];
+    assert_int_equal(store_managed_save_path(&f->drv.store, "vm", mpath, sizeof(mpath)), 0);
+    snprintf(part, sizeof(part), "%s.part", mpath);
+    assert_int_not_equal(access(mpath, F_OK), 0);
+    assert_int_not_equal(access(part, F_OK), 0);
+    assert_false(alive(pid));
+    assert_false(pid_file(f, "vm"));
+    assert_int_equal(f->calls, 2);            /* the save heard once */
 }
 
 /* A VMM that ignores quit is killed after the quit wait. */
@@ -889,6 +981,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_start_transient_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_then_destroy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_kills_stubborn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_ends_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_ends_hung_save, setup, teardown),
         cmocka_unit_test(test_unkillable_error),
         cmocka_unit_test_setup_teardown(test_save_restore_managed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_xml_over_managed_save, setup, teardown),
