@@ -369,10 +369,11 @@ static void on_job_timer(void *opaque, uint32_t events)
     job_end(j, d, -e.code, &e);
 }
 
-/* The save in flight on d becomes a destroy: its own caller hears now
- * (an error while the image is still being written, whose file goes;
- * success once it is whole), and the VMM is killed at once, as quit may
- * wait behind the migration. */
+/* The save in flight on d becomes a destroy: its own caller hears an
+ * error now and its file goes, even when already whole and the VMM
+ * quitting (a snapshot chain then ends before its offline step instead of
+ * working on images whose VM it could not start again), and the VMM is
+ * killed at once, as quit may wait behind the migration. */
 static int save_to_destroy(struct domain_job *j, const char *api, domain_done_fn done,
                            void *opaque, struct err *e)
 {
@@ -381,14 +382,13 @@ static int save_to_destroy(struct domain_job *j, const char *api, domain_done_fn
     if (r < 0)
         return r;
     struct err se = { 0 };
-    int rc = 0;
-    if (j->stage == STAGE_MIGRATE) {
+    int rc = err_set(&se, ECANCELED, "domain '%s' was destroyed during its save", d->name);
+    if (j->stage == STAGE_MIGRATE)
         vmm_client_cancel_async(d->vmm);
-        unlink(j->part);
-        rc = err_set(&se, ECANCELED, "domain '%s' was destroyed during its save", d->name);
-    } else if (j->managed) {
-        d->managed_save = true;
-    }
+    unlink(j->part);
+    if (strcmp(j->part, j->path))
+        unlink(j->path);
+    d->saving = false;
     domain_done_fn save_done = j->done;
     void *save_opaque = j->opaque;
     j->kind = JOB_DESTROY;
@@ -400,7 +400,7 @@ static int save_to_destroy(struct domain_job *j, const char *api, domain_done_fn
     log_warn("domain '%s': destroyed during its save, killing pid %d", d->name, (int)d->pid);
     pidfd_kill(d->pidfd, SIGKILL);
     if (save_done)
-        save_done(save_opaque, d, rc, rc < 0 ? &se : NULL);
+        save_done(save_opaque, d, rc, &se);
     return 0;
 }
 
