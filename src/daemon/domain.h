@@ -192,6 +192,8 @@ int domain_op_check(const struct domain *d, enum domain_op op, struct err *e);
  * system error "Failed to terminate process N with SIGKILL: Device or
  * resource busy". Not EBUSY, which means a refused operation here. */
 #define DOMAIN_ERR_UNKILLABLE ENOTRECOVERABLE
+/* The code of the error an operation ends with when a destroy ends it. */
+#define DOMAIN_ERR_DESTROYED ESHUTDOWN
 /* Fills e with that error for pid; returns -DOMAIN_ERR_UNKILLABLE. */
 int domain_err_unkillable(struct err *e, pid_t pid);
 

@@ -382,7 +382,7 @@ static int save_to_destroy(struct domain_job *j, const char *api, domain_done_fn
     if (r < 0)
         return r;
     struct err se = { 0 };
-    int rc = err_set(&se, ECANCELED, "domain '%s' was destroyed during its save", d->name);
+    int rc = err_set(&se, DOMAIN_ERR_DESTROYED, "domain '%s' was destroyed during its save", d->name);
     if (j->stage == STAGE_MIGRATE)
         vmm_client_cancel_async(d->vmm);
     unlink(j->part);
@@ -412,8 +412,8 @@ int domain_destroy_async(struct domain_driver *drv, struct domain *d, const char
         /* The start's caller gets the error; the destroy is done with it,
          * as libvirt's of a domain that had not got as far as running. */
         struct err se = { 0 };
-        err_set(&se, ECANCELED, "domain '%s' was destroyed during its start", d->name);
-        bool gone = start_fail(cur, -ECANCELED, &se);
+        err_set(&se, DOMAIN_ERR_DESTROYED, "domain '%s' was destroyed during its start", d->name);
+        bool gone = start_fail(cur, -DOMAIN_ERR_DESTROYED, &se);
         if (done)
             done(opaque, gone ? NULL : d, 0, NULL);
         return 0;
@@ -567,8 +567,11 @@ static void chain_started(void *opaque, struct domain *d, int rc, const struct e
     struct err e = { 0 };
     if (rc < 0) {
         e = *se;
-        /* Only the state of the images as they are now is worth keeping. */
-        if (ch->saved && strcmp(ch->save, ch->restore) == 0)
+        /* Only the state of the images as they are now is worth keeping,
+         * and not past a destroy, which ends the VM as it was. */
+        if (ch->saved && rc == -DOMAIN_ERR_DESTROYED)
+            unlink(ch->save);
+        else if (ch->saved && strcmp(ch->save, ch->restore) == 0)
             chain_keep_state(ch, d, &e);
         chain_end(ch, d, rc, &e);
         return;

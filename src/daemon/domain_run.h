@@ -110,7 +110,7 @@ int domain_create_async(struct domain_driver *drv, struct domain *d, const char 
 int domain_restore_async(struct domain_driver *drv, const char *path, const char *api,
                          domain_done_fn done, void *opaque, struct err *e);
 /* A destroy ends a start or a save in flight on d instead of waiting for
- * it: that operation's done hears an error (ECANCELED) first. A start so
+ * it: that operation's done hears an error (DOMAIN_ERR_DESTROYED) first. A start so
  * ended completes the destroy at once (done runs before this returns; d
  * is NULL in it when the domain was transient and is gone). */
 int domain_destroy_async(struct domain_driver *drv, struct domain *d, const char *api,

@@ -438,7 +438,7 @@ static void test_destroy_ends_start(void **state)
     assert_int_equal(domain_destroy_async(&f->drv, d, "remoteDispatchDomainDestroy", on_done2,
                                           &s2, &e), 0);
     run_until(f, 1);
-    assert_int_equal(f->rc, -ECANCELED);
+    assert_int_equal(f->rc, -DOMAIN_ERR_DESTROYED);
     assert_non_null(strstr(f->msg, "destroyed during its start"));
     for (int i = 0; i < 100 && !s2.calls; i++)
         evloop_run_once(f->loop, 50);
@@ -474,7 +474,7 @@ static void test_destroy_ends_hung_save(void **state)
     assert_int_equal(domain_destroy_async(&f->drv, d, "remoteDispatchDomainDestroy", on_done2,
                                           &s2, &e), 0);
     run_until(f, 2);
-    assert_int_equal(f->rc, -ECANCELED);
+    assert_int_equal(f->rc, -DOMAIN_ERR_DESTROYED);
     assert_non_null(strstr(f->msg, "destroyed during its save"));
     time_t end = time(NULL) + 10;
     while (!s2.calls && time(NULL) < end)
@@ -776,6 +776,42 @@ static void test_chain_save_restore(void **state)
     assert_false(d->managed_save);
 }
 
+/* A destroy during a chain's restart ends it with the destroy's error;
+ * the saved state is dropped, not kept as a managed save image that the
+ * next start would resume. */
+static void test_chain_destroyed_mid_restore(void **state)
+{
+    struct fx *f = *state;
+    struct offline_seen o = { .then_mode = "silent" };
+    f->offline = &o;
+    struct domain *d = running(f);
+    char path[400];
+    snprintf(path, sizeof(path), "%s/chain.state", f->sf->root);
+    struct domain_chain ch = { .save = path, .offline = offline_step, .restore = path };
+    struct err e = { 0 };
+    assert_int_equal(domain_chain_async(&f->drv, d, &ch, "remoteDispatchDomainSnapshotCreateXML",
+                                        on_done, f, &e), 0);
+    for (int i = 0; i < 200 && !(o.calls == 1 && d->pid); i++)
+        evloop_run_once(f->loop, 50);
+    assert_int_equal(o.calls, 1);
+    assert_non_null(d->job);
+    assert_int_equal(access(path, F_OK), 0);
+    struct seen2 s2 = { 0 };
+    assert_int_equal(domain_destroy_async(&f->drv, d, "remoteDispatchDomainDestroy", on_done2,
+                                          &s2, &e), 0);
+    run_until(f, 2);
+    assert_int_equal(f->rc, -DOMAIN_ERR_DESTROYED);
+    assert_int_equal(s2.calls, 1);
+    assert_int_equal(s2.rc, 0);
+    assert_null(d->job);
+    assert_int_equal(d->id, -1);
+    assert_false(d->managed_save);
+    assert_int_not_equal(access(path, F_OK), 0);
+    char mpath[4096];
+    assert_int_equal(store_managed_save_path(&f->drv.store, "vm", mpath, sizeof(mpath)), 0);
+    assert_int_not_equal(access(mpath, F_OK), 0);
+}
+
 /* A failed step restores the VM as it was; done hears the step's error. */
 static void test_chain_offline_fails(void **state)
 {
@@ -989,6 +1025,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_start_logged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_mid_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_save_restore, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_destroyed_mid_restore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_offline_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_restore_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_save_fails, setup, teardown),
