@@ -48,19 +48,6 @@ console_to() {
     timeout "$TIMEOUT" cat "$pty" >"$1" 2>/dev/null &
     CATS+=($!)
 }
-# console_value FILE KEY: the value of KEY= in FILE, waiting for it.
-console_value() {
-    local i
-    for ((i = 0; i < TIMEOUT * 5; i++)); do
-        if grep -q "^$2" "$1" 2>/dev/null; then
-            tr -d '\r' <"$1" | sed -n "s/^$2=\{0,1\}//p" | head -1
-            return 0
-        fi
-        sleep 0.2
-    done
-    return 1
-}
-console_has() { console_value "$@" >/dev/null; }
 VSOCK=$ROOT/run/cvirt/qemu/hs1.sock
 # The slot cvirt-vmm has the daemon's device for disk TARGET (vdb by
 # default) in, "" when none.

@@ -45,7 +45,8 @@ def console_value(key):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with open(out, errors="replace") as f:
-            m = re.search(r"^" + key + r"=?(.*?)\r?$", f.read(), re.M)
+            # Whole lines only: the serial port sends a line in pieces.
+            m = re.search(r"^" + key + r"=?(.*?)\r?\n", f.read(), re.M)
         if m:
             return m.group(1)
         time.sleep(0.3)

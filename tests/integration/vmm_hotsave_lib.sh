@@ -16,6 +16,30 @@ encode() {
     python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="/;=$|<>&-_.,:()"))' "$1"
 }
 
+# whole_lines FILE: FILE's complete lines, without CRs. The guest's serial
+# port sends a line a few bytes at a time, so a copy of the console may
+# end in the start of a line whose end is yet to come (half a sha256 is
+# not the guest's answer).
+whole_lines() {
+    python3 -c 'import sys
+d = open(sys.argv[1], "rb").read().replace(b"\r", b"")
+sys.stdout.buffer.write(d[:d.rfind(b"\n") + 1])' "$1" 2>/dev/null
+}
+# console_value FILE KEY: the value of KEY= on a whole line of FILE,
+# waiting up to TIMEOUT seconds for it.
+console_value() {
+    local i
+    for ((i = 0; i < TIMEOUT * 5; i++)); do
+        if whole_lines "$1" | grep -q "^$2"; then
+            whole_lines "$1" | sed -n "s/^$2=\{0,1\}//p" | head -1
+            return 0
+        fi
+        sleep 0.2
+    done
+    return 1
+}
+console_has() { console_value "$@" >/dev/null; }
+
 # The guest's side (bounded waits, so a broken monitor ends the run).
 guest_script() {
     local token=$1

@@ -257,7 +257,12 @@ static int save_to_file(struct snapshot *s, const char *path, struct err *e)
     struct snapbuf b;
     snapbuf_init(&b);
     /* Requests the devices took finish first: the queues are saved with
-     * every chain either returned or still available to the driver. */
+     * every chain either returned or still available to the driver. They
+     * stay quiesced until memory is in the file too: a chain the driver
+     * made available before the pause is taken when the devices wake up,
+     * and its data and used-ring entry would then reach the saved memory
+     * while the saved queue state still has it available, so the
+     * restored device would run it, and complete its head, a second time. */
     if (s->vm->pci)
         pci_bus_quiesce(s->vm->pci, true);
     char **args = NULL;
@@ -266,11 +271,11 @@ static int save_to_file(struct snapshot *s, const char *path, struct err *e)
     if (r == 0)
         r = snap_state_save(&b, s->vm, nargs, args, e);
     snap_args_free(args, nargs);
-    if (s->vm->pci)
-        pci_bus_quiesce(s->vm->pci, false);
     if (r == 0)
         r = snap_file_save(path, &b, s->vm->ram, s->vm->ram_size,
                            s->have_file ? &s->file : NULL, e);
+    if (s->vm->pci)
+        pci_bus_quiesce(s->vm->pci, false);
     snapbuf_free(&b);
     s->total_ms = now_ms() - t0;
     s->downtime_ms = s->total_ms;
