@@ -4,7 +4,8 @@
 # running the real cvirt-vmm, so the restore that ends a snapshot (save,
 # qcow2 snapshots on the closed images, restore) stays in flight for as
 # long as the test wants. Meanwhile another client's list --all is answered
-# and a destroy gets libvirt's state change lock error; only then is the
+# and a suspend gets libvirt's state change lock error (a destroy would end
+# the snapshot, as libvirt's does); only then is the
 # gate opened, and the snapshot's reply must come after the list's (the
 # order is checked, not any timing). Then a restore that fails at the gate:
 # one clear error, no snapshot metadata, the image without the snapshot and
@@ -79,7 +80,7 @@ check "start through the open gate" test "$(v domstate as | head -1)" = running
 
 # held NAME CMD...: runs a virsh command in the background with the gate
 # closed; once its restore waits at the gate, another client lists and a
-# destroy is refused, each noted in ORDER; then the gate opens. The
+# suspend is refused, each noted in ORDER; then the gate opens. The
 # command's output lands in $ROOT/NAME.out and its end in ORDER.
 held() {
     local name=$1 api=$2
@@ -92,16 +93,16 @@ held() {
     if timeout 30 virsh -c "$URI" list --all --name >"$ROOT/list.out" 2>&1; then
         echo list >>"$ROOT/order"
     fi
-    timeout 30 virsh -c "$URI" destroy as >"$ROOT/destroy.out" 2>&1
-    echo destroy >>"$ROOT/order"
+    timeout 30 virsh -c "$URI" suspend as >"$ROOT/suspend.out" 2>&1
+    echo suspend >>"$ROOT/order"
     gate_open
     wait "$bg"
-    sed "s/^/# $name: /" "$ROOT/$name.out" "$ROOT/destroy.out" "$ROOT/order"
+    sed "s/^/# $name: /" "$ROOT/$name.out" "$ROOT/suspend.out" "$ROOT/order"
     check "$name: another client's list --all is answered before it ends" \
-        test "$(tr '\n' ' ' <"$ROOT/order")" = "list destroy $name "
+        test "$(tr '\n' ' ' <"$ROOT/order")" = "list suspend $name "
     check "$name: ... and lists the domain" grep -qx as "$ROOT/list.out"
-    check "$name: a destroy meanwhile gets libvirt's lock error" \
-        grep -q "cannot acquire state change lock (held by monitor=$api)" "$ROOT/destroy.out"
+    check "$name: a suspend meanwhile gets libvirt's lock error" \
+        grep -q "cannot acquire state change lock (held by monitor=$api)" "$ROOT/suspend.out"
 }
 
 # ---- a snapshot held at its restore ----
