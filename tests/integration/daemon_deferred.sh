@@ -24,36 +24,9 @@ if ! "$PY" -c 'import libvirt' 2>/dev/null; then
     exit 1
 fi
 daemon_root
-if ! have_kvm; then
-    tap_done
-    exit 0
-fi
-if ! kit_build "$KIT" >&2 || [ ! -f "$KIT/counter.elf" ]; then
-    tap_fail "the guest kit could not be built"
-    tap_done
-    exit 1
-fi
+daemon_counter_kit
 
-GATE=$ROOT/gate
-mkdir -p "$GATE"
-WRAP=$ROOT/gated-vmm
-cat >"$WRAP" <<EOW
-#!/bin/bash
-# Holds a start at the gate; the listening control socket is inherited
-# through exec like any descriptor without close-on-exec.
-touch "$GATE/started"
-while [ ! -e "$GATE/go" ]; do sleep 0.05; done
-if [ -e "$GATE/fail" ]; then
-    echo "gated-vmm: told to fail" >&2
-    exit 1
-fi
-exec "$VMM" "\$@"
-EOW
-chmod +x "$WRAP"
-REAL_VMM=$VMM
-VMM=$WRAP
-start_daemon
-VMM=$REAL_VMM
+start_gated_daemon
 check "cvirtd serves with the gated VMM" test -S "$SOCK"
 
 counter_domxml gated >"$ROOT/gated.xml"

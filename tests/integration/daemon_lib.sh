@@ -104,3 +104,54 @@ counter_domxml() {
 </domain>
 EOX
 }
+
+# daemon_counter_kit: the counter kit guest the lifecycle tests boot, built
+# into $KIT; without KVM the test ends here (have_kvm says why), and a kit
+# that does not build is one failure.
+daemon_counter_kit() {
+    if ! have_kvm; then
+        tap_done
+        exit 0
+    fi
+    if ! kit_build "$KIT" >&2 || [ ! -f "$KIT/counter.elf" ]; then
+        tap_fail "building the guest test kit (see stderr)"
+        tap_done
+        exit 1
+    fi
+}
+
+# start_gated_daemon: cvirtd whose VMM is a wrapper that holds every VMM
+# start at a gate in $GATE: it touches started, waits for go, and exits 1
+# instead of running cvirt-vmm when fail exists. gate_open, gate_close and
+# wait_started (a start waits at the gate, 30 s at most) drive it.
+start_gated_daemon() {
+    GATE=$ROOT/gate
+    mkdir -p "$GATE"
+    local wrap=$ROOT/gated-vmm real=$VMM
+    cat >"$wrap" <<EOW
+#!/bin/bash
+# The listening control socket is inherited through exec like any
+# descriptor without close-on-exec.
+touch "$GATE/started"
+while [ ! -e "$GATE/go" ]; do sleep 0.05; done
+if [ -e "$GATE/fail" ]; then
+    echo "gated-vmm: told to fail" >&2
+    exit 1
+fi
+exec "$real" "\$@"
+EOW
+    chmod +x "$wrap"
+    VMM=$wrap
+    start_daemon
+    VMM=$real
+}
+gate_open() { rm -f "$GATE/started" "$GATE/fail"; touch "$GATE/go"; }
+gate_close() { rm -f "$GATE/started" "$GATE/go" "$GATE/fail"; }
+wait_started() {
+    local i
+    for ((i = 0; i < 600; i++)); do
+        [ -e "$GATE/started" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}

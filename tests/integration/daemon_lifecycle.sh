@@ -33,15 +33,7 @@ vmm_gone() { [ ! -e /proc/$1 ] || [ "$(awk '{print $3}' /proc/$1/stat 2>/dev/nul
 # Every file under the config folder with its content hash.
 conf_snapshot() { (cd "$CONF" && find . -type f -o -type l | sort | xargs -r sha256sum); }
 
-if ! have_kvm; then
-    tap_done
-    exit 0
-fi
-if ! kit_build "$KIT" >&2 || [ ! -f "$KIT/counter.elf" ]; then
-    tap_fail "building the guest test kit (see stderr)"
-    tap_done
-    exit 1
-fi
+daemon_counter_kit
 
 # ---- define, list, dominfo ----
 counter_domxml lc1 > "$ROOT/lc1.xml"

@@ -17,15 +17,7 @@ RUN=$ROOT/run/cvirt/qemu
 # An exited VMM may stay a zombie of whoever adopted it (not the daemon).
 gone() { [ ! -e /proc/$1 ] || [ "$(awk '{print $3}' /proc/$1/stat 2>/dev/null)" = Z ]; }
 
-if ! have_kvm; then
-    tap_done
-    exit 0
-fi
-if ! kit_build "$KIT" >&2 || [ ! -f "$KIT/counter.elf" ]; then
-    tap_fail "building the guest test kit (see stderr)"
-    tap_done
-    exit 1
-fi
+daemon_counter_kit
 
 check "cvirtd starts" start_daemon
 for n in r1 r2 r3; do

@@ -35,15 +35,7 @@ snaps_on() { qemu-img snapshot -U -l "$1" | awk 'NR > 2 { print $2 }' | sort | t
 # pattern IMAGE BYTE: qemu-io reads the first 64 KiB back as BYTE.
 pattern() { qemu-io -f qcow2 -c "read -P $2 0 64k" "$1" 2>&1 | grep -q "read 65536/65536"; }
 
-if ! have_kvm; then
-    tap_done
-    exit 0
-fi
-if ! kit_build "$KIT" >&2 || [ ! -f "$KIT/counter.elf" ]; then
-    tap_fail "building the guest test kit (see stderr)"
-    tap_done
-    exit 1
-fi
+daemon_counter_kit
 
 DISK=$ROOT/sn1.qcow2
 qemu-img create -q -f qcow2 "$DISK" 64M

@@ -19,50 +19,12 @@ source "$(dirname "$0")/daemon_lib.sh"
 
 daemon_require virsh qemu-img
 daemon_root
-if ! have_kvm; then
-    tap_done
-    exit 0
-fi
-if ! kit_build "$KIT" >&2 || [ ! -f "$KIT/counter.elf" ]; then
-    tap_fail "the guest kit could not be built"
-    tap_done
-    exit 1
-fi
+daemon_counter_kit
 
-GATE=$ROOT/gate
-mkdir -p "$GATE"
-WRAP=$ROOT/gated-vmm
-cat >"$WRAP" <<EOW
-#!/bin/bash
-# Holds a start at the gate; the listening control socket is inherited
-# through exec like any descriptor without close-on-exec.
-touch "$GATE/started"
-while [ ! -e "$GATE/go" ]; do sleep 0.05; done
-if [ -e "$GATE/fail" ]; then
-    echo "gated-vmm: told to fail" >&2
-    exit 1
-fi
-exec "$VMM" "\$@"
-EOW
-chmod +x "$WRAP"
-REAL_VMM=$VMM
-VMM=$WRAP
-start_daemon
-VMM=$REAL_VMM
+start_gated_daemon
 check "cvirtd serves with the gated VMM" test -S "$SOCK"
 VIRSH_TIMEOUT=120
 
-gate_open() { rm -f "$GATE/started" "$GATE/fail"; touch "$GATE/go"; }
-gate_close() { rm -f "$GATE/started" "$GATE/go" "$GATE/fail"; }
-# wait_started: true once a VMM start waits at the gate (30 s at most).
-wait_started() {
-    local i
-    for ((i = 0; i < 600; i++)); do
-        [ -e "$GATE/started" ] && return 0
-        sleep 0.05
-    done
-    return 1
-}
 pty_of() { v dumpxml "$1" | sed -n "s|.*<source path='\(/dev/pts/[0-9]*\)'/>.*|\1|p" | head -1; }
 counters() { sed -n 's/^counter \([0-9]*\)\r*$/\1/p' "$1"; }
 snaps_on() { qemu-img snapshot -U -l "$1" | awk 'NR > 2 { print $2 }' | sort | tr '\n' ' '; }

@@ -217,15 +217,7 @@ check "python3-libvirt: the script ran to its end" grep -qx end <<<"$pyout"
 grep -qx end <<<"$pyout" || echo "$pyout" | sed 's/^/# /'
 
 # ---- virt-install --import with a new qcow2 disk ----
-if ! have_kvm; then
-    tap_done
-    exit 0
-fi
-if ! kit_build "$KIT" >&2 || [ ! -f "$KIT/counter.elf" ]; then
-    tap_fail "building the guest test kit (see stderr)"
-    tap_done
-    exit 1
-fi
+daemon_counter_kit
 mkdir -p "$ROOT/images"
 DISK=$ROOT/images/k1.qcow2
 out=$(timeout 300 virt-install --connect "$URI" --import --name k1 --memory 64 --vcpus 1 \
