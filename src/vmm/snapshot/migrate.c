@@ -750,8 +750,12 @@ int snap_migrate_incoming(struct snapshot *s, struct err *e)
     if (r < 0)
         return r;
     s->in_lfd = listen_on(s->incoming, e);
-    if (s->in_lfd < 0)
+    if (s->in_lfd < 0) {
+        snap_args_free(s->in_argv, s->in_argc);
+        s->in_argv = NULL;
+        s->in_argc = 0;
         return s->in_lfd;
+    }
     log_info("waiting for a migration on tcp:%s", s->incoming);
     atomic_store(&s->in_fd, -1);
     r = incoming_wait(s, e);
@@ -767,6 +771,9 @@ int snap_migrate_incoming(struct snapshot *s, struct err *e)
             r = err_set_errno(e, errno, "cannot acknowledge the migration");
     }
     snapbuf_free(&s->in_state);
+    snap_args_free(s->in_argv, s->in_argc);
+    s->in_argv = NULL;
+    s->in_argc = 0;
     if (fd >= 0)
         close(fd);
     if (r < 0) {
