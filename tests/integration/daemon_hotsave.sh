@@ -18,18 +18,8 @@ daemon_require virsh
 daemon_root
 TIMEOUT=${CVIRT_GUEST_TIMEOUT:-300}
 VIRSH_TIMEOUT=120
-QMP_PY=$(dirname "$0")/qmp.py
 
-if ! have_kvm; then
-    tap_done
-    exit 0
-fi
-if ! env=$("$CVIRT_SRC/tests/guest/linux/prepare.sh"); then
-    tap_fail "building the guest kernel and initramfs (see stderr)"
-    tap_done
-    exit 1
-fi
-eval "$env"
+daemon_linux_guest
 
 start_daemon
 check "cvirtd serves under --root" test -S "$SOCK"
@@ -40,64 +30,22 @@ daemon_test_cleanup() {
     for p in "${CATS[@]}"; do kill "$p" 2>/dev/null; done
 }
 
-pty_of() { v dumpxml "$1" | sed -n "s|.*<source path='\(/dev/pts/[0-9]*\)'/>.*|\1|p" | head -1; }
 # console_to FILE: copies the domain's pty to FILE in the background.
-console_to() {
-    local pty
-    pty=$(pty_of hs1)
-    timeout "$TIMEOUT" cat "$pty" >"$1" 2>/dev/null &
-    CATS+=($!)
-}
+console_to() { dom_console_to v hs1 "$1"; }
 VSOCK=$ROOT/run/cvirt/qemu/hs1.sock
 # The slot cvirt-vmm has the daemon's device for disk TARGET (vdb by
 # default) in, "" when none.
-vmm_slot() {
-    python3 "$QMP_PY" "$VSOCK" query-pci 2>/dev/null |
-        python3 -c 'import json, sys
-print(" ".join(str(d["slot"]) for b in json.load(sys.stdin) for d in b["devices"]
-               if d["qdev_id"] == "virtio-disk-" + sys.argv[1]))' "${1:-vdb}"
-}
-# xml_slot TARGET: the PCI slot (decimal) of that disk's <address> in the
-# live XML, "" when it has none; "bad" for an address that is not bus 0's.
-xml_slot() {
-    v dumpxml hs1 2>/dev/null | python3 -c 'import sys, xml.etree.ElementTree as ET
-for d in ET.parse(sys.stdin).findall("devices/disk"):
-    if d.find("target").get("dev") != sys.argv[1]:
-        continue
-    a = d.find("address")
-    if a is None:
-        break
-    ok = (a.get("type"), int(a.get("domain"), 0), int(a.get("bus"), 0),
-          int(a.get("function"), 0)) == ("pci", 0, 0, 0)
-    print(int(a.get("slot"), 0) if ok else "bad")' "$1"
-}
+vmm_slot() { vmm_disk_slot "$VSOCK" "${1:-vdb}"; }
+# xml_slot TARGET: that disk's slot in the live XML (see xml_disk_slot).
+xml_slot() { xml_disk_slot v hs1 "$1"; }
 # The command line of the VMM serving hs1, one argument per line.
-vmm_argv() {
-    local p
-    for p in $(pgrep -f -- "$ROOT/cold.img"); do
-        grep -qx -- "--control" <(tr '\0' '\n' <"/proc/$p/cmdline") &&
-            tr '\0' '\n' <"/proc/$p/cmdline"
-    done
-}
-xml_escape() { python3 -c 'import html, sys; print(html.escape(sys.argv[1]))' "$1"; }
+vmm_argv() { dom_vmm_argv "$ROOT" hs1; }
 
 token="dhotsave-$RANDOM$RANDOM"
 head -c $((1 << 20)) /dev/zero >"$ROOT/cold.img"
 truncate -s 4M "$ROOT/hot.img"
 cmdline="$(cat "$CMDLINE_FILE") cvirt.run=$(encode "$(guest_script "$token")")"
-cat >"$ROOT/hs1.xml" <<EOX
-<domain type='kvm'>
-  <name>hs1</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type><kernel>$KERNEL</kernel><initrd>$INITRD</initrd>
-      <cmdline>$(xml_escape "$cmdline")</cmdline></os>
-  <devices><serial type='pty'/>
-    <disk type='file' device='disk'><driver name='qemu' type='raw'/>
-      <source file='$ROOT/cold.img'/><target dev='vda' bus='virtio'/></disk>
-  </devices>
-</domain>
-EOX
+linux_domxml hs1 "$cmdline" >"$ROOT/hs1.xml"
 out=$(v define "$ROOT/hs1.xml" 2>&1)
 check "define the Linux guest domain ($out)" grep -q "Domain 'hs1' defined" <<<"$out"
 out=$(v start hs1 2>&1)

@@ -155,3 +155,106 @@ wait_started() {
     done
     return 1
 }
+
+# daemon_b_init: a second daemon, B, for the migration tests, with its own
+# root under ROOT and its own socket. start_daemon_b starts it (running
+# VMM_B, when set, as its VMM); daemon_b_cleanup, called from the test's
+# daemon_test_cleanup, stops B's VMMs and B; vb and stateb are v and state
+# against B.
+daemon_b_init() {
+    ROOTB=$ROOT/b
+    SOCKB=$ROOTB/run/cvirt/cvirt-sock
+    URIB="qemu+unix:///system?socket=$SOCKB"
+    PIDB=
+}
+daemon_b_cleanup() {
+    local f
+    for f in "$ROOTB"/run/cvirt/qemu/*.pid; do
+        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+    done
+    [ -n "$PIDB" ] && kill "$PIDB" 2>/dev/null && wait "$PIDB" 2>/dev/null
+}
+start_daemon_b() {
+    mkdir -p "$ROOTB"
+    rm -f "$SOCKB"
+    CVIRT_VMM=${VMM_B:-$VMM} "$CVIRTD" --root "$ROOTB" --verbose 2>>"$ROOTB/cvirtd.log" &
+    PIDB=$!
+    for _ in $(seq 100); do [ -S "$SOCKB" ] && break; sleep 0.1; done
+    [ -S "$SOCKB" ]
+}
+vb() { timeout "${VIRSH_TIMEOUT:-60}" virsh -c "$URIB" "$@"; }
+stateb() { vb domstate --reason "$1" 2>&1 | head -1; }
+
+# ---- domains booting the real Linux test guest ----
+# daemon_linux_guest: its kernel and initramfs (KERNEL, INITRD,
+# CMDLINE_FILE from tests/guest/linux/prepare.sh); without KVM the test
+# ends here, and a guest that does not build is one failure.
+daemon_linux_guest() {
+    if ! have_kvm; then
+        tap_done
+        exit 0
+    fi
+    local env
+    if ! env=$("$CVIRT_SRC/tests/guest/linux/prepare.sh"); then
+        tap_fail "building the guest kernel and initramfs (see stderr)"
+        tap_done
+        exit 1
+    fi
+    eval "$env"
+}
+xml_escape() { python3 -c 'import html, sys; print(html.escape(sys.argv[1]))' "$1"; }
+# linux_domxml NAME CMDLINE: a domain booting that guest with CMDLINE, a
+# pty console and ROOT/cold.img as its raw vda.
+linux_domxml() {
+    cat <<EOX
+<domain type='kvm'>
+  <name>$1</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type><kernel>$KERNEL</kernel><initrd>$INITRD</initrd>
+      <cmdline>$(xml_escape "$2")</cmdline></os>
+  <devices><serial type='pty'/>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/>
+      <source file='$ROOT/cold.img'/><target dev='vda' bus='virtio'/></disk>
+  </devices>
+</domain>
+EOX
+}
+# dom_console_to VIRSH_FN NAME FILE: copies domain NAME's console to FILE
+# in the background for TIMEOUT seconds (the copier's pid joins CATS).
+dom_console_to() {
+    local pty
+    pty=$("$1" dumpxml "$2" | sed -n "s|.*<source path='\(/dev/pts/[0-9]*\)'/>.*|\1|p" | head -1)
+    [ -n "$pty" ] || return 1
+    timeout "$TIMEOUT" cat "$pty" >"$3" 2>/dev/null &
+    CATS+=($!)
+}
+# vmm_disk_slot SOCK TARGET: the slot the VMM on control socket SOCK has
+# the daemon's device for disk TARGET in, "" when none.
+vmm_disk_slot() {
+    python3 "$(dirname "${BASH_SOURCE[0]}")/qmp.py" "$1" query-pci 2>/dev/null |
+        python3 -c 'import json, sys
+print(" ".join(str(d["slot"]) for b in json.load(sys.stdin) for d in b["devices"]
+               if d["qdev_id"] == "virtio-disk-" + sys.argv[1]))' "$2"
+}
+# xml_disk_slot VIRSH_FN NAME TARGET: the PCI slot (decimal) of disk
+# TARGET's <address> in NAME's live XML, "" when it has none; "bad" for an
+# address that is not bus 0's.
+xml_disk_slot() {
+    "$1" dumpxml "$2" 2>/dev/null | python3 -c 'import sys, xml.etree.ElementTree as ET
+for d in ET.parse(sys.stdin).findall("devices/disk"):
+    if d.find("target").get("dev") != sys.argv[1]:
+        continue
+    a = d.find("address")
+    if a is None:
+        break
+    ok = (a.get("type"), int(a.get("domain"), 0), int(a.get("bus"), 0),
+          int(a.get("function"), 0)) == ("pci", 0, 0, 0)
+    print(int(a.get("slot"), 0) if ok else "bad")' "$3"
+}
+# dom_vmm_argv ROOT NAME: the command line of the VMM running NAME under
+# daemon root ROOT, one argument a line.
+dom_vmm_argv() {
+    local f=$1/run/cvirt/qemu/$2.pid
+    [ -f "$f" ] && tr '\0' '\n' <"/proc/$(cat "$f")/cmdline"
+}

@@ -15,29 +15,8 @@ daemon_require virsh qemu-img
 daemon_root
 VIRSH_TIMEOUT=120
 CVIRSH=$CVIRT_BUILD/src/client/cvirsh
-ROOTB=$ROOT/b
-SOCKB=$ROOTB/run/cvirt/cvirt-sock
-URIB="qemu+unix:///system?socket=$SOCKB"
-PIDB=
-
-daemon_test_cleanup() {
-    local f
-    for f in "$ROOTB"/run/cvirt/qemu/*.pid; do
-        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
-    done
-    [ -n "$PIDB" ] && kill "$PIDB" 2>/dev/null && wait "$PIDB" 2>/dev/null
-}
-
-start_daemon_b() {
-    mkdir -p "$ROOTB"
-    rm -f "$SOCKB"
-    CVIRT_VMM=${VMM_B:-$VMM} "$CVIRTD" --root "$ROOTB" --verbose 2>>"$ROOTB/cvirtd.log" &
-    PIDB=$!
-    for _ in $(seq 100); do [ -S "$SOCKB" ] && break; sleep 0.1; done
-    [ -S "$SOCKB" ]
-}
-vb() { timeout "${VIRSH_TIMEOUT:-60}" virsh -c "$URIB" "$@"; }
-stateb() { vb domstate --reason "$1" 2>&1 | head -1; }
+daemon_b_init
+daemon_test_cleanup() { daemon_b_cleanup; }
 counters() { sed -n 's/^counter \([0-9]*\)\r*$/\1/p' "$1"; }
 # pty_of VIRSH_FN NAME: the console's pty.
 pty_of() { "$1" dumpxml "$2" | sed -n "s|.*<source path='\(/dev/pts/[0-9]*\)'/>.*|\1|p" | head -1; }
@@ -50,15 +29,7 @@ watch_console() {
     CATPID=$!
 }
 
-if ! have_kvm; then
-    tap_done
-    exit 0
-fi
-if ! kit_build "$KIT" >&2 || [ ! -f "$KIT/counter.elf" ]; then
-    tap_fail "building the guest test kit (see stderr)"
-    tap_done
-    exit 1
-fi
+daemon_counter_kit
 
 check "daemon A serves" start_daemon
 check "daemon B serves" start_daemon_b

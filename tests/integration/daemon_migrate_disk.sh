@@ -19,83 +19,28 @@ daemon_require virsh qemu-img
 daemon_root
 TIMEOUT=${CVIRT_GUEST_TIMEOUT:-300}
 VIRSH_TIMEOUT=120
-QMP_PY=$(dirname "$0")/qmp.py
-ROOTB=$ROOT/b
-SOCKB=$ROOTB/run/cvirt/cvirt-sock
-URIB="qemu+unix:///system?socket=$SOCKB"
-PIDB=
+daemon_b_init
 CATS=()
 
 daemon_test_cleanup() {
-    local p f
+    local p
     for p in "${CATS[@]}"; do kill "$p" 2>/dev/null; done
-    for f in "$ROOTB"/run/cvirt/qemu/*.pid; do
-        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
-    done
-    [ -n "$PIDB" ] && kill "$PIDB" 2>/dev/null && wait "$PIDB" 2>/dev/null
+    daemon_b_cleanup
 }
 
-start_daemon_b() {
-    mkdir -p "$ROOTB"
-    rm -f "$SOCKB"
-    CVIRT_VMM=$VMM "$CVIRTD" --root "$ROOTB" --verbose 2>>"$ROOTB/cvirtd.log" &
-    PIDB=$!
-    for _ in $(seq 100); do [ -S "$SOCKB" ] && break; sleep 0.1; done
-    [ -S "$SOCKB" ]
-}
-vb() { timeout "${VIRSH_TIMEOUT:-60}" virsh -c "$URIB" "$@"; }
-stateb() { vb domstate --reason "$1" 2>&1 | head -1; }
-
-# console_to VIRSH_FN FILE: copies the domain's pty to FILE in the
+# console_to VIRSH_FN FILE: copies md1's console to FILE in the
 # background.
-console_to() {
-    local pty
-    pty=$("$1" dumpxml md1 | sed -n "s|.*<source path='\(/dev/pts/[0-9]*\)'/>.*|\1|p" | head -1)
-    [ -n "$pty" ] || return 1
-    timeout "$TIMEOUT" cat "$pty" >"$2" 2>/dev/null &
-    CATS+=($!)
-}
+console_to() { dom_console_to "$1" md1 "$2"; }
 # vmm_slot ROOT: the slot the VMM under ROOT has virtio-disk-vdb in, ""
 # when none.
-vmm_slot() {
-    python3 "$QMP_PY" "$1/run/cvirt/qemu/md1.sock" query-pci 2>/dev/null |
-        python3 -c 'import json, sys
-print(" ".join(str(d["slot"]) for b in json.load(sys.stdin) for d in b["devices"]
-               if d["qdev_id"] == "virtio-disk-vdb"))'
-}
-# xml_slot VIRSH_FN: the PCI slot (decimal) of vdb's <address> in the live
-# XML, "" when it has none; "bad" for an address that is not bus 0's.
-xml_slot() {
-    "$1" dumpxml md1 2>/dev/null | python3 -c 'import sys, xml.etree.ElementTree as ET
-for d in ET.parse(sys.stdin).findall("devices/disk"):
-    if d.find("target").get("dev") != "vdb":
-        continue
-    a = d.find("address")
-    if a is None:
-        break
-    ok = (a.get("type"), int(a.get("domain"), 0), int(a.get("bus"), 0),
-          int(a.get("function"), 0)) == ("pci", 0, 0, 0)
-    print(int(a.get("slot"), 0) if ok else "bad")'
-}
+vmm_slot() { vmm_disk_slot "$1/run/cvirt/qemu/md1.sock" vdb; }
+# xml_slot VIRSH_FN: vdb's slot in md1's live XML (see xml_disk_slot).
+xml_slot() { xml_disk_slot "$1" md1 vdb; }
 # vmm_argv ROOT: the command line of the VMM under ROOT, one argument a
 # line.
-vmm_argv() {
-    local f
-    f=$1/run/cvirt/qemu/md1.pid
-    [ -f "$f" ] && tr '\0' '\n' <"/proc/$(cat "$f")/cmdline"
-}
-xml_escape() { python3 -c 'import html, sys; print(html.escape(sys.argv[1]))' "$1"; }
+vmm_argv() { dom_vmm_argv "$1" md1; }
 
-if ! have_kvm; then
-    tap_done
-    exit 0
-fi
-if ! env=$("$CVIRT_SRC/tests/guest/linux/prepare.sh"); then
-    tap_fail "building the guest kernel and initramfs (see stderr)"
-    tap_done
-    exit 1
-fi
-eval "$env"
+daemon_linux_guest
 
 check "daemon A serves" start_daemon
 check "daemon B serves" start_daemon_b
@@ -117,19 +62,7 @@ check "qemu-img map: guest offset 4096 is at host offset ${host_off:-none}" \
     [ -n "$host_off" ]
 head -c $((1 << 20)) /dev/zero >"$ROOT/cold.img"
 cmdline="$(cat "$CMDLINE_FILE") cvirt.run=$(encode "$(guest_script "$token")")"
-cat >"$ROOT/md1.xml" <<EOX
-<domain type='kvm'>
-  <name>md1</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type><kernel>$KERNEL</kernel><initrd>$INITRD</initrd>
-      <cmdline>$(xml_escape "$cmdline")</cmdline></os>
-  <devices><serial type='pty'/>
-    <disk type='file' device='disk'><driver name='qemu' type='raw'/>
-      <source file='$ROOT/cold.img'/><target dev='vda' bus='virtio'/></disk>
-  </devices>
-</domain>
-EOX
+linux_domxml md1 "$cmdline" >"$ROOT/md1.xml"
 out=$(v create "$ROOT/md1.xml" 2>&1)
 check "create the Linux guest domain on A ($out)" grep -q "Domain 'md1' created" <<<"$out"
 console_to v "$ROOT/a.out"
