@@ -192,6 +192,17 @@ static void op_free(struct snap_op *op)
     free(op);
 }
 
+/* A call that fails before its operation begins: the snapshot goes with
+ * the operation that took it, or alone when there was none yet. */
+static int op_drop(struct snap_op *op, struct snap *s)
+{
+    if (op)
+        op_free(op);
+    else
+        snap_free(s);
+    return -1;
+}
+
 /* libvirt names the job's owner after the dispatcher of the call. */
 static const char *const op_api[] = {
     [OP_CREATE] = "remoteDispatchDomainSnapshotCreateXML",
@@ -578,13 +589,8 @@ int domain_rpc_snapshot_revert(struct rpc_client *c, const void *args, void *ret
     if (r == 0 && domain_is_active(d) &&
         scratch_path(drv, d, ".revert", op->scratch, sizeof(op->scratch), &e) < 0)
         r = domain_rpc_fail(err, &e);
-    if (r < 0) {
-        if (op)
-            op_free(op);
-        else
-            snap_free(s);
-        return -1;
-    }
+    if (r < 0)
+        return op_drop(op, s);
     struct domain_chain ch = {
         .save = op->scratch[0] ? op->scratch : NULL, .offline = revert_offline,
         .restore = off ? NULL : path,
@@ -670,13 +676,8 @@ int domain_rpc_snapshot_delete(struct rpc_client *c, const void *args, void *ret
             r = rpc_err_set(err, VIR_ERR_NO_MEMORY, VIR_FROM_QEMU, "out of memory");
         else if (scratch_path(drv, d, ".delete", op->scratch, sizeof(op->scratch), &e) < 0)
             r = domain_rpc_fail(err, &e);
-        if (r < 0) {
-            if (op)
-                op_free(op);
-            else
-                snap_free(s);
-            return -1;
-        }
+        if (r < 0)
+            return op_drop(op, s);
         struct domain_chain ch = {
             .save = op->scratch, .offline = delete_offline, .restore = op->scratch,
             .paused = d->state == DOMAIN_PAUSED,
